@@ -1,0 +1,97 @@
+/**
+ * The only reader of process.env. Every variable is documented once, here and
+ * in README "Configuration"; a bad value stops the start with one line naming it.
+ */
+import Joi from 'joi';
+import { ConfigError } from './errors.js';
+import { readWpConfig } from './wpConfig.js';
+
+export interface Config {
+  /** mysql://user:pass@host:port/db (or a socketPath set from wp-config.php). */
+  readonly databaseUrl: string;
+  /** Unix socket to reach MySQL through, when wp-config.php says `localhost:/path`. */
+  readonly databaseSocket: string | undefined;
+  /** WordPress table prefix; validated to [A-Za-z0-9_] so it is safe as an identifier. */
+  readonly tablePrefix: string;
+  readonly host: string;
+  readonly port: number;
+  readonly adminPassword: string | undefined;
+  /** Bearer token for /api; the API answers 404 when unset. */
+  readonly apiToken: string | undefined;
+  readonly allowPrivateTargets: boolean;
+  readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** express `trust proxy`, for Secure cookies and client IPs behind a TLS proxy. */
+  readonly trustProxy: string | false;
+  /** Requests in flight per process, over all endpoints. */
+  readonly concurrency: number;
+}
+
+export const DEFAULT_DATABASE_URL = 'mysql://root@127.0.0.1:3306/lms';
+
+// Table names are `{prefix}webhook_attempts` at most 24 characters past the
+// prefix; MySQL identifiers stop at 64, so the prefix may have 40.
+const PREFIX_RE = /^[A-Za-z0-9_]{1,40}$/;
+
+const schema = Joi.object({
+  DATABASE_URL: Joi.string()
+    .uri({ scheme: ['mysql', 'mariadb'] })
+    .messages({ 'string.uriCustomScheme': '{{#label}} must be a mysql:// URL such as mysql://user:pass@127.0.0.1:3306/lms' }),
+  TABLE_PREFIX: Joi.string()
+    .pattern(PREFIX_RE)
+    .messages({ 'string.pattern.base': '{{#label}} may contain only letters, digits and _ (at most 40), got {:#value}' }),
+  WP_CONFIG: Joi.string(),
+  HOST: Joi.string().hostname().default('127.0.0.1'),
+  PORT: Joi.number().integer().min(0).max(65535).default(8080),
+  ADMIN_PASSWORD: Joi.string().min(8).messages({ 'string.min': '{{#label}} must be at least 8 characters' }),
+  API_TOKEN: Joi.string().min(16).messages({ 'string.min': '{{#label}} must be at least 16 characters' }),
+  ALLOW_PRIVATE_TARGETS: Joi.boolean().truthy('1').falsy('0').sensitive(false).default(false),
+  LOG_LEVEL: Joi.string().valid('debug', 'info', 'warn', 'error').default('info'),
+  TRUST_PROXY: Joi.string().default(''),
+  CONCURRENCY: Joi.number().integer().min(1).max(1024).default(64),
+})
+  .unknown(true)
+  .prefs({ errors: { wrap: { label: false } } });
+
+/** Reads and validates the environment once; the result is frozen. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // Empty strings mean "unset", as shells and compose files produce them.
+  const cleaned: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') cleaned[k] = v;
+  const { value, error } = schema.validate(cleaned, { abortEarly: true, convert: true });
+  if (error) {
+    const detail = error.details[0];
+    throw new ConfigError(String(detail?.path[0] ?? 'environment'), detail?.message ?? error.message);
+  }
+
+  let databaseUrl: string = value.DATABASE_URL ?? DEFAULT_DATABASE_URL;
+  let tablePrefix: string = value.TABLE_PREFIX ?? 'wp_';
+  let databaseSocket: string | undefined;
+  if (value.WP_CONFIG && (value.DATABASE_URL === undefined || value.TABLE_PREFIX === undefined)) {
+    const wp = readWpConfig(value.WP_CONFIG);
+    if (value.DATABASE_URL === undefined) {
+      databaseUrl = wp.databaseUrl;
+      databaseSocket = wp.socketPath;
+    }
+    if (value.TABLE_PREFIX === undefined) {
+      if (!PREFIX_RE.test(wp.tablePrefix)) {
+        throw new ConfigError('WP_CONFIG', `$table_prefix in ${value.WP_CONFIG} may contain only letters, digits and _, got "${wp.tablePrefix}"`);
+      }
+      tablePrefix = wp.tablePrefix;
+    }
+  }
+
+  const trust = String(value.TRUST_PROXY).trim();
+  return Object.freeze({
+    databaseUrl,
+    databaseSocket,
+    tablePrefix,
+    host: value.HOST,
+    port: value.PORT,
+    adminPassword: value.ADMIN_PASSWORD,
+    apiToken: value.API_TOKEN,
+    allowPrivateTargets: value.ALLOW_PRIVATE_TARGETS,
+    logLevel: value.LOG_LEVEL,
+    trustProxy: trust === '' || trust === 'false' ? false : trust,
+    concurrency: value.CONCURRENCY,
+  });
+}

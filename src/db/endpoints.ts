@@ -1,0 +1,142 @@
+/**
+ * {prefix}webhook_endpoints.
+ */
+import type { Queryable } from './pool.js';
+import type { Tables } from './tables.js';
+import type { Endpoint } from '../types.js';
+import { exec, parseJsonColumn, rows, toDate, type Row } from './sql.js';
+
+const COLUMNS = `id, url, description, events, enabled, secret, previous_secret, previous_secret_expires_at,
+  disabled_reason, disabled_at, failing_since, last_success_at, created_at, updated_at`;
+
+function map(x: Row): Endpoint {
+  return {
+    id: Number(x.id),
+    url: String(x.url),
+    description: String(x.description),
+    events: parseJsonColumn<string[]>(x.events, []),
+    enabled: Number(x.enabled) === 1,
+    secret: String(x.secret),
+    previousSecret: x.previous_secret === null ? null : String(x.previous_secret),
+    previousSecretExpiresAt: toDate(x.previous_secret_expires_at),
+    disabledReason: x.disabled_reason === null ? null : String(x.disabled_reason),
+    disabledAt: toDate(x.disabled_at),
+    failingSince: toDate(x.failing_since),
+    lastSuccessAt: toDate(x.last_success_at),
+    createdAt: toDate(x.created_at)!,
+    updatedAt: toDate(x.updated_at)!,
+  };
+}
+
+export async function listEndpoints(conn: Queryable, t: Tables): Promise<Endpoint[]> {
+  return (await rows(conn, `SELECT ${COLUMNS} FROM ${t.endpoints} ORDER BY id`)).map(map);
+}
+
+export async function getEndpoint(conn: Queryable, t: Tables, id: number): Promise<Endpoint | null> {
+  const [r] = await rows(conn, `SELECT ${COLUMNS} FROM ${t.endpoints} WHERE id = ?`, [id]);
+  return r ? map(r) : null;
+}
+
+export interface EndpointInsert {
+  url: string;
+  description: string;
+  events: string[];
+  enabled: boolean;
+  secret: string;
+}
+
+export async function insertEndpoint(conn: Queryable, t: Tables, e: EndpointInsert): Promise<number> {
+  const r = await exec(conn, `INSERT INTO ${t.endpoints} (url, description, events, enabled, secret) VALUES (?, ?, ?, ?, ?)`, [
+    e.url,
+    e.description,
+    JSON.stringify(e.events),
+    e.enabled ? 1 : 0,
+    e.secret,
+  ]);
+  return r.insertId;
+}
+
+export interface EndpointPatch {
+  url?: string;
+  description?: string;
+  events?: string[];
+  enabled?: boolean;
+  disabledReason?: string | null;
+}
+
+export async function updateEndpoint(conn: Queryable, t: Tables, id: number, p: EndpointPatch): Promise<void> {
+  const sets: string[] = [];
+  const params: unknown[] = [];
+  const set = (clause: string, value: unknown) => {
+    sets.push(clause);
+    params.push(value);
+  };
+  if (p.url !== undefined) set('url = ?', p.url);
+  if (p.description !== undefined) set('description = ?', p.description);
+  if (p.events !== undefined) set('events = ?', JSON.stringify(p.events));
+  if (p.enabled === true) sets.push('enabled = 1, disabled_reason = NULL, disabled_at = NULL, failing_since = NULL');
+  if (p.enabled === false) set('enabled = 0, disabled_reason = ?, disabled_at = NOW(3)', p.disabledReason ?? 'disabled by an operator');
+  if (sets.length === 0) return;
+  params.push(id);
+  await exec(conn, `UPDATE ${t.endpoints} SET ${sets.join(', ')} WHERE id = ?`, params);
+}
+
+export async function rotateSecret(conn: Queryable, t: Tables, id: number, secret: string, graceHours: number): Promise<void> {
+  await exec(
+    conn,
+    `UPDATE ${t.endpoints}
+        SET previous_secret = IF(? > 0, secret, NULL),
+            previous_secret_expires_at = IF(? > 0, DATE_ADD(NOW(3), INTERVAL ? SECOND), NULL),
+            secret = ?
+      WHERE id = ?`,
+    [graceHours, graceHours, Math.round(graceHours * 3600), secret, id],
+  );
+}
+
+export async function deleteEndpointRow(conn: Queryable, t: Tables, id: number): Promise<boolean> {
+  const r = await exec(conn, `DELETE FROM ${t.endpoints} WHERE id = ?`, [id]);
+  return r.affectedRows > 0;
+}
+
+/** A success clears the failure clock; written at most every 10 s per endpoint to keep the row cool. */
+export async function markHealthy(conn: Queryable, t: Tables, ids: number[]): Promise<void> {
+  if (ids.length === 0) return;
+  await exec(
+    conn,
+    `UPDATE ${t.endpoints} SET failing_since = NULL, last_success_at = NOW(3)
+      WHERE id IN (?) AND (failing_since IS NOT NULL OR last_success_at IS NULL OR last_success_at < NOW(3) - INTERVAL 10 SECOND)`,
+    [ids],
+  );
+}
+
+export async function markFailing(conn: Queryable, t: Tables, ids: number[]): Promise<void> {
+  if (ids.length === 0) return;
+  await exec(conn, `UPDATE ${t.endpoints} SET failing_since = NOW(3) WHERE id IN (?) AND failing_since IS NULL`, [ids]);
+}
+
+/** Disables endpoints that have failed without a success for `hours`; returns their ids. */
+export async function disableLongFailing(conn: Queryable, t: Tables, ids: number[], hours: number): Promise<number[]> {
+  if (ids.length === 0) return [];
+  const r = await rows(
+    conn,
+    `SELECT id FROM ${t.endpoints} WHERE id IN (?) AND enabled = 1 AND failing_since < NOW(3) - INTERVAL ? SECOND`,
+    [ids, Math.round(hours * 3600)],
+  );
+  const due = r.map((x) => Number(x.id));
+  if (due.length === 0) return [];
+  await exec(
+    conn,
+    `UPDATE ${t.endpoints} SET enabled = 0, disabled_at = NOW(3),
+            disabled_reason = CONCAT('failed without a success since ', DATE_FORMAT(failing_since, '%Y-%m-%d %H:%i UTC'), ' (auto-disable after ', ?, ' h)')
+      WHERE id IN (?) AND enabled = 1`,
+    [hours, due],
+  );
+  return due;
+}
+
+export async function disableEndpoint(conn: Queryable, t: Tables, id: number, reason: string): Promise<void> {
+  await exec(conn, `UPDATE ${t.endpoints} SET enabled = 0, disabled_at = NOW(3), disabled_reason = ? WHERE id = ? AND enabled = 1`, [
+    reason.slice(0, 500),
+    id,
+  ]);
+}

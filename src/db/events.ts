@@ -1,0 +1,36 @@
+/**
+ * {prefix}webhook_events: accepted events with their envelope bytes frozen.
+ */
+import type { Queryable } from './pool.js';
+import type { Tables } from './tables.js';
+import { rows } from './sql.js';
+
+export interface NewEvent {
+  eventId: string;
+  eventType: string;
+  outboxId: number | null;
+  body: string;
+  occurredAt: Date;
+}
+
+export async function existingEventIds(conn: Queryable, t: Tables, ids: string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const r = await rows(conn, `SELECT event_id FROM ${t.events} WHERE event_id IN (?)`, [ids]);
+  return new Set(r.map((x) => String(x.event_id)));
+}
+
+/** Inserts events and returns event_id → primary key. */
+export async function insertEvents(conn: Queryable, t: Tables, events: NewEvent[]): Promise<Map<string, number>> {
+  if (events.length === 0) return new Map();
+  await conn.query(`INSERT INTO ${t.events} (event_id, event_type, outbox_id, body, occurred_at) VALUES ?`, [
+    events.map((e) => [e.eventId, e.eventType, e.outboxId, e.body, e.occurredAt]),
+  ]);
+  // Multi-row insert ids are only consecutive under some autoinc lock modes; read them back.
+  const r = await rows(conn, `SELECT id, event_id FROM ${t.events} WHERE event_id IN (?)`, [events.map((e) => e.eventId)]);
+  return new Map(r.map((x) => [String(x.event_id), Number(x.id)]));
+}
+
+export async function getEventBody(conn: Queryable, t: Tables, pk: number): Promise<{ eventId: string; eventType: string; body: string } | null> {
+  const [r] = await rows(conn, `SELECT event_id, event_type, body FROM ${t.events} WHERE id = ?`, [pk]);
+  return r ? { eventId: String(r.event_id), eventType: String(r.event_type), body: String(r.body) } : null;
+}

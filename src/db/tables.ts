@@ -1,0 +1,29 @@
+/**
+ * Table names derived from the validated prefix: the only identifiers that are
+ * ever spliced into SQL. The prefix was checked against [A-Za-z0-9_] in config.
+ */
+export interface Tables {
+  prefix: string;
+  outbox: string;
+  events: string;
+  endpoints: string;
+  deliveries: string;
+  attempts: string;
+  settings: string;
+  migrations: string;
+}
+
+export function tableNames(prefix: string): Tables {
+  if (!/^[A-Za-z0-9_]{1,40}$/.test(prefix)) throw new Error(`unsafe table prefix ${JSON.stringify(prefix)}`);
+  const t = (name: string) => `\`${prefix}webhook_${name}\``;
+  return {
+    prefix,
+    outbox: t('outbox'),
+    events: t('events'),
+    endpoints: t('endpoints'),
+    deliveries: t('deliveries'),
+    attempts: t('attempts'),
+    settings: t('settings'),
+    migrations: t('migrations'),
+  };
+}

@@ -1,0 +1,361 @@
+/**
+ * The delivery loop: fan out → claim → sign → send → record → retry.
+ *
+ * `tick()` runs every second from node-cron; a tick that finds the previous
+ * one still running returns at once. Between ticks, each finished request
+ * pulls more work while the last claim came back full, so a backlog drains at
+ * the speed of the receivers rather than one batch a second.
+ *
+ * Results are recorded in batches by the recorder (one transaction for many
+ * attempts and completions). A result that cannot be recorded is not lost:
+ * its delivery's lease runs out and it is sent again (at-least-once).
+ */
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { Pool } from 'mysql2/promise';
+import type { Tables } from '../db/tables.js';
+import { claimDue, completeDeliveries, pauseForEndpoint, type ClaimedDelivery, type Completion } from '../db/deliveries.js';
+import { insertAttempts, type NewAttempt } from '../db/attempts.js';
+import { disableEndpoint, disableLongFailing, markFailing, markHealthy } from '../db/endpoints.js';
+import { withTransaction } from '../db/pool.js';
+import { fanOutBatch } from './fanout.js';
+import { signedHeaders } from './sign.js';
+import { nextDelayMs, parseRetryAfterMs } from './backoff.js';
+import type { Sender, SendResult } from './send.js';
+import type { SettingsStore } from './settingsStore.js';
+import type { Logger } from '../log.js';
+import { coerceError, isConnectionError } from '../errors.js';
+import type { Settings } from '../types.js';
+
+export interface DispatcherDeps {
+  pool: Pool;
+  tables: Tables;
+  sender: Sender;
+  settings: SettingsStore;
+  log: Logger;
+  userAgent: string;
+  /** Requests in flight in this process over all endpoints. */
+  concurrency: number;
+  worker?: string;
+}
+
+export interface Dispatcher {
+  readonly worker: string;
+  tick(): Promise<void>;
+  /** Stops claiming, waits for requests in flight (up to graceMs) and records them. */
+  stop(graceMs?: number): Promise<void>;
+  stats(): { inFlight: number; lastTickAt: number | null; lastError: string | null };
+}
+
+const FANOUT_BATCH = 500;
+const FANOUT_MAX_BATCHES_PER_TICK = 40;
+const FLUSH_SIZE = 100;
+const FLUSH_DELAY_MS = 20;
+const MAX_DB_BACKOFF_MS = 30_000;
+/** Claimed rows stay leased this long beyond the request timeout: time to record the result. */
+const LEASE_MARGIN_MS = 60_000;
+
+export interface Decision {
+  status: Completion['status'];
+  delayMs: number | null;
+  /** Set when this response means the endpoint must be disabled now. */
+  disableReason: string | null;
+}
+
+/** What one attempt's result means for its delivery. Pure. */
+export function decide(result: SendResult, attemptNo: number, settings: Settings, nowMs: number, random: () => number = Math.random): Decision {
+  if (result.ok) return { status: 'succeeded', delayMs: null, disableReason: null };
+  if (result.statusCode === 410) {
+    return { status: 'paused', delayMs: null, disableReason: 'the endpoint answered 410 Gone' };
+  }
+  const retryAfter =
+    result.statusCode === 429 || result.statusCode === 503 ? parseRetryAfterMs(result.headers?.['retry-after'], nowMs) : null;
+  const delayMs = nextDelayMs(settings, attemptNo, retryAfter, random);
+  return delayMs === null ? { status: 'failed', delayMs: null, disableReason: null } : { status: 'pending', delayMs, disableReason: null };
+}
+
+interface Recorded {
+  attempt: NewAttempt | null;
+  completion: Completion;
+  endpointId: number;
+  ok: boolean;
+  disableReason: string | null;
+}
+
+export function createDispatcher(deps: DispatcherDeps): Dispatcher {
+  const { pool, tables: t, sender, settings, log } = deps;
+  const worker = deps.worker ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  const perEndpoint = new Map<number, number>();
+  const running = new Set<Promise<void>>();
+  let inFlight = 0;
+  let ticking: Promise<void> | null = null;
+  let pumping = false;
+  let moreDue = false;
+  let stopping = false;
+  let lastTickAt: number | null = null;
+  let lastError: string | null = null;
+  let dbBackoffMs = 0;
+  let dbPausedUntil = 0;
+
+  // ---- recorder: batches results into one transaction ----
+  let buffer: Recorded[] = [];
+  let flushTimer: NodeJS.Timeout | null = null;
+  let flushing: Promise<void> | null = null;
+
+  function record(r: Recorded) {
+    buffer.push(r);
+    if (buffer.length >= FLUSH_SIZE) void flush();
+    else if (!flushTimer) flushTimer = setTimeout(() => void flush(), FLUSH_DELAY_MS);
+  }
+
+  async function flush(): Promise<void> {
+    if (flushTimer) {
+      clearTimeout(flushTimer);
+      flushTimer = null;
+    }
+    if (flushing) {
+      await flushing;
+      if (buffer.length === 0) return;
+    }
+    const batch = buffer;
+    buffer = [];
+    if (batch.length === 0) return;
+    flushing = writeResults(batch)
+      .catch((err: unknown) => {
+        const e = coerceError(err);
+        lastError = e.message;
+        // Not put back: the leases expire and these deliveries are sent again.
+        log.error('could not record delivery results; they will be retried when their lease expires', {
+          count: batch.length,
+          error: e.message,
+          code: (e as { code?: string }).code,
+        });
+      })
+      .finally(() => {
+        flushing = null;
+      });
+    await flushing;
+    if (buffer.length >= FLUSH_SIZE) await flush();
+  }
+
+  async function writeResults(batch: Recorded[]): Promise<void> {
+    const s = settings.current();
+    const disabled: number[] = [];
+    await retryDeadlock(() =>
+      withTransaction(pool, async (conn) => {
+        await insertAttempts(conn, t, batch.flatMap((b) => (b.attempt ? [b.attempt] : [])));
+        for (const b of batch) {
+          if (b.disableReason) {
+            await disableEndpoint(conn, t, b.endpointId, b.disableReason);
+            disabled.push(b.endpointId);
+          }
+        }
+        const failing = unique(batch.filter((b) => b.attempt && !b.ok).map((b) => b.endpointId));
+        const healthy = unique(batch.filter((b) => b.ok).map((b) => b.endpointId));
+        await markFailing(conn, t, failing);
+        await markHealthy(conn, t, healthy);
+        const stillFailing = failing.filter((id) => !healthy.includes(id));
+        disabled.push(...(await disableLongFailing(conn, t, stillFailing, s.auto_disable_after_hours)));
+        await completeDeliveries(conn, t, batch.map((b) => b.completion));
+      }),
+    );
+    for (const id of unique(disabled)) {
+      log.warn('endpoint disabled; its pending deliveries are paused', { endpoint_id: id });
+      pauseForEndpoint(pool, t, id).catch((err: unknown) => log.error('pausing deliveries failed', { endpoint_id: id, error: coerceError(err).message }));
+    }
+  }
+
+  // ---- sending ----
+  async function deliver(c: ClaimedDelivery): Promise<void> {
+    const startedAt = new Date();
+    if (!c.endpointEnabled) {
+      record({
+        attempt: null,
+        endpointId: c.endpointId,
+        ok: false,
+        disableReason: null,
+        completion: { id: c.id, claimToken: c.claimToken, status: 'paused', delayMs: null, attempted: false, startedAt, statusCode: null, error: null },
+      });
+      return;
+    }
+    const s = settings.current();
+    const body = Buffer.from(c.body, 'utf8');
+    const headers = signedHeaders({
+      eventId: c.eventId,
+      eventType: c.eventType,
+      body,
+      timestampSeconds: Math.floor(startedAt.getTime() / 1000),
+      secrets: c.secrets,
+      userAgent: deps.userAgent,
+    });
+    let result: SendResult;
+    try {
+      result = await sender.send({ url: c.url, headers, body, timeoutMs: s.timeout_seconds * 1000, keepBodyBytes: s.response_body_max_bytes });
+    } catch (err) {
+      // send() never throws by contract; if it does, count it as a failed attempt rather than lose it.
+      result = { ok: false, statusCode: null, headers: null, body: null, durationMs: 0, errorClass: 'internal', errorMessage: coerceError(err).message };
+    }
+    const attemptNo = c.attempts + 1;
+    const d = decide(result, attemptNo, s, Date.now());
+    record({
+      endpointId: c.endpointId,
+      ok: result.ok,
+      disableReason: d.disableReason,
+      attempt: {
+        deliveryId: c.id,
+        attemptNo,
+        startedAt,
+        durationMs: result.durationMs,
+        outcome: result.ok ? 'success' : 'failure',
+        statusCode: result.statusCode,
+        errorClass: result.errorClass,
+        errorMessage: result.errorMessage,
+        requestUrl: c.url,
+        requestHeaders: headers,
+        responseHeaders: result.headers,
+        responseBody: result.body,
+        worker,
+      },
+      completion: {
+        id: c.id,
+        claimToken: c.claimToken,
+        status: d.status,
+        delayMs: d.delayMs,
+        attempted: true,
+        startedAt,
+        statusCode: result.statusCode,
+        error: result.ok ? null : `${result.errorClass}: ${result.errorMessage}`,
+      },
+    });
+  }
+
+  function start(c: ClaimedDelivery) {
+    inFlight++;
+    perEndpoint.set(c.endpointId, (perEndpoint.get(c.endpointId) ?? 0) + 1);
+    const p: Promise<void> = deliver(c)
+      .catch((err: unknown) => log.error('delivery crashed', { delivery_id: c.id, error: coerceError(err).message }))
+      .finally(() => {
+        inFlight--;
+        const n = (perEndpoint.get(c.endpointId) ?? 1) - 1;
+        if (n <= 0) perEndpoint.delete(c.endpointId);
+        else perEndpoint.set(c.endpointId, n);
+        running.delete(p);
+        if (moreDue && !stopping) void pump();
+      });
+    running.add(p);
+  }
+
+  // ---- claiming ----
+  async function pump(): Promise<void> {
+    if (pumping || stopping || Date.now() < dbPausedUntil) return;
+    pumping = true;
+    try {
+      for (;;) {
+        if (stopping) break;
+        const free = deps.concurrency - inFlight;
+        // Claim in useful batches: one query per few freed slots, not one per slot.
+        const minClaim = inFlight === 0 ? 1 : Math.max(1, Math.floor(deps.concurrency / 8));
+        if (free < minClaim) break;
+        const s = settings.current();
+        const cap = s.max_in_flight_per_endpoint;
+        const saturated = [...perEndpoint].filter(([, n]) => n >= cap).map(([id]) => id);
+        const claimed = await claimDue(pool, t, {
+          limit: free,
+          leaseMs: s.timeout_seconds * 1000 + LEASE_MARGIN_MS,
+          token: randomBytes(12).toString('hex'),
+          worker,
+          excludeEndpoints: saturated,
+          freeSlots: (id) => cap - (perEndpoint.get(id) ?? 0),
+        });
+        for (const c of claimed) start(c);
+        moreDue = claimed.length >= free;
+        if (!moreDue) break;
+      }
+      dbBackoffMs = 0;
+    } catch (err) {
+      noteDbError('claiming deliveries', err);
+    } finally {
+      pumping = false;
+    }
+  }
+
+  function noteDbError(what: string, err: unknown) {
+    const e = coerceError(err);
+    lastError = e.message;
+    if (isConnectionError(err)) {
+      dbBackoffMs = Math.min(MAX_DB_BACKOFF_MS, dbBackoffMs ? dbBackoffMs * 2 : 1000);
+      dbPausedUntil = Date.now() + dbBackoffMs;
+      log.warn(`database unavailable while ${what}; retrying in ${dbBackoffMs} ms`, { error: e.message, code: (e as { code?: string }).code });
+    } else {
+      log.error(`${what} failed`, { error: e.message, code: (e as { code?: string }).code });
+    }
+  }
+
+  async function fanOut(): Promise<void> {
+    const s = settings.current();
+    for (let i = 0; i < FANOUT_MAX_BATCHES_PER_TICK && !stopping; i++) {
+      const r = await retryDeadlock(() => fanOutBatch(pool, t, { limit: FANOUT_BATCH, maxPayloadBytes: s.max_payload_bytes }));
+      if (r.rejected > 0) log.warn('outbox rows rejected', { count: r.rejected });
+      if (r.deliveries > 0) void pump();
+      if (r.rows < FANOUT_BATCH) break;
+    }
+  }
+
+  async function runTick(): Promise<void> {
+    if (Date.now() < dbPausedUntil) return;
+    try {
+      await settings.refreshIfStale();
+      await fanOut();
+      dbBackoffMs = 0;
+    } catch (err) {
+      noteDbError('fanning out the outbox', err);
+      return;
+    }
+    await pump();
+    lastTickAt = Date.now();
+  }
+
+  return {
+    worker,
+    tick() {
+      if (ticking || stopping) return ticking ?? Promise.resolve();
+      ticking = runTick()
+        .catch((err: unknown) => log.error('tick failed', { error: coerceError(err).message }))
+        .finally(() => {
+          ticking = null;
+        });
+      return ticking;
+    },
+    async stop(graceMs = 8000) {
+      stopping = true;
+      if (ticking) await ticking;
+      const all = Promise.allSettled([...running]);
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = await Promise.race([
+        all.then(() => false),
+        new Promise<boolean>((r) => (timer = setTimeout(() => r(true), graceMs))),
+      ]);
+      clearTimeout(timer);
+      if (timedOut) log.warn('stopping with requests still in flight; their leases will expire and they will be retried', { in_flight: inFlight });
+      await flush();
+    },
+    stats: () => ({ inFlight, lastTickAt, lastError }),
+  };
+}
+
+function unique(ids: number[]): number[] {
+  return [...new Set(ids)];
+}
+
+/** InnoDB may pick any of two concurrent transactions as a deadlock victim; retrying is the documented remedy. */
+async function retryDeadlock<T>(fn: () => Promise<T>, tries = 5): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (i >= tries || (code !== 'ER_LOCK_DEADLOCK' && code !== 'ER_LOCK_WAIT_TIMEOUT')) throw err;
+      await new Promise((r) => setTimeout(r, 5 * i + Math.random() * 20));
+    }
+  }
+}

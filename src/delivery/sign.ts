@@ -1,0 +1,61 @@
+/**
+ * Signing, as the contract fixes it. Pure functions, pinned by known-answer tests.
+ *
+ * - X-Webhook-Signature: hex HMAC-SHA256 of the raw body, keyed with the
+ *   secret string exactly as typed (including any whsec_ prefix).
+ * - webhook-signature (Standard Webhooks): "v1," + base64 HMAC-SHA256 of
+ *   "{id}.{timestamp}.{body}", keyed with the base64-decoded part after
+ *   whsec_, or the secret's UTF-8 bytes otherwise; one entry per active
+ *   secret, space-separated, during a rotation.
+ */
+import { createHmac, randomBytes } from 'node:crypto';
+
+export const SECRET_PREFIX = 'whsec_';
+
+export function generateSecret(): string {
+  return SECRET_PREFIX + randomBytes(32).toString('base64');
+}
+
+export function simpleSignatureHex(secret: string, body: Buffer | string): string {
+  return createHmac('sha256', secret).update(body).digest('hex');
+}
+
+export function standardKey(secret: string): Buffer {
+  return secret.startsWith(SECRET_PREFIX) ? Buffer.from(secret.slice(SECRET_PREFIX.length), 'base64') : Buffer.from(secret, 'utf8');
+}
+
+export function standardSignature(secret: string, id: string, timestampSeconds: number, body: Buffer | string): string {
+  const mac = createHmac('sha256', standardKey(secret))
+    .update(`${id}.${timestampSeconds}.`)
+    .update(body)
+    .digest('base64');
+  return `v1,${mac}`;
+}
+
+export interface SigningInput {
+  eventId: string;
+  eventType: string;
+  body: Buffer;
+  timestampSeconds: number;
+  /** Current secret first, then any still in their grace period. */
+  secrets: readonly string[];
+  userAgent: string;
+}
+
+/** Every header of one attempt. The body passed here is the body sent. */
+export function signedHeaders(input: SigningInput): Record<string, string> {
+  const [current] = input.secrets;
+  if (!current) throw new Error('signedHeaders: no secret');
+  const ts = String(input.timestampSeconds);
+  return {
+    'content-type': 'application/json',
+    'user-agent': input.userAgent,
+    'x-webhook-id': input.eventId,
+    'x-webhook-event': input.eventType,
+    'x-webhook-timestamp': ts,
+    'x-webhook-signature': simpleSignatureHex(current, input.body),
+    'webhook-id': input.eventId,
+    'webhook-timestamp': ts,
+    'webhook-signature': input.secrets.map((s) => standardSignature(s, input.eventId, input.timestampSeconds, input.body)).join(' '),
+  };
+}

@@ -1,0 +1,74 @@
+/**
+ * The few named errors the sidecar raises. Messages name what was wrong and,
+ * where it helps, what to do; the original error always travels as `cause`.
+ */
+
+/** A bad environment variable or wp-config.php; stops the start. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  constructor(
+    readonly variable: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** Bad input from an API body, form or query string: answered with 400. */
+export class ValidationError extends Error {
+  override name = 'ValidationError';
+  constructor(
+    message: string,
+    readonly field?: string,
+    readonly details: { field: string; message: string }[] = field ? [{ field, message }] : [],
+  ) {
+    super(message);
+  }
+}
+
+/** The thing asked for does not exist: answered with 404. */
+export class NotFoundError extends Error {
+  override name = 'NotFoundError';
+}
+
+/** The database cannot be reached: pages and API answer 503 meanwhile. */
+export class UnavailableError extends Error {
+  override name = 'UnavailableError';
+}
+
+/** Turns anything thrown into an Error, so every catch can log `.message` and `.cause`. */
+export function coerceError(thrown: unknown): Error {
+  if (thrown instanceof Error) return thrown;
+  return new Error(typeof thrown === 'string' ? thrown : `Non-error thrown: ${safeString(thrown)}`, { cause: thrown });
+}
+
+function safeString(v: unknown): string {
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
+}
+
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
+  'ER_SERVER_SHUTDOWN',
+  'ER_CON_COUNT_ERROR',
+  'POOL_CLOSED',
+]);
+
+/** True when an error means "the database is not answering" rather than "this query is wrong". */
+export function isConnectionError(err: unknown): boolean {
+  const e = err as { code?: string; fatal?: boolean } | null;
+  if (!e || typeof e !== 'object') return false;
+  if (e.code && CONNECTION_CODES.has(e.code)) return true;
+  return e.fatal === true;
+}

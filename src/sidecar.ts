@@ -1,0 +1,112 @@
+/**
+ * The composition root: the only place real dependencies are built and wired.
+ * main.ts calls startSidecar and handles signals; tests call it in-process.
+ */
+import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import cron from 'node-cron';
+import type { Pool } from 'mysql2/promise';
+import type { Config } from './config.js';
+import type { Logger } from './log.js';
+import { createPool, ensureDatabase, parseDatabaseUrl } from './db/pool.js';
+import { tableNames, type Tables } from './db/tables.js';
+import { migrate } from './db/migrate.js';
+import { createSender } from './delivery/send.js';
+import { createSettingsStore } from './delivery/settingsStore.js';
+import { createDispatcher, type Dispatcher } from './delivery/dispatcher.js';
+import { createService, type Service } from './manage/service.js';
+import { createApp } from './web/app.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { name: string; version: string };
+export const USER_AGENT = `${pkg.name}/${pkg.version}`;
+export const VERSION = pkg.version;
+
+export interface Sidecar {
+  pool: Pool;
+  tables: Tables;
+  dispatcher: Dispatcher;
+  service: Service;
+  server: Server;
+  /** http://host:port of the admin UI and API. */
+  url: string;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Run the delivery loop (default true); tests of the web layer alone turn it off. */
+  loop?: boolean;
+}
+
+export async function startSidecar(config: Config, log: Logger, opts: StartOptions = {}): Promise<Sidecar> {
+  const target = parseDatabaseUrl(config.databaseUrl, config.databaseSocket);
+  await ensureDatabase(target);
+  // Connections: claims, fan-out, recording and the web layer each need one at a time.
+  const pool = createPool(target, 10);
+  const tables = tableNames(config.tablePrefix);
+  try {
+    await migrate(pool, tables, log);
+  } catch (err) {
+    await pool.end();
+    throw err;
+  }
+
+  const settings = createSettingsStore(pool, tables);
+  await settings.refreshIfStale();
+  const sender = createSender({ allowPrivateTargets: config.allowPrivateTargets, maxSockets: config.concurrency * 2 });
+  const dispatcher = createDispatcher({ pool, tables, sender, settings, log, userAgent: USER_AGENT, concurrency: config.concurrency });
+  const service = createService({
+    pool,
+    tables,
+    settings,
+    allowPrivateTargets: config.allowPrivateTargets,
+    nudge: () => void dispatcher.tick(),
+  });
+  const app = createApp({
+    service,
+    log,
+    apiToken: config.apiToken,
+    trustProxy: config.trustProxy,
+    health: {
+      ping: async () => {
+        await pool.query('SELECT 1');
+      },
+      lastTickAt: () => (opts.loop === false ? Date.now() : dispatcher.stats().lastTickAt),
+    },
+  });
+
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(config.port, config.host, () => resolve(s));
+    s.once('error', reject);
+  });
+  const addr = server.address() as AddressInfo;
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  const url = `http://${host}:${addr.port}`;
+
+  const task =
+    opts.loop === false ? null : cron.schedule('* * * * * *', () => dispatcher.tick(), { name: `delivery-loop-${dispatcher.worker}`, noOverlap: true });
+  if (opts.loop !== false) void dispatcher.tick();
+  log.info('sidecar started', { url, worker: dispatcher.worker, table_prefix: config.tablePrefix, version: VERSION });
+
+  let stopped: Promise<void> | null = null;
+  return {
+    pool,
+    tables,
+    dispatcher,
+    service,
+    server,
+    url,
+    stop() {
+      stopped ??= (async () => {
+        await task?.destroy();
+        await dispatcher.stop();
+        await new Promise<void>((r) => server.close(() => r()));
+        server.closeAllConnections();
+        sender.close();
+        await pool.end();
+        log.info('sidecar stopped', { worker: dispatcher.worker });
+      })();
+      return stopped;
+    },
+  };
+}

@@ -1,0 +1,101 @@
+/**
+ * The JSON API under /api. Thin routes: validate → call the service → present.
+ */
+import express, { type Router } from 'express';
+import type { Service, EndpointInput } from '../manage/service.js';
+import * as schemas from '../manage/schemas.js';
+import { check } from '../manage/schemas.js';
+import { presentAttempt, presentDelivery, presentEndpoint } from './present.js';
+import type { DeliveryStatus, Settings } from '../types.js';
+
+export function apiRouter(service: Service): Router {
+  const r = express.Router();
+  const id = (raw: unknown, name = 'id') => check<number>(schemas.idParam.label(name), raw, name);
+
+  r.get('/endpoints', async (_req, res) => {
+    res.json({ data: (await service.listEndpoints()).map((e) => presentEndpoint(e)) });
+  });
+
+  r.post('/endpoints', async (req, res) => {
+    const body = check<EndpointInput>(schemas.endpointCreate, req.body);
+    const e = await service.createEndpoint(body);
+    res.status(201).json(presentEndpoint(e, { revealSecret: true }));
+  });
+
+  r.get('/endpoints/:id', async (req, res) => {
+    res.json(presentEndpoint(await service.getEndpoint(id(req.params.id))));
+  });
+
+  r.patch('/endpoints/:id', async (req, res) => {
+    const endpointId = id(req.params.id);
+    const body = check<Partial<EndpointInput>>(schemas.endpointPatch, req.body);
+    const { endpoint, resumed } = await service.updateEndpoint(endpointId, body);
+    res.json({ ...presentEndpoint(endpoint), resumed_deliveries: resumed });
+  });
+
+  r.delete('/endpoints/:id', async (req, res) => {
+    await service.deleteEndpoint(id(req.params.id));
+    res.status(204).end();
+  });
+
+  r.post('/endpoints/:id/rotate-secret', async (req, res) => {
+    const endpointId = id(req.params.id);
+    const body = check<{ secret?: string; grace_hours?: number }>(schemas.rotateSecret, req.body ?? {});
+    res.json(presentEndpoint(await service.rotateSecret(endpointId, body), { revealSecret: true }));
+  });
+
+  r.post('/endpoints/:id/test', async (req, res) => {
+    const d = await service.sendTestEvent(id(req.params.id));
+    res.status(202).json(presentDelivery(d));
+  });
+
+  r.post('/endpoints/:id/replay-failed', async (req, res) => {
+    const endpointId = id(req.params.id);
+    const { since } = check<{ since: Date }>(schemas.replayFailed, req.body);
+    res.status(202).json({ replayed: await service.replayFailedSince(endpointId, since) });
+  });
+
+  r.get('/deliveries', async (req, res) => {
+    const q = check<{
+      endpoint_id?: number;
+      status?: DeliveryStatus;
+      event_type?: string;
+      event_id?: string;
+      since?: Date;
+      until?: Date;
+      before?: number;
+      limit: number;
+    }>(schemas.deliveryQuery, req.query, 'query');
+    const list = await service.listDeliveries({
+      endpointId: q.endpoint_id,
+      status: q.status,
+      eventType: q.event_type,
+      eventId: q.event_id,
+      createdFrom: q.since,
+      createdTo: q.until,
+      beforeId: q.before,
+      limit: q.limit,
+    });
+    const last = list.at(-1);
+    res.json({ data: list.map(presentDelivery), next_cursor: list.length === q.limit && last ? String(last.id) : null });
+  });
+
+  r.get('/deliveries/:id', async (req, res) => {
+    const { delivery, attempts } = await service.getDelivery(id(req.params.id));
+    res.json({ ...presentDelivery(delivery), payload: JSON.parse(delivery.body) as unknown, attempt_log: attempts.map(presentAttempt) });
+  });
+
+  r.post('/deliveries/:id/replay', async (req, res) => {
+    res.status(202).json(presentDelivery(await service.replayDelivery(id(req.params.id))));
+  });
+
+  r.get('/settings', async (_req, res) => {
+    res.json(await service.getSettings());
+  });
+
+  r.patch('/settings', async (req, res) => {
+    res.json(await service.updateSettings(check<Partial<Settings>>(schemas.settingsPatch, req.body)));
+  });
+
+  return r;
+}

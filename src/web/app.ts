@@ -1,0 +1,93 @@
+/**
+ * The HTTP application. createApp never listens: main.ts does, and tests
+ * drive it over real HTTP on an ephemeral port.
+ */
+import express, { type ErrorRequestHandler, type Express } from 'express';
+import type { Service } from '../manage/service.js';
+import type { Logger } from '../log.js';
+import { apiRouter } from './api.js';
+import { requireBearer } from './auth.js';
+import { NotFoundError, UnavailableError, ValidationError, coerceError, isConnectionError } from '../errors.js';
+
+export interface Health {
+  /** Resolves when the database answers. */
+  ping(): Promise<void>;
+  lastTickAt(): number | null;
+}
+
+export interface AppDeps {
+  service: Service;
+  log: Logger;
+  apiToken: string | undefined;
+  trustProxy: string | false;
+  health: Health;
+}
+
+/** A loop that has not ticked for this long is reported unhealthy. */
+const STALE_TICK_MS = 30_000;
+
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', deps.trustProxy);
+  app.set('query parser', 'simple');
+
+  app.get('/healthz', async (_req, res) => {
+    const last = deps.health.lastTickAt();
+    let database = 'up';
+    try {
+      await deps.health.ping();
+    } catch {
+      database = 'down';
+    }
+    const loopStale = last === null || Date.now() - last > STALE_TICK_MS;
+    const ok = database === 'up' && !loopStale;
+    res.status(ok ? 200 : 503).json({
+      status: ok ? 'ok' : 'unhealthy',
+      database,
+      last_tick_at: last === null ? null : new Date(last).toISOString(),
+      loop: loopStale ? 'stale' : 'ticking',
+    });
+  });
+
+  app.use('/api', requireBearer(deps.apiToken), express.json({ limit: '1mb', strict: false }), apiRouter(deps.service));
+  app.use('/api', (_req, res) => {
+    res.status(404).json({ error: { code: 'not_found', message: 'no such API route' } });
+  });
+
+  app.use(errorHandler(deps.log));
+  return app;
+}
+
+function errorHandler(log: Logger): ErrorRequestHandler {
+  return (thrown, req, res, _next) => {
+    const err = coerceError(thrown);
+    const bodyErr = thrown as { type?: string; status?: number };
+    let status = 500;
+    let payload: Record<string, unknown>;
+    if (err instanceof ValidationError) {
+      status = 400;
+      payload = { code: 'validation_error', message: err.message, field: err.field, details: err.details };
+    } else if (bodyErr.type === 'entity.parse.failed') {
+      status = 400;
+      payload = { code: 'invalid_json', message: `request body is not valid JSON: ${err.message}` };
+    } else if (bodyErr.type === 'entity.too.large') {
+      status = 413;
+      payload = { code: 'too_large', message: 'request body is larger than 1 MB' };
+    } else if (bodyErr.type && bodyErr.status && bodyErr.status < 500) {
+      status = bodyErr.status;
+      payload = { code: 'bad_request', message: err.message };
+    } else if (err instanceof NotFoundError) {
+      status = 404;
+      payload = { code: 'not_found', message: err.message };
+    } else if (err instanceof UnavailableError || isConnectionError(thrown)) {
+      status = 503;
+      payload = { code: 'database_unavailable', message: 'the database is not answering; try again shortly' };
+    } else {
+      log.error('request failed', { method: req.method, path: req.path, error: err.message, stack: err.stack });
+      payload = { code: 'internal_error', message: 'internal error; the sidecar log has the details' };
+    }
+    if (res.headersSent) return;
+    res.status(status).json({ error: payload });
+  };
+}

@@ -1,0 +1,29 @@
+/**
+ * Bearer-token check for /api, in constant time: both sides are hashed first
+ * so timingSafeEqual compares equal lengths and leaks nothing about length.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { RequestHandler } from 'express';
+
+export function constantTimeEqual(a: string, b: string): boolean {
+  const ha = createHash('sha256').update(a).digest();
+  const hb = createHash('sha256').update(b).digest();
+  return timingSafeEqual(ha, hb);
+}
+
+export function requireBearer(token: string | undefined): RequestHandler {
+  return (req, res, next) => {
+    if (!token) {
+      res.status(404).json({ error: { code: 'api_disabled', message: 'the API is off: set API_TOKEN to enable it' } });
+      return;
+    }
+    const header = req.get('authorization') ?? '';
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (!m || !constantTimeEqual(m[1]!, token)) {
+      res.set('WWW-Authenticate', 'Bearer realm="webhooks"');
+      res.status(401).json({ error: { code: 'unauthorized', message: 'missing or wrong bearer token in the Authorization header' } });
+      return;
+    }
+    next();
+  };
+}

@@ -1,0 +1,60 @@
+/**
+ * How endpoints, deliveries and attempts look in API answers. Secrets are
+ * masked except in the answers that create or rotate them.
+ */
+import type { Attempt, Delivery, Endpoint } from '../types.js';
+
+export function maskSecret(secret: string): string {
+  return secret.length <= 10 ? '********' : `${secret.slice(0, 6)}…${secret.slice(-4)}`;
+}
+
+export function presentEndpoint(e: Endpoint, opts: { revealSecret?: boolean } = {}) {
+  return {
+    id: e.id,
+    url: e.url,
+    description: e.description,
+    events: e.events,
+    enabled: e.enabled,
+    secret: opts.revealSecret ? e.secret : maskSecret(e.secret),
+    previous_secret_expires_at: e.previousSecret ? (e.previousSecretExpiresAt?.toISOString() ?? null) : null,
+    disabled_reason: e.disabledReason,
+    disabled_at: e.disabledAt?.toISOString() ?? null,
+    failing_since: e.failingSince?.toISOString() ?? null,
+    last_success_at: e.lastSuccessAt?.toISOString() ?? null,
+    created_at: e.createdAt.toISOString(),
+    updated_at: e.updatedAt.toISOString(),
+  };
+}
+
+export function presentDelivery(d: Delivery) {
+  return {
+    id: d.id,
+    endpoint_id: d.endpointId,
+    event_id: d.eventId,
+    event_type: d.eventType,
+    status: d.status,
+    attempts: d.attempts,
+    next_attempt_at: d.status === 'pending' ? (d.nextAttemptAt?.toISOString() ?? null) : null,
+    last_attempt_at: d.lastAttemptAt?.toISOString() ?? null,
+    last_status_code: d.lastStatusCode,
+    last_error: d.lastError,
+    created_at: d.createdAt.toISOString(),
+    completed_at: d.completedAt?.toISOString() ?? null,
+  };
+}
+
+export function presentAttempt(a: Attempt) {
+  return {
+    id: a.id,
+    attempt: a.attemptNo,
+    started_at: a.startedAt.toISOString(),
+    duration_ms: a.durationMs,
+    outcome: a.outcome,
+    status_code: a.statusCode,
+    error_class: a.errorClass,
+    error_message: a.errorMessage,
+    request: { url: a.requestUrl, headers: a.requestHeaders },
+    response: a.statusCode === null ? null : { headers: a.responseHeaders, body: a.responseBody },
+    worker: a.worker,
+  };
+}
