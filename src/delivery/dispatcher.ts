@@ -52,8 +52,14 @@ const FANOUT_MAX_BATCHES_PER_TICK = 40;
 const FLUSH_SIZE = 100;
 const FLUSH_DELAY_MS = 20;
 const MAX_DB_BACKOFF_MS = 30_000;
-/** Claimed rows stay leased this long beyond the request timeout: time to record the result. */
-const LEASE_MARGIN_MS = 60_000;
+/**
+ * A claim's lease: twice the request timeout plus 10 s to record the result.
+ * Shorter means a dead process's deliveries come back sooner; a result
+ * recorded after its lease ran out may be sent twice (at-least-once).
+ */
+export function leaseMs(timeoutSeconds: number): number {
+  return 2 * timeoutSeconds * 1000 + 10_000;
+}
 
 export interface Decision {
   status: Completion['status'];
@@ -261,7 +267,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         const saturated = [...perEndpoint].filter(([, n]) => n >= cap).map(([id]) => id);
         const claimed = await claimDue(pool, t, {
           limit: free,
-          leaseMs: s.timeout_seconds * 1000 + LEASE_MARGIN_MS,
+          leaseMs: leaseMs(s.timeout_seconds),
           token: randomBytes(12).toString('hex'),
           worker,
           excludeEndpoints: saturated,

@@ -1,0 +1,58 @@
+import { expect } from 'chai';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { Webhook } from 'standardwebhooks';
+import { generateSecret, signedHeaders, simpleSignatureHex, standardKey, standardSignature } from '../../src/delivery/sign.js';
+
+describe('signing', () => {
+  it('matches the Standard Webhooks known-answer vector', () => {
+    // From standard-webhooks libraries/javascript "sign function works".
+    const sig = standardSignature('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', 'msg_p5jXN8AQM9LWM0D4loKWxJek', 1614265330, '{"test": 2432232314}');
+    expect(sig).to.equal('v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=');
+  });
+
+  it('keys X-Webhook-Signature with the secret string as typed, whsec_ prefix included', () => {
+    const expected = createHmac('sha256', 'whsec_abc').update('{"a":1}').digest('hex');
+    expect(simpleSignatureHex('whsec_abc', '{"a":1}')).to.equal(expected);
+    expect(simpleSignatureHex('whsec_abc', Buffer.from('{"a":1}'))).to.equal(expected);
+  });
+
+  it('keys Standard Webhooks with the decoded whsec_ part, or UTF-8 bytes of other secrets', () => {
+    expect(standardKey('whsec_AAEC').equals(Buffer.from([0, 1, 2]))).to.equal(true);
+    expect(standardKey('my-own-secret-1234').toString('utf8')).to.equal('my-own-secret-1234');
+  });
+
+  it('generates whsec_ + base64 of 32 random bytes', () => {
+    const s = generateSecret();
+    expect(s).to.match(/^whsec_[A-Za-z0-9+/]{43}=$/);
+    expect(Buffer.from(s.slice(6), 'base64')).to.have.length(32);
+    expect(generateSecret()).to.not.equal(s);
+  });
+
+  it('produces headers both verifiers accept, and both secrets during a rotation', () => {
+    const current = generateSecret();
+    const previous = generateSecret();
+    const body = Buffer.from('{"id":"evt_1","event":"enrollment.created","created_at":"2025-03-20T10:30:00Z","data":{}}');
+    const ts = Math.floor(Date.now() / 1000);
+    const h = signedHeaders({ eventId: 'evt_1', eventType: 'enrollment.created', body, timestampSeconds: ts, secrets: [current, previous], userAgent: 'ua/1' });
+    expect(h['webhook-signature']!.split(' ')).to.have.length(2);
+    // The contract's seed snippet, verbatim in spirit:
+    const expected = createHmac('sha256', current).update(body).digest('hex');
+    expect(timingSafeEqual(Buffer.from(h['x-webhook-signature']!), Buffer.from(expected))).to.equal(true);
+    // An independent Standard Webhooks implementation, with each key:
+    for (const secret of [current, previous]) {
+      expect(() => new Webhook(secret).verify(body.toString(), h)).to.not.throw();
+    }
+    expect(() => new Webhook(generateSecret()).verify(body.toString(), h)).to.throw();
+    expect(h['x-webhook-timestamp']).to.equal(String(ts));
+    expect(h['x-webhook-id']).to.equal('evt_1');
+    expect(h['x-webhook-event']).to.equal('enrollment.created');
+    expect(h['user-agent']).to.equal('ua/1');
+  });
+
+  it('verifies a typed (non-whsec) secret as its UTF-8 bytes', () => {
+    const secret = 'typed-by-operator-123';
+    const body = '{"x":1}';
+    const h = signedHeaders({ eventId: 'evt_2', eventType: 't', body: Buffer.from(body), timestampSeconds: Math.floor(Date.now() / 1000), secrets: [secret], userAgent: 'ua' });
+    expect(() => new Webhook(Buffer.from(secret).toString('base64')).verify(body, h)).to.not.throw();
+  });
+});

@@ -1,0 +1,76 @@
+/**
+ * A fresh database per test file, dropped afterwards unless a test failed
+ * (then it is kept, and its name printed, for a look with the mariadb client).
+ */
+import mysql from 'mysql2/promise';
+import { randomBytes } from 'node:crypto';
+
+export const SERVER_URL = process.env.TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
+
+export interface TestDb {
+  name: string;
+  url: string;
+  /** A small pool for the test's own queries (the LMS's inserts, checks). */
+  pool: mysql.Pool;
+  drop(keep?: boolean): Promise<void>;
+}
+
+export async function createTestDb(label: string): Promise<TestDb> {
+  const name = `whtest_${label.replace(/[^a-z0-9]/gi, '').slice(0, 20)}_${randomBytes(3).toString('hex')}`;
+  const admin = await mysql.createConnection(SERVER_URL);
+  await admin.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
+  await admin.end();
+  const url = `${SERVER_URL}/${name}`;
+  const pool = mysql.createPool({ uri: url, connectionLimit: 4, timezone: 'Z' });
+  pool.pool.on('connection', (c) => c.query("SET time_zone = '+00:00'"));
+  return {
+    name,
+    url,
+    pool,
+    async drop(keep = false) {
+      await pool.end();
+      if (keep) {
+        process.stderr.write(`  (kept database ${name} for inspection)\n`);
+        return;
+      }
+      const a = await mysql.createConnection(SERVER_URL);
+      await a.query(`DROP DATABASE IF EXISTS \`${name}\``);
+      await a.end();
+    },
+  };
+}
+
+/** Registers before/after hooks in the calling describe(); drops the db unless a test in it failed. */
+export function useTestDb(label: string): { get(): TestDb } {
+  let db: TestDb | undefined;
+  let failed = false;
+  before(async () => {
+    db = await createTestDb(label);
+  });
+  afterEach(function () {
+    if (this.currentTest?.state === 'failed') failed = true;
+  });
+  after(async () => {
+    await db?.drop(failed);
+  });
+  return {
+    get() {
+      if (!db) throw new Error('test database not created yet');
+      return db;
+    },
+  };
+}
+
+export async function insertOutbox(
+  pool: mysql.Pool | mysql.PoolConnection,
+  rows: { type: string; payload: unknown; eventId?: string; occurredAt?: Date }[],
+  prefix = 'wp_',
+): Promise<void> {
+  if (rows.length === 0) return;
+  for (let i = 0; i < rows.length; i += 1000) {
+    const chunk = rows.slice(i, i + 1000);
+    await pool.query(`INSERT INTO \`${prefix}webhook_outbox\` (event_type, payload, event_id, occurred_at) VALUES ?`, [
+      chunk.map((r) => [r.type, typeof r.payload === 'string' ? r.payload : JSON.stringify(r.payload), r.eventId ?? null, r.occurredAt ?? null]),
+    ]);
+  }
+}

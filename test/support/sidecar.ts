@@ -1,0 +1,62 @@
+/**
+ * Runs the sidecar in this process (startSidecar) or as a real child process
+ * (`node dist/src/main.js`), configured only through its environment.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../../src/config.js';
+import { createLogger, silentLogger } from '../../src/log.js';
+import { startSidecar, type Sidecar, type StartOptions } from '../../src/sidecar.js';
+import type { Settings } from '../../src/types.js';
+
+export const API_TOKEN = 'test-token-0123456789abcdef';
+export const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
+
+export function testEnv(dbUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+  return { DATABASE_URL: dbUrl, API_TOKEN, ALLOW_PRIVATE_TARGETS: 'true', PORT: '0', LOG_LEVEL: 'error', ...extra };
+}
+
+export async function startInProcess(dbUrl: string, extra: Record<string, string> = {}, opts: StartOptions = {}): Promise<Sidecar> {
+  // TEST_LOG=debug shows the in-process sidecar's log while a test runs.
+  const log = process.env.TEST_LOG ? createLogger(process.env.TEST_LOG as 'debug') : silentLogger;
+  return startSidecar(loadConfig(testEnv(dbUrl, extra)), log, opts);
+}
+
+/** Fast retries for tests: the schedule is a setting, so no clock needs faking. */
+export const FAST_RETRIES: Partial<Settings> = { retry_schedule_seconds: [1, 1], retry_jitter_ratio: 0, timeout_seconds: 2 };
+
+export interface Api {
+  (method: string, path: string, body?: unknown, token?: string | null): Promise<{ status: number; body: any }>;
+}
+
+export function apiClient(baseUrl: string): Api {
+  return async (method, path, body, token = API_TOKEN) => {
+    const headers: Record<string, string> = {};
+    if (token !== null) headers.authorization = `Bearer ${token}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const res = await fetch(baseUrl + path, { method, headers, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : null;
+    } catch {
+      // keep text
+    }
+    return { status: res.status, body: parsed };
+  };
+}
+
+export interface Child {
+  proc: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+export function spawnSidecar(env: Record<string, string>): Child {
+  let out = '';
+  const proc = spawn(process.execPath, [MAIN], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  return { proc, output: () => out, exited };
+}
