@@ -83,8 +83,9 @@ export async function startSidecar(config: Config, log: Logger, opts: StartOptio
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `http://${host}:${addr.port}`;
 
-  const task =
-    opts.loop === false ? null : cron.schedule('* * * * * *', () => dispatcher.tick(), { name: `delivery-loop-${dispatcher.worker}`, noOverlap: true });
+  // The cron callback does not return the tick's promise: tick() itself skips while
+  // one runs, and node-cron would otherwise log an overlap warning every second of a long drain.
+  const task = opts.loop === false ? null : cron.schedule('* * * * * *', () => void dispatcher.tick(), { name: `delivery-loop-${dispatcher.worker}` });
   if (opts.loop !== false) void dispatcher.tick();
   log.info('sidecar started', { url, worker: dispatcher.worker, table_prefix: config.tablePrefix, version: VERSION });
 

@@ -61,7 +61,14 @@ export interface ClaimRequest {
   freeSlots: (endpointId: number) => number;
 }
 
-export async function claimDue(pool: Pool, t: Tables, req: ClaimRequest): Promise<ClaimedDelivery[]> {
+export interface ClaimResult {
+  claimed: ClaimedDelivery[];
+  /** True when fewer rows were due than asked for: nothing more to claim right now. */
+  exhausted: boolean;
+}
+
+export async function claimDue(pool: Pool, t: Tables, req: ClaimRequest): Promise<ClaimResult> {
+  let exhausted = true;
   const ids = await withTransaction(pool, async (conn) => {
     const exclude = req.excludeEndpoints.length ? 'AND endpoint_id NOT IN (?)' : '';
     const params: unknown[] = req.excludeEndpoints.length ? [req.excludeEndpoints, req.limit] : [req.limit];
@@ -74,6 +81,7 @@ export async function claimDue(pool: Pool, t: Tables, req: ClaimRequest): Promis
         FOR UPDATE SKIP LOCKED`,
       params,
     );
+    exhausted = candidates.length < req.limit;
     const taken: number[] = [];
     const perEndpoint = new Map<number, number>();
     for (const c of candidates) {
@@ -93,7 +101,7 @@ export async function claimDue(pool: Pool, t: Tables, req: ClaimRequest): Promis
     );
     return taken;
   });
-  if (ids.length === 0) return [];
+  if (ids.length === 0) return { claimed: [], exhausted };
   const r = await rows(
     pool,
     `SELECT d.id, d.attempts, d.endpoint_id, ev.event_id, ev.event_type, ev.body,
@@ -104,7 +112,7 @@ export async function claimDue(pool: Pool, t: Tables, req: ClaimRequest): Promis
       WHERE d.id IN (?) AND d.claim_token = ?`,
     [ids, req.token],
   );
-  return r.map((x) => ({
+  const claimed = r.map((x) => ({
     id: Number(x.id),
     attempts: Number(x.attempts),
     endpointId: Number(x.endpoint_id),
@@ -116,6 +124,7 @@ export async function claimDue(pool: Pool, t: Tables, req: ClaimRequest): Promis
     endpointEnabled: Number(x.enabled) === 1,
     claimToken: req.token,
   }));
+  return { claimed, exhausted };
 }
 
 export interface Completion {

@@ -14,7 +14,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Pool } from 'mysql2/promise';
 import type { Tables } from '../db/tables.js';
-import { claimDue, completeDeliveries, pauseForEndpoint, type ClaimedDelivery, type Completion } from '../db/deliveries.js';
+import { claimDue, completeDeliveries, pauseForEndpoint, releaseClaims, type ClaimedDelivery, type Completion } from '../db/deliveries.js';
 import { insertAttempts, type NewAttempt } from '../db/attempts.js';
 import { disableEndpoint, disableLongFailing, markFailing, markHealthy } from '../db/endpoints.js';
 import { withTransaction } from '../db/pool.js';
@@ -235,6 +235,42 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     });
   }
 
+  // ---- scheduling: claimed deliveries wait in a queue per endpoint ----
+  // A process holds up to 2× its concurrency (and 2× the per-endpoint cap for
+  // one endpoint): the second half is the next batch, claimed while the first
+  // is in flight, so one claim query serves many requests. A queued delivery
+  // waits at most about one request timeout, well inside its lease.
+  const queues = new Map<number, ClaimedDelivery[]>();
+  let queued = 0;
+  const held = (ep: number) => (perEndpoint.get(ep) ?? 0) + (queues.get(ep)?.length ?? 0);
+
+  function enqueue(c: ClaimedDelivery) {
+    const q = queues.get(c.endpointId);
+    if (q) q.push(c);
+    else queues.set(c.endpointId, [c]);
+    queued++;
+  }
+
+  /** Starts queued deliveries while there is room, taking endpoints in turn. */
+  function dispatch() {
+    const cap = settings.current().max_in_flight_per_endpoint;
+    let progressed = true;
+    while (progressed && inFlight < deps.concurrency && queued > 0) {
+      progressed = false;
+      for (const [ep, q] of queues) {
+        if (inFlight >= deps.concurrency) break;
+        if ((perEndpoint.get(ep) ?? 0) >= cap) continue;
+        const c = q.shift()!;
+        queued--;
+        // Re-inserting moves this endpoint to the back: round robin across endpoints.
+        queues.delete(ep);
+        if (q.length) queues.set(ep, q);
+        start(c);
+        progressed = true;
+      }
+    }
+  }
+
   function start(c: ClaimedDelivery) {
     inFlight++;
     perEndpoint.set(c.endpointId, (perEndpoint.get(c.endpointId) ?? 0) + 1);
@@ -246,42 +282,65 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         if (n <= 0) perEndpoint.delete(c.endpointId);
         else perEndpoint.set(c.endpointId, n);
         running.delete(p);
-        if (moreDue && !stopping) void pump();
+        if (stopping) return;
+        dispatch();
+        if (moreDue) void pump();
       });
     running.add(p);
   }
 
   // ---- claiming ----
+  let pumpAgain = false;
+
   async function pump(): Promise<void> {
-    if (pumping || stopping || Date.now() < dbPausedUntil) return;
+    if (stopping || Date.now() < dbPausedUntil) return;
+    if (pumping) {
+      // Asked while a claim is under way: run once more when it is done, so no request is lost.
+      pumpAgain = true;
+      return;
+    }
     pumping = true;
     try {
-      for (;;) {
-        if (stopping) break;
-        const free = deps.concurrency - inFlight;
-        // Claim in useful batches: one query per few freed slots, not one per slot.
-        const minClaim = inFlight === 0 ? 1 : Math.max(1, Math.floor(deps.concurrency / 8));
-        if (free < minClaim) break;
-        const s = settings.current();
-        const cap = s.max_in_flight_per_endpoint;
-        const saturated = [...perEndpoint].filter(([, n]) => n >= cap).map(([id]) => id);
-        const claimed = await claimDue(pool, t, {
-          limit: free,
-          leaseMs: leaseMs(s.timeout_seconds),
-          token: randomBytes(12).toString('hex'),
-          worker,
-          excludeEndpoints: saturated,
-          freeSlots: (id) => cap - (perEndpoint.get(id) ?? 0),
-        });
-        for (const c of claimed) start(c);
-        moreDue = claimed.length >= free;
-        if (!moreDue) break;
-      }
+      do {
+        pumpAgain = false;
+        await claimWhileRoom();
+      } while (pumpAgain && !stopping);
       dbBackoffMs = 0;
     } catch (err) {
       noteDbError('claiming deliveries', err);
     } finally {
       pumping = false;
+    }
+  }
+
+  async function claimWhileRoom(): Promise<void> {
+    const maxHeld = 2 * deps.concurrency;
+    for (;;) {
+      if (stopping) return;
+      const room = maxHeld - inFlight - queued;
+      // Claim in batches: one query per quarter of the window, not one per freed slot.
+      if (room < (inFlight + queued === 0 ? 1 : Math.ceil(deps.concurrency / 4))) return;
+      const s = settings.current();
+      const endpointMax = 2 * s.max_in_flight_per_endpoint;
+      const full = [...new Set([...perEndpoint.keys(), ...queues.keys()])].filter((ep) => held(ep) >= endpointMax);
+      const { claimed, exhausted } = await claimDue(pool, t, {
+        limit: room,
+        leaseMs: leaseMs(s.timeout_seconds),
+        token: randomBytes(12).toString('hex'),
+        worker,
+        excludeEndpoints: full,
+        freeSlots: (ep) => endpointMax - held(ep),
+      });
+      if (stopping) {
+        await releaseClaims(pool, t, claimed.map((c) => c.id), claimed[0]?.claimToken ?? '');
+        return;
+      }
+      for (const c of claimed) enqueue(c);
+      dispatch();
+      // A claim that skipped full endpoints cannot tell whether they have more due,
+      // so finishing requests keep asking.
+      moreDue = !exhausted || full.length > 0 || claimed.some((c) => held(c.endpointId) >= endpointMax);
+      if (exhausted || claimed.length === 0) return;
     }
   }
 
@@ -335,6 +394,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     async stop(graceMs = 8000) {
       stopping = true;
       if (ticking) await ticking;
+      while (pumping) await new Promise((r) => setTimeout(r, 5));
       const all = Promise.allSettled([...running]);
       let timer: NodeJS.Timeout | undefined;
       const timedOut = await Promise.race([
@@ -344,6 +404,15 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       clearTimeout(timer);
       if (timedOut) log.warn('stopping with requests still in flight; their leases will expire and they will be retried', { in_flight: inFlight });
       await flush();
+      // Claimed but never started: hand them back so another process can send them now.
+      const unsent = [...queues.values()].flat();
+      queues.clear();
+      queued = 0;
+      const byToken = new Map<string, number[]>();
+      for (const c of unsent) byToken.set(c.claimToken, [...(byToken.get(c.claimToken) ?? []), c.id]);
+      for (const [token, ids] of byToken) {
+        await releaseClaims(pool, t, ids, token).catch((err: unknown) => log.warn('could not release claims; they return when their lease expires', { error: coerceError(err).message }));
+      }
     },
     stats: () => ({ inFlight, lastTickAt, lastError }),
   };
