@@ -31,6 +31,8 @@ export function parseDatabaseUrl(url: string, socketPath?: string): DbTarget {
       timezone: 'Z',
       supportBigNumbers: true,
       decimalNumbers: true,
+      // An LMS outbox may use a JSON column; we want its text, not an object, to validate and splice.
+      jsonStrings: true,
       enableKeepAlive: true,
       connectTimeout: 5000,
     },

@@ -1,0 +1,67 @@
+import { expect } from 'chai';
+import type { RowDataPacket } from 'mysql2/promise';
+import { useTestDb, insertOutbox } from '../support/db.js';
+import { createPool, parseDatabaseUrl } from '../../src/db/pool.js';
+import { migrate } from '../../src/db/migrate.js';
+import { tableNames } from '../../src/db/tables.js';
+import { silentLogger } from '../../src/log.js';
+import { fanOutBatch } from '../../src/delivery/fanout.js';
+
+describe('migrations', () => {
+  const db = useTestDb('migrate');
+
+  async function tablesWith(prefix: string): Promise<string[]> {
+    const [rows] = await db.get().pool.query<RowDataPacket[]>(
+      'SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE ? ORDER BY 1',
+      [`${prefix.replace(/_/g, '\\_')}webhook%`],
+    );
+    return rows.map((r) => String(r.t));
+  }
+
+  it('applies each file once even when two processes start at the same moment', async () => {
+    const target = parseDatabaseUrl(db.get().url);
+    const pools = [createPool(target, 2), createPool(target, 2)];
+    const t = tableNames('site2_');
+    try {
+      const applied = await Promise.all(pools.map((p) => migrate(p, t, silentLogger)));
+      expect(applied.reduce((a, b) => a + b, 0)).to.be.greaterThan(0);
+      expect(Math.min(...applied)).to.equal(0);
+      expect(await migrate(pools[0]!, t, silentLogger)).to.equal(0);
+    } finally {
+      await Promise.all(pools.map((p) => p.end()));
+    }
+    expect(await tablesWith('site2_')).to.deep.equal([
+      'site2_webhook_attempts',
+      'site2_webhook_deliveries',
+      'site2_webhook_endpoints',
+      'site2_webhook_events',
+      'site2_webhook_migrations',
+      'site2_webhook_outbox',
+      'site2_webhook_settings',
+    ]);
+    // Nothing was created under another prefix.
+    expect(await tablesWith('wp_')).to.deep.equal([]);
+  });
+
+  it('adopts an outbox the LMS created first, with only the contract columns', async () => {
+    await db.get().pool.query(`CREATE TABLE lms3_webhook_outbox (
+      id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY,
+      event_type VARCHAR(191) NOT NULL,
+      payload JSON NOT NULL,
+      created_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)
+    )`);
+    await db.get().pool.query(`INSERT INTO lms3_webhook_outbox (event_type, payload) VALUES ('order.created', '{"order_id": 7}')`);
+    const pool = createPool(parseDatabaseUrl(db.get().url), 2);
+    const t = tableNames('lms3_');
+    try {
+      await migrate(pool, t, silentLogger);
+      await insertOutbox(db.get().pool, [{ type: 'order.created', payload: { order_id: 8 } }], 'lms3_');
+      const r = await fanOutBatch(pool, t, { limit: 10, maxPayloadBytes: 1 << 20 });
+      expect(r).to.include({ rows: 2, accepted: 2, rejected: 0 });
+      const [rows] = await db.get().pool.query<RowDataPacket[]>('SELECT event_id FROM lms3_webhook_outbox ORDER BY id');
+      expect(rows.every((x) => /^evt_/.test(String(x.event_id)))).to.equal(true);
+    } finally {
+      await pool.end();
+    }
+  });
+});
