@@ -311,8 +311,10 @@ export async function listDeliveries(conn: Queryable, t: Tables, f: DeliveryFilt
   params.push(f.limit);
   const r = await rows(
     conn,
+    // STRAIGHT_JOIN: deliveries drive, so ORDER BY d.id DESC LIMIT walks an index
+    // and stops after one page, whatever the optimizer guesses about events.
     `SELECT ${DELIVERY_COLUMNS}
-       FROM ${t.deliveries} d JOIN ${t.events} ev ON ev.id = d.event_pk
+       FROM ${t.deliveries} d STRAIGHT_JOIN ${t.events} ev ON ev.id = d.event_pk
       ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
       ORDER BY d.id DESC LIMIT ?`,
     params,

@@ -109,6 +109,12 @@ export async function listOutbox(
   }));
 }
 
+/** The between-ticks probe: one lookup on idx_fanned_out, no locks. */
+export async function hasWaitingRows(conn: Queryable, t: Tables): Promise<boolean> {
+  const r = await rows(conn, `SELECT id FROM ${t.outbox} WHERE fanned_out_at IS NULL LIMIT 1`);
+  return r.length > 0;
+}
+
 export async function countWaiting(conn: Queryable, t: Tables): Promise<number> {
   const [r] = await rows(conn, `SELECT COUNT(*) AS n FROM ${t.outbox} WHERE fanned_out_at IS NULL`);
   return Number(r?.n ?? 0);

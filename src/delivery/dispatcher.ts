@@ -19,6 +19,7 @@ import { insertAttempts, type NewAttempt } from '../db/attempts.js';
 import { disableEndpoint, disableLongFailing, markFailing, markHealthy } from '../db/endpoints.js';
 import { withTransaction } from '../db/pool.js';
 import { fanOutBatch } from './fanout.js';
+import { hasWaitingRows } from '../db/outbox.js';
 import { signedHeaders } from './sign.js';
 import { nextDelayMs, parseRetryAfterMs } from './backoff.js';
 import type { Sender, SendResult } from './send.js';
@@ -42,6 +43,12 @@ export interface DispatcherDeps {
 export interface Dispatcher {
   readonly worker: string;
   tick(): Promise<void>;
+  /**
+   * Between ticks: one indexed probe of the outbox; a tick runs at once when
+   * a row is waiting. Cuts pick-up latency from ~500 ms (half a tick) to
+   * half the probe interval, for one cheap query per probe when idle.
+   */
+  poll(): Promise<void>;
   /** Stops claiming, waits for requests in flight (up to graceMs) and records them. */
   stop(graceMs?: number): Promise<void>;
   stats(): { inFlight: number; lastTickAt: number | null; lastError: string | null };
@@ -412,6 +419,14 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       for (const c of unsent) byToken.set(c.claimToken, [...(byToken.get(c.claimToken) ?? []), c.id]);
       for (const [token, ids] of byToken) {
         await releaseClaims(pool, t, ids, token).catch((err: unknown) => log.warn('could not release claims; they return when their lease expires', { error: coerceError(err).message }));
+      }
+    },
+    async poll() {
+      if (ticking || stopping || pumping || Date.now() < dbPausedUntil) return;
+      try {
+        if (await hasWaitingRows(pool, t)) await this.tick();
+      } catch (err) {
+        noteDbError('probing the outbox', err);
       }
     },
     stats: () => ({ inFlight, lastTickAt, lastError }),
