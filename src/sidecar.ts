@@ -17,6 +17,7 @@ import { createSettingsStore } from './delivery/settingsStore.js';
 import { createDispatcher, type Dispatcher } from './delivery/dispatcher.js';
 import { createService, type Service } from './manage/service.js';
 import { createApp } from './web/app.js';
+import { createAdminAuth, ensureAdminPassword, LoginThrottle } from './web/adminAuth.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { name: string; version: string };
 export const USER_AGENT = `${pkg.name}/${pkg.version}`;
@@ -37,6 +38,8 @@ export interface Sidecar {
 export interface StartOptions {
   /** Run the delivery loop (default true); tests of the web layer alone turn it off. */
   loop?: boolean;
+  /** Where the generated admin password is printed, once (default: stdout, outside the JSON log). */
+  print?: (line: string) => void;
 }
 
 export async function startSidecar(config: Config, log: Logger, opts: StartOptions = {}): Promise<Sidecar> {
@@ -52,6 +55,7 @@ export async function startSidecar(config: Config, log: Logger, opts: StartOptio
     throw err;
   }
 
+  await ensureAdminPassword(pool, tables, config.adminPassword, opts.print ?? ((line) => process.stdout.write(line + '\n')));
   const settings = createSettingsStore(pool, tables);
   await settings.refreshIfStale();
   const sender = createSender({ allowPrivateTargets: config.allowPrivateTargets, maxSockets: config.concurrency * 2 });
@@ -68,6 +72,7 @@ export async function startSidecar(config: Config, log: Logger, opts: StartOptio
     log,
     apiToken: config.apiToken,
     trustProxy: config.trustProxy,
+    admin: { auth: createAdminAuth(pool, tables, config.adminPassword), throttle: new LoginThrottle(), pool, tables },
     health: {
       ping: async () => {
         await pool.query('SELECT 1');

@@ -11,6 +11,8 @@ export interface Tables {
   attempts: string;
   settings: string;
   migrations: string;
+  admin: string;
+  sessions: string;
 }
 
 export function tableNames(prefix: string): Tables {
@@ -25,5 +27,7 @@ export function tableNames(prefix: string): Tables {
     attempts: t('attempts'),
     settings: t('settings'),
     migrations: t('migrations'),
+    admin: t('admin'),
+    sessions: t('admin_sessions'),
   };
 }

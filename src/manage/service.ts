@@ -62,13 +62,18 @@ export function createService(deps: ServiceDeps) {
       return mustGetEndpoint(id);
     },
 
-    async updateEndpoint(id: number, patch: Partial<Omit<EndpointInput, 'secret'>>): Promise<{ endpoint: Endpoint; resumed: number }> {
+    /** Re-enabling resumes the endpoint's paused deliveries unless resumePaused is false. */
+    async updateEndpoint(
+      id: number,
+      patch: Partial<Omit<EndpointInput, 'secret'>>,
+      opts: { resumePaused?: boolean } = {},
+    ): Promise<{ endpoint: Endpoint; resumed: number }> {
       const before = await mustGetEndpoint(id);
       const url = patch.url === undefined ? undefined : await validateEndpointUrl(patch.url, urlPolicy);
       await endpointsSql.updateEndpoint(pool, t, id, { ...patch, url });
       let resumed = 0;
       if (patch.enabled === false && before.enabled) await deliveriesSql.pauseForEndpoint(pool, t, id);
-      if (patch.enabled === true && !before.enabled) {
+      if (patch.enabled === true && !before.enabled && opts.resumePaused !== false) {
         resumed = await deliveriesSql.resumeForEndpoint(pool, t, id);
         nudge();
       }

@@ -3,9 +3,13 @@
  * drive it over real HTTP on an ephemeral port.
  */
 import express, { type ErrorRequestHandler, type Express } from 'express';
+import helmet from 'helmet';
+import { fileURLToPath } from 'node:url';
 import type { Service } from '../manage/service.js';
 import type { Logger } from '../log.js';
 import { apiRouter } from './api.js';
+import { adminRouter, type AdminDeps } from './admin.js';
+import { viewHelpers } from './viewHelpers.js';
 import { requireBearer } from './auth.js';
 import { NotFoundError, UnavailableError, ValidationError, coerceError, isConnectionError } from '../errors.js';
 
@@ -21,7 +25,12 @@ export interface AppDeps {
   apiToken: string | undefined;
   trustProxy: string | false;
   health: Health;
+  /** The admin pages; omitted only by tests of the API alone. */
+  admin?: Omit<AdminDeps, 'service'>;
 }
+
+const VIEWS_DIR = fileURLToPath(new URL('../../../views/', import.meta.url));
+const STATIC_DIR = fileURLToPath(new URL('../../../public/', import.meta.url));
 
 /** A loop that has not ticked for this long is reported unhealthy. */
 const STALE_TICK_MS = 30_000;
@@ -31,6 +40,27 @@ export function createApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   app.set('trust proxy', deps.trustProxy);
   app.set('query parser', 'simple');
+  app.set('views', VIEWS_DIR);
+  app.set('view engine', 'ejs');
+  app.locals.h = viewHelpers;
+  // No inline script anywhere, so the CSP can forbid it outright.
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        useDefaults: true,
+        directives: {
+          'script-src': ["'self'"],
+          'style-src': ["'self'"],
+          'img-src': ["'self'", 'data:'],
+          'form-action': ["'self'"],
+          'frame-ancestors': ["'none'"],
+          // Operators often reach the UI over plain HTTP on a private network or an SSH tunnel.
+          'upgrade-insecure-requests': null,
+        },
+      },
+      strictTransportSecurity: false,
+    }),
+  );
 
   app.get('/healthz', async (_req, res) => {
     const last = deps.health.lastTickAt();
@@ -54,6 +84,12 @@ export function createApp(deps: AppDeps): Express {
   app.use('/api', (_req, res) => {
     res.status(404).json({ error: { code: 'not_found', message: 'no such API route' } });
   });
+
+  if (deps.admin) {
+    app.use('/admin/static', express.static(STATIC_DIR, { maxAge: '1h', index: false }));
+    app.use('/admin', adminRouter({ ...deps.admin, service: deps.service }));
+    app.get('/', (_req, res) => res.redirect(302, '/admin'));
+  }
 
   app.use(errorHandler(deps.log));
   return app;
@@ -88,6 +124,11 @@ function errorHandler(log: Logger): ErrorRequestHandler {
       payload = { code: 'internal_error', message: 'internal error; the sidecar log has the details' };
     }
     if (res.headersSent) return;
+    if (req.originalUrl.startsWith('/admin')) {
+      const titles: Record<number, string> = { 400: 'Not valid', 404: 'Not found', 503: 'Database unavailable', 500: 'Something went wrong' };
+      res.status(status).render('error', { title: titles[status] ?? 'Error', message: String(payload.message) });
+      return;
+    }
     res.status(status).json({ error: payload });
   };
 }

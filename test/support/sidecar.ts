@@ -10,16 +10,17 @@ import { startSidecar, type Sidecar, type StartOptions } from '../../src/sidecar
 import type { Settings } from '../../src/types.js';
 
 export const API_TOKEN = 'test-token-0123456789abcdef';
+export const ADMIN_PASSWORD = 'correct horse battery';
 export const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
 
 export function testEnv(dbUrl: string, extra: Record<string, string> = {}): Record<string, string> {
-  return { DATABASE_URL: dbUrl, API_TOKEN, ALLOW_PRIVATE_TARGETS: 'true', PORT: '0', LOG_LEVEL: 'error', ...extra };
+  return { DATABASE_URL: dbUrl, API_TOKEN, ADMIN_PASSWORD, ALLOW_PRIVATE_TARGETS: 'true', PORT: '0', LOG_LEVEL: 'error', ...extra };
 }
 
 export async function startInProcess(dbUrl: string, extra: Record<string, string> = {}, opts: StartOptions = {}): Promise<Sidecar> {
   // TEST_LOG=debug shows the in-process sidecar's log while a test runs.
   const log = process.env.TEST_LOG ? createLogger(process.env.TEST_LOG as 'debug') : silentLogger;
-  return startSidecar(loadConfig(testEnv(dbUrl, extra)), log, opts);
+  return startSidecar(loadConfig(testEnv(dbUrl, extra)), log, { print: () => {}, ...opts });
 }
 
 /** Fast retries for tests: the schedule is a setting, so no clock needs faking. */

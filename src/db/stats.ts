@@ -1,0 +1,85 @@
+/**
+ * Read-only figures for the dashboard and the endpoint list. Each query is
+ * bounded: a 24 h range on an indexed created_at, or the last N rows by id.
+ */
+import type { Queryable } from './pool.js';
+import type { Tables } from './tables.js';
+import { rows } from './sql.js';
+
+export interface StatusCounts {
+  pending: number;
+  succeeded: number;
+  failed: number;
+  paused: number;
+}
+
+export async function countsByStatus24h(conn: Queryable, t: Tables): Promise<StatusCounts> {
+  const r = await rows(conn, `SELECT status, COUNT(*) AS n FROM ${t.deliveries} WHERE created_at >= NOW(3) - INTERVAL 1 DAY GROUP BY status`);
+  const out: StatusCounts = { pending: 0, succeeded: 0, failed: 0, paused: 0 };
+  for (const x of r) if (String(x.status) in out) out[String(x.status) as keyof StatusCounts] = Number(x.n);
+  return out;
+}
+
+/** Per hour for the last 24 h: [{hour: Date, succeeded, failed}] oldest first, gaps filled. */
+export async function hourly24h(conn: Queryable, t: Tables, now = new Date()): Promise<{ hour: Date; succeeded: number; other: number }[]> {
+  const r = await rows(
+    conn,
+    `SELECT DATE_FORMAT(created_at, '%Y-%m-%d %H:00:00') AS h, SUM(status = 'succeeded') AS ok, SUM(status <> 'succeeded') AS other
+       FROM ${t.deliveries} WHERE created_at >= NOW(3) - INTERVAL 1 DAY GROUP BY h`,
+  );
+  const byHour = new Map(r.map((x) => [String(x.h), { ok: Number(x.ok), other: Number(x.other) }]));
+  const out: { hour: Date; succeeded: number; other: number }[] = [];
+  const top = new Date(now);
+  top.setUTCMinutes(0, 0, 0);
+  for (let i = 23; i >= 0; i--) {
+    const h = new Date(top.getTime() - i * 3600_000);
+    const key = h.toISOString().slice(0, 13).replace('T', ' ') + ':00:00';
+    const v = byHour.get(key);
+    out.push({ hour: h, succeeded: v?.ok ?? 0, other: v?.other ?? 0 });
+  }
+  return out;
+}
+
+/** Latency percentiles over the most recent attempts (at most `sample`, last 24 h). */
+export async function latency24h(conn: Queryable, t: Tables, sample = 2000): Promise<{ p50: number | null; p95: number | null; n: number }> {
+  const r = await rows(
+    conn,
+    `SELECT duration_ms FROM (SELECT duration_ms, started_at FROM ${t.attempts} ORDER BY id DESC LIMIT ?) x
+      WHERE started_at >= NOW(3) - INTERVAL 1 DAY`,
+    [sample],
+  );
+  const v = r.map((x) => Number(x.duration_ms)).sort((a, b) => a - b);
+  const q = (p: number) => (v.length ? v[Math.min(v.length - 1, Math.floor(p * v.length))]! : null);
+  return { p50: q(0.5), p95: q(0.95), n: v.length };
+}
+
+export interface EndpointHealth {
+  total: number;
+  succeeded: number;
+  lastStatus: string | null;
+  lastCode: number | null;
+}
+
+export async function endpointHealth24h(conn: Queryable, t: Tables): Promise<Map<number, EndpointHealth>> {
+  const counts = await rows(
+    conn,
+    `SELECT endpoint_id, COUNT(*) AS n, SUM(status = 'succeeded') AS ok FROM ${t.deliveries}
+      WHERE created_at >= NOW(3) - INTERVAL 1 DAY GROUP BY endpoint_id`,
+  );
+  const last = await rows(
+    conn,
+    `SELECT d.endpoint_id, d.status, d.last_status_code FROM ${t.deliveries} d
+       JOIN (SELECT endpoint_id, MAX(id) AS id FROM ${t.deliveries} WHERE last_attempt_at IS NOT NULL AND created_at >= NOW(3) - INTERVAL 1 DAY GROUP BY endpoint_id) m
+         ON m.id = d.id`,
+  );
+  const out = new Map<number, EndpointHealth>();
+  for (const c of counts) out.set(Number(c.endpoint_id), { total: Number(c.n), succeeded: Number(c.ok), lastStatus: null, lastCode: null });
+  for (const l of last) {
+    const h = out.get(Number(l.endpoint_id));
+    if (h) {
+      h.lastStatus = String(l.status);
+      h.lastCode = l.last_status_code === null ? null : Number(l.last_status_code);
+    }
+  }
+  return out;
+}
