@@ -17,6 +17,8 @@ import { createSettingsStore } from './delivery/settingsStore.js';
 import { createDispatcher, type Dispatcher } from './delivery/dispatcher.js';
 import { createService, type Service } from './manage/service.js';
 import { createApp } from './web/app.js';
+import { pruneOnce } from './delivery/retention.js';
+import { coerceError } from './errors.js';
 import { createAdminAuth, ensureAdminPassword, LoginThrottle } from './web/adminAuth.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { name: string; version: string };
@@ -92,6 +94,22 @@ export async function startSidecar(config: Config, log: Logger, opts: StartOptio
   // The cron callback does not return the tick's promise: tick() itself skips while
   // one runs, and node-cron would otherwise log an overlap warning every second of a long drain.
   const task = opts.loop === false ? null : cron.schedule('* * * * * *', () => void dispatcher.tick(), { name: `delivery-loop-${dispatcher.worker}` });
+  // Daily at 03:17 UTC, off the hour when other cron jobs pile up.
+  const retention =
+    opts.loop === false
+      ? null
+      : cron.schedule(
+          '0 17 3 * * *',
+          async () => {
+            try {
+              await settings.refreshIfStale();
+              await pruneOnce(pool, tables, settings.current().retention_days, log);
+            } catch (err) {
+              log.error('retention job failed; it runs again tomorrow', { error: coerceError(err).message });
+            }
+          },
+          { name: `retention-${dispatcher.worker}`, timezone: 'Etc/UTC' },
+        );
   // Pick-up between ticks; 200 ms keeps the median outbox-to-send delay near 100 ms
   // for five indexed probes a second when idle (see README "Performance").
   const probe = opts.loop === false ? null : setInterval(() => void dispatcher.poll(), POLL_MS);
@@ -109,6 +127,7 @@ export async function startSidecar(config: Config, log: Logger, opts: StartOptio
     stop() {
       stopped ??= (async () => {
         await task?.destroy();
+        await retention?.destroy();
         if (probe) clearInterval(probe);
         await dispatcher.stop();
         await new Promise<void>((r) => server.close(() => r()));

@@ -1,0 +1,55 @@
+/**
+ * The daily retention job: removes what is older than `retention_days` —
+ * attempt logs, fanned-out outbox rows, finished deliveries and the events
+ * nothing refers to any more — in small batches with a pause between them.
+ * Pending and paused deliveries are never pruned. A named lock lets one
+ * replica do it while the others skip.
+ */
+import type { Pool } from 'mysql2/promise';
+import type { Tables } from '../db/tables.js';
+import type { Logger } from '../log.js';
+import * as sql from '../db/retention.js';
+import { rows } from '../db/sql.js';
+
+/** Pause between batches, so pruning never competes with delivery for long. */
+const PAUSE_MS = 50;
+
+export interface PruneResult {
+  attempts: number;
+  outbox: number;
+  deliveries: number;
+  events: number;
+}
+
+export async function pruneOnce(pool: Pool, t: Tables, retentionDays: number, log: Logger, now = new Date()): Promise<PruneResult | null> {
+  const cutoff = new Date(now.getTime() - retentionDays * 86_400_000);
+  const conn = await pool.getConnection();
+  const lock = `webhooks_retention:${t.prefix}`;
+  try {
+    const [got] = await rows(conn, 'SELECT GET_LOCK(?, 0) AS got', [lock]);
+    if (Number(got?.got) !== 1) return null;
+    try {
+      const result: PruneResult = { attempts: 0, outbox: 0, deliveries: 0, events: 0 };
+      const steps: [keyof PruneResult, typeof sql.pruneAttempts][] = [
+        ['attempts', sql.pruneAttempts],
+        ['outbox', sql.pruneOutbox],
+        ['deliveries', sql.pruneDeliveries],
+        ['events', sql.pruneEvents],
+      ];
+      for (const [name, step] of steps) {
+        for (;;) {
+          const n = await step(conn, t, cutoff);
+          result[name] += n;
+          if (n < sql.BATCH) break;
+          await new Promise((r) => setTimeout(r, PAUSE_MS));
+        }
+      }
+      log.info('retention pruned old rows', { ...result, cutoff: cutoff.toISOString() });
+      return result;
+    } finally {
+      await rows(conn, 'SELECT RELEASE_LOCK(?)', [lock]);
+    }
+  } finally {
+    conn.release();
+  }
+}
