@@ -18,6 +18,7 @@ import { createDispatcher, type Dispatcher } from './delivery/dispatcher.js';
 import { createService, type Service } from './manage/service.js';
 import { createApp } from './web/app.js';
 import { pruneOnce } from './delivery/retention.js';
+import { createMetrics } from './metrics.js';
 import { coerceError } from './errors.js';
 import { createAdminAuth, ensureAdminPassword, LoginThrottle } from './web/adminAuth.js';
 
@@ -61,7 +62,8 @@ export async function startSidecar(config: Config, log: Logger, opts: StartOptio
   const settings = createSettingsStore(pool, tables);
   await settings.refreshIfStale();
   const sender = createSender({ allowPrivateTargets: config.allowPrivateTargets, maxSockets: config.concurrency * 2 });
-  const dispatcher = createDispatcher({ pool, tables, sender, settings, log, userAgent: USER_AGENT, concurrency: config.concurrency });
+  const metrics = createMetrics(pool, tables);
+  const dispatcher = createDispatcher({ pool, tables, sender, settings, log, userAgent: USER_AGENT, concurrency: config.concurrency, observer: metrics });
   const service = createService({
     pool,
     tables,
@@ -74,6 +76,7 @@ export async function startSidecar(config: Config, log: Logger, opts: StartOptio
     log,
     apiToken: config.apiToken,
     trustProxy: config.trustProxy,
+    metrics: metrics.registry,
     admin: { auth: createAdminAuth(pool, tables, config.adminPassword), throttle: new LoginThrottle(), pool, tables },
     health: {
       ping: async () => {

@@ -27,6 +27,7 @@ import type { SettingsStore } from './settingsStore.js';
 import type { Logger } from '../log.js';
 import { coerceError, isConnectionError } from '../errors.js';
 import type { Settings } from '../types.js';
+import type { DeliveryObserver } from '../metrics.js';
 
 export interface DispatcherDeps {
   pool: Pool;
@@ -38,6 +39,7 @@ export interface DispatcherDeps {
   /** Requests in flight in this process over all endpoints. */
   concurrency: number;
   worker?: string;
+  observer?: DeliveryObserver;
 }
 
 export interface Dispatcher {
@@ -210,6 +212,8 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     }
     const attemptNo = c.attempts + 1;
     const d = decide(result, attemptNo, s, Date.now());
+    deps.observer?.attempt(c.endpointId, result.ok, result.durationMs);
+    deps.observer?.completed(c.endpointId, d.status === 'pending' ? 'retry' : d.status === 'succeeded' ? 'succeeded' : d.status === 'failed' ? 'failed' : 'paused');
     record({
       endpointId: c.endpointId,
       ok: result.ok,
@@ -367,7 +371,10 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     const s = settings.current();
     for (let i = 0; i < FANOUT_MAX_BATCHES_PER_TICK && !stopping; i++) {
       const r = await retryDeadlock(() => fanOutBatch(pool, t, { limit: FANOUT_BATCH, maxPayloadBytes: s.max_payload_bytes }));
-      if (r.rejected > 0) log.warn('outbox rows rejected', { count: r.rejected });
+      if (r.rejected > 0) {
+        log.warn('outbox rows rejected; see Events in the admin UI for the reasons', { count: r.rejected });
+        deps.observer?.rejected(r.rejected);
+      }
       if (r.deliveries > 0) void pump();
       if (r.rows < FANOUT_BATCH) break;
     }

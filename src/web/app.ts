@@ -4,6 +4,7 @@
  */
 import express, { type ErrorRequestHandler, type Express } from 'express';
 import helmet from 'helmet';
+import type { Registry } from 'prom-client';
 import { fileURLToPath } from 'node:url';
 import type { Service } from '../manage/service.js';
 import type { Logger } from '../log.js';
@@ -25,6 +26,8 @@ export interface AppDeps {
   apiToken: string | undefined;
   trustProxy: string | false;
   health: Health;
+  /** Prometheus registry served at /metrics. */
+  metrics?: Registry;
   /** The admin pages; omitted only by tests of the API alone. */
   admin?: Omit<AdminDeps, 'service'>;
 }
@@ -79,6 +82,15 @@ export function createApp(deps: AppDeps): Express {
       loop: loopStale ? 'stale' : 'ticking',
     });
   });
+
+  // Unauthenticated like /healthz, for scrapers; labels carry endpoint ids only.
+  // Bind HOST to a private address (the default is 127.0.0.1) to keep it in.
+  if (deps.metrics) {
+    const registry = deps.metrics;
+    app.get('/metrics', async (_req, res) => {
+      res.set('Content-Type', registry.contentType).send(await registry.metrics());
+    });
+  }
 
   app.use('/api', requireBearer(deps.apiToken), express.json({ limit: '1mb', strict: false }), apiRouter(deps.service));
   app.use('/api', (_req, res) => {

@@ -289,4 +289,26 @@ describe('delivery pipeline (real MariaDB, real receivers)', function () {
     const simple = createHmac('sha256', rotated.secret).update(got.raw).digest('hex');
     expect(got.headers['x-webhook-signature']).to.equal(simple);
   });
+
+  it('exposes Prometheus metrics after real deliveries', async () => {
+    const r = await receiver((req) => (req.n === 1 ? { status: 503 } : { status: 200 }));
+    const ep = await endpoint(r.url, ['payment.completed']);
+    await insertOutbox(db.get().pool, [
+      { type: 'payment.completed', payload: { p: 1 } },
+      { type: 'payment.completed', payload: '{oops' },
+      { type: 'payment.completed', payload: { p: 2 } },
+    ]);
+    await waitFor('both succeeded', async () => (await deliveriesOf(ep.id)).filter((d) => d.status === 'succeeded').length === 2);
+    const text = await (await fetch(`${sidecar.url}/metrics`)).text();
+    const value = (re: RegExp) => Number(re.exec(text)?.[1]);
+    expect(value(new RegExp(`webhooks_deliveries_total\\{outcome="succeeded",endpoint_id="${ep.id}"\\} (\\d+)`))).to.equal(2);
+    expect(value(new RegExp(`webhooks_deliveries_total\\{outcome="retry",endpoint_id="${ep.id}"\\} (\\d+)`))).to.equal(1);
+    expect(value(/webhooks_attempt_duration_seconds_count\{result="success"\} (\d+)/)).to.be.at.least(2);
+    expect(value(/webhooks_attempt_duration_seconds_count\{result="failure"\} (\d+)/)).to.be.at.least(1);
+    for (const g of ['webhooks_deliveries_due', 'webhooks_deliveries_pending', 'webhooks_deliveries_failed', 'webhooks_oldest_due_age_seconds', 'webhooks_outbox_rows_waiting']) {
+      expect(text).to.match(new RegExp(`^${g} \\d+`, 'm'));
+    }
+    expect(text).to.match(/^webhooks_outbox_rows_rejected_total [1-9]/m);
+    expect(text).to.not.include(r.url);
+  });
 });

@@ -1,0 +1,109 @@
+/**
+ * Prometheus metrics (prom-client) for GET /metrics. Counters and the latency
+ * histogram are fed by the dispatcher as things happen; the gauges read the
+ * database when scraped (one query set per scrape, cached for a second).
+ * Labels carry endpoint ids, never URLs or secrets.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Pool } from 'mysql2/promise';
+import type { Tables } from './db/tables.js';
+import { rows } from './db/sql.js';
+
+export interface DeliveryObserver {
+  attempt(endpointId: number, ok: boolean, durationMs: number): void;
+  completed(endpointId: number, outcome: 'succeeded' | 'retry' | 'failed' | 'paused'): void;
+  rejected(count: number): void;
+}
+
+export interface Metrics extends DeliveryObserver {
+  registry: Registry;
+}
+
+interface Snapshot {
+  due: number;
+  pending: number;
+  failed: number;
+  paused: number;
+  oldestDueSeconds: number;
+  outboxWaiting: number;
+}
+
+export function createMetrics(pool: Pool, t: Tables): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+
+  const deliveries = new Counter({
+    name: 'webhooks_deliveries_total',
+    help: 'Delivery attempts by what they led to: succeeded, retry (scheduled again), failed (retries used up), paused (endpoint disabled)',
+    labelNames: ['outcome', 'endpoint_id'] as const,
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: 'webhooks_attempt_duration_seconds',
+    help: 'Time from sending a request to its outcome',
+    labelNames: ['result'] as const,
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  const rejected = new Counter({
+    name: 'webhooks_outbox_rows_rejected_total',
+    help: 'Outbox rows this process rejected (bad JSON, too large, empty type, reused event_id)',
+    registers: [registry],
+  });
+
+  let cached: { at: number; value: Promise<Snapshot> } | null = null;
+  const snapshot = (): Promise<Snapshot> => {
+    if (cached && Date.now() - cached.at < 1000) return cached.value;
+    const value = (async () => {
+      const [d] = await rows(
+        pool,
+        `SELECT SUM(next_attempt_at <= NOW(3) AND claim_token IS NULL) AS due, COUNT(*) AS pending,
+                COALESCE(TIMESTAMPDIFF(MICROSECOND, MIN(IF(claim_token IS NULL, next_attempt_at, NULL)), NOW(3)) / 1e6, 0) AS oldest
+           FROM ${t.deliveries} WHERE status = 'pending'`,
+      );
+      const [f] = await rows(pool, `SELECT COUNT(*) AS n FROM ${t.deliveries} WHERE status = 'failed'`);
+      const [p] = await rows(pool, `SELECT COUNT(*) AS n FROM ${t.deliveries} WHERE status = 'paused'`);
+      const [o] = await rows(pool, `SELECT COUNT(*) AS n FROM ${t.outbox} WHERE fanned_out_at IS NULL`);
+      return {
+        due: Number(d?.due ?? 0),
+        pending: Number(d?.pending ?? 0),
+        failed: Number(f?.n ?? 0),
+        paused: Number(p?.n ?? 0),
+        oldestDueSeconds: Math.max(0, Number(d?.oldest ?? 0)),
+        outboxWaiting: Number(o?.n ?? 0),
+      };
+    })();
+    cached = { at: Date.now(), value };
+    value.catch(() => (cached = null));
+    return value;
+  };
+
+  const gauge = (name: string, help: string, pick: (s: Snapshot) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      async collect() {
+        this.set(pick(await snapshot()));
+      },
+    });
+  gauge('webhooks_deliveries_due', 'Pending deliveries whose time has come and that nobody is sending', (s) => s.due);
+  gauge('webhooks_deliveries_pending', 'Deliveries not finished yet (due, scheduled for a retry, or being sent)', (s) => s.pending);
+  gauge('webhooks_deliveries_failed', 'Deliveries whose retries are used up (replayable)', (s) => s.failed);
+  gauge('webhooks_deliveries_paused', 'Deliveries held because their endpoint is disabled', (s) => s.paused);
+  gauge('webhooks_oldest_due_age_seconds', 'How long the oldest due delivery has been waiting', (s) => (s.due > 0 ? s.oldestDueSeconds : 0));
+  gauge('webhooks_outbox_rows_waiting', 'Outbox rows not fanned out yet', (s) => s.outboxWaiting);
+
+  return {
+    registry,
+    attempt(endpointId, ok, durationMs) {
+      latency.observe({ result: ok ? 'success' : 'failure' }, durationMs / 1000);
+    },
+    completed(endpointId, outcome) {
+      deliveries.inc({ outcome, endpoint_id: String(endpointId) });
+    },
+    rejected(count) {
+      rejected.inc(count);
+    },
+  };
+}
