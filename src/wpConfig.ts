@@ -100,7 +100,7 @@ function literal(expr: string, what: string, fail: (m: string) => never): string
   });
 }
 
-/** Removes //, # and block comments, leaving string literals intact. */
+/** Removes //, # and block comments (and anything after ?>), leaving string literals intact. */
 function stripComments(src: string): string {
   let out = '';
   let i = 0;
@@ -111,6 +111,9 @@ function stripComments(src: string): string {
       while (j < src.length && src[j] !== c) j += src[j] === '\\' ? 2 : 1;
       out += src.slice(i, j + 1);
       i = j + 1;
+    } else if (c === '?' && src[i + 1] === '>') {
+      // End of PHP mode: what follows is HTML, where a stray apostrophe is not a string.
+      break;
     } else if (c === '#' || (c === '/' && src[i + 1] === '/')) {
       while (i < src.length && src[i] !== '\n') i++;
     } else if (c === '/' && src[i + 1] === '*') {
