@@ -31,6 +31,8 @@ describe('migrations', () => {
       await Promise.all(pools.map((p) => p.end()));
     }
     expect(await tablesWith('site2_')).to.deep.equal([
+      'site2_webhook_admin',
+      'site2_webhook_admin_sessions',
       'site2_webhook_attempts',
       'site2_webhook_deliveries',
       'site2_webhook_endpoints',
