@@ -102,4 +102,27 @@ describe('several sidecar processes on one database', function () {
     // 64 requests in flight plus at most one unflushed batch of 100 results.
     expect(duplicated).to.be.at.most(164);
   });
+
+  it('SIGTERM stops claiming, finishes what is in flight and exits 0 within 10 s; nothing is lost', async () => {
+    const N = 2000;
+    await setup(['lesson.completed'], { timeout_seconds: 5 });
+    receiver.respond(() => ({ status: 200, delayMs: 300 }));
+    const first = spawn();
+    await insertOutbox(db.get().pool, Array.from({ length: N }, (_, i) => ({ type: 'lesson.completed', payload: { i } })));
+    await waitFor('deliveries under way', () => receiver.received.length >= 200, 60_000);
+    const t0 = Date.now();
+    first.proc.kill('SIGTERM');
+    const code = await first.exited;
+    const tookMs = Date.now() - t0;
+    console.log(`      SIGTERM with requests in flight: exited ${code} after ${tookMs} ms`);
+    expect(code).to.equal(0);
+    expect(tookMs).to.be.below(10_000);
+    const [[claimed]] = await db.get().pool.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM wp_webhook_deliveries WHERE claim_token IS NOT NULL");
+    expect(Number(claimed!.n), 'claims handed back').to.equal(0);
+    receiver.respond(() => ({ status: 200 }));
+    spawn();
+    await waitFor('all delivered after restart', async () => (await countStatus('succeeded', 'lesson.completed')) === N, 60_000, 200);
+    const counts = tally();
+    expect(counts.size).to.equal(N);
+  });
 });
