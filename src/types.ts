@@ -82,6 +82,8 @@ export interface Settings {
   auto_disable_after_hours: number;
   rotation_grace_hours: number;
   retention_days: number;
+  /** Refuse http:// endpoint URLs, when saved and when sent. */
+  https_only: boolean;
 }
 
 export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
@@ -95,6 +97,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   auto_disable_after_hours: 120,
   rotation_grace_hours: 24,
   retention_days: 30,
+  https_only: false,
 });
 
 export const EVENT_CATALOG: Readonly<Record<string, readonly string[]>> = Object.freeze({

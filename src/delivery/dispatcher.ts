@@ -61,6 +61,8 @@ const FANOUT_MAX_BATCHES_PER_TICK = 40;
 const FLUSH_SIZE = 100;
 const FLUSH_DELAY_MS = 20;
 const MAX_DB_BACKOFF_MS = 30_000;
+/** Results kept in memory while the database cannot take them (about 2 MB). */
+const MAX_UNRECORDED = 5000;
 /**
  * A claim's lease: twice the request timeout plus 10 s to record the result.
  * Shorter means a dead process's deliveries come back sooner; a result
@@ -116,9 +118,11 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   let buffer: Recorded[] = [];
   let flushTimer: NodeJS.Timeout | null = null;
   let flushing: Promise<void> | null = null;
+  let recordRetryMs = 0;
 
   function record(r: Recorded) {
     buffer.push(r);
+    if (recordRetryMs > 0) return; // a retry is scheduled; it takes everything buffered
     if (buffer.length >= FLUSH_SIZE) void flush();
     else if (!flushTimer) flushTimer = setTimeout(() => void flush(), FLUSH_DELAY_MS);
   }
@@ -136,11 +140,28 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     buffer = [];
     if (batch.length === 0) return;
     flushing = writeResults(batch)
+      .then(() => {
+        recordRetryMs = 0;
+      })
       .catch((err: unknown) => {
         const e = coerceError(err);
         lastError = e.message;
-        // Not put back: the leases expire and these deliveries are sent again.
-        log.error('could not record delivery results; they will be retried when their lease expires', {
+        if (isConnectionError(err) && !stopping) {
+          // Keep them and try again: recorded before their leases run out, they are not
+          // sent twice. Past MAX_UNRECORDED the oldest go; their leases expire and they are
+          // sent again (at-least-once), so nothing is lost either way.
+          buffer = [...batch, ...buffer];
+          const over = buffer.length - MAX_UNRECORDED;
+          if (over > 0) {
+            buffer.splice(0, over);
+            log.error('too many unrecorded results while the database is away; the oldest will be resent when their leases expire', { dropped: over });
+          }
+          recordRetryMs = Math.min(MAX_DB_BACKOFF_MS, recordRetryMs ? recordRetryMs * 2 : 500);
+          log.warn(`database unavailable while recording results; retrying in ${recordRetryMs} ms`, { pending: buffer.length, error: e.message });
+          if (!flushTimer) flushTimer = setTimeout(() => void flush(), recordRetryMs);
+          return;
+        }
+        log.error('could not record delivery results; they will be sent again when their leases expire', {
           count: batch.length,
           error: e.message,
           code: (e as { code?: string }).code,
@@ -150,7 +171,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         flushing = null;
       });
     await flushing;
-    if (buffer.length >= FLUSH_SIZE) await flush();
+    if (buffer.length >= FLUSH_SIZE && recordRetryMs === 0) await flush();
   }
 
   async function writeResults(batch: Recorded[]): Promise<void> {
@@ -205,7 +226,9 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     });
     let result: SendResult;
     try {
-      result = await sender.send({ url: c.url, headers, body, timeoutMs: s.timeout_seconds * 1000, keepBodyBytes: s.response_body_max_bytes });
+      if (s.https_only && !c.url.startsWith('https:')) {
+        result = { ok: false, statusCode: null, headers: null, body: null, durationMs: 0, errorClass: 'blocked_target', errorMessage: 'the HTTPS-only setting is on and this endpoint URL is http://' };
+      } else result = await sender.send({ url: c.url, headers, body, timeoutMs: s.timeout_seconds * 1000, keepBodyBytes: s.response_body_max_bytes });
     } catch (err) {
       // send() never throws by contract; if it does, count it as a failed attempt rather than lose it.
       result = { ok: false, statusCode: null, headers: null, body: null, durationMs: 0, errorClass: 'internal', errorMessage: coerceError(err).message };

@@ -60,6 +60,7 @@ export const settingsPatch = Joi.object({
   auto_disable_after_hours: Joi.number().min(1).max(24 * 365),
   rotation_grace_hours: Joi.number().min(0).max(168),
   retention_days: Joi.number().integer().min(1).max(3650),
+  https_only: Joi.boolean(),
 }).min(1);
 
 export const deliveryQuery = Joi.object({

@@ -37,7 +37,7 @@ export type Service = ReturnType<typeof createService>;
 
 export function createService(deps: ServiceDeps) {
   const { pool, tables: t } = deps;
-  const urlPolicy = { allowPrivateTargets: deps.allowPrivateTargets };
+  const urlPolicy = () => ({ allowPrivateTargets: deps.allowPrivateTargets, httpsOnly: deps.settings.current().https_only });
   const nudge = () => deps.nudge?.();
 
   async function mustGetEndpoint(id: number): Promise<Endpoint> {
@@ -57,7 +57,7 @@ export function createService(deps: ServiceDeps) {
     getEndpoint: mustGetEndpoint,
 
     async createEndpoint(input: EndpointInput): Promise<Endpoint> {
-      const url = await validateEndpointUrl(input.url, urlPolicy);
+      const url = await validateEndpointUrl(input.url, urlPolicy());
       const id = await endpointsSql.insertEndpoint(pool, t, { ...input, url, secret: input.secret ?? generateSecret() });
       return mustGetEndpoint(id);
     },
@@ -69,7 +69,7 @@ export function createService(deps: ServiceDeps) {
       opts: { resumePaused?: boolean } = {},
     ): Promise<{ endpoint: Endpoint; resumed: number }> {
       const before = await mustGetEndpoint(id);
-      const url = patch.url === undefined ? undefined : await validateEndpointUrl(patch.url, urlPolicy);
+      const url = patch.url === undefined ? undefined : await validateEndpointUrl(patch.url, urlPolicy());
       await endpointsSql.updateEndpoint(pool, t, id, { ...patch, url });
       let resumed = 0;
       if (patch.enabled === false && before.enabled) await deliveriesSql.pauseForEndpoint(pool, t, id);

@@ -288,9 +288,11 @@ export function adminRouter(deps: AdminDeps): Router {
 
   r.post('/settings', async (req, res) => {
     const body = req.body as Record<string, unknown>;
-    const values = Object.fromEntries(SETTINGS_FIELDS.map((f) => [f, String(body[f] ?? '').trim()]));
+    // Fields the form did not send keep their value; a field sent empty is validated as empty.
+    const sent = SETTINGS_FIELDS.filter((f) => f in body);
+    const values = { ...settingsValues(await service.getSettings()), ...Object.fromEntries(sent.map((f) => [f, String(body[f]).trim()])) };
     try {
-      const patch = check<Partial<Settings>>(schemas.settingsPatch, toSettingsPatch(values));
+      const patch = check<Partial<Settings>>(schemas.settingsPatch, toSettingsPatch(values, sent));
       await service.updateSettings(patch);
       res.redirect(303, '/admin/settings?notice=settings-saved');
     } catch (err) {
@@ -367,6 +369,7 @@ const SETTINGS_FIELDS = [
   'response_body_max_bytes',
   'max_payload_bytes',
   'rotation_grace_hours',
+  'https_only',
 ] as const;
 
 function settingsValues(s: Settings): Record<string, string> {
@@ -378,9 +381,9 @@ function settingsValues(s: Settings): Record<string, string> {
   return out;
 }
 
-function toSettingsPatch(values: Record<string, string>): Record<string, unknown> {
+function toSettingsPatch(values: Record<string, string>, fields: readonly string[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const f of SETTINGS_FIELDS) {
+  for (const f of fields) {
     const v = values[f] ?? '';
     if (f === 'retry_schedule_seconds') out[f] = v === '' ? [] : v.split(/[\s,]+/).filter(Boolean).map((x) => (/^\d+$/.test(x) ? Number(x) : x));
     else out[f] = v;
