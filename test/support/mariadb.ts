@@ -1,0 +1,76 @@
+/**
+ * A MariaDB server of the test's own: its own data directory and port, so a
+ * test can stop and start it without touching the shared server.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import mysql from 'mysql2/promise';
+
+export interface PrivateMariaDb {
+  port: number;
+  url(db: string): string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+export async function createPrivateMariaDb(): Promise<PrivateMariaDb> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'whtest-mariadb-'));
+  const data = path.join(dir, 'data');
+  execFileSync('mariadb-install-db', ['--no-defaults', `--datadir=${data}`, '--user=root', '--auth-root-authentication-method=normal', '--skip-test-db'], {
+    stdio: 'ignore',
+  });
+  const port = await freePort();
+  let proc: ChildProcess | null = null;
+
+  const ping = async () => {
+    const c = await mysql.createConnection({ host: '127.0.0.1', port, user: 'root', connectTimeout: 1000 });
+    await c.end();
+  };
+
+  const self: PrivateMariaDb = {
+    port,
+    url: (db) => `mysql://root@127.0.0.1:${port}/${db}`,
+    async start() {
+      proc = spawn(
+        '/usr/sbin/mariadbd',
+        ['--no-defaults', `--datadir=${data}`, `--port=${port}`, '--bind-address=127.0.0.1', `--socket=${path.join(dir, 'sock')}`, '--user=root', '--innodb-buffer-pool-size=32M', `--log-error=${path.join(dir, 'err.log')}`, `--pid-file=${path.join(dir, 'pid')}`],
+        { stdio: 'ignore' },
+      );
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        try {
+          await ping();
+          return;
+        } catch (err) {
+          if (Date.now() > deadline) throw new Error(`private MariaDB on ${port} did not start: ${(err as Error).message}`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+    },
+    async stop() {
+      const p = proc;
+      if (!p || p.exitCode !== null) return;
+      const exited = new Promise((r) => p.once('exit', r));
+      p.kill('SIGTERM');
+      await exited;
+      proc = null;
+    },
+    async destroy() {
+      await self.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return self;
+}
