@@ -125,4 +125,27 @@ describe('several sidecar processes on one database', function () {
     const counts = tally();
     expect(counts.size).to.equal(N);
   });
+
+  it('survives SIGKILLs at random moments while another process keeps going: nothing lost', async () => {
+    const N = 4000;
+    await setup(['course.updated'], { timeout_seconds: 1 });
+    receiver.respond(() => ({ status: 200, delayMs: 3 }));
+    let live = [spawn(), spawn()];
+    await insertOutbox(db.get().pool, Array.from({ length: N }, (_, i) => ({ type: 'course.updated', payload: { i } })));
+    const kills: number[] = [];
+    for (const at of [400 + Math.floor(Math.random() * 400), 1600 + Math.floor(Math.random() * 600)]) {
+      await waitFor(`${at} receipts`, () => receiver.received.length >= at, 60_000, 10);
+      const victim = live.shift()!;
+      victim.proc.kill('SIGKILL');
+      await victim.exited;
+      kills.push(receiver.received.length);
+      live = [...live, spawn()];
+    }
+    await waitFor('all delivered', async () => (await countStatus('succeeded', 'course.updated')) === N, 90_000, 200);
+    const counts = tally();
+    const duplicated = [...counts.values()].reduce((a, n) => a + n - 1, 0);
+    console.log(`      ${N} events, SIGKILL after ${kills.join(' and ')} receipts: lost ${N - counts.size}, duplicated ${duplicated}`);
+    expect(counts.size).to.equal(N);
+    expect(duplicated).to.be.at.most(2 * 164);
+  });
 });

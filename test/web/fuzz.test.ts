@@ -1,0 +1,174 @@
+/**
+ * Generated input: thousands of random bodies, query strings and form posts
+ * thrown at the API and the admin pages, and outbox rows of every shape.
+ * Nothing may answer 500 or stop the loop. The seed is printed so a failure
+ * can be replayed with FUZZ_SEED=….
+ */
+import { expect } from 'chai';
+import type { RowDataPacket } from 'mysql2/promise';
+import { insertOutbox, useTestDb } from '../support/db.js';
+import { ADMIN_PASSWORD, API_TOKEN, apiClient, startInProcess, type Api } from '../support/sidecar.js';
+import { startReceiver, type Receiver } from '../support/receiver.js';
+import { Client } from '../support/browserless.js';
+import { waitFor } from '../support/wait.js';
+import type { Sidecar } from '../../src/sidecar.js';
+
+/** mulberry32: small, seedable, good enough to pick shapes. */
+function prng(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const FIELDS = ['url', 'events', 'description', 'enabled', 'secret', 'since', 'grace_hours', 'retry_schedule_seconds', 'timeout_seconds', 'https_only', 'max_payload_bytes', 'retention_days', '__proto__', 'constructor', 'x'];
+const STRINGS = ['', ' ', 'http://127.0.0.1:1/', 'https://example.com/h', 'javascript:alert(1)', 'enrollment.*', '*', '<script>', "' OR 1=1 --", '\u0000', '😀'.repeat(50), 'é', '9'.repeat(400), 'a'.repeat(5000), '2025-03-20T10:30:00Z', 'true', '-1', 'NaN', '1e309'];
+
+function generator(rand: () => number) {
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+  const value = (depth: number): unknown => {
+    const r = rand();
+    if (depth > 4 || r < 0.25) return pick(STRINGS);
+    if (r < 0.4) return pick([0, -1, 1.5, 2 ** 53, -(2 ** 63), 1e308, 65536, 120]);
+    if (r < 0.5) return pick([true, false, null]);
+    if (r < 0.75) return Array.from({ length: Math.floor(rand() * 4) }, () => value(depth + 1));
+    return object(depth + 1);
+  };
+  const object = (depth: number): Record<string, unknown> => {
+    const o: Record<string, unknown> = {};
+    // defineProperty, so a key named __proto__ is an own field (as JSON.parse makes it), not a prototype.
+    for (let i = Math.floor(rand() * 5); i > 0; i--) Object.defineProperty(o, pick(FIELDS), { value: value(depth), enumerable: true, writable: true, configurable: true });
+    return o;
+  };
+  const deep = (n: number): unknown => JSON.parse('{"a":'.repeat(n) + '1' + '}'.repeat(n));
+  const body = (): string | unknown => {
+    const r = rand();
+    if (r < 0.05) return '{"url": ';
+    if (r < 0.08) return Buffer.from([0x7b, 0x22, 0x75, 0x22, 0x3a, 0x22, 0xc3, 0x28, 0xff, 0x22, 0x7d]).toString('latin1');
+    if (r < 0.1) return deep(3000);
+    if (r < 0.15) return value(0);
+    return object(0);
+  };
+  const text = (v: unknown): string => (v !== null && typeof v === 'object' ? JSON.stringify(v) : String(v));
+  return { pick, value, object, body, text };
+}
+
+describe('generated input', function () {
+  this.timeout(120_000);
+  const db = useTestDb('fuzz');
+  const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
+  let sidecar: Sidecar;
+  let api: Api;
+  let receiver: Receiver;
+
+  before(async () => {
+    sidecar = await startInProcess(db.get().url);
+    api = apiClient(sidecar.url);
+    receiver = await startReceiver();
+    console.log(`      FUZZ_SEED=${seed}`);
+  });
+  after(async () => {
+    await sidecar?.stop();
+    await receiver?.close();
+  });
+
+  it('answers every random API body and query string with a 2xx or a 4xx naming the problem, never a 500', async () => {
+    const rand = prng(seed);
+    const g = generator(rand);
+    const e = await api('POST', '/api/endpoints', { url: receiver.url, events: ['fuzz.*'] });
+    const routes: [string, string][] = [
+      ['POST', '/api/endpoints'],
+      ['PATCH', `/api/endpoints/${e.body.id}`],
+      ['POST', `/api/endpoints/${e.body.id}/rotate-secret`],
+      ['POST', `/api/endpoints/${e.body.id}/replay-failed`],
+      ['PATCH', '/api/settings'],
+      ['POST', '/api/deliveries/1/replay'],
+    ];
+    const statuses = new Map<number, number>();
+    for (let i = 0; i < 1200; i++) {
+      const [method, path] = g.pick(routes);
+      const body = g.body();
+      const raw = typeof body === 'string' ? body : JSON.stringify(body);
+      const res = await fetch(sidecar.url + path, { method, headers: { authorization: `Bearer ${API_TOKEN}`, 'content-type': 'application/json' }, body: raw });
+      statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+      const text = await res.text();
+      expect(res.status, `${method} ${path} ${raw.slice(0, 300)} → ${text.slice(0, 300)}`).to.be.below(500);
+      if (res.status >= 400) expect(JSON.parse(text).error.message, raw.slice(0, 200)).to.be.a('string').and.not.equal('');
+    }
+    for (let i = 0; i < 300; i++) {
+      const q = new URLSearchParams();
+      for (let k = Math.floor(rand() * 4); k > 0; k--) q.append(g.pick(['endpoint_id', 'status', 'event_type', 'event_id', 'since', 'until', 'before', 'limit', 'x']), g.text(g.value(3)));
+      const res = await api('GET', `/api/deliveries?${q}`);
+      expect(res.status, q.toString()).to.be.oneOf([200, 400]);
+    }
+    console.log(`      statuses: ${[...statuses].map(([s, n]) => `${s}×${n}`).join(' ')}`);
+    // Settings that the fuzzing changed must still be sane enough to deliver.
+    await api('PATCH', '/api/settings', { retry_schedule_seconds: [60], timeout_seconds: 5, max_payload_bytes: 262144, https_only: false, max_in_flight_per_endpoint: 32 });
+  });
+
+  it('answers random admin form posts with a page or a redirect, never a 500', async () => {
+    const rand = prng(seed + 1);
+    const g = generator(rand);
+    const other = await startInProcess(db.get().url, {}, { loop: false });
+    const c = new Client(other.url);
+    try {
+      expect((await c.login(ADMIN_PASSWORD)).status).to.equal(303);
+      const token = Client.token((await c.get('/admin/settings')).text);
+      const e = (await api('POST', '/api/endpoints', { url: receiver.url, events: ['fuzz.form'] })).body;
+      const paths = ['/admin/endpoints', `/admin/endpoints/${e.id}`, '/admin/settings', `/admin/endpoints/${e.id}/replay-failed`, '/admin/endpoints/abc', '/admin/deliveries/999999/replay'];
+      for (let i = 0; i < 300; i++) {
+        const form: Record<string, string | string[]> = { _csrf: token };
+        for (const [k, v] of Object.entries(g.object(2))) form[k] = Array.isArray(v) ? v.map(g.text) : g.text(v);
+        const path = g.pick(paths);
+        const res = await c.request('POST', path, form);
+        expect(res.status, `${path} ${JSON.stringify(form).slice(0, 300)}`).to.be.oneOf([303, 400, 404]);
+      }
+      for (let i = 0; i < 100; i++) {
+        const q = new URLSearchParams({ [g.pick(['endpoint_id', 'status', 'since', 'until', 'before', 'event_type'])]: g.text(g.value(3)) });
+        expect((await c.get(`/admin/deliveries?${q}`)).status, q.toString()).to.be.oneOf([200, 400]);
+        expect((await c.get(`/admin/events?before=${encodeURIComponent(g.text(g.value(3)))}`)).status).to.equal(200);
+      }
+    } finally {
+      await other.stop();
+      await api('PATCH', '/api/settings', { retry_schedule_seconds: [60], timeout_seconds: 5, max_payload_bytes: 262144, https_only: false, max_in_flight_per_endpoint: 32 });
+    }
+  });
+
+  it('stamps outbox rows of every shape as accepted or rejected with a reason, and keeps delivering', async () => {
+    await api('PATCH', '/api/settings', { max_payload_bytes: 65536 });
+    await api('POST', '/api/endpoints', { url: receiver.url, events: ['shape.*'] });
+    const shapes: { type: string; payload: string; eventId?: string }[] = [
+      { type: 'shape.null', payload: 'null' },
+      { type: 'shape.array', payload: '[1,2,3]' },
+      { type: 'shape.string', payload: '"just a string"' },
+      { type: 'shape.number', payload: '1e308' },
+      { type: 'shape.empty', payload: '' },
+      { type: 'shape.spaces', payload: '   ' },
+      { type: 'shape.deep', payload: '['.repeat(10000) + ']'.repeat(10000) },
+      { type: 'shape.huge', payload: JSON.stringify({ s: 'x'.repeat(70000) }) },
+      { type: 'shape.trailing', payload: '{"a":1} trailing' },
+      { type: 'shape.unicode', payload: JSON.stringify({ name: 'Zoë 😀 \u2028 \u0000' }) },
+      { type: 'shape.json-ish', payload: "{'single': 'quotes'}" },
+      { type: `shape.${'t'.repeat(180)}`, payload: '{}' },
+      { type: 'shape with space', payload: '{}' },
+      { type: 'shape.id', payload: '{}', eventId: 'e'.repeat(64) },
+    ];
+    await insertOutbox(db.get().pool, shapes);
+    await insertOutbox(db.get().pool, [{ type: 'shape.after', payload: { ok: true } }]);
+    await waitFor('the row after them delivered', () => receiver.received.some((r) => r.json.event === 'shape.after'), 20_000);
+    const [rows] = await db.get().pool.query<RowDataPacket[]>("SELECT event_type, fanned_out_at, rejected_reason FROM wp_webhook_outbox WHERE event_type LIKE 'shape%' ORDER BY id");
+    const reasons = Object.fromEntries(rows.map((r) => [String(r.event_type).slice(0, 20), r.rejected_reason]));
+    expect(rows.every((r) => r.fanned_out_at !== null), 'every row stamped').to.equal(true);
+    for (const t of ['shape.empty', 'shape.spaces', 'shape.trailing', 'shape.json-ish']) expect(reasons[t], t).to.match(/^payload is not valid JSON/);
+    expect(reasons['shape.huge']).to.match(/over the max_payload_bytes limit of 65536/);
+    expect(reasons['shape with space']).to.match(/whitespace/);
+    for (const t of ['shape.null', 'shape.array', 'shape.string', 'shape.number', 'shape.deep', 'shape.unicode', 'shape.id', 'shape.after']) expect(reasons[t], t).to.equal(null);
+    const unicode = await waitFor('unicode delivered', () => receiver.received.find((r) => r.json.event === 'shape.unicode'));
+    expect((unicode.json.data as { name: string }).name).to.equal('Zoë 😀 \u2028 \u0000');
+    await api('PATCH', '/api/settings', { max_payload_bytes: 262144 });
+  });
+});
