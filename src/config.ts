@@ -47,7 +47,9 @@ const schema = Joi.object({
   ALLOW_PRIVATE_TARGETS: Joi.boolean().truthy('1').falsy('0').sensitive(false).default(false),
   LOG_LEVEL: Joi.string().valid('debug', 'info', 'warn', 'error').default('info'),
   TRUST_PROXY: Joi.string().default(''),
-  CONCURRENCY: Joi.number().integer().min(1).max(1024).default(64),
+  // Twice the default per-endpoint cap (64): one endpoint alone gets 64 requests
+  // in flight, and a hanging endpoint still leaves half the slots to the others.
+  CONCURRENCY: Joi.number().integer().min(1).max(1024).default(128),
 })
   .unknown(true)
   .prefs({ errors: { wrap: { label: false } } });

@@ -91,7 +91,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   retry_jitter_ratio: 0.1,
   retry_after_cap_seconds: 86400,
   timeout_seconds: 10,
-  max_in_flight_per_endpoint: 32,
+  max_in_flight_per_endpoint: 64,
   max_payload_bytes: 256 * 1024,
   response_body_max_bytes: 4096,
   auto_disable_after_hours: 120,

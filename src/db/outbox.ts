@@ -18,20 +18,48 @@ export interface OutboxRow {
   createdAt: Date;
 }
 
-/** Locks up to `limit` rows not yet fanned out; rows other processes hold are skipped. */
-export async function lockPending(conn: Queryable, t: Tables, limit: number, maxPayloadBytes: number): Promise<OutboxRow[]> {
-  const r = await rows(
+/** Payload bytes one fan-out batch may hold in memory: 500 rows of 256 KiB would be 128 MiB. */
+export const BATCH_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Locks up to `limit` rows not yet fanned out (rows other processes hold are
+ * skipped) and reads the payloads of as many as fit in BATCH_BYTES; the rest
+ * are unlocked at commit and taken by the next batch. Payloads over the
+ * limit are not read at all.
+ */
+export async function lockPending(
+  conn: Queryable,
+  t: Tables,
+  limit: number,
+  maxPayloadBytes: number,
+): Promise<{ rows: OutboxRow[]; truncated: boolean }> {
+  const locked = await rows(
     conn,
-    `SELECT id, event_type, IF(LENGTH(payload) > ?, NULL, payload) AS payload, LENGTH(payload) AS payload_bytes,
-            event_id, occurred_at, created_at
-       FROM ${t.outbox}
+    `SELECT id, LENGTH(payload) AS payload_bytes FROM ${t.outbox}
       WHERE fanned_out_at IS NULL
       ORDER BY id
       LIMIT ?
       FOR UPDATE SKIP LOCKED`,
-    [maxPayloadBytes, limit],
+    [limit],
   );
-  return r.map((x) => ({
+  const ids: number[] = [];
+  let bytes = 0;
+  for (const x of locked) {
+    const n = Number(x.payload_bytes ?? 0);
+    const cost = n > maxPayloadBytes ? 0 : n;
+    if (ids.length > 0 && bytes + cost > BATCH_BYTES) break;
+    bytes += cost;
+    ids.push(Number(x.id));
+  }
+  if (ids.length === 0) return { rows: [], truncated: false };
+  const r = await rows(
+    conn,
+    `SELECT id, event_type, IF(LENGTH(payload) > ?, NULL, payload) AS payload, LENGTH(payload) AS payload_bytes,
+            event_id, occurred_at, created_at
+       FROM ${t.outbox} WHERE id IN (?) ORDER BY id`,
+    [maxPayloadBytes, ids],
+  );
+  const out = r.map((x) => ({
     id: Number(x.id),
     eventType: String(x.event_type),
     payload: x.payload === null ? null : String(x.payload),
@@ -40,6 +68,7 @@ export async function lockPending(conn: Queryable, t: Tables, limit: number, max
     occurredAt: toDate(x.occurred_at),
     createdAt: toDate(x.created_at) ?? new Date(),
   }));
+  return { rows: out, truncated: ids.length < locked.length };
 }
 
 export interface OutboxOutcome {

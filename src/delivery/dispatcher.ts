@@ -399,7 +399,8 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         deps.observer?.rejected(r.rejected);
       }
       if (r.deliveries > 0) void pump();
-      if (r.rows < FANOUT_BATCH) break;
+      // A short batch means the outbox is drained, unless the byte budget cut it.
+      if (r.rows === 0 || (r.rows < FANOUT_BATCH && !r.truncated)) break;
     }
   }
 

@@ -48,6 +48,8 @@ export function rejectReason(row: OutboxRow, maxPayloadBytes: number): string | 
 
 export interface FanoutResult {
   rows: number;
+  /** True when the batch stopped at the byte budget rather than the row limit. */
+  truncated: boolean;
   accepted: number;
   rejected: number;
   deliveries: number;
@@ -55,8 +57,8 @@ export interface FanoutResult {
 
 export async function fanOutBatch(pool: Pool, t: Tables, opts: { limit: number; maxPayloadBytes: number }): Promise<FanoutResult> {
   return withTransaction(pool, async (conn) => {
-    const batch = await lockPending(conn, t, opts.limit, opts.maxPayloadBytes);
-    if (batch.length === 0) return { rows: 0, accepted: 0, rejected: 0, deliveries: 0 };
+    const { rows: batch, truncated } = await lockPending(conn, t, opts.limit, opts.maxPayloadBytes);
+    if (batch.length === 0) return { rows: 0, truncated: false, accepted: 0, rejected: 0, deliveries: 0 };
     const endpoints = await listEndpoints(conn, t);
 
     const given = batch.map((r) => r.eventId).filter((x): x is string => x !== null);
@@ -92,6 +94,6 @@ export async function fanOutBatch(pool: Pool, t: Tables, opts: { limit: number; 
     }
     await insertDeliveries(conn, t, deliveries);
     await markFannedOut(conn, t, outcomes);
-    return { rows: batch.length, accepted: events.length, rejected: batch.length - events.length, deliveries: deliveries.length };
+    return { rows: batch.length, truncated, accepted: events.length, rejected: batch.length - events.length, deliveries: deliveries.length };
   });
 }

@@ -42,15 +42,39 @@ export function createSender(opts: { allowPrivateTargets: boolean; maxSockets?: 
   const agentOptions = { keepAlive: true, maxSockets: opts.maxSockets ?? 256, maxFreeSockets: 64, timeout: 60_000 };
   const agent = { http: new http.Agent(agentOptions), https: new https.Agent(agentOptions) };
   const dnsLookup = createSafeLookup(opts.allowPrivateTargets);
+  // One got instance with every fixed option merged once: got's per-request
+  // option merging was ~8 % of the sidecar's CPU in a drain profile.
+  const client = got.extend({
+    agent,
+    dnsLookup: dnsLookup as never,
+    retry: { limit: 0 },
+    followRedirect: false,
+    throwHttpErrors: false,
+    decompress: true,
+    http2: false,
+  });
+  const literalChecked = new Map<string, string | null>();
+  /** The blocked-target message for a URL, or null; cached per URL (a literal IP cannot change). */
+  const literalBlock = (url: string): string | null => {
+    let v = literalChecked.get(url);
+    if (v === undefined) {
+      try {
+        checkLiteralHost(new URL(url), opts.allowPrivateTargets);
+        v = null;
+      } catch (err) {
+        v = (err as Error).message;
+      }
+      if (literalChecked.size > 10_000) literalChecked.clear();
+      literalChecked.set(url, v);
+    }
+    return v;
+  };
 
   async function send(req: SendRequest): Promise<SendResult> {
     const started = performance.now();
     const elapsed = () => performance.now() - started;
-    try {
-      checkLiteralHost(new URL(req.url), opts.allowPrivateTargets);
-    } catch (err) {
-      return failure(elapsed(), 'blocked_target', (err as Error).message);
-    }
+    const blocked = literalBlock(req.url);
+    if (blocked) return failure(elapsed(), 'blocked_target', blocked);
     return new Promise<SendResult>((resolve) => {
       let settled = false;
       let statusCode: number | null = null;
@@ -76,18 +100,7 @@ export function createSender(opts: { allowPrivateTargets: boolean; maxSockets?: 
         };
       };
 
-      const stream = got.stream.post(req.url, {
-        body: req.body,
-        headers: req.headers,
-        agent,
-        dnsLookup: dnsLookup as never,
-        timeout: { request: req.timeoutMs },
-        retry: { limit: 0 },
-        followRedirect: false,
-        throwHttpErrors: false,
-        decompress: true,
-        http2: false,
-      });
+      const stream = client.stream.post(req.url, { body: req.body, headers: req.headers, timeout: { request: req.timeoutMs } });
       stream.on('response', (res: http.IncomingMessage) => {
         statusCode = res.statusCode ?? null;
         headers = pickHeaders(res.headers);

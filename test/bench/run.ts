@@ -58,7 +58,8 @@ async function freePort(): Promise<number> {
 
 async function startSidecar(db: TestDb): Promise<{ child: Child; api: Api }> {
   const port = await freePort();
-  const child = spawnSidecar(testEnv(db.url, { PORT: String(port), CONCURRENCY: String(CONCURRENCY), LOG_LEVEL: 'warn' }));
+  // Default concurrency (128 overall, 64 per endpoint): one endpoint gets the raw run's 64 in flight.
+  const child = spawnSidecar(testEnv(db.url, { PORT: String(port), LOG_LEVEL: 'warn' }));
   const api = apiClient(`http://127.0.0.1:${port}`);
   await waitFor('sidecar up', async () => (await api('GET', '/healthz', undefined, null)).status === 200, 30_000, 100);
   return { child, api };
