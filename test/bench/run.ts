@@ -6,12 +6,12 @@
  */
 import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { createTestDb, insertOutbox, type TestDb } from '../support/db.js';
 import { apiClient, spawnSidecar, testEnv, type Api, type Child } from '../support/sidecar.js';
 import { sleep, waitFor } from '../support/wait.js';
+import { freePort } from '../support/net.js';
 import { createPool, parseDatabaseUrl } from '../../src/db/pool.js';
 import { migrate } from '../../src/db/migrate.js';
 import { tableNames, type Tables } from '../../src/db/tables.js';
@@ -47,14 +47,6 @@ const ask = <T>(cmd: string) =>
   });
 const { port: recvPort } = await new Promise<{ port: number }>((r) => recv.once('message', (m) => r(m as { port: number })));
 const recvUrl = `http://127.0.0.1:${recvPort}/hook`;
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const p = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return p;
-}
 
 async function startSidecar(db: TestDb): Promise<{ child: Child; api: Api }> {
   const port = await freePort();

@@ -156,6 +156,32 @@ describe('misbehaving receivers', function () {
   });
 });
 
+describe('HTTPS-only setting', function () {
+  this.timeout(30_000);
+  const db = useTestDb('httpsonly');
+
+  it('refuses http:// URLs when saved and fails deliveries to ones saved before it was turned on', async () => {
+    const sidecar = await startInProcess(db.get().url);
+    const r = await startReceiver();
+    try {
+      const api = apiClient(sidecar.url);
+      await api('PATCH', '/api/settings', { retry_schedule_seconds: [] });
+      const before = (await api('POST', '/api/endpoints', { url: r.url, events: ['*'] })).body;
+      expect((await api('PATCH', '/api/settings', { https_only: true })).body.https_only).to.equal(true);
+      const refused = await api('POST', '/api/endpoints', { url: `${r.url}/new`, events: ['*'] });
+      expect(refused.status).to.equal(400);
+      expect(refused.body.error.message).to.match(/must use https:\/\/ \(the HTTPS-only setting is on\)/);
+      await insertOutbox(db.get().pool, [{ type: 'tls.only', payload: {} }]);
+      const [d] = await waitFor('failed delivery', async () => (await api('GET', `/api/deliveries?endpoint_id=${before.id}&status=failed`)).body.data);
+      expect(d.last_error).to.match(/^blocked_target: the HTTPS-only setting is on/);
+      expect(r.received).to.have.length(0);
+    } finally {
+      await sidecar.stop();
+      await r.close();
+    }
+  });
+});
+
 describe('SSRF protection at connect time', function () {
   this.timeout(30_000);
   const db = useTestDb('ssrf');

@@ -1,20 +1,15 @@
 import { expect } from 'chai';
 import type { RowDataPacket } from 'mysql2/promise';
-import { useTestDb } from '../support/db.js';
-import { createPool, parseDatabaseUrl } from '../../src/db/pool.js';
-import { migrate } from '../../src/db/migrate.js';
-import { tableNames } from '../../src/db/tables.js';
-import { silentLogger } from '../../src/log.js';
+import { useTestDb, migratedPool } from '../support/db.js';
 import { pruneOnce } from '../../src/delivery/retention.js';
+import { silentLogger } from '../../src/log.js';
 
 describe('retention', () => {
   const db = useTestDb('retention');
 
   it('prunes old logs, outbox rows and finished deliveries in batches, and keeps anything still to send', async () => {
-    const pool = createPool(parseDatabaseUrl(db.get().url), 2);
-    const t = tableNames('wp_');
+    const { pool, t } = await migratedPool(db.get().url);
     try {
-      await migrate(pool, t, silentLogger);
       const old = "NOW(3) - INTERVAL 40 DAY";
       await pool.query(`INSERT INTO ${t.endpoints} (url, events, secret) VALUES ('http://x/', '["*"]', 's')`);
       await pool.query(`INSERT INTO ${t.events} (id, event_id, event_type, body, occurred_at, created_at) VALUES

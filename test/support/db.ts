@@ -4,6 +4,10 @@
  */
 import mysql from 'mysql2/promise';
 import { randomBytes } from 'node:crypto';
+import { createPool, parseDatabaseUrl } from '../../src/db/pool.js';
+import { migrate } from '../../src/db/migrate.js';
+import { tableNames } from '../../src/db/tables.js';
+import { silentLogger } from '../../src/log.js';
 
 export const SERVER_URL = process.env.TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
 
@@ -59,6 +63,14 @@ export function useTestDb(label: string): { get(): TestDb } {
       return db;
     },
   };
+}
+
+/** A pool on the test database with the sidecar's migrations applied under `prefix`; end() it after. */
+export async function migratedPool(url: string, prefix = 'wp_') {
+  const pool = createPool(parseDatabaseUrl(url), 2);
+  const t = tableNames(prefix);
+  await migrate(pool, t, silentLogger);
+  return { pool, t };
 }
 
 export async function insertOutbox(

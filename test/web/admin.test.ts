@@ -96,6 +96,21 @@ describe('admin pages', function () {
       expect(locked.text).to.match(/Too many failed logins/);
     });
 
+    it('expires a session after its idle timeout', async () => {
+      const other = await startInProcess(db.get().url, {}, { loop: false });
+      try {
+        const c = new Client(other.url);
+        expect((await c.login(ADMIN_PASSWORD)).status).to.equal(303);
+        expect((await c.get('/admin')).status).to.equal(200);
+        await db.get().pool.query('UPDATE wp_webhook_admin_sessions SET expires_at = NOW(3) - INTERVAL 1 SECOND');
+        const res = await c.get('/admin');
+        expect(res.status).to.equal(303);
+        expect(res.location).to.match(/^\/admin\/login/);
+      } finally {
+        await other.stop();
+      }
+    });
+
     it('invalidates the session at logout', async function () {
       // The throttle above is keyed by address; this test needs a fresh process.
       const other = await startInProcess(db.get().url, {}, { loop: false });
