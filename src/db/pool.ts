@@ -34,6 +34,8 @@ export function parseDatabaseUrl(url: string, socketPath?: string): DbTarget {
       // An LMS outbox may use a JSON column; we want its text, not an object, to validate and splice.
       jsonStrings: true,
       enableKeepAlive: true,
+      // No stack capture per query (an Error per call): our errors carry their own context.
+      trace: false,
       connectTimeout: 5000,
     },
   };
