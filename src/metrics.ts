@@ -7,7 +7,10 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Pool } from 'mysql2/promise';
 import type { Tables } from './db/tables.js';
-import { rows } from './db/sql.js';
+import { queueSnapshot, type QueueSnapshot } from './db/stats.js';
+import { countWaiting } from './db/outbox.js';
+
+type Snapshot = QueueSnapshot & { outboxWaiting: number };
 
 export interface DeliveryObserver {
   attempt(endpointId: number, ok: boolean, durationMs: number): void;
@@ -17,15 +20,6 @@ export interface DeliveryObserver {
 
 export interface Metrics extends DeliveryObserver {
   registry: Registry;
-}
-
-interface Snapshot {
-  due: number;
-  pending: number;
-  failed: number;
-  paused: number;
-  oldestDueSeconds: number;
-  outboxWaiting: number;
 }
 
 export function createMetrics(pool: Pool, t: Tables): Metrics {
@@ -55,23 +49,8 @@ export function createMetrics(pool: Pool, t: Tables): Metrics {
   const snapshot = (): Promise<Snapshot> => {
     if (cached && Date.now() - cached.at < 1000) return cached.value;
     const value = (async () => {
-      const [d] = await rows(
-        pool,
-        `SELECT SUM(next_attempt_at <= NOW(3) AND claim_token IS NULL) AS due, COUNT(*) AS pending,
-                COALESCE(TIMESTAMPDIFF(MICROSECOND, MIN(IF(claim_token IS NULL, next_attempt_at, NULL)), NOW(3)) / 1e6, 0) AS oldest
-           FROM ${t.deliveries} WHERE status = 'pending'`,
-      );
-      const [f] = await rows(pool, `SELECT COUNT(*) AS n FROM ${t.deliveries} WHERE status = 'failed'`);
-      const [p] = await rows(pool, `SELECT COUNT(*) AS n FROM ${t.deliveries} WHERE status = 'paused'`);
-      const [o] = await rows(pool, `SELECT COUNT(*) AS n FROM ${t.outbox} WHERE fanned_out_at IS NULL`);
-      return {
-        due: Number(d?.due ?? 0),
-        pending: Number(d?.pending ?? 0),
-        failed: Number(f?.n ?? 0),
-        paused: Number(p?.n ?? 0),
-        oldestDueSeconds: Math.max(0, Number(d?.oldest ?? 0)),
-        outboxWaiting: Number(o?.n ?? 0),
-      };
+      const [queue, outboxWaiting] = await Promise.all([queueSnapshot(pool, t), countWaiting(pool, t)]);
+      return { ...queue, outboxWaiting };
     })();
     cached = { at: Date.now(), value };
     value.catch(() => (cached = null));

@@ -29,8 +29,3 @@ export async function insertEvents(conn: Queryable, t: Tables, events: NewEvent[
   const r = await rows(conn, `SELECT id, event_id FROM ${t.events} WHERE event_id IN (?)`, [events.map((e) => e.eventId)]);
   return new Map(r.map((x) => [String(x.event_id), Number(x.id)]));
 }
-
-export async function getEventBody(conn: Queryable, t: Tables, pk: number): Promise<{ eventId: string; eventType: string; body: string } | null> {
-  const [r] = await rows(conn, `SELECT event_id, event_type, body FROM ${t.events} WHERE id = ?`, [pk]);
-  return r ? { eventId: String(r.event_id), eventType: String(r.event_type), body: String(r.body) } : null;
-}
