@@ -180,13 +180,14 @@ export async function completeDeliveries(conn: Queryable, t: Tables, cs: Complet
 }
 
 /** Gives claimed rows back without counting an attempt (shutdown before sending). */
-export async function releaseClaims(conn: Queryable, t: Tables, ids: number[], token: string): Promise<void> {
-  if (ids.length === 0) return;
+export async function releaseClaims(conn: Queryable, t: Tables, claims: { id: number; claimToken: string }[]): Promise<void> {
+  if (claims.length === 0) return;
+  // Only rows still holding one of these (this process's) tokens go back.
   await exec(
     conn,
     `UPDATE ${t.deliveries} SET claim_token = NULL, claimed_by = NULL, next_attempt_at = NOW(3)
-      WHERE id IN (?) AND claim_token = ?`,
-    [ids, token],
+      WHERE id IN (?) AND claim_token IN (?)`,
+    [claims.map((c) => c.id), [...new Set(claims.map((c) => c.claimToken))]],
   );
 }
 

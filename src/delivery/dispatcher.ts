@@ -106,7 +106,8 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   const running = new Set<Promise<void>>();
   let inFlight = 0;
   let ticking: Promise<void> | null = null;
-  let pumping = false;
+  /** The claim loop under way, if any: stop() awaits it. */
+  let pumping: Promise<void> | null = null;
   let moreDue = false;
   let stopping = false;
   let lastTickAt: number | null = null;
@@ -236,7 +237,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     const attemptNo = c.attempts + 1;
     const d = decide(result, attemptNo, s, Date.now());
     deps.observer?.attempt(c.endpointId, result.ok, result.durationMs);
-    deps.observer?.completed(c.endpointId, d.status === 'pending' ? 'retry' : d.status === 'succeeded' ? 'succeeded' : d.status === 'failed' ? 'failed' : 'paused');
+    deps.observer?.completed(c.endpointId, d.status === 'pending' ? 'retry' : d.status);
     record({
       endpointId: c.endpointId,
       ok: result.ok,
@@ -326,25 +327,27 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   // ---- claiming ----
   let pumpAgain = false;
 
-  async function pump(): Promise<void> {
-    if (stopping || Date.now() < dbPausedUntil) return;
+  function pump(): Promise<void> {
+    if (stopping || Date.now() < dbPausedUntil) return Promise.resolve();
     if (pumping) {
       // Asked while a claim is under way: run once more when it is done, so no request is lost.
       pumpAgain = true;
-      return;
+      return pumping;
     }
-    pumping = true;
-    try {
-      do {
-        pumpAgain = false;
-        await claimWhileRoom();
-      } while (pumpAgain && !stopping);
-      dbBackoffMs = 0;
-    } catch (err) {
-      noteDbError('claiming deliveries', err);
-    } finally {
-      pumping = false;
-    }
+    pumping = (async () => {
+      try {
+        do {
+          pumpAgain = false;
+          await claimWhileRoom();
+        } while (pumpAgain && !stopping);
+        dbBackoffMs = 0;
+      } catch (err) {
+        noteDbError('claiming deliveries', err);
+      } finally {
+        pumping = null;
+      }
+    })();
+    return pumping;
   }
 
   async function claimWhileRoom(): Promise<void> {
@@ -366,7 +369,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         freeSlots: (ep) => endpointMax - held(ep),
       });
       if (stopping) {
-        await releaseClaims(pool, t, claimed.map((c) => c.id), claimed[0]?.claimToken ?? '');
+        await releaseClaims(pool, t, claimed);
         return;
       }
       for (const c of claimed) enqueue(c);
@@ -432,7 +435,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     async stop(graceMs = 8000) {
       stopping = true;
       if (ticking) await ticking;
-      while (pumping) await new Promise((r) => setTimeout(r, 5));
+      if (pumping) await pumping;
       const all = Promise.allSettled([...running]);
       let timer: NodeJS.Timeout | undefined;
       const timedOut = await Promise.race([
@@ -446,11 +449,9 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       const unsent = [...queues.values()].flat();
       queues.clear();
       queued = 0;
-      const byToken = new Map<string, number[]>();
-      for (const c of unsent) byToken.set(c.claimToken, [...(byToken.get(c.claimToken) ?? []), c.id]);
-      for (const [token, ids] of byToken) {
-        await releaseClaims(pool, t, ids, token).catch((err: unknown) => log.warn('could not release claims; they return when their lease expires', { error: coerceError(err).message }));
-      }
+      await releaseClaims(pool, t, unsent).catch((err: unknown) =>
+        log.warn('could not release claims; they return when their lease expires', { error: coerceError(err).message }),
+      );
     },
     async poll() {
       if (ticking || stopping || pumping || Date.now() < dbPausedUntil) return;
