@@ -13,7 +13,7 @@ import { createPool, ensureDatabase, parseDatabaseUrl } from './db/pool.js';
 import { tableNames, type Tables } from './db/tables.js';
 import { migrate } from './db/migrate.js';
 import { createSender } from './delivery/send.js';
-import { createSettingsStore } from './delivery/settingsStore.js';
+import { createSettingsStore, type SettingsStore } from './delivery/settingsStore.js';
 import { createDispatcher, type Dispatcher } from './delivery/dispatcher.js';
 import { createService, type Service } from './manage/service.js';
 import { createApp } from './web/app.js';
@@ -94,29 +94,7 @@ export async function startSidecar(config: Config, log: Logger, opts: StartOptio
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `http://${host}:${addr.port}`;
 
-  // The cron callback does not return the tick's promise: tick() itself skips while
-  // one runs, and node-cron would otherwise log an overlap warning every second of a long drain.
-  const task = opts.loop === false ? null : cron.schedule('* * * * * *', () => void dispatcher.tick(), { name: `delivery-loop-${dispatcher.worker}` });
-  // Daily at 03:17 UTC, off the hour when other cron jobs pile up.
-  const retention =
-    opts.loop === false
-      ? null
-      : cron.schedule(
-          '0 17 3 * * *',
-          async () => {
-            try {
-              await settings.refreshIfStale();
-              await pruneOnce(pool, tables, settings.current().retention_days, log);
-            } catch (err) {
-              log.error('retention job failed; it runs again tomorrow', { error: coerceError(err).message });
-            }
-          },
-          { name: `retention-${dispatcher.worker}`, timezone: 'Etc/UTC' },
-        );
-  // Pick-up between ticks; 200 ms keeps the median outbox-to-send delay near 100 ms
-  // for five indexed probes a second when idle (see README "Performance").
-  const probe = opts.loop === false ? null : setInterval(() => void dispatcher.poll(), POLL_MS);
-  if (opts.loop !== false) void dispatcher.tick();
+  const stopLoop = opts.loop === false ? null : startLoop(dispatcher, settings, pool, tables, log);
   log.info('sidecar started', { url, worker: dispatcher.worker, table_prefix: config.tablePrefix, version: VERSION });
 
   let stopped: Promise<void> | null = null;
@@ -129,9 +107,7 @@ export async function startSidecar(config: Config, log: Logger, opts: StartOptio
     url,
     stop() {
       stopped ??= (async () => {
-        await task?.destroy();
-        await retention?.destroy();
-        if (probe) clearInterval(probe);
+        await stopLoop?.();
         await dispatcher.stop();
         await new Promise<void>((r) => server.close(() => r()));
         server.closeAllConnections();
@@ -141,5 +117,37 @@ export async function startSidecar(config: Config, log: Logger, opts: StartOptio
       })();
       return stopped;
     },
+  };
+}
+
+/**
+ * The timers that drive a sidecar: the 1 s delivery tick, the 200 ms outbox
+ * probe between ticks, and the daily retention job. Returns what stops them.
+ */
+function startLoop(dispatcher: Dispatcher, settings: SettingsStore, pool: Pool, tables: Tables, log: Logger): () => Promise<void> {
+  // The cron callback does not return the tick's promise: tick() itself skips while
+  // one runs, and node-cron would otherwise log an overlap warning every second of a long drain.
+  const tick = cron.schedule('* * * * * *', () => void dispatcher.tick(), { name: `delivery-loop-${dispatcher.worker}` });
+  // Daily at 03:17 UTC, off the hour when other cron jobs pile up.
+  const retention = cron.schedule(
+    '0 17 3 * * *',
+    async () => {
+      try {
+        await settings.refreshIfStale();
+        await pruneOnce(pool, tables, settings.current().retention_days, log);
+      } catch (err) {
+        log.error('retention job failed; it runs again tomorrow', { error: coerceError(err).message });
+      }
+    },
+    { name: `retention-${dispatcher.worker}`, timezone: 'Etc/UTC' },
+  );
+  // Pick-up between ticks; 200 ms keeps the median outbox-to-send delay near 100 ms
+  // for five indexed probes a second when idle (see README "Performance").
+  const probe = setInterval(() => void dispatcher.poll(), POLL_MS);
+  void dispatcher.tick();
+  return async () => {
+    await tick.destroy();
+    await retention.destroy();
+    clearInterval(probe);
   };
 }
