@@ -6,29 +6,15 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { RowDataPacket } from 'mysql2/promise';
 import { insertOutbox, useTestDb } from '../support/db.js';
-import { startReceiver, type Receiver } from '../support/receiver.js';
-import { apiClient, startInProcess, type Api } from '../support/sidecar.js';
+import { useSidecar } from '../support/sidecar.js';
 import { sleep, waitFor } from '../support/wait.js';
-import type { Sidecar } from '../../src/sidecar.js';
 import { createSender } from '../../src/delivery/send.js';
 
 describe('misbehaving receivers', function () {
   this.timeout(90_000);
   const db = useTestDb('faults');
-  let sidecar: Sidecar;
-  let api: Api;
-  const receivers: Receiver[] = [];
-
-  const receiver = async (...args: Parameters<typeof startReceiver>) => {
-    const r = await startReceiver(...args);
-    receivers.push(r);
-    return r;
-  };
-  const endpoint = async (url: string, events: string[]) => {
-    const res = await api('POST', '/api/endpoints', { url, events });
-    expect(res.status, JSON.stringify(res.body)).to.equal(201);
-    return res.body as { id: number };
-  };
+  const fx = useSidecar(db);
+  const { api, receiver, endpoint } = fx;
   const attemptsOf = async (endpointId: number) => {
     const [rows] = await db.get().pool.query<RowDataPacket[]>(
       'SELECT a.* FROM wp_webhook_attempts a JOIN wp_webhook_deliveries d ON d.id = a.delivery_id WHERE d.endpoint_id = ? ORDER BY a.id',
@@ -37,15 +23,7 @@ describe('misbehaving receivers', function () {
     return rows;
   };
 
-  before(async () => {
-    sidecar = await startInProcess(db.get().url);
-    api = apiClient(sidecar.url);
-  });
-  afterEach(async () => {
-    for (const e of (await api('GET', '/api/endpoints')).body.data) await api('DELETE', `/api/endpoints/${e.id}`);
-    while (receivers.length) await receivers.pop()!.close();
-  });
-  after(async () => sidecar?.stop());
+  afterEach(() => fx.reset());
 
   it('keeps healthy endpoints flowing while one endpoint hangs', async () => {
     await api('PATCH', '/api/settings', { timeout_seconds: 3, max_in_flight_per_endpoint: 8, retry_schedule_seconds: [60] });
@@ -159,58 +137,46 @@ describe('misbehaving receivers', function () {
 describe('HTTPS-only setting', function () {
   this.timeout(30_000);
   const db = useTestDb('httpsonly');
+  const { api, receiver } = useSidecar(db);
 
   it('refuses http:// URLs when saved and fails deliveries to ones saved before it was turned on', async () => {
-    const sidecar = await startInProcess(db.get().url);
-    const r = await startReceiver();
-    try {
-      const api = apiClient(sidecar.url);
-      await api('PATCH', '/api/settings', { retry_schedule_seconds: [] });
-      const before = (await api('POST', '/api/endpoints', { url: r.url, events: ['*'] })).body;
-      expect((await api('PATCH', '/api/settings', { https_only: true })).body.https_only).to.equal(true);
-      const refused = await api('POST', '/api/endpoints', { url: `${r.url}/new`, events: ['*'] });
-      expect(refused.status).to.equal(400);
-      expect(refused.body.error.message).to.match(/must use https:\/\/ \(the HTTPS-only setting is on\)/);
-      await insertOutbox(db.get().pool, [{ type: 'tls.only', payload: {} }]);
-      const [d] = await waitFor('failed delivery', async () => (await api('GET', `/api/deliveries?endpoint_id=${before.id}&status=failed`)).body.data);
-      expect(d.last_error).to.match(/^blocked_target: the HTTPS-only setting is on/);
-      expect(r.received).to.have.length(0);
-    } finally {
-      await sidecar.stop();
-      await r.close();
-    }
+    const r = await receiver();
+    await api('PATCH', '/api/settings', { retry_schedule_seconds: [] });
+    const before = (await api('POST', '/api/endpoints', { url: r.url, events: ['*'] })).body;
+    expect((await api('PATCH', '/api/settings', { https_only: true })).body.https_only).to.equal(true);
+    const refused = await api('POST', '/api/endpoints', { url: `${r.url}/new`, events: ['*'] });
+    expect(refused.status).to.equal(400);
+    expect(refused.body.error.message).to.match(/must use https:\/\/ \(the HTTPS-only setting is on\)/);
+    await insertOutbox(db.get().pool, [{ type: 'tls.only', payload: {} }]);
+    const [d] = await waitFor('failed delivery', async () => (await api('GET', `/api/deliveries?endpoint_id=${before.id}&status=failed`)).body.data);
+    expect(d.last_error).to.match(/^blocked_target: the HTTPS-only setting is on/);
+    expect(r.received).to.have.length(0);
   });
 });
 
 describe('SSRF protection at connect time', function () {
   this.timeout(30_000);
   const db = useTestDb('ssrf');
+  const { api, receiver } = useSidecar(db, { ALLOW_PRIVATE_TARGETS: 'false' });
 
   it('refuses loopback targets when they are dialled, however the URL got saved', async () => {
-    const sidecar = await startInProcess(db.get().url, { ALLOW_PRIVATE_TARGETS: 'false' });
-    const r = await startReceiver();
-    try {
-      const api = apiClient(sidecar.url);
-      await api('PATCH', '/api/settings', { retry_schedule_seconds: [] });
-      // Written straight into the table, as if a name had resolved publicly when it was saved.
-      const urls = [`http://localhost:${r.port}/`, `http://127.0.0.1:${r.port}/`, `http://[::ffff:127.0.0.1]:${r.port}/`, `http://0x7f000001:${r.port}/`];
-      for (const u of urls) await db.get().pool.query(`INSERT INTO wp_webhook_endpoints (url, events, secret) VALUES (?, '["*"]', 'whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=')`, [u]);
-      await insertOutbox(db.get().pool, [{ type: 'ssrf.probe', payload: {} }]);
-      const rows = await waitFor('four blocked attempts', async () => {
-        const [a] = await db.get().pool.query<RowDataPacket[]>('SELECT error_class, error_message FROM wp_webhook_attempts');
-        return a.length === urls.length ? a : null;
-      });
-      for (const a of rows) {
-        expect(a.error_class).to.equal('blocked_target');
-        expect(a.error_message).to.match(/127\.0\.0\.1|::1|loopback/);
-      }
-      expect(r.received).to.have.length(0);
-      const saved = await api('POST', '/api/endpoints', { url: `http://localhost:${r.port}/`, events: ['*'] });
-      expect(saved.status).to.equal(400);
-      expect(saved.body.error.message).to.match(/resolves to .*loopback/);
-    } finally {
-      await sidecar.stop();
-      await r.close();
+    const r = await receiver();
+    await api('PATCH', '/api/settings', { retry_schedule_seconds: [] });
+    // Written straight into the table, as if a name had resolved publicly when it was saved.
+    const urls = [`http://localhost:${r.port}/`, `http://127.0.0.1:${r.port}/`, `http://[::ffff:127.0.0.1]:${r.port}/`, `http://0x7f000001:${r.port}/`];
+    for (const u of urls) await db.get().pool.query(`INSERT INTO wp_webhook_endpoints (url, events, secret) VALUES (?, '["*"]', 'whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=')`, [u]);
+    await insertOutbox(db.get().pool, [{ type: 'ssrf.probe', payload: {} }]);
+    const rows = await waitFor('four blocked attempts', async () => {
+      const [a] = await db.get().pool.query<RowDataPacket[]>('SELECT error_class, error_message FROM wp_webhook_attempts');
+      return a.length === urls.length ? a : null;
+    });
+    for (const a of rows) {
+      expect(a.error_class).to.equal('blocked_target');
+      expect(a.error_message).to.match(/127\.0\.0\.1|::1|loopback/);
     }
+    expect(r.received).to.have.length(0);
+    const saved = await api('POST', '/api/endpoints', { url: `http://localhost:${r.port}/`, events: ['*'] });
+    expect(saved.status).to.equal(400);
+    expect(saved.body.error.message).to.match(/resolves to .*loopback/);
   });
 });

@@ -9,29 +9,15 @@ import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import type { RowDataPacket } from 'mysql2/promise';
 import { insertOutbox, useTestDb } from '../support/db.js';
-import { startReceiver, type Receiver, type Reply } from '../support/receiver.js';
-import { apiClient, FAST_RETRIES, startInProcess, type Api } from '../support/sidecar.js';
+import type { Reply } from '../support/receiver.js';
+import { FAST_RETRIES, useSidecar } from '../support/sidecar.js';
 import { waitFor, sleep } from '../support/wait.js';
-import type { Sidecar } from '../../src/sidecar.js';
 
 describe('delivery pipeline (real MariaDB, real receivers)', function () {
   this.timeout(60_000);
   const db = useTestDb('pipeline');
-  let sidecar: Sidecar;
-  let api: Api;
-  const receivers: Receiver[] = [];
-
-  async function receiver(...args: Parameters<typeof startReceiver>) {
-    const r = await startReceiver(...args);
-    receivers.push(r);
-    return r;
-  }
-
-  async function endpoint(url: string, events: string[], extra: Record<string, unknown> = {}) {
-    const res = await api('POST', '/api/endpoints', { url, events, ...extra });
-    expect(res.status, JSON.stringify(res.body)).to.equal(201);
-    return res.body as { id: number; secret: string };
-  }
+  const fx = useSidecar(db);
+  const { api, receiver, endpoint } = fx;
 
   async function deliveriesOf(endpointId: number) {
     const res = await api('GET', `/api/deliveries?endpoint_id=${endpointId}&limit=200`);
@@ -43,19 +29,12 @@ describe('delivery pipeline (real MariaDB, real receivers)', function () {
   }
 
   before(async () => {
-    sidecar = await startInProcess(db.get().url);
-    api = apiClient(sidecar.url);
     expect((await api('PATCH', '/api/settings', FAST_RETRIES)).status).to.equal(200);
   });
 
   afterEach(async () => {
-    for (const e of (await api('GET', '/api/endpoints')).body.data) await api('DELETE', `/api/endpoints/${e.id}`);
+    await fx.reset();
     await api('PATCH', '/api/settings', FAST_RETRIES);
-    while (receivers.length) await receivers.pop()!.close();
-  });
-
-  after(async () => {
-    await sidecar?.stop();
   });
 
   it('delivers an outbox row with headers that both verifiers accept', async () => {
@@ -299,7 +278,7 @@ describe('delivery pipeline (real MariaDB, real receivers)', function () {
       { type: 'payment.completed', payload: { p: 2 } },
     ]);
     await waitFor('both succeeded', async () => (await deliveriesOf(ep.id)).filter((d) => d.status === 'succeeded').length === 2);
-    const text = await (await fetch(`${sidecar.url}/metrics`)).text();
+    const text = await (await fetch(`${fx.sidecar.url}/metrics`)).text();
     const value = (re: RegExp) => Number(re.exec(text)?.[1]);
     expect(value(new RegExp(`webhooks_deliveries_total\\{outcome="succeeded",endpoint_id="${ep.id}"\\} (\\d+)`))).to.equal(2);
     expect(value(new RegExp(`webhooks_deliveries_total\\{outcome="retry",endpoint_id="${ep.id}"\\} (\\d+)`))).to.equal(1);

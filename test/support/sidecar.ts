@@ -4,6 +4,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { expect } from 'chai';
+import { startReceiver, type Receiver } from './receiver.js';
+import type { TestDb } from './db.js';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../src/config.js';
 import { createLogger, silentLogger } from '../../src/log.js';
@@ -67,4 +70,63 @@ export function spawnSidecar(env: Record<string, string>): Child {
   proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
   return { proc, output: () => out, exited };
+}
+
+export interface SidecarFixture {
+  /** The in-process sidecar (available from the first test on). */
+  readonly sidecar: Sidecar;
+  /** API client for it; a stable function, so it can be destructured. */
+  api: Api;
+  /** A receiver that reset() and the file's end close. */
+  receiver(...args: Parameters<typeof startReceiver>): Promise<Receiver>;
+  /** Creates an endpoint through the API and expects 201. */
+  endpoint(url: string, events: string[], extra?: Record<string, unknown>): Promise<{ id: number; secret: string }>;
+  /** Deletes every endpoint and closes the receivers: for afterEach. */
+  reset(): Promise<void>;
+}
+
+/**
+ * Registers before/after hooks that run one in-process sidecar for the
+ * calling describe(), on the database `db` provides.
+ */
+export function useSidecar(db: { get(): TestDb }, env: Record<string, string> = {}): SidecarFixture {
+  let sidecar: Sidecar | undefined;
+  let client: Api | undefined;
+  const receivers: Receiver[] = [];
+  const api: Api = (...args) => {
+    if (!client) throw new Error('sidecar not started yet');
+    return client(...args);
+  };
+  const closeReceivers = async () => {
+    while (receivers.length) await receivers.pop()!.close();
+  };
+  before(async () => {
+    sidecar = await startInProcess(db.get().url, env);
+    client = apiClient(sidecar.url);
+  });
+  after(async () => {
+    await sidecar?.stop();
+    await closeReceivers();
+  });
+  return {
+    get sidecar() {
+      if (!sidecar) throw new Error('sidecar not started yet');
+      return sidecar;
+    },
+    api,
+    async receiver(...args) {
+      const r = await startReceiver(...args);
+      receivers.push(r);
+      return r;
+    },
+    async endpoint(url, events, extra = {}) {
+      const res = await api('POST', '/api/endpoints', { url, events, ...extra });
+      expect(res.status, JSON.stringify(res.body)).to.equal(201);
+      return res.body as { id: number; secret: string };
+    },
+    async reset() {
+      for (const e of (await api('GET', '/api/endpoints')).body.data) await api('DELETE', `/api/endpoints/${e.id}`);
+      await closeReceivers();
+    },
+  };
 }

@@ -4,33 +4,26 @@
  */
 import { expect } from 'chai';
 import { useTestDb, insertOutbox } from '../support/db.js';
-import { ADMIN_PASSWORD, apiClient, startInProcess, type Api } from '../support/sidecar.js';
-import { startReceiver, type Receiver } from '../support/receiver.js';
+import { ADMIN_PASSWORD, startInProcess, useSidecar } from '../support/sidecar.js';
+import type { Receiver } from '../support/receiver.js';
 import { Client } from '../support/browserless.js';
 import { waitFor } from '../support/wait.js';
-import type { Sidecar } from '../../src/sidecar.js';
 import { barChart } from '../../src/web/admin.js';
 
 describe('admin pages', function () {
   this.timeout(30_000);
   const db = useTestDb('admin');
-  let sidecar: Sidecar;
-  let api: Api;
+  const fx = useSidecar(db);
+  const { api } = fx;
   let receiver: Receiver;
 
   before(async () => {
-    sidecar = await startInProcess(db.get().url);
-    api = apiClient(sidecar.url);
     await api('PATCH', '/api/settings', { retry_schedule_seconds: [] });
-    receiver = await startReceiver();
-  });
-  after(async () => {
-    await sidecar?.stop();
-    await receiver?.close();
+    receiver = await fx.receiver();
   });
 
   async function loggedIn(): Promise<Client> {
-    const c = new Client(sidecar.url);
+    const c = new Client(fx.sidecar.url);
     const res = await c.login(ADMIN_PASSWORD);
     expect(res.status).to.equal(303);
     return c;
@@ -38,7 +31,7 @@ describe('admin pages', function () {
 
   describe('login and sessions', () => {
     it('redirects every admin page to the login form without a session', async () => {
-      const c = new Client(sidecar.url);
+      const c = new Client(fx.sidecar.url);
       for (const path of ['/admin', '/admin/endpoints', '/admin/endpoints/new', '/admin/deliveries', '/admin/events', '/admin/settings', '/admin/deliveries/1']) {
         const res = await c.get(path);
         expect(res.status, path).to.equal(303);
@@ -50,30 +43,30 @@ describe('admin pages', function () {
     });
 
     it('logs in with the password, sets a hardened session cookie, and returns to the page asked for', async () => {
-      const c = new Client(sidecar.url);
+      const c = new Client(fx.sidecar.url);
       const page = await c.get('/admin/login?next=%2Fadmin%2Fsettings');
       expect(page.text).to.match(/name="password"/);
       const res = await c.request('POST', '/admin/login', { _csrf: Client.token(page.text), password: ADMIN_PASSWORD, next: '/admin/settings' });
       expect(res.status).to.equal(303);
       expect(res.location).to.equal('/admin/settings');
       expect((await c.get('/admin/settings')).status).to.equal(200);
-      const raw = await fetch(`${sidecar.url}/admin/login`, { method: 'POST', redirect: 'manual' });
+      const raw = await fetch(`${fx.sidecar.url}/admin/login`, { method: 'POST', redirect: 'manual' });
       expect(raw.status).to.equal(403);
     });
 
     it('refuses an open redirect after login', async () => {
-      const c = new Client(sidecar.url);
+      const c = new Client(fx.sidecar.url);
       const page = await c.get('/admin/login');
       const res = await c.request('POST', '/admin/login', { _csrf: Client.token(page.text), password: ADMIN_PASSWORD, next: '//evil.example/admin' });
       expect(res.location).to.equal('/admin');
     });
 
     it('sets HttpOnly SameSite=Lax cookies and a new session id at each login', async () => {
-      const page = await fetch(`${sidecar.url}/admin/login`);
+      const page = await fetch(`${fx.sidecar.url}/admin/login`);
       const token = Client.token(await page.text());
       const csrfCookie = page.headers.getSetCookie()[0]!.split(';')[0]!;
       const login = () =>
-        fetch(`${sidecar.url}/admin/login`, {
+        fetch(`${fx.sidecar.url}/admin/login`, {
           method: 'POST',
           redirect: 'manual',
           headers: { cookie: csrfCookie, 'content-type': 'application/x-www-form-urlencoded' },
@@ -86,7 +79,7 @@ describe('admin pages', function () {
     });
 
     it('rejects a wrong password with a message, and throttles repeated failures', async () => {
-      const c = new Client(sidecar.url);
+      const c = new Client(fx.sidecar.url);
       const wrong = await c.login('not the password');
       expect(wrong.status).to.equal(401);
       expect(wrong.text).to.include('That password is not right.');
@@ -136,7 +129,7 @@ describe('admin pages', function () {
       const lc = new Client(fresh.url);
       expect((await lc.login(ADMIN_PASSWORD)).status).to.equal(303);
       await fresh.stop();
-      c = new Client(sidecar.url);
+      c = new Client(fx.sidecar.url);
       c.setCookie('whs_session', lc.cookie('whs_session')!);
     });
 
@@ -207,7 +200,7 @@ describe('admin pages', function () {
 
     it('serves every page with a CSP that allows no inline script', async () => {
       for (const path of ['/admin', '/admin/endpoints', '/admin/deliveries', '/admin/events', '/admin/settings']) {
-        const res = await fetch(sidecar.url + path, { headers: { cookie: `whs_session=${c.cookie('whs_session')}` } });
+        const res = await fetch(fx.sidecar.url + path, { headers: { cookie: `whs_session=${c.cookie('whs_session')}` } });
         expect(res.status, path).to.equal(200);
         expect(res.headers.get('content-security-policy')).to.match(/script-src 'self'/);
         expect(await res.text()).to.not.match(/<script(?![^>]*src=)/);

@@ -7,10 +7,9 @@ import { expect } from 'chai';
 import { mkdirSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { useTestDb } from '../support/db.js';
-import { ADMIN_PASSWORD, apiClient, startInProcess } from '../support/sidecar.js';
-import { startReceiver, type Receiver } from '../support/receiver.js';
+import { ADMIN_PASSWORD, useSidecar } from '../support/sidecar.js';
+import type { Receiver } from '../support/receiver.js';
 import { waitFor } from '../support/wait.js';
-import type { Sidecar } from '../../src/sidecar.js';
 
 const SCREENS = 'test-artifacts/screens';
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -18,15 +17,14 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 describe('admin UI in Chromium', function () {
   this.timeout(90_000);
   const db = useTestDb('e2e');
-  let sidecar: Sidecar;
+  const fx = useSidecar(db);
   let receiver: Receiver;
   let browser: Browser;
   let page: Page;
 
   before(async () => {
     mkdirSync(SCREENS, { recursive: true });
-    sidecar = await startInProcess(db.get().url);
-    receiver = await startReceiver();
+    receiver = await fx.receiver();
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
@@ -36,14 +34,12 @@ describe('admin UI in Chromium', function () {
 
   after(async () => {
     await browser?.close();
-    await sidecar?.stop();
-    await receiver?.close();
   });
 
   const shot = (name: string) => page.screenshot({ path: `${SCREENS}/${name}.png`, fullPage: true });
 
   it('logs in, creates an endpoint, sends a test event, finds and replays it, and changes a setting', async () => {
-    await page.goto(`${sidecar.url}/admin`);
+    await page.goto(`${fx.sidecar.url}/admin`);
     expect(page.url()).to.match(/\/admin\/login\?next=%2Fadmin$/);
     await shot('01-login');
     await page.fill('#password', ADMIN_PASSWORD);
@@ -106,7 +102,7 @@ describe('admin UI in Chromium', function () {
     await page.waitForURL(/notice=settings-saved/);
     expect(await page.inputValue('#timeout_seconds')).to.equal('5');
     await shot('08-settings-saved');
-    const settings = (await apiClient(sidecar.url)('GET', '/api/settings')).body;
+    const settings = (await fx.api('GET', '/api/settings')).body;
     expect(settings.timeout_seconds).to.equal(5);
     expect(settings.retry_schedule_seconds).to.deep.equal([60, 300, 1800]);
 
@@ -125,7 +121,7 @@ describe('admin UI in Chromium', function () {
       ['13-phone-log', '/admin/deliveries'],
       ['14-phone-dashboard', '/admin'],
     ] as const) {
-      await page.goto(sidecar.url + path);
+      await page.goto(fx.sidecar.url + path);
       // Nothing wider than the screen: the layout reflows instead of scrolling sideways.
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
       expect(overflow, path).to.be.at.most(0);

@@ -7,11 +7,10 @@
 import { expect } from 'chai';
 import type { RowDataPacket } from 'mysql2/promise';
 import { insertOutbox, useTestDb } from '../support/db.js';
-import { ADMIN_PASSWORD, API_TOKEN, apiClient, startInProcess, type Api } from '../support/sidecar.js';
-import { startReceiver, type Receiver } from '../support/receiver.js';
+import { ADMIN_PASSWORD, API_TOKEN, startInProcess, useSidecar } from '../support/sidecar.js';
+import type { Receiver } from '../support/receiver.js';
 import { Client } from '../support/browserless.js';
 import { waitFor } from '../support/wait.js';
-import type { Sidecar } from '../../src/sidecar.js';
 
 /** mulberry32: small, seedable, good enough to pick shapes. */
 function prng(seed: number) {
@@ -61,19 +60,13 @@ describe('generated input', function () {
   this.timeout(120_000);
   const db = useTestDb('fuzz');
   const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
-  let sidecar: Sidecar;
-  let api: Api;
+  const fx = useSidecar(db);
+  const { api } = fx;
   let receiver: Receiver;
 
   before(async () => {
-    sidecar = await startInProcess(db.get().url);
-    api = apiClient(sidecar.url);
-    receiver = await startReceiver();
+    receiver = await fx.receiver();
     console.log(`      FUZZ_SEED=${seed}`);
-  });
-  after(async () => {
-    await sidecar?.stop();
-    await receiver?.close();
   });
 
   it('answers every random API body and query string with a 2xx or a 4xx naming the problem, never a 500', async () => {
@@ -93,7 +86,7 @@ describe('generated input', function () {
       const [method, path] = g.pick(routes);
       const body = g.body();
       const raw = typeof body === 'string' ? body : JSON.stringify(body);
-      const res = await fetch(sidecar.url + path, { method, headers: { authorization: `Bearer ${API_TOKEN}`, 'content-type': 'application/json' }, body: raw });
+      const res = await fetch(fx.sidecar.url + path, { method, headers: { authorization: `Bearer ${API_TOKEN}`, 'content-type': 'application/json' }, body: raw });
       statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
       const text = await res.text();
       expect(res.status, `${method} ${path} ${raw.slice(0, 300)} → ${text.slice(0, 300)}`).to.be.below(500);
