@@ -74,7 +74,7 @@ export const deliveryQuery = Joi.object({
   limit: Joi.number().integer().min(1).max(200).default(50),
 });
 
-export const idParam = Joi.number().integer().min(1).max(Number.MAX_SAFE_INTEGER).required();
+const idParam = Joi.number().integer().min(1).max(Number.MAX_SAFE_INTEGER).required().label('id');
 
 /** Validates and converts, or throws a ValidationError naming every bad field. */
 export function check<T>(schema: Joi.Schema, input: unknown, what = 'body'): T {
@@ -87,4 +87,9 @@ export function check<T>(schema: Joi.Schema, input: unknown, what = 'body'): T {
     throw new ValidationError(details.map((d) => d.message).join('; '), details[0]?.field, details);
   }
   return value as T;
+}
+
+/** A numeric id from a route parameter, or a ValidationError naming `id`. */
+export function parseId(raw: unknown): number {
+  return check<number>(idParam, raw, 'id');
 }

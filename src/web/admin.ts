@@ -406,7 +406,7 @@ function formLocals() {
 }
 
 function idOf(req: Request): number {
-  return check<number>(schemas.idParam.label('id'), req.params.id, 'id');
+  return schemas.parseId(req.params.id);
 }
 
 function cookies(req: Request): Record<string, string | undefined> {

@@ -10,7 +10,7 @@ import type { DeliveryStatus, Settings } from '../types.js';
 
 export function apiRouter(service: Service): Router {
   const r = express.Router();
-  const id = (raw: unknown, name = 'id') => check<number>(schemas.idParam.label(name), raw, name);
+  const id = schemas.parseId;
 
   r.get('/endpoints', async (_req, res) => {
     res.json({ data: (await service.listEndpoints()).map((e) => presentEndpoint(e)) });
