@@ -16,6 +16,12 @@ export interface TestDb {
   url: string;
   /** A small pool for the test's own queries (the LMS's inserts, checks). */
   pool: mysql.Pool;
+  /**
+   * Runs fn before the database is dropped (last registered, first run):
+   * whatever uses the database stops before it goes, whatever order mocha
+   * runs the after-hooks of the fixtures in.
+   */
+  beforeDrop(fn: () => Promise<void>): void;
   drop(keep?: boolean): Promise<void>;
 }
 
@@ -27,12 +33,19 @@ export async function createTestDb(label: string): Promise<TestDb> {
   const url = `${SERVER_URL}/${name}`;
   const pool = mysql.createPool({ uri: url, connectionLimit: 4, timezone: 'Z' });
   pool.pool.on('connection', (c) => c.query("SET time_zone = '+00:00'"));
+  const cleanups: (() => Promise<void>)[] = [];
   return {
     name,
     url,
     pool,
+    beforeDrop(fn) {
+      cleanups.push(fn);
+    },
     async drop(keep = false) {
+      const errors: unknown[] = [];
+      while (cleanups.length) await cleanups.pop()!().catch((err: unknown) => errors.push(err));
       await pool.end();
+      if (errors.length) keep = true;
       if (keep) {
         process.stderr.write(`  (kept database ${name} for inspection)\n`);
         return;
@@ -40,6 +53,7 @@ export async function createTestDb(label: string): Promise<TestDb> {
       const a = await mysql.createConnection(SERVER_URL);
       await a.query(`DROP DATABASE IF EXISTS \`${name}\``);
       await a.end();
+      if (errors.length) throw errors[0];
     },
   };
 }

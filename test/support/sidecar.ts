@@ -103,10 +103,15 @@ export function useSidecar(db: { get(): TestDb }, env: Record<string, string> = 
   before(async () => {
     sidecar = await startInProcess(db.get().url, env);
     client = apiClient(sidecar.url);
-  });
-  after(async () => {
-    await sidecar?.stop();
-    await closeReceivers();
+    // Stopped by the database fixture just before it drops the database: a
+    // pool ending against a dropped database rejects, and the receivers leak.
+    db.get().beforeDrop(async () => {
+      try {
+        await sidecar?.stop();
+      } finally {
+        await closeReceivers();
+      }
+    });
   });
   return {
     get sidecar() {

@@ -18,8 +18,8 @@ describe('JSON API', function () {
   before(async () => {
     sidecar = await startInProcess(db.get().url, {}, { loop: false });
     api = apiClient(sidecar.url);
+    db.get().beforeDrop(() => sidecar.stop());
   });
-  after(async () => sidecar?.stop());
 
   describe('authentication', () => {
     it('answers 401 without a bearer token or with a wrong one', async () => {
