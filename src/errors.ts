@@ -15,6 +15,11 @@ export class ConfigError extends Error {
   }
 }
 
+/** The database is in a state the sidecar must not run against; stops the start with one line. */
+export class StartError extends Error {
+  override name = 'StartError';
+}
+
 /** Bad input from an API body, form or query string: answered with 400. */
 export class ValidationError extends Error {
   override name = 'ValidationError';

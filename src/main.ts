@@ -4,7 +4,7 @@
 import { loadConfig } from './config.js';
 import { createLogger } from './log.js';
 import { startSidecar } from './sidecar.js';
-import { ConfigError, coerceError } from './errors.js';
+import { ConfigError, StartError, coerceError } from './errors.js';
 
 /** Shutdown must finish within 10 s (the contract); in-flight requests get 8 of them. */
 const HARD_EXIT_MS = 10_000;
@@ -27,6 +27,7 @@ async function main(): Promise<void> {
   } catch (err) {
     const e = coerceError(err);
     if (e instanceof ConfigError) process.stderr.write(`Configuration error: ${e.message}\n`);
+    else if (e instanceof StartError) process.stderr.write(`Cannot start: ${e.message}\n`);
     else log.error('could not start', { error: e.message, code: (e as { code?: string }).code, database: redactUrl(config.databaseUrl) });
     process.exit(1);
   }

@@ -19,7 +19,7 @@ export async function existingEventIds(conn: Queryable, t: Tables, ids: string[]
   return new Set(r.map((x) => String(x.event_id)));
 }
 
-/** Inserts events and returns event_id → primary key. */
+/** Inserts events and returns lower-cased event_id → primary key (ids are unique in any letter case). */
 export async function insertEvents(conn: Queryable, t: Tables, events: NewEvent[]): Promise<Map<string, number>> {
   if (events.length === 0) return new Map();
   await conn.query(`INSERT INTO ${t.events} (event_id, event_type, outbox_id, body, occurred_at) VALUES ?`, [
@@ -27,5 +27,5 @@ export async function insertEvents(conn: Queryable, t: Tables, events: NewEvent[
   ]);
   // Multi-row insert ids are only consecutive under some autoinc lock modes; read them back.
   const r = await rows(conn, `SELECT id, event_id FROM ${t.events} WHERE event_id IN (?)`, [events.map((e) => e.eventId)]);
-  return new Map(r.map((x) => [String(x.event_id), Number(x.id)]));
+  return new Map(r.map((x) => [String(x.event_id).toLowerCase(), Number(x.id)]));
 }

@@ -2,7 +2,8 @@
  * Applies sql/NNNNNN_name.sql files in order, once each, recording them in
  * {prefix}webhook_migrations. A named lock (GET_LOCK) makes a second process
  * that starts at the same moment wait instead of applying a file twice.
- * Files are never edited once released: a change is a new file.
+ * Files are never edited once released: a change is a new file. The
+ * outbox, which the LMS may have created itself, is then fitted in code.
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +11,7 @@ import path from 'node:path';
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { Tables } from './tables.js';
 import type { Logger } from '../log.js';
+import { StartError } from '../errors.js';
 
 export const SQL_DIR = fileURLToPath(new URL('../../../sql/', import.meta.url));
 const LOCK_WAIT_SECONDS = 60;
@@ -58,12 +60,12 @@ async function applyPending(conn: PoolConnection, tables: Tables, log: Logger): 
     name VARCHAR(255) NOT NULL,
     applied_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)
   ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`);
+  await requireTransactionalOutbox(conn, tables);
   const [rows] = await conn.query<RowDataPacket[]>(`SELECT id FROM ${tables.migrations}`);
   const applied = new Set(rows.map((r) => Number(r.id)));
   let count = 0;
   for (const m of await loadMigrations(tables.prefix)) {
     if (applied.has(m.id)) continue;
-    if (m.id === 1) await adoptOutbox(conn, tables, log);
     for (const sql of m.statements) {
       try {
         await conn.query(sql);
@@ -75,38 +77,73 @@ async function applyPending(conn: PoolConnection, tables: Tables, log: Logger): 
     log.info('migration applied', { migration: m.name });
     count++;
   }
+  await fitOutbox(conn, tables, log);
   return count;
 }
 
+const outboxName = (tables: Tables) => `${tables.prefix}webhook_outbox`;
+
 /**
- * The LMS may have created its outbox before the sidecar ever ran, with only
- * the contract's columns. Add our bookkeeping columns and index to it. Done in
- * code because MySQL 8 has no ADD COLUMN IF NOT EXISTS.
+ * The outbox must roll back with the LMS's transaction: on MyISAM, Aria or
+ * MEMORY an enrollment that rolls back still leaves its event, and it would
+ * be sent. Refuse to start, with the statement that fixes it.
  */
-async function adoptOutbox(conn: PoolConnection, tables: Tables, log: Logger): Promise<void> {
-  const name = `${tables.prefix}webhook_outbox`;
+async function requireTransactionalOutbox(conn: PoolConnection, tables: Tables): Promise<void> {
+  const [[row]] = await conn.query<RowDataPacket[]>(
+    'SELECT ENGINE AS engine FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?',
+    [outboxName(tables)],
+  );
+  const engine = row?.engine === undefined || row.engine === null ? null : String(row.engine);
+  if (engine === null || engine.toLowerCase() === 'innodb') return;
+  throw new StartError(
+    `the outbox table ${outboxName(tables)} uses the ${engine} engine, which does not take part in transactions: an event whose LMS transaction rolls back would still be sent. Convert it with: ALTER TABLE \`${outboxName(tables)}\` ENGINE=InnoDB;`,
+  );
+}
+
+/** Our bookkeeping columns on the outbox, whoever created it. */
+const OUTBOX_COLUMNS: readonly [string, string][] = [
+  ['event_id', 'VARCHAR(64) NULL'],
+  ['occurred_at', 'DATETIME(3) NULL'],
+  ['fanned_out_at', 'DATETIME(3) NULL'],
+  ['rejected_reason', 'VARCHAR(500) NULL'],
+  ['delivery_count', 'INT UNSIGNED NULL'],
+  ['fanout_note', 'VARCHAR(500) NULL'],
+];
+
+/**
+ * Brings the outbox to what fan-out needs, on every start, idempotently:
+ * the LMS may have created it with only the contract's columns, and earlier
+ * versions of ours put a UNIQUE key on event_id, which made a reused id fail
+ * the LMS's own INSERT (and with it the enrollment or order it recorded).
+ * Reused ids are rejected at fan-out instead. In code, not a .sql file,
+ * because MySQL 8 has neither ADD COLUMN IF NOT EXISTS nor DROP INDEX IF EXISTS.
+ */
+async function fitOutbox(conn: PoolConnection, tables: Tables, log: Logger): Promise<void> {
+  const name = outboxName(tables);
   const [cols] = await conn.query<RowDataPacket[]>(
     'SELECT COLUMN_NAME AS c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?',
     [name],
   );
-  if (cols.length === 0) return;
   const have = new Set(cols.map((r) => String(r.c).toLowerCase()));
-  const wanted: [string, string][] = [
-    ['event_id', 'VARCHAR(64) NULL'],
-    ['occurred_at', 'DATETIME(3) NULL'],
-    ['fanned_out_at', 'DATETIME(3) NULL'],
-    ['rejected_reason', 'VARCHAR(500) NULL'],
-    ['delivery_count', 'INT UNSIGNED NULL'],
-  ];
-  const adds = wanted.filter(([c]) => !have.has(c)).map(([c, def]) => `ADD COLUMN \`${c}\` ${def}`);
+  const changes = OUTBOX_COLUMNS.filter(([c]) => !have.has(c)).map(([c, def]) => `ADD COLUMN \`${c}\` ${def}`);
   const [idx] = await conn.query<RowDataPacket[]>(
-    'SELECT INDEX_NAME AS i FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?',
+    `SELECT INDEX_NAME AS i, NON_UNIQUE AS nu, GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX) AS cols
+       FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? GROUP BY INDEX_NAME, NON_UNIQUE`,
     [name],
   );
-  const indexes = new Set(idx.map((r) => String(r.i)));
-  if (!indexes.has('idx_fanned_out')) adds.push('ADD KEY `idx_fanned_out` (`fanned_out_at`, `id`)');
-  if (!have.has('event_id')) adds.push('ADD UNIQUE KEY `uq_event_id` (`event_id`)');
-  if (adds.length === 0) return;
-  log.info('adopting existing outbox table', { table: name, changes: adds });
-  await conn.query(`ALTER TABLE ${tables.outbox} ${adds.join(', ')}`);
+  const indexes = new Map(idx.map((r) => [String(r.i), { unique: Number(r.nu) === 0, cols: String(r.cols).toLowerCase() }]));
+  if (!indexes.has('idx_fanned_out')) changes.push('ADD KEY `idx_fanned_out` (`fanned_out_at`, `id`)');
+  if (indexes.get('uq_event_id')?.unique) changes.push('DROP INDEX `uq_event_id`');
+  for (const [i, x] of indexes) {
+    if (x.unique && i !== 'uq_event_id' && i !== 'PRIMARY' && x.cols.split(',').includes('event_id')) {
+      log.warn('the outbox has a unique key on event_id that the LMS made; a reused id will fail the LMS\'s INSERT. The sidecar rejects reused ids itself, so the key can go', {
+        table: name,
+        index: i,
+        fix: `ALTER TABLE \`${name}\` DROP INDEX \`${i}\``,
+      });
+    }
+  }
+  if (changes.length === 0) return;
+  log.info('fitting the outbox table', { table: name, changes });
+  await conn.query(`ALTER TABLE ${tables.outbox} ${changes.join(', ')}`);
 }

@@ -5,42 +5,53 @@
  */
 import type { Queryable } from './pool.js';
 import type { Tables } from './tables.js';
-import { exec, rows, toDate, valuesTable } from './sql.js';
+import { exec, parseUtcDateTime, rows, toDate, valuesTable } from './sql.js';
 
 export interface OutboxRow {
   id: number;
+  /** At most TEXT_READ_CHARS characters of it; eventTypeChars is the full length. */
   eventType: string;
+  eventTypeChars: number;
   /** null when the payload is over the size limit (it is not read at all then). */
   payload: string | null;
   payloadBytes: number;
   eventId: string | null;
-  occurredAt: Date | null;
-  createdAt: Date;
+  eventIdChars: number;
+  /** The column as text: zero and invalid dates are judged by the caller, not by the driver. */
+  occurredAtText: string | null;
+  createdAtText: string | null;
 }
 
 /** Payload bytes one fan-out batch may hold in memory: 500 rows of 256 KiB would be 128 MiB. */
 export const BATCH_BYTES = 8 * 1024 * 1024;
+/**
+ * Characters read of event_type and event_id: enough to show in a rejection,
+ * while an LMS-made outbox with TEXT columns cannot make us read megabytes.
+ */
+const TEXT_READ_CHARS = 300;
 
 /**
  * Locks up to `limit` rows not yet fanned out (rows other processes hold are
  * skipped) and reads the payloads of as many as fit in BATCH_BYTES; the rest
  * are unlocked at commit and taken by the next batch. Payloads over the
- * limit are not read at all.
+ * limit are not read at all. `onlyIds` narrows the batch to those rows (used
+ * to isolate a row the database refuses).
  */
 export async function lockPending(
   conn: Queryable,
   t: Tables,
   limit: number,
   maxPayloadBytes: number,
+  onlyIds?: readonly number[],
 ): Promise<{ rows: OutboxRow[]; truncated: boolean }> {
   const locked = await rows(
     conn,
     `SELECT id, LENGTH(payload) AS payload_bytes FROM ${t.outbox}
-      WHERE fanned_out_at IS NULL
+      WHERE fanned_out_at IS NULL${onlyIds ? ' AND id IN (?)' : ''}
       ORDER BY id
       LIMIT ?
       FOR UPDATE SKIP LOCKED`,
-    [limit],
+    onlyIds ? [onlyIds, limit] : [limit],
   );
   const ids: number[] = [];
   let bytes = 0;
@@ -54,19 +65,23 @@ export async function lockPending(
   if (ids.length === 0) return { rows: [], truncated: false };
   const r = await rows(
     conn,
-    `SELECT id, event_type, IF(LENGTH(payload) > ?, NULL, payload) AS payload, LENGTH(payload) AS payload_bytes,
-            event_id, occurred_at, created_at
+    `SELECT id, LEFT(event_type, ${TEXT_READ_CHARS}) AS event_type, CHAR_LENGTH(event_type) AS event_type_chars,
+            IF(LENGTH(payload) > ?, NULL, payload) AS payload, LENGTH(payload) AS payload_bytes,
+            LEFT(event_id, ${TEXT_READ_CHARS}) AS event_id, CHAR_LENGTH(event_id) AS event_id_chars,
+            CAST(occurred_at AS CHAR) AS occurred_at_text, CAST(created_at AS CHAR) AS created_at_text
        FROM ${t.outbox} WHERE id IN (?) ORDER BY id`,
     [maxPayloadBytes, ids],
   );
   const out = r.map((x) => ({
     id: Number(x.id),
-    eventType: String(x.event_type),
+    eventType: String(x.event_type ?? ''),
+    eventTypeChars: Number(x.event_type_chars ?? 0),
     payload: x.payload === null ? null : String(x.payload),
     payloadBytes: Number(x.payload_bytes ?? 0),
     eventId: x.event_id === null ? null : String(x.event_id),
-    occurredAt: toDate(x.occurred_at),
-    createdAt: toDate(x.created_at) ?? new Date(),
+    eventIdChars: Number(x.event_id_chars ?? 0),
+    occurredAtText: x.occurred_at_text === null ? null : String(x.occurred_at_text),
+    createdAtText: x.created_at_text === null ? null : String(x.created_at_text),
   }));
   return { rows: out, truncated: ids.length < locked.length };
 }
@@ -75,14 +90,16 @@ export interface OutboxOutcome {
   id: number;
   eventId: string | null;
   rejectedReason: string | null;
+  /** Something fan-out corrected and the operator should know (a zero occurred_at, say). */
+  note: string | null;
   deliveryCount: number;
 }
 
 export async function markFannedOut(conn: Queryable, t: Tables, outcomes: OutboxOutcome[]): Promise<void> {
   if (outcomes.length === 0) return;
   const v = valuesTable(
-    ['id', 'event_id', 'reason', 'n'],
-    outcomes.map((o) => [o.id, o.eventId, o.rejectedReason, o.deliveryCount]),
+    ['id', 'event_id', 'reason', 'note', 'n'],
+    outcomes.map((o) => [o.id, o.eventId, o.rejectedReason, o.note, o.deliveryCount]),
   );
   await exec(
     conn,
@@ -90,18 +107,34 @@ export async function markFannedOut(conn: Queryable, t: Tables, outcomes: Outbox
         SET o.fanned_out_at = NOW(3),
             o.event_id = COALESCE(o.event_id, v.event_id),
             o.rejected_reason = v.reason,
+            o.fanout_note = v.note,
             o.delivery_count = v.n`,
     v.params,
   );
+}
+
+/**
+ * Stamps one row rejected on its own, outside any batch: the row the
+ * database refused when its batch was split down to it.
+ */
+export async function rejectRow(conn: Queryable, t: Tables, id: number, reason: string): Promise<boolean> {
+  const r = await exec(
+    conn,
+    `UPDATE ${t.outbox} SET fanned_out_at = NOW(3), rejected_reason = ?, delivery_count = 0 WHERE id = ? AND fanned_out_at IS NULL`,
+    [reason.slice(0, 500), id],
+  );
+  return r.affectedRows === 1;
 }
 
 export interface OutboxListItem {
   id: number;
   eventType: string;
   eventId: string | null;
-  createdAt: Date;
+  /** null for a zero or invalid created_at the LMS's own DDL let through. */
+  createdAt: Date | null;
   fannedOutAt: Date | null;
   rejectedReason: string | null;
+  note: string | null;
   deliveryCount: number | null;
   payloadBytes: number;
 }
@@ -121,7 +154,8 @@ export async function listOutbox(
   params.push(opts.limit);
   const r = await rows(
     conn,
-    `SELECT id, event_type, event_id, created_at, fanned_out_at, rejected_reason, delivery_count, LENGTH(payload) AS payload_bytes
+    `SELECT id, LEFT(event_type, ${TEXT_READ_CHARS}) AS event_type, LEFT(event_id, ${TEXT_READ_CHARS}) AS event_id,
+            CAST(created_at AS CHAR) AS created_at, fanned_out_at, rejected_reason, fanout_note, delivery_count, LENGTH(payload) AS payload_bytes
        FROM ${t.outbox} ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
       ORDER BY id DESC LIMIT ?`,
     params,
@@ -130,9 +164,10 @@ export async function listOutbox(
     id: Number(x.id),
     eventType: String(x.event_type),
     eventId: x.event_id === null ? null : String(x.event_id),
-    createdAt: toDate(x.created_at)!,
+    createdAt: parseUtcDateTime(x.created_at),
     fannedOutAt: toDate(x.fanned_out_at),
     rejectedReason: x.rejected_reason === null ? null : String(x.rejected_reason),
+    note: x.fanout_note === null ? null : String(x.fanout_note),
     deliveryCount: x.delivery_count === null ? null : Number(x.delivery_count),
     payloadBytes: Number(x.payload_bytes),
   }));

@@ -33,6 +33,25 @@ export function toDate(v: unknown): Date | null {
   return v instanceof Date ? v : new Date(String(v));
 }
 
+/**
+ * A DATETIME read as text (`CAST(col AS CHAR)`), taken as UTC. Null for NULL,
+ * for MySQL's zero dates ('0000-00-00 …', '2024-01-00 …'), which a session
+ * without NO_ZERO_DATE lets through and which mysql2 would turn into an
+ * Invalid Date, and for anything else that is not a real calendar time.
+ */
+export function parseUtcDateTime(v: unknown): Date | null {
+  if (v === null || v === undefined) return null;
+  const m = /^(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?$/.exec(String(v).trim());
+  if (!m) return null;
+  const [y, mo, d, h, mi, s] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const ms = m[7] ? Math.floor(Number(`0.${m[7]}`) * 1000) : 0;
+  const t = Date.UTC(y, mo - 1, d, h, mi, s, ms);
+  const back = new Date(t);
+  // Date.UTC rolls 2024-02-30 over to March; a real date survives the round trip.
+  if (y < 1 || back.getUTCFullYear() !== y || back.getUTCMonth() !== mo - 1 || back.getUTCDate() !== d || h > 23 || mi > 59 || s > 59) return null;
+  return back;
+}
+
 export function parseJsonColumn<T>(v: unknown, fallback: T): T {
   if (v === null || v === undefined) return fallback;
   try {

@@ -11,6 +11,7 @@
  * its delivery's lease runs out and it is sent again (at-least-once).
  */
 import { hostname } from 'node:os';
+import { validateHeaderName, validateHeaderValue } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import type { Pool } from 'mysql2/promise';
 import type { Tables } from '../db/tables.js';
@@ -18,7 +19,7 @@ import { claimDue, completeDeliveries, pauseForEndpoint, releaseClaims, type Cla
 import { insertAttempts, type NewAttempt } from '../db/attempts.js';
 import { disableEndpoint, disableLongFailing, markFailing, markHealthy } from '../db/endpoints.js';
 import { withTransaction } from '../db/pool.js';
-import { fanOutBatch } from './fanout.js';
+import { fanOutIsolating } from './fanout.js';
 import { hasWaitingRows } from '../db/outbox.js';
 import { signedHeaders } from './sign.js';
 import { nextDelayMs, parseRetryAfterMs } from './backoff.js';
@@ -82,6 +83,8 @@ export interface Decision {
 /** What one attempt's result means for its delivery. Pure. */
 export function decide(result: SendResult, attemptNo: number, settings: Settings, nowMs: number, random: () => number = Math.random): Decision {
   if (result.ok) return { status: 'succeeded', delayMs: null, disableReason: null };
+  // Our own fault would fail the same way on every retry: fail now, with the reason.
+  if (result.errorClass === 'internal') return { status: 'failed', delayMs: null, disableReason: null };
   if (result.statusCode === 410) {
     return { status: 'paused', delayMs: null, disableReason: 'the endpoint answered 410 Gone' };
   }
@@ -187,7 +190,8 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
             disabled.push(b.endpointId);
           }
         }
-        const failing = unique(batch.filter((b) => b.attempt && !b.ok).map((b) => b.endpointId));
+        // The sidecar's own faults say nothing about the endpoint's health.
+        const failing = unique(batch.filter((b) => b.attempt && !b.ok && b.attempt.errorClass !== 'internal').map((b) => b.endpointId));
         const healthy = unique(batch.filter((b) => b.ok).map((b) => b.endpointId));
         await markFailing(conn, t, failing);
         await markHealthy(conn, t, healthy);
@@ -217,22 +221,24 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     }
     const s = settings.current();
     const body = Buffer.from(c.body, 'utf8');
-    const headers = signedHeaders({
-      eventId: c.eventId,
-      eventType: c.eventType,
-      body,
-      timestampSeconds: Math.floor(startedAt.getTime() / 1000),
-      secrets: c.secrets,
-      userAgent: deps.userAgent,
-    });
+    let headers: Record<string, string> = {};
     let result: SendResult;
     try {
+      headers = signedHeaders({
+        eventId: c.eventId,
+        eventType: c.eventType,
+        body,
+        timestampSeconds: Math.floor(startedAt.getTime() / 1000),
+        secrets: c.secrets,
+        userAgent: deps.userAgent,
+      });
+      checkHeaders(headers);
       if (s.https_only && !c.url.startsWith('https:')) {
         result = { ok: false, statusCode: null, headers: null, body: null, durationMs: 0, errorClass: 'blocked_target', errorMessage: 'the HTTPS-only setting is on and this endpoint URL is http://' };
       } else result = await sender.send({ url: c.url, headers, body, timeoutMs: s.timeout_seconds * 1000, keepBodyBytes: s.response_body_max_bytes });
     } catch (err) {
-      // send() never throws by contract; if it does, count it as a failed attempt rather than lose it.
-      result = { ok: false, statusCode: null, headers: null, body: null, durationMs: 0, errorClass: 'internal', errorMessage: coerceError(err).message };
+      // A request we cannot build (send() itself never throws) is our fault, not the receiver's.
+      result = ownFault(`the sidecar could not build this request, so it was not sent: ${coerceError(err).message}`);
     }
     const attemptNo = c.attempts + 1;
     const d = decide(result, attemptNo, s, Date.now());
@@ -396,7 +402,11 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   async function fanOut(): Promise<void> {
     const s = settings.current();
     for (let i = 0; i < FANOUT_MAX_BATCHES_PER_TICK && !stopping; i++) {
-      const r = await retryDeadlock(() => fanOutBatch(pool, t, { limit: FANOUT_BATCH, maxPayloadBytes: s.max_payload_bytes }));
+      const r = await retryDeadlock(() =>
+        fanOutIsolating(pool, t, { limit: FANOUT_BATCH, maxPayloadBytes: s.max_payload_bytes }, (id, reason) =>
+          log.warn('the database refused an outbox row; it is stamped rejected and the others go on', { outbox_id: id, reason }),
+        ),
+      );
       if (r.rejected > 0) {
         log.warn('outbox rows rejected; see Events in the admin UI for the reasons', { count: r.rejected });
         deps.observer?.rejected(r.rejected);
@@ -463,6 +473,23 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     },
     stats: () => ({ inFlight, lastTickAt, lastError }),
   };
+}
+
+/** A failed attempt that is the sidecar's fault: never retried, never counted against the endpoint. */
+function ownFault(message: string): SendResult {
+  return { ok: false, statusCode: null, headers: null, body: null, durationMs: 0, errorClass: 'internal', errorMessage: message };
+}
+
+/** Node's own header checks, run before sending so a bad value is named here rather than deep in got. */
+function checkHeaders(headers: Record<string, string>): void {
+  for (const [name, value] of Object.entries(headers)) {
+    try {
+      validateHeaderName(name);
+      validateHeaderValue(name, value);
+    } catch {
+      throw new Error(`the ${name} header value ${JSON.stringify(value.slice(0, 80))} has characters HTTP headers cannot carry`);
+    }
+  }
 }
 
 function unique(ids: number[]): number[] {

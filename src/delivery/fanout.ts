@@ -5,10 +5,11 @@
  * the batch, and it stays visible in the admin UI.
  */
 import { randomBytes } from 'node:crypto';
-import type { Pool } from 'mysql2/promise';
+import type { Pool, PoolConnection } from 'mysql2/promise';
 import { withTransaction } from '../db/pool.js';
 import type { Tables } from '../db/tables.js';
-import { lockPending, markFannedOut, type OutboxOutcome, type OutboxRow } from '../db/outbox.js';
+import { lockPending, markFannedOut, rejectRow, type OutboxOutcome, type OutboxRow } from '../db/outbox.js';
+import { parseUtcDateTime } from '../db/sql.js';
 import { existingEventIds, insertEvents, type NewEvent } from '../db/events.js';
 import { insertDeliveries, type NewDelivery } from '../db/deliveries.js';
 import { listEndpoints } from '../db/endpoints.js';
@@ -33,17 +34,60 @@ export function buildEnvelope(eventId: string, eventType: string, occurredAt: Da
   return `{"id":${JSON.stringify(eventId)},"event":${JSON.stringify(eventType)},"created_at":"${formatTimestamp(occurredAt)}","data":${dataJson.trim()}}`;
 }
 
-/** Why a row cannot be accepted, or null when it can. */
-export function rejectReason(row: OutboxRow, maxPayloadBytes: number): string | null {
-  if (row.payload === null) return `payload is ${row.payloadBytes} bytes, over the max_payload_bytes limit of ${maxPayloadBytes}`;
-  if (row.eventType.trim() === '') return 'event_type is empty';
-  if (/[\s\x00-\x1f\x7f]/.test(row.eventType)) return 'event_type contains whitespace or control characters';
+/** Lengths of our own columns (events.event_type, events.event_id). */
+export const MAX_EVENT_TYPE_CHARS = 191;
+export const MAX_EVENT_ID_CHARS = 64;
+/**
+ * Type and id travel in X-Webhook-Event and X-Webhook-Id, so they keep to
+ * printable ASCII without spaces: Node refuses anything else in a header
+ * value (ERR_INVALID_CHAR) and Latin-1 would reach receivers as mojibake.
+ */
+const HEADER_TOKEN = /^[\x21-\x7e]+$/;
+
+/** Names the first character a header cannot carry, as U+XXXX at its position. */
+function badCharacter(s: string): string {
+  const chars = [...s];
+  const i = chars.findIndex((c) => !HEADER_TOKEN.test(c));
+  const cp = chars[i]!.codePointAt(0)!;
+  const name = cp === 0x20 ? 'a space' : cp < 0x20 || cp === 0x7f ? 'a control character' : 'a character outside printable ASCII';
+  return `${name} (U+${cp.toString(16).toUpperCase().padStart(4, '0')}) at position ${i + 1}`;
+}
+
+const quote = (s: string) => JSON.stringify(s.length > 80 ? s.slice(0, 80) + '…' : s);
+
+/** What fan-out makes of one row on its own (before ids are compared with other rows). */
+export type RowJudgement =
+  | { ok: false; reason: string }
+  | { ok: true; occurredAt: Date; createdAt: Date; note: string | null };
+
+/** Checks every column fan-out reads; pure, so each rule has a test without a database. */
+export function judgeRow(row: OutboxRow, maxPayloadBytes: number, now: Date = new Date()): RowJudgement {
+  const no = (reason: string): RowJudgement => ({ ok: false, reason: reason.slice(0, 500) });
+  if (row.eventTypeChars === 0 || row.eventType.trim() === '') return no('event_type is empty');
+  if (row.eventTypeChars > MAX_EVENT_TYPE_CHARS) return no(`event_type is ${row.eventTypeChars} characters; at most ${MAX_EVENT_TYPE_CHARS} fit`);
+  if (!HEADER_TOKEN.test(row.eventType)) {
+    return no(`event_type ${quote(row.eventType)} has ${badCharacter(row.eventType)}; it is sent in the X-Webhook-Event header, which takes printable ASCII without spaces`);
+  }
+  if (row.eventId !== null) {
+    if (row.eventIdChars === 0) return no('event_id is an empty string; leave it NULL to have one assigned');
+    if (row.eventIdChars > MAX_EVENT_ID_CHARS) return no(`event_id is ${row.eventIdChars} characters; at most ${MAX_EVENT_ID_CHARS} fit`);
+    if (!HEADER_TOKEN.test(row.eventId)) {
+      return no(`event_id ${quote(row.eventId)} has ${badCharacter(row.eventId)}; it is sent in the X-Webhook-Id header, which takes printable ASCII without spaces`);
+    }
+  }
+  if (row.payload === null) return no(`payload is ${row.payloadBytes} bytes, over the max_payload_bytes limit of ${maxPayloadBytes}`);
   try {
     JSON.parse(row.payload);
   } catch (err) {
-    return `payload is not valid JSON: ${(err as Error).message}`.slice(0, 500);
+    return no(`payload is not valid JSON: ${(err as Error).message}`);
   }
-  return null;
+  const createdAt = parseUtcDateTime(row.createdAtText) ?? now;
+  const occurredAt = parseUtcDateTime(row.occurredAtText);
+  const note =
+    row.occurredAtText !== null && occurredAt === null
+      ? `occurred_at ${quote(row.occurredAtText)} is not a real time; the insertion time was used instead`
+      : null;
+  return { ok: true, occurredAt: occurredAt ?? createdAt, createdAt, note };
 }
 
 export interface FanoutResult {
@@ -55,45 +99,144 @@ export interface FanoutResult {
   deliveries: number;
 }
 
-export async function fanOutBatch(pool: Pool, t: Tables, opts: { limit: number; maxPayloadBytes: number }): Promise<FanoutResult> {
-  return withTransaction(pool, async (conn) => {
-    const { rows: batch, truncated } = await lockPending(conn, t, opts.limit, opts.maxPayloadBytes);
-    if (batch.length === 0) return { rows: 0, truncated: false, accepted: 0, rejected: 0, deliveries: 0 };
-    const endpoints = await listEndpoints(conn, t);
+export interface FanoutOptions {
+  limit: number;
+  maxPayloadBytes: number;
+}
 
-    const given = batch.map((r) => r.eventId).filter((x): x is string => x !== null);
-    const seen = await existingEventIds(conn, t, given);
+const EMPTY: FanoutResult = { rows: 0, truncated: false, accepted: 0, rejected: 0, deliveries: 0 };
 
-    const outcomes: OutboxOutcome[] = [];
-    const events: NewEvent[] = [];
-    const targets = new Map<string, Endpoint[]>();
-    for (const row of batch) {
-      let reason = rejectReason(row, opts.maxPayloadBytes);
-      if (!reason && row.eventId !== null && seen.has(row.eventId)) {
-        reason = `event_id ${row.eventId} was already accepted from an earlier row; receivers dedupe on it, so it is not sent again`;
-      }
-      if (reason) {
-        outcomes.push({ id: row.id, eventId: null, rejectedReason: reason, deliveryCount: 0 });
-        continue;
-      }
-      const eventId = row.eventId ?? newEventId();
-      const occurredAt = row.occurredAt ?? row.createdAt;
-      events.push({ eventId, eventType: row.eventType, outboxId: row.id, body: buildEnvelope(eventId, row.eventType, occurredAt, row.payload!), occurredAt });
-      const subs = endpoints.filter((e) => subscribed(e.events, row.eventType));
-      targets.set(eventId, subs);
-      outcomes.push({ id: row.id, eventId, rejectedReason: null, deliveryCount: subs.length });
+/** A batch the database refused, with the rows it held, so they can be tried apart. */
+export class BatchRefusedError extends Error {
+  override name = 'BatchRefusedError';
+  constructor(
+    readonly ids: number[],
+    cause: unknown,
+  ) {
+    super(`the database refused a fan-out batch of ${ids.length} rows: ${(cause as Error).message}`, { cause });
+  }
+}
+
+/**
+ * Errors a row's content can cause: data exceptions (SQLSTATE 22…), integrity
+ * violations (23…: a duplicate key another process inserted meanwhile), a
+ * trigger's SIGNAL (45000) and "incorrect string value" (1366, HY000).
+ * Anything else (a missing table, lost privileges) is the database's
+ * trouble, not one row's, and must not get rows rejected.
+ */
+export function isRowError(err: unknown): boolean {
+  const e = err as { sqlState?: string; errno?: number } | null;
+  if (!e || typeof e !== 'object' || typeof e.sqlState !== 'string') return false;
+  return /^(22|23|45)/.test(e.sqlState) || e.errno === 1366;
+}
+
+/**
+ * One fan-out batch in one transaction. Rows are judged first; a row the
+ * database still refuses makes the whole transaction fail with a
+ * BatchRefusedError naming the batch's rows.
+ */
+export async function fanOutBatch(pool: Pool, t: Tables, opts: FanoutOptions, onlyIds?: readonly number[]): Promise<FanoutResult> {
+  let ids: number[] = [];
+  try {
+    return await withTransaction(pool, async (conn) => {
+      const { rows: batch, truncated } = await lockPending(conn, t, opts.limit, opts.maxPayloadBytes, onlyIds);
+      ids = batch.map((r) => r.id);
+      if (batch.length === 0) return EMPTY;
+      return await fanOutRows(conn, t, batch, truncated, opts);
+    });
+  } catch (err) {
+    if (isRowError(err) && ids.length > 0) throw new BatchRefusedError(ids, err);
+    throw err;
+  }
+}
+
+async function fanOutRows(conn: PoolConnection, t: Tables, batch: OutboxRow[], truncated: boolean, opts: FanoutOptions): Promise<FanoutResult> {
+  const endpoints = await listEndpoints(conn, t);
+  // Ids compare in any letter case, as our utf8mb4_unicode_ci unique key does.
+  const given = batch.map((r) => r.eventId).filter((x): x is string => x !== null && x.length <= MAX_EVENT_ID_CHARS);
+  const earlier = new Map([...(await existingEventIds(conn, t, given))].map((id) => [id.toLowerCase(), id]));
+  const inBatch = new Map<string, number>();
+
+  const outcomes: OutboxOutcome[] = [];
+  const events: NewEvent[] = [];
+  const targets = new Map<string, Endpoint[]>();
+  for (const row of batch) {
+    const j = judgeRow(row, opts.maxPayloadBytes);
+    let reason = j.ok ? null : j.reason;
+    if (j.ok && row.eventId !== null) {
+      const key = row.eventId.toLowerCase();
+      const past = earlier.get(key);
+      const sibling = inBatch.get(key);
+      if (past !== undefined) {
+        reason = `event_id ${quote(row.eventId)} was already used by an earlier event (${quote(past)}; ids compare in any letter case); receivers dedupe on it, so this row is not sent`;
+      } else if (sibling !== undefined) {
+        reason = `event_id ${quote(row.eventId)} was already used by outbox row ${sibling} (ids compare in any letter case); receivers dedupe on it, so this row is not sent`;
+      } else inBatch.set(key, row.id);
     }
-
-    const pks = await insertEvents(conn, t, events);
-    const deliveries: NewDelivery[] = [];
-    for (const ev of events) {
-      for (const ep of targets.get(ev.eventId) ?? []) {
-        // Disabled endpoints still get the delivery, paused, so it can be sent after re-enabling.
-        deliveries.push({ endpointId: ep.id, eventPk: pks.get(ev.eventId)!, eventType: ev.eventType, status: ep.enabled ? 'pending' : 'paused' });
-      }
+    if (!j.ok || reason) {
+      outcomes.push({ id: row.id, eventId: null, rejectedReason: reason, note: null, deliveryCount: 0 });
+      continue;
     }
-    await insertDeliveries(conn, t, deliveries);
-    await markFannedOut(conn, t, outcomes);
-    return { rows: batch.length, truncated, accepted: events.length, rejected: batch.length - events.length, deliveries: deliveries.length };
-  });
+    const eventId = row.eventId ?? newEventId();
+    events.push({ eventId, eventType: row.eventType, outboxId: row.id, body: buildEnvelope(eventId, row.eventType, j.occurredAt, row.payload!), occurredAt: j.occurredAt });
+    const subs = endpoints.filter((e) => subscribed(e.events, row.eventType));
+    targets.set(eventId, subs);
+    outcomes.push({ id: row.id, eventId, rejectedReason: null, note: j.note, deliveryCount: subs.length });
+  }
+
+  const pks = await insertEvents(conn, t, events);
+  const deliveries: NewDelivery[] = [];
+  for (const ev of events) {
+    for (const ep of targets.get(ev.eventId) ?? []) {
+      // Disabled endpoints still get the delivery, paused, so it can be sent after re-enabling.
+      deliveries.push({ endpointId: ep.id, eventPk: pks.get(ev.eventId.toLowerCase())!, eventType: ev.eventType, status: ep.enabled ? 'pending' : 'paused' });
+    }
+  }
+  await insertDeliveries(conn, t, deliveries);
+  await markFannedOut(conn, t, outcomes);
+  return { rows: batch.length, truncated, accepted: events.length, rejected: batch.length - events.length, deliveries: deliveries.length };
+}
+
+/**
+ * Fans out one batch; when the database refuses it, splits it in halves
+ * until the refused row stands alone, stamps that row rejected with the
+ * database's own words, and goes on with the rest. A bad row costs about
+ * 2·log2(batch) short transactions once, instead of stalling every tick.
+ */
+export async function fanOutIsolating(pool: Pool, t: Tables, opts: FanoutOptions, onRefused?: (id: number, reason: string) => void): Promise<FanoutResult> {
+  try {
+    return await fanOutBatch(pool, t, opts);
+  } catch (err) {
+    if (!(err instanceof BatchRefusedError)) throw err;
+    return isolate(pool, t, opts, err, onRefused);
+  }
+}
+
+async function isolate(pool: Pool, t: Tables, opts: FanoutOptions, refused: BatchRefusedError, onRefused?: (id: number, reason: string) => void): Promise<FanoutResult> {
+  const { ids } = refused;
+  if (ids.length === 1) {
+    const reason = `the database refused this row: ${(refused.cause as Error).message}`;
+    const done = await withTransaction(pool, (conn) => rejectRow(conn, t, ids[0]!, reason));
+    if (done) onRefused?.(ids[0]!, reason);
+    return { ...EMPTY, rows: done ? 1 : 0, rejected: done ? 1 : 0 };
+  }
+  const half = Math.ceil(ids.length / 2);
+  let total = EMPTY;
+  for (const part of [ids.slice(0, half), ids.slice(half)]) {
+    let r: FanoutResult;
+    try {
+      r = await fanOutBatch(pool, t, { ...opts, limit: part.length }, part);
+    } catch (err) {
+      if (!(err instanceof BatchRefusedError)) throw err;
+      r = await isolate(pool, t, opts, err, onRefused);
+    }
+    total = {
+      rows: total.rows + r.rows,
+      truncated: total.truncated || r.truncated,
+      accepted: total.accepted + r.accepted,
+      rejected: total.rejected + r.rejected,
+      deliveries: total.deliveries + r.deliveries,
+    };
+  }
+  return total;
 }

@@ -103,7 +103,7 @@ export function createService(deps: ServiceDeps) {
       const data = JSON.stringify({ endpoint_id: id, message: 'Test event from the LMS webhooks sidecar', sent_at: now.toISOString() });
       const deliveryId = await withTransaction(pool, async (conn) => {
         const pks = await insertEvents(conn, t, [{ eventId, eventType: 'webhook.test', outboxId: null, body: buildEnvelope(eventId, 'webhook.test', now, data), occurredAt: now }]);
-        await deliveriesSql.insertDeliveries(conn, t, [{ endpointId: id, eventPk: pks.get(eventId)!, eventType: 'webhook.test', status: 'pending' }]);
+        await deliveriesSql.insertDeliveries(conn, t, [{ endpointId: id, eventPk: pks.get(eventId.toLowerCase())!, eventType: 'webhook.test', status: 'pending' }]);
         const [d] = await deliveriesSql.listDeliveries(conn, t, { eventId, limit: 1 });
         return d!.id;
       });

@@ -158,7 +158,7 @@ describe('generated input', function () {
     expect(rows.every((r) => r.fanned_out_at !== null), 'every row stamped').to.equal(true);
     for (const t of ['shape.empty', 'shape.spaces', 'shape.trailing', 'shape.json-ish']) expect(reasons[t], t).to.match(/^payload is not valid JSON/);
     expect(reasons['shape.huge']).to.match(/over the max_payload_bytes limit of 65536/);
-    expect(reasons['shape with space']).to.match(/whitespace/);
+    expect(reasons['shape with space']).to.match(/has a space \(U\+0020\)/);
     for (const t of ['shape.null', 'shape.array', 'shape.string', 'shape.number', 'shape.deep', 'shape.unicode', 'shape.id', 'shape.after']) expect(reasons[t], t).to.equal(null);
     const unicode = await waitFor('unicode delivered', () => receiver.received.find((r) => r.json.event === 'shape.unicode'));
     expect((unicode.json.data as { name: string }).name).to.equal('Zoë 😀 \u2028 \u0000');
