@@ -77,7 +77,7 @@ export async function startSidecar(config: Config, log: Logger, opts: StartOptio
     apiToken: config.apiToken,
     trustProxy: config.trustProxy,
     metrics: metrics.registry,
-    admin: { auth: createAdminAuth(pool, tables, config.adminPassword), throttle: new LoginThrottle(), pool, tables },
+    admin: { auth: createAdminAuth(pool, tables, config.adminPassword), throttle: new LoginThrottle(pool, tables), pool, tables },
     health: {
       ping: async () => {
         await pool.query('SELECT 1');

@@ -1,5 +1,6 @@
 /**
- * {prefix}webhook_admin (the password hash) and {prefix}webhook_admin_sessions.
+ * {prefix}webhook_admin (the password hash), {prefix}webhook_admin_sessions
+ * and {prefix}webhook_login_attempts.
  */
 import type { Queryable } from './pool.js';
 import type { Tables } from './tables.js';
@@ -42,4 +43,41 @@ export async function deleteSession(conn: Queryable, t: Tables, idHash: string):
 
 export async function deleteExpiredSessions(conn: Queryable, t: Tables): Promise<number> {
   return (await exec(conn, `DELETE FROM ${t.sessions} WHERE expires_at < NOW(3) LIMIT 1000`)).affectedRows;
+}
+
+/**
+ * Counts one login try for `keyHash` and returns the count in the current
+ * window, in one statement: the row lock orders parallel tries, and
+ * LAST_INSERT_ID(expr) hands this statement's own count back in its OK packet
+ * (insertId), so no second read can see another try's count. Assignments in
+ * ON DUPLICATE KEY UPDATE run left to right: tries reads the old window.
+ */
+export async function countLoginTry(conn: Queryable, t: Tables, keyHash: string, windowSeconds: number): Promise<{ tries: number }> {
+  const r = await exec(
+    conn,
+    `INSERT INTO ${t.loginAttempts} (key_hash, tries, window_started_at) VALUES (?, LAST_INSERT_ID(1), NOW(3))
+     ON DUPLICATE KEY UPDATE
+       tries = LAST_INSERT_ID(IF(window_started_at < NOW(3) - INTERVAL ? SECOND, 1, tries + 1)),
+       window_started_at = IF(window_started_at < NOW(3) - INTERVAL ? SECOND, NOW(3), window_started_at)`,
+    [keyHash, windowSeconds, windowSeconds],
+  );
+  return { tries: Number(r.insertId) };
+}
+
+/** Seconds until the window of `keyHash` ends (0 when none is open). */
+export async function loginWindowLeftSeconds(conn: Queryable, t: Tables, keyHash: string, windowSeconds: number): Promise<number> {
+  const [r] = await rows(
+    conn,
+    `SELECT GREATEST(0, ? - TIMESTAMPDIFF(SECOND, window_started_at, NOW(3))) AS left_s FROM ${t.loginAttempts} WHERE key_hash = ?`,
+    [windowSeconds, keyHash],
+  );
+  return r ? Number(r.left_s) : 0;
+}
+
+export async function clearLoginTries(conn: Queryable, t: Tables, keyHash: string): Promise<void> {
+  await exec(conn, `DELETE FROM ${t.loginAttempts} WHERE key_hash = ?`, [keyHash]);
+}
+
+export async function deleteOldLoginTries(conn: Queryable, t: Tables, windowSeconds: number): Promise<void> {
+  await exec(conn, `DELETE FROM ${t.loginAttempts} WHERE window_started_at < NOW(3) - INTERVAL ? SECOND LIMIT 1000`, [windowSeconds]);
 }

@@ -13,6 +13,7 @@ export interface Tables {
   migrations: string;
   admin: string;
   sessions: string;
+  loginAttempts: string;
 }
 
 export function tableNames(prefix: string): Tables {
@@ -29,5 +30,6 @@ export function tableNames(prefix: string): Tables {
     migrations: t('migrations'),
     admin: t('admin'),
     sessions: t('admin_sessions'),
+    loginAttempts: t('login_attempts'),
   };
 }

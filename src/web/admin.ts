@@ -65,17 +65,16 @@ export function adminRouter(deps: AdminDeps): Router {
     const cookieToken = cookies(req)[LOGIN_CSRF_COOKIE] ?? '';
     if (!token || !cookieToken || !constantTimeEqual(token, cookieToken)) return renderLogin(req, res, 403, 'The login form expired. Please try again.');
     const key = req.ip ?? 'unknown';
-    const wait = throttle.retryAfterSeconds(key);
+    const wait = await throttle.take(key);
     if (wait > 0) {
       res.set('Retry-After', String(wait));
       return renderLogin(req, res, 429, `Too many failed logins. Try again in ${Math.ceil(wait / 60)} minutes.`);
     }
     const password = typeof body.password === 'string' ? body.password.slice(0, 1000) : '';
     if (!password || !(await auth.checkPassword(password))) {
-      throttle.fail(key);
       return renderLogin(req, res, 401, 'That password is not right.');
     }
-    throttle.succeed(key);
+    await throttle.succeed(key);
     // A new session id at every login: a session fixed before login is worthless.
     const { id } = await auth.createSession();
     res.cookie(SESSION_COOKIE, id, cookieOptions(req, '/admin'));

@@ -95,35 +95,31 @@ export function createAdminAuth(pool: Pool, t: Tables, configured: string | unde
 }
 
 /**
- * Failed logins per client address: after MAX_FAILURES within WINDOW_MS the
- * address waits LOCK_MS. Per process: with N replicas an attacker gets N×.
+ * Login tries per client address, counted in the database before the
+ * password is checked: MAX_TRIES within WINDOW_SECONDS, then the address
+ * waits for the window to end. A success clears the count. Counting first,
+ * in one atomic statement, is what makes 50 parallel wrong passwords get
+ * MAX_TRIES checks and no more, on one replica or on many.
  */
 export class LoginThrottle {
-  static readonly MAX_FAILURES = 5;
-  static readonly WINDOW_MS = 15 * 60_000;
-  static readonly LOCK_MS = 15 * 60_000;
-  private readonly failures = new Map<string, { count: number; first: number; lockedUntil: number }>();
+  static readonly MAX_TRIES = 5;
+  static readonly WINDOW_SECONDS = 15 * 60;
 
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly pool: Pool,
+    private readonly t: Tables,
+  ) {}
 
-  /** Seconds to wait, or 0 when a login may be tried. */
-  retryAfterSeconds(key: string): number {
-    const f = this.failures.get(key);
-    if (!f) return 0;
-    return Math.max(0, Math.ceil((f.lockedUntil - this.now()) / 1000));
+  /** Counts this try; returns seconds to wait (the try is refused), or 0 when the password may be checked. */
+  async take(key: string): Promise<number> {
+    const keyHash = sha256(`login:${key}`);
+    const { tries } = await adminSql.countLoginTry(this.pool, this.t, keyHash, LoginThrottle.WINDOW_SECONDS);
+    if (tries <= LoginThrottle.MAX_TRIES) return 0;
+    return Math.max(1, await adminSql.loginWindowLeftSeconds(this.pool, this.t, keyHash, LoginThrottle.WINDOW_SECONDS));
   }
 
-  fail(key: string): void {
-    const now = this.now();
-    let f = this.failures.get(key);
-    if (!f || now - f.first > LoginThrottle.WINDOW_MS) f = { count: 0, first: now, lockedUntil: 0 };
-    f.count++;
-    if (f.count >= LoginThrottle.MAX_FAILURES) f.lockedUntil = now + LoginThrottle.LOCK_MS;
-    this.failures.set(key, f);
-    if (this.failures.size > 50_000) this.failures.clear();
-  }
-
-  succeed(key: string): void {
-    this.failures.delete(key);
+  async succeed(key: string): Promise<void> {
+    await adminSql.clearLoginTries(this.pool, this.t, sha256(`login:${key}`));
+    await adminSql.deleteOldLoginTries(this.pool, this.t, LoginThrottle.WINDOW_SECONDS);
   }
 }

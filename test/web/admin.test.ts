@@ -80,14 +80,45 @@ describe('admin pages', function () {
 
     it('rejects a wrong password with a message, and throttles repeated failures', async () => {
       const c = new Client(fx.sidecar.url);
-      const wrong = await c.login('not the password');
-      expect(wrong.status).to.equal(401);
-      expect(wrong.text).to.include('That password is not right.');
-      for (let i = 0; i < 4; i++) await c.login('still wrong');
-      const locked = await c.login(ADMIN_PASSWORD);
-      expect(locked.status).to.equal(429);
-      expect(locked.text).to.match(/Too many failed logins/);
+      try {
+        const wrong = await c.login('not the password');
+        expect(wrong.status).to.equal(401);
+        expect(wrong.text).to.include('That password is not right.');
+        for (let i = 0; i < 4; i++) await c.login('still wrong');
+        const locked = await c.login(ADMIN_PASSWORD);
+        expect(locked.status).to.equal(429);
+        expect(locked.text).to.match(/Too many failed logins/);
+      } finally {
+        // The count is per address and lives in the database: the tests after this one log in again.
+        await db.get().pool.query('DELETE FROM wp_webhook_login_attempts');
+      }
     });
+
+    for (const kind of ['ADMIN_PASSWORD', 'the generated password']) {
+      it(`gives 50 parallel wrong passwords no more tries than the limit (${kind}), across two processes`, async () => {
+        let generated = '';
+        const env: Record<string, string> = kind === 'ADMIN_PASSWORD' ? {} : { ADMIN_PASSWORD: '', TABLE_PREFIX: 'gen_' };
+        const opts = { loop: false, print: (line: string) => (generated = /: (\S+)$/.exec(line)?.[1] ?? '') };
+        const a = await startInProcess(db.get().url, env, opts);
+        const b = await startInProcess(db.get().url, env, opts);
+        const table = kind === 'ADMIN_PASSWORD' ? 'wp_webhook_login_attempts' : 'gen_webhook_login_attempts';
+        try {
+          if (kind !== 'ADMIN_PASSWORD') expect(generated).to.have.length.greaterThan(10);
+          const clients = Array.from({ length: 50 }, (_, i) => new Client((i % 2 ? a : b).url));
+          const statuses = await Promise.all(clients.map((c) => c.login('wrong password').then((r) => r.status)));
+          expect(statuses.filter((s) => s === 401), 'checked').to.have.length(5);
+          expect(statuses.filter((s) => s === 429), 'refused').to.have.length(45);
+          const right = kind === 'ADMIN_PASSWORD' ? ADMIN_PASSWORD : generated;
+          expect((await new Client(a.url).login(right)).status, 'the right password waits too').to.equal(429);
+          await db.get().pool.query(`DELETE FROM ${table}`);
+          expect((await new Client(b.url).login(right)).status).to.equal(303);
+        } finally {
+          await db.get().pool.query(`DELETE FROM ${table}`);
+          await a.stop();
+          await b.stop();
+        }
+      });
+    }
 
     it('expires a session after its idle timeout', async () => {
       const other = await startInProcess(db.get().url, {}, { loop: false });
