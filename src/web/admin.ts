@@ -440,12 +440,16 @@ function localToIso(v: string): string {
   return /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d)?$/.test(v) ? `${v}Z` : v;
 }
 
+/** Past this, an envelope that cannot be laid out is cut: nobody reads 200 KB of brackets. */
+const RAW_SHOWN_CHARS = 4096;
+
 function prettyJson(body: string): string {
   try {
     return JSON.stringify(JSON.parse(body), null, 2);
   } catch {
-    // Deeper than JSON.stringify can recurse: show it as it was sent.
-    return body;
+    // Deeper than JSON.stringify can recurse: show the start as it was sent, and say so.
+    const cut = body.length > RAW_SHOWN_CHARS;
+    return `(nested too deep to lay out; shown as sent${cut ? `, first ${RAW_SHOWN_CHARS} of ${body.length} characters — GET /api/deliveries/:id returns it whole` : ''})\n${body.slice(0, RAW_SHOWN_CHARS)}`;
   }
 }
 

@@ -65,6 +65,18 @@ export function createApp(deps: AppDeps): Express {
     }),
   );
 
+  // One value per query parameter: `?status=failed&status=pending` or
+  // `?status[]=x` would reach the routes as an array where a string is read.
+  app.use((req, _res, next) => {
+    for (const [name, value] of Object.entries(req.query)) {
+      if (typeof value !== 'string') {
+        const n = Array.isArray(value) ? value.length : 0;
+        return next(new ValidationError(`query parameter ${name} was given ${n > 1 ? `${n} times` : 'as a list'}; give it once`, name));
+      }
+    }
+    next();
+  });
+
   app.get('/healthz', async (_req, res) => {
     const last = deps.health.lastTickAt();
     let database = 'up';

@@ -121,14 +121,52 @@ describe('generated input', function () {
         expect(res.status, `${path} ${JSON.stringify(form).slice(0, 300)}`).to.be.oneOf([303, 400, 404]);
       }
       for (let i = 0; i < 100; i++) {
-        const q = new URLSearchParams({ [g.pick(['endpoint_id', 'status', 'since', 'until', 'before', 'event_type'])]: g.text(g.value(3)) });
+        // Up to three parameters, so some repeat (?status=a&status=b).
+        const q = new URLSearchParams();
+        for (let k = 1 + Math.floor(rand() * 3); k > 0; k--) q.append(g.pick(['endpoint_id', 'status', 'since', 'until', 'before', 'event_type']), g.text(g.value(3)));
         expect((await c.get(`/admin/deliveries?${q}`)).status, q.toString()).to.be.oneOf([200, 400]);
-        expect((await c.get(`/admin/events?before=${encodeURIComponent(g.text(g.value(3)))}`)).status).to.equal(200);
+        const before = encodeURIComponent(g.text(g.value(3)));
+        expect((await c.get(`/admin/events?before=${before}`)).status).to.equal(200);
+        expect((await c.get(`/admin/events?before=${before}&before=1&rejected=1`)).status).to.equal(400);
       }
     } finally {
       await other.stop();
       await api('PATCH', '/api/settings', { retry_schedule_seconds: [60], timeout_seconds: 5, max_payload_bytes: 262144, https_only: false, max_in_flight_per_endpoint: 32 });
     }
+  });
+
+  it('shows a payload nested 100,000 deep in the API and the pages, and answers repeated parameters with a 400 naming them', async () => {
+    await api('PATCH', '/api/settings', { max_payload_bytes: 1 << 20 });
+    await api('POST', '/api/endpoints', { url: receiver.url, events: ['deep.*'] });
+    const deep = '['.repeat(100_000) + ']'.repeat(100_000);
+    await insertOutbox(db.get().pool, [{ type: 'deep.nested', payload: deep }]);
+    const got = await waitFor('deep event delivered', () => receiver.received.find((r) => r.json.event === 'deep.nested'), 20_000);
+    const list = await api('GET', `/api/deliveries?event_id=${got.json.id}`);
+    const res = await fetch(`${fx.sidecar.url}/api/deliveries/${list.body.data[0].id}`, { headers: { authorization: `Bearer ${API_TOKEN}` } });
+    expect(res.status).to.equal(200);
+    const text = await res.text();
+    expect(text).to.contain(`"payload":${got.raw.toString('utf8')}`);
+    expect(JSON.parse(text).attempt_log).to.have.length(1);
+
+    const c = new Client(fx.sidecar.url);
+    expect((await c.login(ADMIN_PASSWORD)).status).to.equal(303);
+    const page = await c.get(`/admin/deliveries/${list.body.data[0].id}`);
+    expect(page.status).to.equal(200);
+    expect(page.text).to.match(/nested too deep to lay out/);
+
+    for (const [path, name] of [
+      ['/api/deliveries?status=failed&status=pending', 'status'],
+      ['/api/deliveries?limit=1&event_type=a&event_type=b&event_type=c', 'event_type'],
+    ]) {
+      const r = await api('GET', path!);
+      expect(r.status, path).to.equal(400);
+      expect(r.body.error.field).to.equal(name);
+      expect(r.body.error.message).to.match(new RegExp(`^query parameter ${name} was given \\d times; give it once$`));
+    }
+    const logPage = await c.get('/admin/deliveries?status=failed&status=pending');
+    expect(logPage.status).to.equal(400);
+    expect(logPage.text).to.contain('query parameter status was given 2 times; give it once');
+    await api('PATCH', '/api/settings', { max_payload_bytes: 262144 });
   });
 
   it('stamps outbox rows of every shape as accepted or rejected with a reason, and keeps delivering', async () => {
