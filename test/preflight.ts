@@ -1,0 +1,28 @@
+/**
+ * Runs before mocha (`npm test`): the system packages the suite needs, named
+ * in the first line with the command that installs them, instead of a
+ * browser-launch error a minute into the run.
+ */
+import { accessSync, constants } from 'node:fs';
+
+const needs: { what: string; path: string; pkg: string; for: string }[] = [
+  { what: 'Chromium', path: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', pkg: 'chromium', for: 'the admin UI tests in a real browser' },
+  { what: 'mariadb-install-db', path: '/usr/bin/mariadb-install-db', pkg: 'mariadb-server', for: 'the database outage test, which runs a MariaDB of its own' },
+  { what: 'mariadbd', path: '/usr/sbin/mariadbd', pkg: 'mariadb-server', for: 'the database outage test' },
+];
+
+const missing = needs.filter((n) => {
+  try {
+    accessSync(n.path, constants.X_OK);
+    return false;
+  } catch {
+    return true;
+  }
+});
+if (missing.length) {
+  const pkgs = [...new Set(missing.map((m) => m.pkg))];
+  process.stderr.write(
+    `npm test needs ${missing.map((m) => `${m.what} (${m.path}) for ${m.for}`).join('; ')}. Install with: apt-get install -y ${pkgs.join(' ')}\n`,
+  );
+  process.exit(1);
+}
