@@ -12,7 +12,7 @@ import { readWpConfig } from '../src/wpConfig.js';
 import { ConfigError } from '../src/errors.js';
 import { startSidecar } from '../src/sidecar.js';
 import { silentLogger } from '../src/log.js';
-import { useTestDb } from './support/db.js';
+import { SERVER_URL, useTestDb } from './support/db.js';
 
 const fixture = (name: string) => path.resolve('test/fixtures/wp-config', name);
 
@@ -52,9 +52,11 @@ describe('WP_CONFIG', () => {
     it('connects to the database it names and follows its table prefix', async () => {
       const dir = mkdtempSync(path.join(tmpdir(), 'wp-'));
       const file = path.join(dir, 'wp-config.php');
+      // The server the suite runs against (TEST_MYSQL_URL, else the local MariaDB), as WordPress would name it.
+      const server = new URL(SERVER_URL);
       writeFileSync(
         file,
-        `<?php\ndefine( 'DB_NAME', '${db.get().name}' );\ndefine( 'DB_USER', 'root' );\ndefine( 'DB_PASSWORD', '' );\ndefine( 'DB_HOST', '127.0.0.1:3306' );\n$table_prefix = 'lmsx_';\n`,
+        `<?php\ndefine( 'DB_NAME', '${db.get().name}' );\ndefine( 'DB_USER', '${decodeURIComponent(server.username)}' );\ndefine( 'DB_PASSWORD', '${decodeURIComponent(server.password)}' );\ndefine( 'DB_HOST', '${server.hostname}:${server.port || 3306}' );\n$table_prefix = 'lmsx_';\n`,
       );
       const config = loadConfig({ WP_CONFIG: file, PORT: '0', ADMIN_PASSWORD: 'irrelevant-here' });
       expect(config.tablePrefix).to.equal('lmsx_');

@@ -1,9 +1,11 @@
 /**
- * A MariaDB server of the test's own: its own data directory and port, so a
- * test can stop and start it without touching the shared server.
+ * A database server of the test's own: its own data directory and port, so a
+ * test can stop and start it without touching the shared server. MariaDB by
+ * default; the mysqld that TEST_MYSQLD names (set by `npm run test:mysql`)
+ * when the suite runs against MySQL, so the outage is a MySQL outage there.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { freePort } from './net.js';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -20,9 +22,16 @@ export interface PrivateMariaDb {
 export async function createPrivateMariaDb(): Promise<PrivateMariaDb> {
   const dir = mkdtempSync(path.join(tmpdir(), 'whtest-mariadb-'));
   const data = path.join(dir, 'data');
-  execFileSync('mariadb-install-db', ['--no-defaults', `--datadir=${data}`, '--user=root', '--auth-root-authentication-method=normal', '--skip-test-db'], {
-    stdio: 'ignore',
-  });
+  const mysqld = process.env.TEST_MYSQLD;
+  if (mysqld) {
+    // The wrapper passes --no-defaults and the base directory itself.
+    execFileSync(mysqld, ['--initialize-insecure', `--datadir=${data}`, '--user=root', `--log-error=${path.join(dir, 'init.log')}`], { stdio: 'ignore' });
+    mkdirSync(path.join(dir, 'files'));
+  } else {
+    execFileSync('mariadb-install-db', ['--no-defaults', `--datadir=${data}`, '--user=root', '--auth-root-authentication-method=normal', '--skip-test-db'], {
+      stdio: 'ignore',
+    });
+  }
   const port = await freePort();
   let proc: ChildProcess | null = null;
 
@@ -35,11 +44,10 @@ export async function createPrivateMariaDb(): Promise<PrivateMariaDb> {
     port,
     url: (db) => `mysql://root@127.0.0.1:${port}/${db}`,
     async start() {
-      proc = spawn(
-        '/usr/sbin/mariadbd',
-        ['--no-defaults', `--datadir=${data}`, `--port=${port}`, '--bind-address=127.0.0.1', `--socket=${path.join(dir, 'sock')}`, '--user=root', '--innodb-buffer-pool-size=32M', `--log-error=${path.join(dir, 'err.log')}`, `--pid-file=${path.join(dir, 'pid')}`],
-        { stdio: 'ignore' },
-      );
+      const common = [`--datadir=${data}`, `--port=${port}`, '--bind-address=127.0.0.1', `--socket=${path.join(dir, 'sock')}`, '--user=root', '--innodb-buffer-pool-size=32M', `--log-error=${path.join(dir, 'err.log')}`, `--pid-file=${path.join(dir, 'pid')}`];
+      proc = mysqld
+        ? spawn(mysqld, [...common, '--mysqlx=OFF', '--disable-log-bin', `--secure-file-priv=${path.join(dir, 'files')}`], { stdio: 'ignore' })
+        : spawn('/usr/sbin/mariadbd', ['--no-defaults', ...common], { stdio: 'ignore' });
       const deadline = Date.now() + 30_000;
       for (;;) {
         try {

@@ -141,7 +141,11 @@ describe('generated input', function () {
     const deep = '['.repeat(100_000) + ']'.repeat(100_000);
     await insertOutbox(db.get().pool, [{ type: 'deep.nested', payload: deep }]);
     const got = await waitFor('deep event delivered', () => receiver.received.find((r) => r.json.event === 'deep.nested'), 20_000);
-    const list = await api('GET', `/api/deliveries?event_id=${got.json.id}`);
+    // Received is not yet recorded: results are written in batches.
+    const list = await waitFor('the delivery recorded', async () => {
+      const r = await api('GET', `/api/deliveries?event_id=${got.json.id}&status=succeeded`);
+      return r.body.data.length ? r : null;
+    });
     const res = await fetch(`${fx.sidecar.url}/api/deliveries/${list.body.data[0].id}`, { headers: { authorization: `Bearer ${API_TOKEN}` } });
     expect(res.status).to.equal(200);
     const text = await res.text();
