@@ -4,13 +4,15 @@
  */
 import Joi from 'joi';
 import { ConfigError } from './errors.js';
-import { readWpConfig } from './wpConfig.js';
+import { readWpConfig } from './wordpress/config.js';
 
 export interface Config {
   /** mysql://user:pass@host:port/db (or a socketPath set from wp-config.php). */
   readonly databaseUrl: string;
-  /** Unix socket to reach MySQL through, when wp-config.php says `localhost:/path`. */
+  /** Unix socket to reach MySQL through: DATABASE_URL's ?socket=, or wp-config.php's `localhost` / `localhost:/path`. */
   readonly databaseSocket: string | undefined;
+  /** What reading wp-config.php decided that the operator should know; logged once at start. */
+  readonly notes: readonly string[];
   /** WordPress table prefix; validated to [A-Za-z0-9_] so it is safe as an identifier. */
   readonly tablePrefix: string;
   readonly host: string;
@@ -59,6 +61,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // Empty strings mean "unset", as shells and compose files produce them.
   const cleaned: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') cleaned[k] = v;
+  if (cleaned.DATABASE_URL) checkUserInfo(cleaned.DATABASE_URL);
   const { value, error } = schema.validate(cleaned, { abortEarly: true, convert: true });
   if (error) {
     const detail = error.details[0];
@@ -67,12 +70,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
   let databaseUrl: string = value.DATABASE_URL ?? DEFAULT_DATABASE_URL;
   let tablePrefix: string = value.TABLE_PREFIX ?? 'wp_';
-  let databaseSocket: string | undefined;
+  let databaseSocket: string | undefined = socketParam(databaseUrl);
+  let notes: string[] = [];
   if (value.WP_CONFIG && (value.DATABASE_URL === undefined || value.TABLE_PREFIX === undefined)) {
     const wp = readWpConfig(value.WP_CONFIG);
     if (value.DATABASE_URL === undefined) {
       databaseUrl = wp.databaseUrl;
       databaseSocket = wp.socketPath;
+      notes = wp.notes;
     }
     if (value.TABLE_PREFIX === undefined) {
       if (!PREFIX_RE.test(wp.tablePrefix)) {
@@ -86,6 +91,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return Object.freeze({
     databaseUrl,
     databaseSocket,
+    notes,
     tablePrefix,
     host: value.HOST,
     port: value.PORT,
@@ -96,4 +102,38 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     trustProxy: trust === '' || trust === 'false' ? false : trust,
     concurrency: value.CONCURRENCY,
   });
+}
+
+/** DATABASE_URL's ?socket=/path/to/mysqld.sock, for hosts where the account exists only for localhost. */
+function socketParam(url: string): string | undefined {
+  try {
+    const s = new URL(url).searchParams.get('socket');
+    if (s === null) return undefined;
+    if (!s.startsWith('/')) throw new ConfigError('DATABASE_URL', `DATABASE_URL ?socket= must be an absolute path such as /run/mysqld/mysqld.sock, got "${s}"`);
+    return s;
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    return undefined;
+  }
+}
+
+/**
+ * A password with @, #, / or ? typed into the URL as is makes a URL parser
+ * read another host or cut the rest off. Say so, naming the characters but
+ * never the password.
+ */
+function checkUserInfo(url: string): void {
+  const scheme = url.indexOf('://');
+  if (scheme === -1) return;
+  const rest = url.slice(scheme + 3);
+  const at = rest.lastIndexOf('@');
+  if (at === -1) return;
+  const userInfo = rest.slice(0, at);
+  const bad = [...new Set(userInfo.match(/[@/?#[\]\s]|%(?![0-9A-Fa-f]{2})/g) ?? [])];
+  if (bad.length === 0) return;
+  const enc = bad.map((c) => `${c === ' ' ? 'a space' : c} as ${encodeURIComponent(c) === c ? '%' + c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0') : encodeURIComponent(c)}`);
+  throw new ConfigError(
+    'DATABASE_URL',
+    `DATABASE_URL: the user name or password has characters that must be percent-encoded in a URL (${bad.map((c) => (c === ' ' ? 'a space' : `"${c}"`)).join(', ')}): write ${enc.join(', ')}, e.g. mysql://lms:p%40ss@127.0.0.1:3306/lms`,
+  );
 }

@@ -46,6 +46,7 @@ export interface StartOptions {
 }
 
 export async function startSidecar(config: Config, log: Logger, opts: StartOptions = {}): Promise<Sidecar> {
+  for (const note of config.notes) log.info(note);
   const target = parseDatabaseUrl(config.databaseUrl, config.databaseSocket);
   await ensureDatabase(target);
   // Connections: claims, fan-out, recording and the web layer each need one at a time.

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../src/config.js';
-import { parseWpConfig } from '../src/wpConfig.js';
+import { parseWpConfig } from '../src/wordpress/config.js';
 import { ConfigError } from '../src/errors.js';
 
 function configError(env: Record<string, string>): ConfigError {

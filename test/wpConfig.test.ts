@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { RowDataPacket } from 'mysql2/promise';
 import { loadConfig } from '../src/config.js';
-import { readWpConfig } from '../src/wpConfig.js';
+import { readWpConfig } from '../src/wordpress/config.js';
 import { ConfigError } from '../src/errors.js';
 import { startSidecar } from '../src/sidecar.js';
 import { silentLogger } from '../src/log.js';
