@@ -108,6 +108,11 @@ const OUTBOX_COLUMNS: readonly [string, string][] = [
   ['rejected_reason', 'VARCHAR(500) NULL'],
   ['delivery_count', 'INT UNSIGNED NULL'],
   ['fanout_note', 'VARCHAR(500) NULL'],
+  // The insertion instant in UTC whatever the inserting session's time zone:
+  // created_at's CURRENT_TIMESTAMP is wall-clock time in the LMS session's
+  // zone, which nothing records. An expression default (MySQL 8.0.13+,
+  // MariaDB 10.2+) rather than TIMESTAMP, which stops at 2038.
+  ['inserted_at', 'DATETIME(3) NULL DEFAULT (UTC_TIMESTAMP(3))'],
 ];
 
 /**

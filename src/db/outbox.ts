@@ -20,6 +20,8 @@ export interface OutboxRow {
   /** The column as text: zero and invalid dates are judged by the caller, not by the driver. */
   occurredAtText: string | null;
   createdAtText: string | null;
+  /** inserted_at: the insertion instant in UTC (null for rows from before the column). */
+  insertedAtText: string | null;
 }
 
 /** Payload bytes one fan-out batch may hold in memory: 500 rows of 256 KiB would be 128 MiB. */
@@ -68,7 +70,8 @@ export async function lockPending(
     `SELECT id, LEFT(event_type, ${TEXT_READ_CHARS}) AS event_type, CHAR_LENGTH(event_type) AS event_type_chars,
             IF(LENGTH(payload) > ?, NULL, payload) AS payload, LENGTH(payload) AS payload_bytes,
             LEFT(event_id, ${TEXT_READ_CHARS}) AS event_id, CHAR_LENGTH(event_id) AS event_id_chars,
-            CAST(occurred_at AS CHAR) AS occurred_at_text, CAST(created_at AS CHAR) AS created_at_text
+            CAST(occurred_at AS CHAR) AS occurred_at_text, CAST(created_at AS CHAR) AS created_at_text,
+            CAST(inserted_at AS CHAR) AS inserted_at_text
        FROM ${t.outbox} WHERE id IN (?) ORDER BY id`,
     [maxPayloadBytes, ids],
   );
@@ -82,6 +85,7 @@ export async function lockPending(
     eventIdChars: Number(x.event_id_chars ?? 0),
     occurredAtText: x.occurred_at_text === null ? null : String(x.occurred_at_text),
     createdAtText: x.created_at_text === null ? null : String(x.created_at_text),
+    insertedAtText: x.inserted_at_text === null ? null : String(x.inserted_at_text),
   }));
   return { rows: out, truncated: ids.length < locked.length };
 }
@@ -155,7 +159,7 @@ export async function listOutbox(
   const r = await rows(
     conn,
     `SELECT id, LEFT(event_type, ${TEXT_READ_CHARS}) AS event_type, LEFT(event_id, ${TEXT_READ_CHARS}) AS event_id,
-            CAST(created_at AS CHAR) AS created_at, fanned_out_at, rejected_reason, fanout_note, delivery_count, LENGTH(payload) AS payload_bytes
+            CAST(COALESCE(inserted_at, created_at) AS CHAR) AS created_at, fanned_out_at, rejected_reason, fanout_note, delivery_count, LENGTH(payload) AS payload_bytes
        FROM ${t.outbox} ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
       ORDER BY id DESC LIMIT ?`,
     params,

@@ -58,7 +58,7 @@ const quote = (s: string) => JSON.stringify(s.length > 80 ? s.slice(0, 80) + 'â€
 /** What fan-out makes of one row on its own (before ids are compared with other rows). */
 export type RowJudgement =
   | { ok: false; reason: string }
-  | { ok: true; occurredAt: Date; createdAt: Date; note: string | null };
+  | { ok: true; occurredAt: Date; insertedAt: Date; note: string | null };
 
 /** Checks every column fan-out reads; pure, so each rule has a test without a database. */
 export function judgeRow(row: OutboxRow, maxPayloadBytes: number, now: Date = new Date()): RowJudgement {
@@ -81,13 +81,14 @@ export function judgeRow(row: OutboxRow, maxPayloadBytes: number, now: Date = ne
   } catch (err) {
     return no(`payload is not valid JSON: ${(err as Error).message}`);
   }
-  const createdAt = parseUtcDateTime(row.createdAtText) ?? now;
+  // inserted_at is UTC by construction; created_at only when the LMS session ran in UTC (rows from before inserted_at).
+  const insertedAt = parseUtcDateTime(row.insertedAtText) ?? parseUtcDateTime(row.createdAtText) ?? now;
   const occurredAt = parseUtcDateTime(row.occurredAtText);
   const note =
     row.occurredAtText !== null && occurredAt === null
       ? `occurred_at ${quote(row.occurredAtText)} is not a real time; the insertion time was used instead`
       : null;
-  return { ok: true, occurredAt: occurredAt ?? createdAt, createdAt, note };
+  return { ok: true, occurredAt: occurredAt ?? insertedAt, insertedAt, note };
 }
 
 export interface FanoutResult {
@@ -178,7 +179,8 @@ async function fanOutRows(conn: PoolConnection, t: Tables, batch: OutboxRow[], t
       continue;
     }
     const eventId = row.eventId ?? newEventId();
-    events.push({ eventId, eventType: row.eventType, outboxId: row.id, body: buildEnvelope(eventId, row.eventType, j.occurredAt, row.payload!), occurredAt: j.occurredAt });
+    // The envelope's created_at is the insertion instant (the contract); occurred_at, the business time, is kept beside it.
+    events.push({ eventId, eventType: row.eventType, outboxId: row.id, body: buildEnvelope(eventId, row.eventType, j.insertedAt, row.payload!), occurredAt: j.occurredAt });
     const subs = endpoints.filter((e) => subscribed(e.events, row.eventType));
     targets.set(eventId, subs);
     outcomes.push({ id: row.id, eventId, rejectedReason: null, note: j.note, deliveryCount: subs.length });

@@ -18,7 +18,7 @@ describe('envelope and subscriptions', () => {
   });
 
   it('names why a row is rejected, naming the column', () => {
-    const row: OutboxRow = { id: 1, eventType: 'a.b', eventTypeChars: 3, payload: '{"x":1}', payloadBytes: 7, eventId: null, eventIdChars: 0, occurredAtText: null, createdAtText: '2025-03-20 10:30:00.000' };
+    const row: OutboxRow = { id: 1, eventType: 'a.b', eventTypeChars: 3, payload: '{"x":1}', payloadBytes: 7, eventId: null, eventIdChars: 0, occurredAtText: null, createdAtText: '2025-03-20 10:30:00.000', insertedAtText: null };
     const reason = (r: Partial<OutboxRow>) => {
       const j = judgeRow({ ...row, ...r }, 100);
       return j.ok ? null : j.reason;
@@ -37,7 +37,7 @@ describe('envelope and subscriptions', () => {
   });
 
   it('takes a zero or impossible occurred_at as unset, noted, and reads times as UTC', () => {
-    const row: OutboxRow = { id: 1, eventType: 'a.b', eventTypeChars: 3, payload: '{}', payloadBytes: 2, eventId: null, eventIdChars: 0, occurredAtText: null, createdAtText: '2025-03-20 10:30:00.250' };
+    const row: OutboxRow = { id: 1, eventType: 'a.b', eventTypeChars: 3, payload: '{}', payloadBytes: 2, eventId: null, eventIdChars: 0, occurredAtText: null, createdAtText: '2025-03-20 10:30:00.250', insertedAtText: null };
     const created = new Date('2025-03-20T10:30:00.250Z');
     for (const bad of ['0000-00-00 00:00:00.000', '2024-02-30 10:00:00.000', '2024-01-00 00:00:00', 'garbage']) {
       const j = judgeRow({ ...row, occurredAtText: bad }, 100);
@@ -53,6 +53,9 @@ describe('envelope and subscriptions', () => {
     const now = new Date('2026-01-01T00:00:00Z');
     const zeroCreated = judgeRow({ ...row, createdAtText: '0000-00-00 00:00:00' }, 100, now);
     expect(zeroCreated.ok && zeroCreated.occurredAt.toISOString()).to.equal(now.toISOString());
+    // inserted_at (UTC by construction) wins over created_at (the LMS session's wall clock).
+    const tokyo = judgeRow({ ...row, createdAtText: '2025-03-20 19:30:00.250', insertedAtText: '2025-03-20 10:30:00.250' }, 100);
+    expect(tokyo.ok && tokyo.insertedAt.toISOString()).to.equal('2025-03-20T10:30:00.250Z');
   });
 
   it('matches exact names, prefix wildcards and *', () => {
