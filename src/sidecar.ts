@@ -21,6 +21,7 @@ import { pruneOnce } from './delivery/retention.js';
 import { createMetrics } from './metrics.js';
 import { coerceError } from './errors.js';
 import { createAdminAuth, ensureAdminPassword, LoginThrottle } from './web/adminAuth.js';
+import { createZoneSource } from './wordpress/timeZone.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { name: string; version: string };
 export const USER_AGENT = `${pkg.name}/${pkg.version}`;
@@ -78,7 +79,7 @@ export async function startSidecar(config: Config, log: Logger, opts: StartOptio
     apiToken: config.apiToken,
     trustProxy: config.trustProxy,
     metrics: metrics.registry,
-    admin: { auth: createAdminAuth(pool, tables, config.adminPassword), throttle: new LoginThrottle(pool, tables), pool, tables },
+    admin: { auth: createAdminAuth(pool, tables, config.adminPassword), throttle: new LoginThrottle(pool, tables), pool, tables, zones: createZoneSource(pool, tables) },
     health: {
       ping: async () => {
         await pool.query('SELECT 1');

@@ -19,17 +19,23 @@ export async function insertPasswordHash(conn: Queryable, t: Tables, hash: strin
 
 export interface SessionRow {
   csrfToken: string;
+  userLabel: string | null;
   expiresAt: Date;
   lastSeenAt: Date;
 }
 
-export async function insertSession(conn: Queryable, t: Tables, idHash: string, csrf: string, ttlSeconds: number): Promise<void> {
-  await exec(conn, `INSERT INTO ${t.sessions} (id_hash, csrf_token, expires_at) VALUES (?, ?, DATE_ADD(NOW(3), INTERVAL ? SECOND))`, [idHash, csrf, ttlSeconds]);
+export async function insertSession(conn: Queryable, t: Tables, idHash: string, csrf: string, userLabel: string, ttlSeconds: number): Promise<void> {
+  await exec(conn, `INSERT INTO ${t.sessions} (id_hash, csrf_token, user_label, expires_at) VALUES (?, ?, ?, DATE_ADD(NOW(3), INTERVAL ? SECOND))`, [
+    idHash,
+    csrf,
+    userLabel,
+    ttlSeconds,
+  ]);
 }
 
 export async function getSession(conn: Queryable, t: Tables, idHash: string): Promise<SessionRow | null> {
-  const [r] = await rows(conn, `SELECT csrf_token, expires_at, last_seen_at FROM ${t.sessions} WHERE id_hash = ? AND expires_at > NOW(3)`, [idHash]);
-  return r ? { csrfToken: String(r.csrf_token), expiresAt: toDate(r.expires_at)!, lastSeenAt: toDate(r.last_seen_at)! } : null;
+  const [r] = await rows(conn, `SELECT csrf_token, user_label, expires_at, last_seen_at FROM ${t.sessions} WHERE id_hash = ? AND expires_at > NOW(3)`, [idHash]);
+  return r ? { csrfToken: String(r.csrf_token), userLabel: r.user_label === null ? null : String(r.user_label), expiresAt: toDate(r.expires_at)!, lastSeenAt: toDate(r.last_seen_at)! } : null;
 }
 
 /** Slides the idle expiry; called at most once a minute per session. */

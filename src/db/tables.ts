@@ -14,6 +14,10 @@ export interface Tables {
   admin: string;
   sessions: string;
   loginAttempts: string;
+  /** WordPress's own tables, read only: users and roles for admin logins, options for the time zone. */
+  wpUsers: string;
+  wpUsermeta: string;
+  wpOptions: string;
 }
 
 export function tableNames(prefix: string): Tables {
@@ -31,5 +35,8 @@ export function tableNames(prefix: string): Tables {
     admin: t('admin'),
     sessions: t('admin_sessions'),
     loginAttempts: t('login_attempts'),
+    wpUsers: `\`${prefix}users\``,
+    wpUsermeta: `\`${prefix}usermeta\``,
+    wpOptions: `\`${prefix}options\``,
   };
 }

@@ -17,6 +17,8 @@ import * as stats from '../db/stats.js';
 import { listOutbox } from '../db/outbox.js';
 import { DELIVERY_STATUSES, EVENT_CATALOG, type DeliveryStatus, type Settings } from '../types.js';
 import { maskSecret } from './present.js';
+import { viewHelpersFor } from './viewHelpers.js';
+import type { SiteZone } from '../wordpress/timeZone.js';
 
 export interface AdminDeps {
   service: Service;
@@ -24,6 +26,7 @@ export interface AdminDeps {
   throttle: LoginThrottle;
   pool: Pool;
   tables: Tables;
+  zones: { current(): Promise<SiteZone> };
 }
 
 const SESSION_COOKIE = 'whs_session';
@@ -70,13 +73,18 @@ export function adminRouter(deps: AdminDeps): Router {
       res.set('Retry-After', String(wait));
       return renderLogin(req, res, 429, `Too many failed logins. Try again in ${Math.ceil(wait / 60)} minutes.`);
     }
-    const password = typeof body.password === 'string' ? body.password.slice(0, 1000) : '';
-    if (!password || !(await auth.checkPassword(password))) {
-      return renderLogin(req, res, 401, 'That password is not right.');
+    const password = typeof body.password === 'string' ? body.password.slice(0, 4096) : '';
+    const userName = typeof body.username === 'string' ? body.username.slice(0, 200) : '';
+    const who = password ? await auth.checkLogin(userName, password) : null;
+    if (!who) {
+      // One message for an unknown user, a wrong password and a non-administrator: no account oracle.
+      return renderLogin(req, res, 401, userName.trim() && userName.trim() !== 'admin'
+        ? 'That user name or password is not right, or the account is not a WordPress administrator.'
+        : 'That password is not right.');
     }
     await throttle.succeed(key);
     // A new session id at every login: a session fixed before login is worthless.
-    const { id } = await auth.createSession();
+    const { id } = await auth.createSession(who);
     res.cookie(SESSION_COOKIE, id, cookieOptions(req, '/admin'));
     res.clearCookie(LOGIN_CSRF_COOKIE, { path: '/admin/login' });
     res.redirect(303, safeNext(body.next));
@@ -90,6 +98,8 @@ export function adminRouter(deps: AdminDeps): Router {
       return res.redirect(303, `/admin/login${nextPath}`);
     }
     res.locals.session = session;
+    // Times in the site's WordPress time zone, UTC alongside.
+    res.locals.h = viewHelpersFor(await deps.zones.current());
     res.locals.csrfToken = session.csrfToken;
     res.locals.notice = NOTICES[String(req.query.notice ?? '')] ?? null;
     res.locals.path = req.path;
@@ -420,7 +430,10 @@ function renderLogin(req: Request, res: Response, status: number, error: string 
   const token = randomToken();
   res.cookie(LOGIN_CSRF_COOKIE, token, { ...cookieOptions(req, '/admin/login'), maxAge: 3600_000 });
   const notice = NOTICES[String(req.query.notice ?? '')] ?? null;
-  res.status(status).render('login', { title: 'Log in', csrfToken: token, error, notice, next: safeNext(req.query.next ?? (req.body as Record<string, unknown> | undefined)?.next) });
+  const body = req.body as Record<string, unknown> | undefined;
+  // The user name typed is kept (it is escaped by the template); the password never is.
+  const userName = typeof body?.username === 'string' ? body.username.slice(0, 200) : '';
+  res.status(status).render('login', { title: 'Log in', csrfToken: token, error, notice, userName, next: safeNext(req.query.next ?? body?.next) });
 }
 
 /** Only same-site admin paths: an open redirect would make the login page a phishing tool. */

@@ -10,6 +10,7 @@ import type { Pool } from 'mysql2/promise';
 import type { Tables } from '../db/tables.js';
 import * as adminSql from '../db/admin.js';
 import { constantTimeEqual } from './auth.js';
+import { checkWordPressAdmin } from '../wordpress/admins.js';
 
 const scryptAsync = promisify(scrypt) as (pw: string, salt: Buffer, keylen: number, opts: object) => Promise<Buffer>;
 const SCRYPT = { N: 16384, r: 8, p: 1 };
@@ -36,11 +37,18 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 export interface Session {
   idHash: string;
   csrfToken: string;
+  /** Who signed in: "admin" (the sidecar's password) or a WordPress login. */
+  userLabel: string;
 }
 
 export interface AdminAuth {
-  checkPassword(password: string): Promise<boolean>;
-  createSession(): Promise<{ id: string; session: Session }>;
+  /**
+   * Who these credentials sign in, or null. An empty user name (or "admin")
+   * with the sidecar's password is the sidecar's admin; otherwise a WordPress
+   * administrator by user name or e-mail with their WordPress password.
+   */
+  checkLogin(userName: string, password: string): Promise<string | null>;
+  createSession(userLabel: string): Promise<{ id: string; session: Session }>;
   loadSession(id: string | undefined): Promise<Session | null>;
   destroySession(session: Session): Promise<void>;
 }
@@ -60,16 +68,23 @@ export async function ensureAdminPassword(pool: Pool, t: Tables, configured: str
 
 export function createAdminAuth(pool: Pool, t: Tables, configured: string | undefined): AdminAuth {
   const touched = new Map<string, number>();
+  const sidecarPassword = async (password: string) => {
+    if (configured) return constantTimeEqual(password, configured);
+    const stored = await adminSql.getPasswordHash(pool, t);
+    return stored ? verifyPassword(password, stored) : false;
+  };
   return {
-    async checkPassword(password) {
-      if (configured) return constantTimeEqual(password, configured);
-      const stored = await adminSql.getPasswordHash(pool, t);
-      return stored ? verifyPassword(password, stored) : false;
+    async checkLogin(userName, password) {
+      const name = userName.trim();
+      if ((name === '' || name === 'admin') && (await sidecarPassword(password))) return 'admin';
+      if (name === '') return null;
+      const login = await checkWordPressAdmin(pool, t, name, password);
+      return login === null ? null : `${login} (WordPress)`;
     },
-    async createSession() {
+    async createSession(userLabel) {
       const id = randomToken();
-      const session = { idHash: sha256(id), csrfToken: randomToken() };
-      await adminSql.insertSession(pool, t, session.idHash, session.csrfToken, SESSION_TTL_SECONDS);
+      const session = { idHash: sha256(id), csrfToken: randomToken(), userLabel };
+      await adminSql.insertSession(pool, t, session.idHash, session.csrfToken, userLabel, SESSION_TTL_SECONDS);
       // Opportunistic clean-up keeps the table small without a separate job.
       await adminSql.deleteExpiredSessions(pool, t);
       return { id, session };
@@ -85,7 +100,7 @@ export function createAdminAuth(pool: Pool, t: Tables, configured: string | unde
         if (touched.size > 10_000) touched.clear();
         await adminSql.touchSession(pool, t, idHash, SESSION_TTL_SECONDS);
       }
-      return { idHash, csrfToken: row.csrfToken };
+      return { idHash, csrfToken: row.csrfToken, userLabel: row.userLabel ?? 'admin' };
     },
     async destroySession(session) {
       touched.delete(session.idHash);

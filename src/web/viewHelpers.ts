@@ -2,10 +2,30 @@
  * Small formatting helpers the templates share (as `h`). They return plain
  * strings; templates print them with <%= %>, which escapes.
  */
+import { formatInZone, UTC_ZONE, type SiteZone } from '../wordpress/timeZone.js';
+
+const utc = (d: Date) => d.toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, ' UTC');
+
+/** The helpers with times shown in the site's zone, UTC alongside ("2026-11-30 12:13:14 CET (11:13:14 UTC)"). */
+export function viewHelpersFor(zone: SiteZone) {
+  return {
+    ...viewHelpers,
+    zone: zone.label,
+    time(d: Date | null | undefined): string {
+      if (!d || Number.isNaN(d.getTime())) return '—';
+      if (zone === UTC_ZONE) return utc(d);
+      const local = formatInZone(d, zone);
+      const sameDay = local.slice(0, 10) === d.toISOString().slice(0, 10);
+      return `${local} (${sameDay ? d.toISOString().slice(11, 19) + ' UTC' : utc(d)})`;
+    },
+  };
+}
+
 export const viewHelpers = {
-  /** "2025-03-20 10:30:00 UTC": every time on the pages is UTC, as in the database. */
+  zone: 'UTC',
+  /** "2025-03-20 10:30:00 UTC", where the site's zone is not known. */
   time(d: Date | null | undefined): string {
-    return d ? d.toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, ' UTC') : '—';
+    return d && !Number.isNaN(d.getTime()) ? utc(d) : '—';
   },
   pct(x: number | null | undefined): string {
     return x === null || x === undefined ? '—' : `${(x * 100).toFixed(1)} %`;

@@ -57,8 +57,9 @@ export class Client {
     return this.request('POST', path, { _csrf: Client.token(page.text), ...form });
   }
 
-  async login(password: string): Promise<PageResponse> {
+  /** Logs in with the sidecar's password, or as a WordPress user when `username` is given. */
+  async login(password: string, username = ''): Promise<PageResponse> {
     const page = await this.get('/admin/login');
-    return this.request('POST', '/admin/login', { _csrf: Client.token(page.text), password });
+    return this.request('POST', '/admin/login', { _csrf: Client.token(page.text), username, password });
   }
 }

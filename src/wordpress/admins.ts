@@ -1,0 +1,50 @@
+/**
+ * Sign-in for the site's WordPress administrators: a user whose roles (or
+ * own capabilities) grant manage_options, with the password WordPress
+ * stored. Read only: nothing is written to WordPress's tables (WordPress
+ * would rehash an old hash at its own next login; we leave that to it).
+ */
+import type { Pool } from 'mysql2/promise';
+import { unserialize } from 'php-serialize';
+import type { Tables } from '../db/tables.js';
+import { findUser, getOptions } from '../db/wordpress.js';
+import { checkWordPressPassword } from './passwords.js';
+
+/** A PHP-serialized array as a plain object; null for anything else (never throws). */
+function phpArray(text: string | null | undefined): Record<string, unknown> | null {
+  if (!text) return null;
+  try {
+    const v: unknown = unserialize(text, {}, { strict: false });
+    return v !== null && typeof v === 'object' ? (v as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
+const granted = (v: unknown) => v === true || v === 1 || v === '1';
+
+/** Whether these user capabilities (roles and direct grants) include manage_options, given the site's roles. */
+export function canManageOptions(userCaps: string | null, rolesOption: string | null | undefined): boolean {
+  const caps = phpArray(userCaps);
+  if (!caps) return false;
+  if (granted(caps.manage_options)) return true;
+  const roles = phpArray(rolesOption) ?? {};
+  return Object.entries(caps).some(([role, on]) => {
+    if (!granted(on)) return false;
+    const def = roles[role] as { capabilities?: Record<string, unknown> } | undefined;
+    return granted(def?.capabilities?.manage_options);
+  });
+}
+
+/**
+ * The WordPress login of an administrator whose user name or e-mail and
+ * password these are, or null (unknown user, wrong password, or not an
+ * administrator: the caller says the same thing for all three).
+ */
+export async function checkWordPressAdmin(pool: Pool, t: Tables, name: string, password: string): Promise<string | null> {
+  const user = await findUser(pool, t, name.trim());
+  if (!user) return null;
+  if (!(await checkWordPressPassword(password, user.passwordHash))) return null;
+  const roles = (await getOptions(pool, t, [`${t.prefix}user_roles`])).get(`${t.prefix}user_roles`);
+  return canManageOptions(user.capabilities, roles) ? user.login : null;
+}

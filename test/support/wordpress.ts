@@ -1,0 +1,103 @@
+/**
+ * A real WordPress for tests: Debian's wordpress package, installed into a
+ * test database by WordPress's own wp_install() under php-cli, with users
+ * whose password hashes WordPress itself writes. Also runs the README's
+ * LMS-author snippet inside that WordPress.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const WP_ABSPATH = process.env.WP_ABSPATH ?? '/usr/share/wordpress/';
+const PHP_DIR = fileURLToPath(new URL('../../../test/support/php/', import.meta.url));
+const README = fileURLToPath(new URL('../../../README.md', import.meta.url));
+
+export interface WpUserSpec {
+  login: string;
+  email: string;
+  password: string;
+  role: 'administrator' | 'editor' | 'author' | 'subscriber';
+  /** Another scheme for user_pass than the one this WordPress writes (phpass). */
+  hash?: 'wp68' | 'bcrypt' | 'md5';
+}
+
+export interface InstallOptions {
+  dbName: string;
+  dbUser: string;
+  dbPassword: string;
+  /** As PHP's mysqli takes it: 127.0.0.1:3306, localhost, localhost:/path.sock. */
+  dbHost: string;
+  prefix: string;
+  admin: { login: string; email: string; password: string };
+  users: WpUserSpec[];
+  options: Record<string, string>;
+}
+
+function php(args: string[]): string {
+  try {
+    return execFileSync('php', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (err) {
+    const e = err as { stderr?: string; stdout?: string; message: string };
+    throw new Error(`php ${path.basename(args[0]!)} failed: ${e.stderr || e.stdout || e.message}`);
+  }
+}
+
+/** Installs the site; returns each user's id and the hash WordPress stored. */
+export function installWordPress(o: InstallOptions): { users: Record<string, { id: number; hash: string }> } {
+  const out = php([
+    path.join(PHP_DIR, 'install-site.php'),
+    JSON.stringify({ db_name: o.dbName, db_user: o.dbUser, db_password: o.dbPassword, db_host: o.dbHost, prefix: o.prefix, abspath: WP_ABSPATH, admin: o.admin, users: o.users, options: o.options }),
+  ]);
+  return JSON.parse(out.slice(out.indexOf('{'))) as { users: Record<string, { id: number; hash: string }> };
+}
+
+/** A wp-config.php as WordPress's own sample lays it out, in a fresh directory. */
+export function writeWpConfig(o: { dbName: string; dbUser: string; dbPassword: string; dbHost: string; prefix: string }): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'whtest-wp-'));
+  const file = path.join(dir, 'wp-config.php');
+  const q = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+  writeFileSync(
+    file,
+    `<?php
+/** The base configuration for WordPress (as wp-config-sample.php lays it out). */
+define( 'DB_NAME', ${q(o.dbName)} );
+define( 'DB_USER', ${q(o.dbUser)} );
+define( 'DB_PASSWORD', ${q(o.dbPassword)} );
+define( 'DB_HOST', ${q(o.dbHost)} );
+define( 'DB_CHARSET', 'utf8mb4' );
+define( 'DB_COLLATE', '' );
+$table_prefix = ${q(o.prefix)};
+define( 'WP_DEBUG', false );
+if ( ! defined( 'ABSPATH' ) ) {
+\tdefine( 'ABSPATH', ${q(WP_ABSPATH)} );
+}
+require_once ABSPATH . 'wp-settings.php';
+`,
+  );
+  return file;
+}
+
+/** The code block that follows `<!-- test: NAME … -->` in the README. */
+export function readmeBlock(name: string): string {
+  const text = readFileSync(README, 'utf8');
+  const m = new RegExp(`<!-- test: ${name}\\b[^>]*-->\\s*\`\`\`\\w*\\n([\\s\\S]*?)\`\`\``).exec(text);
+  if (!m) throw new Error(`README has no block marked "test: ${name}"`);
+  return m[1]!;
+}
+
+export interface LmsJob {
+  time_zone?: string;
+  prefix?: string;
+  business_table: string;
+  events: { type: string; data: unknown }[];
+}
+
+/** Runs the README's lms_webhook_emit inside WordPress loaded from `wpConfig`, as the LMS would. */
+export function runLms(wpConfig: string, job: LmsJob): { results: boolean[]; last_error: string } {
+  const snippet = path.join(path.dirname(wpConfig), 'lms-snippet.php');
+  writeFileSync(snippet, `<?php\n${readmeBlock('lms-snippet')}`);
+  const out = php([path.join(PHP_DIR, 'lms.php'), wpConfig, snippet, JSON.stringify(job)]);
+  return JSON.parse(out.slice(out.indexOf('{'))) as { results: boolean[]; last_error: string };
+}
