@@ -54,7 +54,12 @@ export function verifyWebhook<T = unknown>(secret: string, rawBody: string | Buf
   } else {
     const simple = header(headers, 'x-webhook-signature');
     if (!simple) throw new WebhookVerificationError('no webhook-signature or X-Webhook-Signature header');
-    if (!same(simple, simpleSignatureHex(secret, body))) throw new WebhookVerificationError('X-Webhook-Signature does not match this secret');
+    // During a secret rotation the new secret's signature travels in X-Webhook-Signature-Next.
+    const next = header(headers, 'x-webhook-signature-next');
+    const expected = simpleSignatureHex(secret, body);
+    if (!same(simple, expected) && !(next && same(next, expected))) {
+      throw new WebhookVerificationError('neither X-Webhook-Signature nor X-Webhook-Signature-Next matches this secret');
+    }
   }
   try {
     return JSON.parse(body.toString('utf8')) as Envelope<T>;

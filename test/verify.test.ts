@@ -31,7 +31,7 @@ describe('verifyWebhook (the helper for Node receivers)', () => {
     const h = headers();
     const simple = { 'x-webhook-signature': h['x-webhook-signature'] };
     expect(verifyWebhook(secret, body, simple).id).to.equal('evt_1');
-    expect(() => verifyWebhook(secret, body + ' ', simple)).to.throw(/X-Webhook-Signature does not match/);
+    expect(() => verifyWebhook(secret, body + ' ', simple)).to.throw(/neither X-Webhook-Signature nor X-Webhook-Signature-Next matches this secret/);
     expect(() => verifyWebhook(secret, body, {})).to.throw(/no webhook-signature/);
   });
 });

@@ -2,7 +2,10 @@
  * Signing, as the contract fixes it. Pure functions, pinned by known-answer tests.
  *
  * - X-Webhook-Signature: hex HMAC-SHA256 of the raw body, keyed with the
- *   secret string exactly as typed (including any whsec_ prefix).
+ *   secret string exactly as typed (including any whsec_ prefix). During a
+ *   rotation's grace period it stays keyed with the previous secret (what
+ *   receivers not yet changed hold) and X-Webhook-Signature-Next carries
+ *   the new secret's; after the grace period the new secret takes over.
  * - webhook-signature (Standard Webhooks): "v1," + base64 HMAC-SHA256 of
  *   "{id}.{timestamp}.{body}", keyed with the base64-decoded part after
  *   whsec_, or the secret's UTF-8 bytes otherwise; one entry per active
@@ -44,18 +47,22 @@ export interface SigningInput {
 
 /** Every header of one attempt. The body passed here is the body sent. */
 export function signedHeaders(input: SigningInput): Record<string, string> {
-  const [current] = input.secrets;
+  const [current, previous] = input.secrets;
   if (!current) throw new Error('signedHeaders: no secret');
   const ts = String(input.timestampSeconds);
-  return {
+  const headers: Record<string, string> = {
     'content-type': 'application/json',
     'user-agent': input.userAgent,
     'x-webhook-id': input.eventId,
     'x-webhook-event': input.eventType,
     'x-webhook-timestamp': ts,
-    'x-webhook-signature': simpleSignatureHex(current, input.body),
+    // The simple header carries one value, so during a rotation it keeps the old key:
+    // the receivers that were not changed yet hold that one.
+    'x-webhook-signature': simpleSignatureHex(previous ?? current, input.body),
     'webhook-id': input.eventId,
     'webhook-timestamp': ts,
     'webhook-signature': input.secrets.map((s) => standardSignature(s, input.eventId, input.timestampSeconds, input.body)).join(' '),
   };
+  if (previous) headers['x-webhook-signature-next'] = simpleSignatureHex(current, input.body);
+  return headers;
 }

@@ -7,6 +7,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
+import { verifyWebhook } from '../../src/verify.js';
 import type { RowDataPacket } from 'mysql2/promise';
 import { insertOutbox, useTestDb } from '../support/db.js';
 import type { Reply } from '../support/receiver.js';
@@ -252,21 +253,34 @@ describe('delivery pipeline (real MariaDB, real receivers)', function () {
     expect(new Set(r.received.map((x) => x.json.id)).size).to.equal(2);
   });
 
-  it('signs with both secrets during a rotation grace period, and sends test events', async () => {
+  it('keeps receivers on the old and on the new secret working through a rotation, with the hex snippet alone', async () => {
     const r = await receiver();
     const ep = await endpoint(r.url, ['student.updated']);
-    const rotated = (await api('POST', `/api/endpoints/${ep.id}/rotate-secret`, {})).body;
+    const rotated = (await api('POST', `/api/endpoints/${ep.id}/rotate-secret`, { grace_hours: 24 })).body;
     expect(rotated.secret).to.match(/^whsec_/).and.not.equal(ep.secret);
-    const test = await api('POST', `/api/endpoints/${ep.id}/test`);
-    expect(test.status).to.equal(202);
-    const got = await waitFor('test event', () => r.received[0]);
-    expect(got.json.event).to.equal('webhook.test');
-    expect(String(got.headers['webhook-signature']).split(' ')).to.have.length(2);
-    for (const secret of [ep.secret, rotated.secret]) {
-      expect(() => new Webhook(secret).verify(got.raw.toString(), got.headers as Record<string, string>)).to.not.throw();
+    expect(Date.parse(rotated.previous_secret_expires_at) - Date.now()).to.be.within(23.9 * 3600_000, 24 * 3600_000);
+    // The README's simple receiver: hex HMAC of the raw body, compared in constant time.
+    const hexOk = (secret: string, raw: Buffer, header: unknown) => {
+      const expected = createHmac('sha256', secret).update(raw).digest('hex');
+      return typeof header === 'string' && header.length === expected.length && timingSafeEqual(Buffer.from(header), Buffer.from(expected));
+    };
+    expect((await api('POST', `/api/endpoints/${ep.id}/test`)).status).to.equal(202);
+    await insertOutbox(db.get().pool, [{ type: 'student.updated', payload: { during: true } }]);
+    await waitFor('two during the grace period', () => r.received.length >= 2);
+    for (const got of r.received) {
+      expect(hexOk(ep.secret, got.raw, got.headers['x-webhook-signature']), 'old secret via X-Webhook-Signature').to.equal(true);
+      expect(hexOk(rotated.secret, got.raw, got.headers['x-webhook-signature-next']), 'new secret via X-Webhook-Signature-Next').to.equal(true);
+      expect(String(got.headers['webhook-signature']).split(' ')).to.have.length(2);
+      for (const secret of [ep.secret, rotated.secret]) expect(() => new Webhook(secret).verify(got.raw.toString(), got.headers as Record<string, string>)).to.not.throw();
+      for (const secret of [ep.secret, rotated.secret]) expect(() => verifyWebhook(secret, got.raw, { 'x-webhook-signature': String(got.headers['x-webhook-signature']), 'x-webhook-signature-next': String(got.headers['x-webhook-signature-next']) })).to.not.throw();
     }
-    const simple = createHmac('sha256', rotated.secret).update(got.raw).digest('hex');
-    expect(got.headers['x-webhook-signature']).to.equal(simple);
+    // The grace period ends: the new secret takes over X-Webhook-Signature.
+    await db.get().pool.query('UPDATE wp_webhook_endpoints SET previous_secret_expires_at = NOW(3) - INTERVAL 1 SECOND WHERE id = ?', [ep.id]);
+    await insertOutbox(db.get().pool, [{ type: 'student.updated', payload: { after: true } }]);
+    const after = await waitFor('one after the grace period', () => r.received.find((x) => (x.json.data as { after?: boolean }).after));
+    expect(hexOk(rotated.secret, after.raw, after.headers['x-webhook-signature'])).to.equal(true);
+    expect(after.headers).to.not.have.property('x-webhook-signature-next');
+    expect(String(after.headers['webhook-signature']).split(' ')).to.have.length(1);
   });
 
   it('exposes Prometheus metrics after real deliveries', async () => {

@@ -35,9 +35,15 @@ describe('signing', () => {
     const ts = Math.floor(Date.now() / 1000);
     const h = signedHeaders({ eventId: 'evt_1', eventType: 'enrollment.created', body, timestampSeconds: ts, secrets: [current, previous], userAgent: 'ua/1' });
     expect(h['webhook-signature']!.split(' ')).to.have.length(2);
-    // The contract's seed snippet, verbatim in spirit:
-    const expected = createHmac('sha256', current).update(body).digest('hex');
-    expect(timingSafeEqual(Buffer.from(h['x-webhook-signature']!), Buffer.from(expected))).to.equal(true);
+    // The contract's seed snippet: a receiver still holding the previous secret checks
+    // X-Webhook-Signature, one already given the new secret checks X-Webhook-Signature-Next.
+    const hex = (secret: string) => createHmac('sha256', secret).update(body).digest('hex');
+    expect(timingSafeEqual(Buffer.from(h['x-webhook-signature']!), Buffer.from(hex(previous)))).to.equal(true);
+    expect(timingSafeEqual(Buffer.from(h['x-webhook-signature-next']!), Buffer.from(hex(current)))).to.equal(true);
+    // Outside a rotation: the one secret in X-Webhook-Signature, and no -Next header.
+    const after = signedHeaders({ eventId: 'evt_1', eventType: 'enrollment.created', body, timestampSeconds: ts, secrets: [current], userAgent: 'ua/1' });
+    expect(after['x-webhook-signature']).to.equal(hex(current));
+    expect(after).to.not.have.property('x-webhook-signature-next');
     // An independent Standard Webhooks implementation, with each key:
     for (const secret of [current, previous]) {
       expect(() => new Webhook(secret).verify(body.toString(), h)).to.not.throw();
