@@ -9,6 +9,7 @@ import { startReceiver, type Receiver } from '../support/receiver.js';
 import { apiClient, spawnSidecar, startInProcess, testEnv, type Child } from '../support/sidecar.js';
 import { insertOutbox } from '../support/db.js';
 import { sleep, waitFor } from '../support/wait.js';
+import { freePort } from '../support/net.js';
 
 describe('database outage', function () {
   this.timeout(120_000);
@@ -38,7 +39,8 @@ describe('database outage', function () {
     await apiClient(admin.url)('POST', '/api/endpoints', { url: receiver.url, events: ['*'] });
     await admin.stop();
 
-    const port = 20000 + Math.floor(Math.random() * 20000);
+    // A port the kernel says is free: a random one could be taken (20000–40000 overlaps the ephemeral range).
+    const port = await freePort();
     child = spawnSidecar(testEnv(url, { PORT: String(port), LOG_LEVEL: 'warn' }));
     const api = apiClient(`http://127.0.0.1:${port}`);
     await waitFor('sidecar up', async () => (await api('GET', '/healthz', undefined, null)).status === 200, 30_000, 100);
