@@ -27,6 +27,8 @@ export class ValidationError extends Error {
     message: string,
     readonly field?: string,
     readonly details: { field: string; message: string }[] = field ? [{ field, message }] : [],
+    /** needsConfirm: the input is valid but does something the operator must confirm (send confirm: true). */
+    readonly flags: { needsConfirm?: boolean } = {},
   ) {
     super(message);
   }

@@ -58,7 +58,10 @@ export interface Attempt {
   statusCode: number | null;
   errorClass: ErrorClass | null;
   errorMessage: string | null;
+  /** The URL this attempt was sent to (the endpoint's URL may have changed since). */
   requestUrl: string;
+  /** What started it: the first attempt, a scheduled retry, or an operator's replay (null for attempts logged before this was kept). */
+  startedBy: 'first' | 'retry' | 'replay' | null;
   requestHeaders: Record<string, string>;
   responseHeaders: Record<string, string> | null;
   responseBody: string | null;

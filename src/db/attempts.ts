@@ -12,7 +12,7 @@ export async function insertAttempts(conn: Queryable, t: Tables, as: NewAttempt[
   if (as.length === 0) return;
   await conn.query(
     `INSERT INTO ${t.attempts} (delivery_id, attempt_no, started_at, duration_ms, outcome, status_code, error_class,
-       error_message, request_url, request_headers, response_headers, response_body, worker) VALUES ?`,
+       error_message, request_url, started_by, request_headers, response_headers, response_body, worker) VALUES ?`,
     [
       as.map((a) => [
         a.deliveryId,
@@ -24,6 +24,7 @@ export async function insertAttempts(conn: Queryable, t: Tables, as: NewAttempt[
         a.errorClass,
         a.errorMessage?.slice(0, 1000) ?? null,
         a.requestUrl.slice(0, 2048),
+        a.startedBy,
         JSON.stringify(a.requestHeaders),
         a.responseHeaders ? JSON.stringify(a.responseHeaders) : null,
         a.responseBody,
@@ -34,7 +35,7 @@ export async function insertAttempts(conn: Queryable, t: Tables, as: NewAttempt[
 }
 
 export async function listAttempts(conn: Queryable, t: Tables, deliveryId: number): Promise<Attempt[]> {
-  const r = await rows(conn, `SELECT * FROM ${t.attempts} WHERE delivery_id = ? ORDER BY id`, [deliveryId]);
+  const r = await rows(conn, `SELECT * FROM ${t.attempts} WHERE delivery_id = ? ORDER BY attempt_no, id`, [deliveryId]);
   return r.map((x) => ({
     id: Number(x.id),
     deliveryId: Number(x.delivery_id),
@@ -46,6 +47,7 @@ export async function listAttempts(conn: Queryable, t: Tables, deliveryId: numbe
     errorClass: x.error_class === null ? null : (String(x.error_class) as ErrorClass),
     errorMessage: x.error_message === null ? null : String(x.error_message),
     requestUrl: String(x.request_url),
+    startedBy: x.started_by === null ? null : (String(x.started_by) as Attempt['startedBy']),
     requestHeaders: parseJsonColumn<Record<string, string>>(x.request_headers, {}),
     responseHeaders: parseJsonColumn<Record<string, string> | null>(x.response_headers, null),
     responseBody: x.response_body === null ? null : String(x.response_body),

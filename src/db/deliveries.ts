@@ -39,7 +39,10 @@ export async function insertDeliveries(conn: Queryable, t: Tables, ds: NewDelive
 
 export interface ClaimedDelivery {
   id: number;
+  /** Attempts made so far, over every replay: the next one is attempts + 1. */
   attempts: number;
+  /** attempts at the last replay: the retry schedule counts from here. */
+  retryBase: number;
   endpointId: number;
   eventId: string;
   eventType: string;
@@ -104,7 +107,7 @@ export async function claimDue(pool: Pool, t: Tables, req: ClaimRequest): Promis
   if (ids.length === 0) return { claimed: [], exhausted };
   const r = await rows(
     pool,
-    `SELECT d.id, d.attempts, d.endpoint_id, ev.event_id, ev.event_type, ev.body,
+    `SELECT d.id, d.attempts, d.retry_base, d.endpoint_id, ev.event_id, ev.event_type, ev.body,
             ep.url, ep.secret, ep.previous_secret, ep.previous_secret_expires_at > NOW(3) AS previous_valid, ep.enabled
        FROM ${t.deliveries} d
        JOIN ${t.events} ev ON ev.id = d.event_pk
@@ -115,6 +118,7 @@ export async function claimDue(pool: Pool, t: Tables, req: ClaimRequest): Promis
   const claimed = r.map((x) => ({
     id: Number(x.id),
     attempts: Number(x.attempts),
+    retryBase: Number(x.retry_base),
     endpointId: Number(x.endpoint_id),
     eventId: String(x.event_id),
     eventType: String(x.event_type),
@@ -232,15 +236,17 @@ export async function deleteForEndpoint(conn: Queryable, t: Tables, endpointId: 
   }
 }
 
-/** Makes a delivery due now with a fresh set of retries; the event (and its id) is unchanged. */
+/**
+ * Makes a delivery of an enabled endpoint due now with a fresh set of
+ * retries (retry_base = attempts: the schedule starts over, the numbering
+ * goes on); the event and its id are unchanged.
+ */
 export async function replayDelivery(conn: Queryable, t: Tables, id: number): Promise<boolean> {
   const r = await exec(
     conn,
     `UPDATE ${t.deliveries} d JOIN ${t.endpoints} ep ON ep.id = d.endpoint_id
-        SET d.status = IF(ep.enabled = 1, 'pending', 'paused'),
-            d.next_attempt_at = IF(ep.enabled = 1, NOW(3), NULL),
-            d.attempts = 0, d.completed_at = NULL
-      WHERE d.id = ? AND d.claim_token IS NULL`,
+        SET d.status = 'pending', d.next_attempt_at = NOW(3), d.retry_base = d.attempts, d.completed_at = NULL
+      WHERE d.id = ? AND d.claim_token IS NULL AND ep.enabled = 1`,
     [id],
   );
   return r.affectedRows > 0;
@@ -252,7 +258,7 @@ export async function replayFailedSince(conn: Queryable, t: Tables, endpointId: 
   for (;;) {
     const r = await exec(
       conn,
-      `UPDATE ${t.deliveries} SET status = 'pending', next_attempt_at = NOW(3), attempts = 0, completed_at = NULL
+      `UPDATE ${t.deliveries} SET status = 'pending', next_attempt_at = NOW(3), retry_base = attempts, completed_at = NULL
         WHERE endpoint_id = ? AND status = 'failed' AND created_at >= ? LIMIT ${BATCH}`,
       [endpointId, since],
     );

@@ -29,3 +29,16 @@ export async function insertEvents(conn: Queryable, t: Tables, events: NewEvent[
   const r = await rows(conn, `SELECT id, event_id FROM ${t.events} WHERE event_id IN (?)`, [events.map((e) => e.eventId)]);
   return new Map(r.map((x) => [String(x.event_id).toLowerCase(), Number(x.id)]));
 }
+
+/** Which of these types some accepted event has had (idx_type). */
+export async function seenEventTypes(conn: Queryable, t: Tables, types: string[]): Promise<Set<string>> {
+  if (types.length === 0) return new Set();
+  const r = await rows(conn, `SELECT DISTINCT event_type FROM ${t.events} WHERE event_type IN (?)`, [types]);
+  return new Set(r.map((x) => String(x.event_type)));
+}
+
+/** Whether any accepted event's type starts with this prefix (for a wildcard such as order.*). */
+export async function seenEventTypePrefix(conn: Queryable, t: Tables, prefix: string): Promise<boolean> {
+  const r = await rows(conn, `SELECT 1 FROM ${t.events} WHERE event_type LIKE ? LIMIT 1`, [prefix.replace(/[\\%_]/g, '\\$&') + '%']);
+  return r.length > 0;
+}

@@ -240,8 +240,10 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       // A request we cannot build (send() itself never throws) is our fault, not the receiver's.
       result = ownFault(`the sidecar could not build this request, so it was not sent: ${coerceError(err).message}`);
     }
+    // One numbering through every replay; the retry schedule counts from the last replay.
     const attemptNo = c.attempts + 1;
-    const d = decide(result, attemptNo, s, Date.now());
+    const sinceReplay = attemptNo - c.retryBase;
+    const d = decide(result, sinceReplay, s, Date.now());
     deps.observer?.attempt(c.endpointId, result.ok, result.durationMs);
     deps.observer?.completed(c.endpointId, d.status === 'pending' ? 'retry' : d.status);
     record({
@@ -258,6 +260,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         errorClass: result.errorClass,
         errorMessage: result.errorMessage,
         requestUrl: c.url,
+        startedBy: attemptNo === 1 ? 'first' : sinceReplay === 1 ? 'replay' : 'retry',
         requestHeaders: headers,
         responseHeaders: result.headers,
         responseBody: result.body,

@@ -12,3 +12,10 @@ export function matches(pattern: string, eventType: string): boolean {
 export function subscribed(patterns: readonly string[], eventType: string): boolean {
   return patterns.some((p) => matches(p, eventType));
 }
+
+/** A subscription as the pages say it: "all events", "all order events", or the type itself. */
+export function describeSubscription(pattern: string): string {
+  if (pattern === '*') return 'all events';
+  if (pattern.endsWith('.*')) return `all ${pattern.slice(0, -2)} events`;
+  return pattern;
+}

@@ -31,6 +31,8 @@ export const endpointCreate = Joi.object({
   description: description.default(''),
   enabled: Joi.boolean().default(true),
   secret: customSecret,
+  /** Subscribe even to types neither in the catalog nor seen yet (the LMS will send them later). */
+  confirm: Joi.boolean(),
 });
 
 export const endpointPatch = Joi.object({
@@ -38,6 +40,7 @@ export const endpointPatch = Joi.object({
   events,
   description,
   enabled: Joi.boolean(),
+  confirm: Joi.boolean(),
 }).min(1);
 
 export const rotateSecret = Joi.object({
@@ -61,6 +64,8 @@ export const settingsPatch = Joi.object({
   rotation_grace_hours: Joi.number().min(0).max(168),
   retention_days: Joi.number().integer().min(1).max(3650),
   https_only: Joi.boolean(),
+  /** Saves a change that switches delivery off for someone (no retries, blocked http:// endpoints). */
+  confirm: Joi.boolean(),
 }).min(1);
 
 export const deliveryQuery = Joi.object({

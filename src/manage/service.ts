@@ -8,13 +8,14 @@ import * as endpointsSql from '../db/endpoints.js';
 import * as deliveriesSql from '../db/deliveries.js';
 import { listAttempts } from '../db/attempts.js';
 import { insertEvents } from '../db/events.js';
+import * as eventsSql from '../db/events.js';
 import { withTransaction } from '../db/pool.js';
 import { generateSecret } from '../delivery/sign.js';
 import { buildEnvelope, newEventId } from '../delivery/fanout.js';
 import { validateEndpointUrl } from '../delivery/targets.js';
 import type { SettingsStore } from '../delivery/settingsStore.js';
 import { NotFoundError, ValidationError } from '../errors.js';
-import type { Attempt, Delivery, Endpoint, Settings } from '../types.js';
+import { EVENT_CATALOG, type Attempt, type Delivery, type Endpoint, type Settings } from '../types.js';
 
 export interface ServiceDeps {
   pool: Pool;
@@ -31,9 +32,15 @@ export interface EndpointInput {
   description: string;
   enabled: boolean;
   secret?: string;
+  /** Subscribe even to types that match nothing known yet. */
+  confirm?: boolean;
 }
 
 export type Service = ReturnType<typeof createService>;
+
+function disabledMessage(what: string, ep: Endpoint): string {
+  return `${what} cannot be sent while endpoint ${ep.id} is disabled${ep.disabledReason ? ` (${ep.disabledReason})` : ''}; enable the endpoint and its paused deliveries are sent`;
+}
 
 export function createService(deps: ServiceDeps) {
   const { pool, tables: t } = deps;
@@ -44,6 +51,31 @@ export function createService(deps: ServiceDeps) {
     const e = await endpointsSql.getEndpoint(pool, t, id);
     if (!e) throw new NotFoundError(`endpoint ${id} does not exist`);
     return e;
+  }
+
+  /**
+   * A subscription that matches nothing known (not a catalog type, not a type
+   * ever accepted from the outbox, not a wildcard over either) is most often a
+   * typo; it is refused with that said, unless confirmed for a type the LMS
+   * will send later.
+   */
+  async function requireKnownSubscriptions(patterns: string[]): Promise<void> {
+    const catalog = Object.values(EVENT_CATALOG).flat();
+    const exact = patterns.filter((p) => p !== '*' && !p.endsWith('.*') && !catalog.includes(p));
+    const seen = await eventsSql.seenEventTypes(pool, t, exact);
+    const unknown = exact.filter((p) => !seen.has(p));
+    for (const p of patterns.filter((x) => x.endsWith('.*'))) {
+      const prefix = p.slice(0, -1);
+      if (!catalog.some((c) => c.startsWith(prefix)) && !(await eventsSql.seenEventTypePrefix(pool, t, prefix))) unknown.push(p);
+    }
+    if (unknown.length === 0) return;
+    const list = unknown.map((u) => `"${u}"`).join(', ');
+    throw new ValidationError(
+      `${list} ${unknown.length === 1 ? 'is' : 'are'} neither in the event catalog nor seen in the outbox, so ${unknown.length === 1 ? 'it matches' : 'they match'} no event yet: check the spelling, or confirm to subscribe to a type the LMS will send later`,
+      'events',
+      undefined,
+      { needsConfirm: true },
+    );
   }
 
   async function mustGetDelivery(id: number) {
@@ -57,8 +89,10 @@ export function createService(deps: ServiceDeps) {
     getEndpoint: mustGetEndpoint,
 
     async createEndpoint(input: EndpointInput): Promise<Endpoint> {
-      const url = await validateEndpointUrl(input.url, urlPolicy());
-      const id = await endpointsSql.insertEndpoint(pool, t, { ...input, url, secret: input.secret ?? generateSecret() });
+      const { confirm, ...fields } = input;
+      const url = await validateEndpointUrl(fields.url, urlPolicy());
+      if (!confirm) await requireKnownSubscriptions(fields.events);
+      const id = await endpointsSql.insertEndpoint(pool, t, { ...fields, url, secret: fields.secret ?? generateSecret() });
       return mustGetEndpoint(id);
     },
 
@@ -69,8 +103,12 @@ export function createService(deps: ServiceDeps) {
       opts: { resumePaused?: boolean } = {},
     ): Promise<{ endpoint: Endpoint; resumed: number }> {
       const before = await mustGetEndpoint(id);
-      const url = patch.url === undefined ? undefined : await validateEndpointUrl(patch.url, urlPolicy());
-      await endpointsSql.updateEndpoint(pool, t, id, { ...patch, url });
+      const { confirm, ...fields } = patch as Partial<EndpointInput>;
+      const url = fields.url === undefined ? undefined : await validateEndpointUrl(fields.url, urlPolicy());
+      // Only what changes is checked: an endpoint saved earlier keeps its subscriptions.
+      if (!confirm && fields.events) await requireKnownSubscriptions(fields.events.filter((e) => !before.events.includes(e)));
+      delete fields.secret;
+      await endpointsSql.updateEndpoint(pool, t, id, { ...fields, url });
       let resumed = 0;
       if (patch.enabled === false && before.enabled) await deliveriesSql.pauseForEndpoint(pool, t, id);
       if (patch.enabled === true && !before.enabled && opts.resumePaused !== false) {
@@ -119,7 +157,10 @@ export function createService(deps: ServiceDeps) {
     },
 
     async replayDelivery(id: number): Promise<Delivery> {
-      await mustGetDelivery(id);
+      const d = await mustGetDelivery(id);
+      const ep = await mustGetEndpoint(d.endpointId);
+      // A replay to a disabled endpoint would only be paused again: say so instead of "queued".
+      if (!ep.enabled) throw new ValidationError(disabledMessage(`delivery ${id}`, ep), 'id');
       if (!(await deliveriesSql.replayDelivery(pool, t, id))) {
         throw new ValidationError(`delivery ${id} is being sent right now; replay it when this attempt has finished`, 'id');
       }
@@ -127,8 +168,11 @@ export function createService(deps: ServiceDeps) {
       return mustGetDelivery(id);
     },
 
+    /** Queues the endpoint's failed deliveries created since `since`; returns how many. */
     async replayFailedSince(endpointId: number, since: Date): Promise<number> {
-      await mustGetEndpoint(endpointId);
+      const ep = await mustGetEndpoint(endpointId);
+      if (!ep.enabled) throw new ValidationError(disabledMessage(`the failed deliveries of endpoint ${endpointId}`, ep), 'since');
+      if (since.getTime() > Date.now()) throw new ValidationError(`since is in the future (${since.toISOString()}); no delivery was created after it`, 'since');
       const n = await deliveriesSql.replayFailedSince(pool, t, endpointId, since);
       if (n > 0) nudge();
       return n;
@@ -138,6 +182,37 @@ export function createService(deps: ServiceDeps) {
       await deps.settings.refreshIfStale();
       return deps.settings.current();
     },
-    updateSettings: (patch: Partial<Settings>) => deps.settings.update(patch),
+    /**
+     * Saves settings. A change that silently switches delivery off for
+     * someone is refused with what it would do, unless confirmed: an empty
+     * retry schedule (no retries at all), and HTTPS only while endpoints use
+     * http:// (their deliveries would fail as blocked).
+     */
+    async updateSettings(input: Partial<Settings> & { confirm?: boolean }): Promise<Settings> {
+      const { confirm, ...patch } = input;
+      if (Object.keys(patch).length === 0) throw new ValidationError('nothing to change: send at least one setting', 'body');
+      await deps.settings.refreshIfStale();
+      const now = deps.settings.current();
+      if (!confirm) {
+        const warnings: { field: string; message: string }[] = [];
+        if (patch.retry_schedule_seconds?.length === 0 && now.retry_schedule_seconds.length > 0) {
+          warnings.push({
+            field: 'retry_schedule_seconds',
+            message: 'an empty retry schedule means a failed delivery is never retried: it fails for good at its first error. Confirm to save it',
+          });
+        }
+        if (patch.https_only === true && !now.https_only) {
+          const http = (await endpointsSql.listEndpoints(pool, t)).filter((e) => e.url.startsWith('http:'));
+          if (http.length) {
+            warnings.push({
+              field: 'https_only',
+              message: `HTTPS only would block ${http.length} endpoint${http.length === 1 ? '' : 's'} that use${http.length === 1 ? 's' : ''} http:// (${http.slice(0, 5).map((e) => `#${e.id} ${e.url}`).join(', ')}${http.length > 5 ? ', …' : ''}): their deliveries would fail as blocked. Change their URLs to https:// first, or confirm to save it`,
+            });
+          }
+        }
+        if (warnings.length) throw new ValidationError(warnings.map((w) => w.message).join('; '), warnings[0]!.field, warnings, { needsConfirm: true });
+      }
+      return deps.settings.update(patch);
+    },
   };
 }

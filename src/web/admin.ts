@@ -16,6 +16,8 @@ import { LoginThrottle, randomToken, type AdminAuth, type Session } from './admi
 import * as stats from '../db/stats.js';
 import { listOutbox } from '../db/outbox.js';
 import { DELIVERY_STATUSES, EVENT_CATALOG, type DeliveryStatus, type Settings } from '../types.js';
+import type { EndpointInput } from '../manage/service.js';
+import { describeSubscription } from '../delivery/subscriptions.js';
 import { maskSecret } from './present.js';
 import { viewHelpersFor } from './viewHelpers.js';
 import type { SiteZone } from '../wordpress/timeZone.js';
@@ -38,10 +40,11 @@ const NOTICES: Record<string, { kind: 'success' | 'error' | 'info'; text: string
   'endpoint-created': { kind: 'success', text: 'Endpoint created. Its signing secret is below.' },
   'endpoint-saved': { kind: 'success', text: 'Endpoint saved.' },
   'endpoint-deleted': { kind: 'success', text: 'Endpoint deleted, with its deliveries.' },
-  'secret-rotated': { kind: 'success', text: 'Secret rotated. The previous secret keeps signing during the grace period.' },
   'test-sent': { kind: 'success', text: 'Test event queued; it appears in the recent deliveries below.' },
-  replayed: { kind: 'success', text: 'Replay queued with the same event id.' },
-  'replayed-many': { kind: 'success', text: 'Failed deliveries queued for replay.' },
+  replayed: { kind: 'success', text: 'Replay queued: it is sent again now, with the same event id, as the next attempt below.' },
+  'replayed-many': { kind: 'success', text: '{count} failed deliveries queued for replay, with their event ids.' },
+  'replayed-one': { kind: 'success', text: '1 failed delivery queued for replay, with its event id.' },
+  'replayed-none': { kind: 'info', text: 'No failed deliveries to this endpoint were created since then: nothing was queued.' },
   'settings-saved': { kind: 'success', text: 'Settings saved. Every sidecar process follows them within 5 seconds.' },
   'resumed': { kind: 'success', text: 'Endpoint enabled; its paused deliveries are being sent.' },
 };
@@ -101,7 +104,7 @@ export function adminRouter(deps: AdminDeps): Router {
     // Times in the site's WordPress time zone, UTC alongside.
     res.locals.h = viewHelpersFor(await deps.zones.current());
     res.locals.csrfToken = session.csrfToken;
-    res.locals.notice = NOTICES[String(req.query.notice ?? '')] ?? null;
+    res.locals.notice = notice(req);
     res.locals.path = req.path;
     if (req.method === 'POST') {
       const token = String((req.body as Record<string, unknown>)?._csrf ?? '');
@@ -139,23 +142,23 @@ export function adminRouter(deps: AdminDeps): Router {
 
   // ---- endpoints ----
   r.get('/endpoints', async (_req, res) => {
-    const [endpoints, health] = await Promise.all([service.listEndpoints(), stats.endpointHealth24h(deps.pool, deps.tables)]);
-    res.render('endpoints', { title: 'Endpoints', endpoints, health });
+    const [endpoints, health, settings] = await Promise.all([service.listEndpoints(), stats.endpointHealth24h(deps.pool, deps.tables), service.getSettings()]);
+    res.render('endpoints', { title: 'Endpoints', endpoints, health, httpsOnly: settings.https_only, describe: describeSubscription });
   });
 
   r.get('/endpoints/new', (_req, res) => {
-    res.render('endpoint-form', { ...formLocals(), title: 'Add endpoint', endpoint: null, values: { url: '', description: '', events: [], other: '', enabled: true }, errors: {} });
+    res.render('endpoint-form', { ...formLocals(), title: 'Add endpoint', endpoint: null, values: { url: '', description: '', events: [], other: '', enabled: true, confirm: false }, errors: {}, needsConfirm: false });
   });
 
   r.post('/endpoints', async (req, res) => {
     const values = endpointValues(req.body as Record<string, unknown>);
     try {
-      const input = check<{ url: string; events: string[]; description: string; enabled: boolean }>(schemas.endpointCreate, toEndpointInput(values));
+      const input = check<EndpointInput>(schemas.endpointCreate, toEndpointInput(values));
       const e = await service.createEndpoint(input);
       res.redirect(303, `/admin/endpoints/${e.id}?notice=endpoint-created`);
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
-      res.status(400).render('endpoint-form', { ...formLocals(), title: 'Add endpoint', endpoint: null, values, errors: fieldErrors(err) });
+      res.status(400).render('endpoint-form', { ...formLocals(), title: 'Add endpoint', endpoint: null, values, errors: fieldErrors(err), needsConfirm: err.flags.needsConfirm === true });
     }
   });
 
@@ -168,19 +171,37 @@ export function adminRouter(deps: AdminDeps): Router {
     const body = req.body as Record<string, unknown>;
     const values = endpointValues(body);
     try {
-      const patch = check<{ url: string; events: string[]; description: string; enabled: boolean }>(schemas.endpointCreate, toEndpointInput(values));
+      const patch = check<EndpointInput>(schemas.endpointCreate, toEndpointInput(values));
       const { resumed } = await service.updateEndpoint(id, patch, { resumePaused: body.resume_paused === 'on' });
       res.redirect(303, `/admin/endpoints/${id}?notice=${resumed > 0 ? 'resumed' : 'endpoint-saved'}`);
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
-      await renderEndpoint(res, id, 400, values, fieldErrors(err));
+      await renderEndpoint(res, id, 400, values, fieldErrors(err), err.flags.needsConfirm === true);
     }
   });
 
   r.post('/endpoints/:id/rotate', async (req, res) => {
     const id = idOf(req);
-    await service.rotateSecret(id, {});
-    res.redirect(303, `/admin/endpoints/${id}?notice=secret-rotated`);
+    const body = req.body as Record<string, unknown>;
+    if (body.confirm !== 'on') {
+      return renderEndpoint(res, id, 400, undefined, { rotate: 'Tick the box to rotate: receivers must be given the new secret before the grace period ends.' });
+    }
+    let grace: number;
+    try {
+      ({ grace_hours: grace } = check<{ grace_hours: number }>(schemas.rotateSecret, { grace_hours: String(body.grace_hours ?? '') }));
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      return renderEndpoint(res, id, 400, undefined, { rotate: 'Choose how long the previous secret keeps working.' });
+    }
+    const e = await service.rotateSecret(id, { grace_hours: grace });
+    // The new secret is shown once, right away, on this answer (not carried through a redirect).
+    res.locals.notice = {
+      kind: 'success',
+      text: grace > 0
+        ? 'Secret rotated. Give the new secret below to your receivers: until the grace period ends they may check it in X-Webhook-Signature-Next, while X-Webhook-Signature stays signed with the previous one.'
+        : 'Secret rotated with no grace period: from now on every request is signed with the new secret below only.',
+    };
+    await renderEndpoint(res, id, 200, undefined, {}, false, e.secret);
   });
 
   r.post('/endpoints/:id/test', async (req, res) => {
@@ -192,13 +213,19 @@ export function adminRouter(deps: AdminDeps): Router {
   r.post('/endpoints/:id/replay-failed', async (req, res) => {
     const id = idOf(req);
     const raw = String((req.body as Record<string, unknown>).since ?? '');
+    let since: Date;
     try {
-      const { since } = check<{ since: Date }>(schemas.replayFailed, { since: localToIso(raw) });
-      await service.replayFailedSince(id, since);
-      res.redirect(303, `/admin/endpoints/${id}?notice=replayed-many`);
+      ({ since } = check<{ since: Date }>(schemas.replayFailed, { since: localToIso(raw) }));
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
-      await renderEndpoint(res, id, 400, undefined, { since: 'Pick a date and time to replay failed deliveries from.' });
+      return renderEndpoint(res, id, 400, undefined, { since: 'Pick a date and time to replay failed deliveries from.' });
+    }
+    try {
+      const n = await service.replayFailedSince(id, since);
+      res.redirect(303, `/admin/endpoints/${id}?${n === 0 ? 'notice=replayed-none' : n === 1 ? 'notice=replayed-one' : `notice=replayed-many&count=${n}`}`);
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      await renderEndpoint(res, id, 400, undefined, { since: err.message });
     }
   });
 
@@ -264,14 +291,19 @@ export function adminRouter(deps: AdminDeps): Router {
   });
 
   r.get('/deliveries/:id', async (req, res) => {
-    const { delivery, attempts } = await service.getDelivery(idOf(req));
-    const endpoint = await service.getEndpoint(delivery.endpointId).catch(() => null);
-    res.render('delivery', { title: `Delivery ${delivery.id}`, delivery, attempts, endpoint, envelope: prettyJson(delivery.body) });
+    await renderDelivery(res, idOf(req), 200);
   });
 
   r.post('/deliveries/:id/replay', async (req, res) => {
     const id = idOf(req);
-    await service.replayDelivery(id);
+    try {
+      await service.replayDelivery(id);
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      // Nothing was queued: say why on the delivery's own page.
+      res.locals.notice = { kind: 'error', text: err.message };
+      return renderDelivery(res, id, 400);
+    }
     res.redirect(303, `/admin/deliveries/${id}?notice=replayed`);
   });
 
@@ -292,7 +324,7 @@ export function adminRouter(deps: AdminDeps): Router {
   // ---- settings ----
   r.get('/settings', async (_req, res) => {
     const s = await service.getSettings();
-    res.render('settings', { title: 'Settings', values: settingsValues(s), errors: {} });
+    res.render('settings', { title: 'Settings', values: settingsValues(s), errors: {}, needsConfirm: false });
   });
 
   r.post('/settings', async (req, res) => {
@@ -302,22 +334,29 @@ export function adminRouter(deps: AdminDeps): Router {
     const values = { ...settingsValues(await service.getSettings()), ...Object.fromEntries(sent.map((f) => [f, String(body[f]).trim()])) };
     try {
       const patch = check<Partial<Settings>>(schemas.settingsPatch, toSettingsPatch(values, sent));
-      await service.updateSettings(patch);
+      await service.updateSettings({ ...patch, confirm: body.confirm === 'on' });
       res.redirect(303, '/admin/settings?notice=settings-saved');
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
-      res.status(400).render('settings', { title: 'Settings', values, errors: fieldErrors(err) });
+      // A change that needs confirming comes back with what it would do and a box to tick.
+      res.status(400).render('settings', { title: 'Settings', values, errors: fieldErrors(err), needsConfirm: err.flags.needsConfirm === true });
     }
   });
 
   // ---- helpers bound to deps ----
-  async function renderEndpoint(res: Response, id: number, status: number, values?: EndpointValues, errors: Record<string, string> = {}) {
+  async function renderDelivery(res: Response, id: number, status: number) {
+    const { delivery, attempts } = await service.getDelivery(id);
+    const endpoint = await service.getEndpoint(delivery.endpointId).catch(() => null);
+    res.status(status).render('delivery', { title: `Delivery ${delivery.id}`, delivery, attempts, endpoint, envelope: prettyJson(delivery.body) });
+  }
+
+  async function renderEndpoint(res: Response, id: number, status: number, values?: EndpointValues, errors: Record<string, string> = {}, needsConfirm = false, newSecret: string | null = null) {
     const endpoint = await service.getEndpoint(id);
     const [recent, paused] = await Promise.all([
       service.listDeliveries({ endpointId: id, limit: 20 }),
       service.listDeliveries({ endpointId: id, status: 'paused', limit: 1 }),
     ]);
-    const known = new Set(Object.values(EVENT_CATALOG).flat());
+    const known = new Set(catalogChoices().flatMap((g) => [...g.types, ...(g.wildcard ? [g.wildcard] : [])]).concat('*'));
     res.status(status).render('endpoint-form', {
       ...formLocals(),
       title: endpoint.description || endpoint.url,
@@ -331,8 +370,13 @@ export function adminRouter(deps: AdminDeps): Router {
         events: endpoint.events.filter((e) => known.has(e)),
         other: endpoint.events.filter((e) => !known.has(e)).join(', '),
         enabled: endpoint.enabled,
+        confirm: false,
       },
       errors,
+      needsConfirm,
+      newSecret,
+      graceDefault: (await service.getSettings()).rotation_grace_hours,
+      httpsOnly: (await service.getSettings()).https_only,
       defaultSince: new Date(Date.now() - 24 * 3600_000).toISOString().slice(0, 16),
     });
   }
@@ -348,6 +392,7 @@ interface EndpointValues {
   events: string[];
   other: string;
   enabled: boolean;
+  confirm: boolean;
 }
 
 function endpointValues(body: Record<string, unknown>): EndpointValues {
@@ -359,12 +404,18 @@ function endpointValues(body: Record<string, unknown>): EndpointValues {
     events,
     other: String(body.events_other ?? ''),
     enabled: body.enabled === 'on',
+    confirm: body.confirm === 'on',
   };
 }
 
+/**
+ * Entries of the "other types" box are separated by commas or new lines, not
+ * spaces: "enrollment created" stays one entry and is refused as not an
+ * event type, instead of becoming two subscriptions that match nothing.
+ */
 function toEndpointInput(v: EndpointValues) {
-  const other = v.other.split(/[\s,]+/).filter(Boolean);
-  return { url: v.url, description: v.description, events: [...new Set([...v.events, ...other])], enabled: v.enabled };
+  const other = v.other.split(/[,\r\n]+/).map((x) => x.trim()).filter(Boolean);
+  return { url: v.url, description: v.description, events: [...new Set([...v.events, ...other])], enabled: v.enabled, ...(v.confirm ? { confirm: true } : {}) };
 }
 
 const SETTINGS_FIELDS = [
@@ -410,8 +461,24 @@ function fieldErrors(err: ValidationError): Record<string, string> {
   return out;
 }
 
+/** The catalog as the form offers it: each group with its wildcard when all its types share a prefix (order.*). */
+export function catalogChoices(): { name: string; wildcard: string | null; types: readonly string[] }[] {
+  return Object.entries(EVENT_CATALOG).map(([name, types]) => {
+    const prefix = types[0]!.split('.')[0]!;
+    return { name, wildcard: types.every((x) => x.startsWith(`${prefix}.`)) ? `${prefix}.*` : null, types };
+  });
+}
+
 function formLocals() {
-  return { catalog: EVENT_CATALOG };
+  return { catalog: catalogChoices(), describe: describeSubscription };
+}
+
+/** The notice a redirect asked for, from the allowlist; {count} filled from a numeric count parameter only. */
+function notice(req: Request): { kind: string; text: string } | null {
+  const n = NOTICES[String(req.query.notice ?? '')];
+  if (!n) return null;
+  const count = String(req.query.count ?? '');
+  return { kind: n.kind, text: n.text.replace('{count}', /^\d{1,9}$/.test(count) ? count : 'Several') };
 }
 
 function idOf(req: Request): number {
@@ -429,11 +496,10 @@ function cookieOptions(req: Request, path: string) {
 function renderLogin(req: Request, res: Response, status: number, error: string | null) {
   const token = randomToken();
   res.cookie(LOGIN_CSRF_COOKIE, token, { ...cookieOptions(req, '/admin/login'), maxAge: 3600_000 });
-  const notice = NOTICES[String(req.query.notice ?? '')] ?? null;
   const body = req.body as Record<string, unknown> | undefined;
   // The user name typed is kept (it is escaped by the template); the password never is.
   const userName = typeof body?.username === 'string' ? body.username.slice(0, 200) : '';
-  res.status(status).render('login', { title: 'Log in', csrfToken: token, error, notice, userName, next: safeNext(req.query.next ?? body?.next) });
+  res.status(status).render('login', { title: 'Log in', csrfToken: token, error, notice: notice(req), userName, next: safeNext(req.query.next ?? body?.next) });
 }
 
 /** Only same-site admin paths: an open redirect would make the login page a phishing tool. */

@@ -98,7 +98,7 @@ export function apiRouter(service: Service): Router {
   });
 
   r.patch('/settings', async (req, res) => {
-    res.json(await service.updateSettings(check<Partial<Settings>>(schemas.settingsPatch, req.body)));
+    res.json(await service.updateSettings(check<Partial<Settings> & { confirm?: boolean }>(schemas.settingsPatch, req.body)));
   });
 
   return r;

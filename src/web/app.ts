@@ -127,7 +127,9 @@ function errorHandler(log: Logger): ErrorRequestHandler {
     let payload: Record<string, unknown>;
     if (err instanceof ValidationError) {
       status = 400;
-      payload = { code: 'validation_error', message: err.message, field: err.field, details: err.details };
+      payload = err.flags.needsConfirm
+        ? { code: 'confirmation_required', message: err.message, field: err.field, details: err.details }
+        : { code: 'validation_error', message: err.message, field: err.field, details: err.details };
     } else if (bodyErr.type === 'entity.parse.failed') {
       status = 400;
       payload = { code: 'invalid_json', message: `request body is not valid JSON: ${err.message}` };

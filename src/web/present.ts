@@ -47,6 +47,7 @@ export function presentAttempt(a: Attempt) {
   return {
     id: a.id,
     attempt: a.attemptNo,
+    started_by: a.startedBy,
     started_at: a.startedAt.toISOString(),
     duration_ms: a.durationMs,
     outcome: a.outcome,

@@ -65,7 +65,7 @@ async function stopSidecar(c: Child) {
 }
 
 async function drain(db: TestDb, api: Api, type: string, events: number, endpoints: number): Promise<number> {
-  for (let i = 0; i < endpoints; i++) await api('POST', '/api/endpoints', { url: `${recvUrl}?e=${i}`, events: [type] });
+  for (let i = 0; i < endpoints; i++) await api('POST', '/api/endpoints', { url: `${recvUrl}?e=${i}`, events: [type], confirm: true });
   await ask('reset');
   const t0 = Date.now();
   await insertOutbox(db.pool, Array.from({ length: events }, (_, i) => ({ type, payload: { student_id: `student_${i}`, course_id: 'course_abc123' } })));
@@ -78,7 +78,7 @@ async function drain(db: TestDb, api: Api, type: string, events: number, endpoin
 }
 
 async function latency(db: TestDb, api: Api, type: string, perSecond: number, seconds: number) {
-  await api('POST', '/api/endpoints', { url: recvUrl, events: [type] });
+  await api('POST', '/api/endpoints', { url: recvUrl, events: [type], confirm: true });
   await ask('reset');
   const tickMs = 20;
   const perTick = (perSecond * tickMs) / 1000;

@@ -141,9 +141,17 @@ describe('HTTPS-only setting', function () {
 
   it('refuses http:// URLs when saved and fails deliveries to ones saved before it was turned on', async () => {
     const r = await receiver();
-    await api('PATCH', '/api/settings', { retry_schedule_seconds: [] });
+    await api('PATCH', '/api/settings', { retry_schedule_seconds: [], confirm: true });
     const before = (await api('POST', '/api/endpoints', { url: r.url, events: ['*'] })).body;
-    expect((await api('PATCH', '/api/settings', { https_only: true })).body.https_only).to.equal(true);
+    // Turning it on while an http:// endpoint exists says what it would block, and needs confirming.
+    const unconfirmed = await api('PATCH', '/api/settings', { https_only: true });
+    expect(unconfirmed.status).to.equal(400);
+    expect(unconfirmed.body.error).to.include({ code: 'confirmation_required', field: 'https_only' });
+    expect(unconfirmed.body.error.message).to.equal(
+      `HTTPS only would block 1 endpoint that uses http:// (#${before.id} ${before.url}): their deliveries would fail as blocked. Change their URLs to https:// first, or confirm to save it`,
+    );
+    expect((await api('GET', '/api/settings')).body.https_only).to.equal(false);
+    expect((await api('PATCH', '/api/settings', { https_only: true, confirm: true })).body.https_only).to.equal(true);
     const refused = await api('POST', '/api/endpoints', { url: `${r.url}/new`, events: ['*'] });
     expect(refused.status).to.equal(400);
     expect(refused.body.error.message).to.match(/must use https:\/\/ \(the HTTPS-only setting is on\)/);
@@ -161,7 +169,7 @@ describe('SSRF protection at connect time', function () {
 
   it('refuses loopback targets when they are dialled, however the URL got saved', async () => {
     const r = await receiver();
-    await api('PATCH', '/api/settings', { retry_schedule_seconds: [] });
+    await api('PATCH', '/api/settings', { retry_schedule_seconds: [], confirm: true });
     // Written straight into the table, as if a name had resolved publicly when it was saved.
     const urls = [`http://localhost:${r.port}/`, `http://127.0.0.1:${r.port}/`, `http://[::ffff:127.0.0.1]:${r.port}/`, `http://0x7f000001:${r.port}/`];
     for (const u of urls) await db.get().pool.query(`INSERT INTO wp_webhook_endpoints (url, events, secret) VALUES (?, '["*"]', 'whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=')`, [u]);

@@ -230,7 +230,7 @@ describe('delivery pipeline (real MariaDB, real receivers)', function () {
   });
 
   it('replays a delivery with the same event id, and replays failed ones since a time', async () => {
-    await api('PATCH', '/api/settings', { retry_schedule_seconds: [] });
+    await api('PATCH', '/api/settings', { retry_schedule_seconds: [], confirm: true });
     let fail = true;
     const r = await receiver(() => ({ status: fail ? 500 : 200 }));
     const ep = await endpoint(r.url, ['subscription.renewed']);

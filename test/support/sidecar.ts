@@ -125,7 +125,8 @@ export function useSidecar(db: { get(): TestDb }, env: Record<string, string> = 
       return r;
     },
     async endpoint(url, events, extra = {}) {
-      const res = await api('POST', '/api/endpoints', { url, events, ...extra });
+      // confirm: tests subscribe to made-up types (order.paused, shape.*) that no LMS has sent yet.
+      const res = await api('POST', '/api/endpoints', { url, events, confirm: true, ...extra });
       expect(res.status, JSON.stringify(res.body)).to.equal(201);
       return res.body as { id: number; secret: string };
     },

@@ -18,7 +18,7 @@ describe('admin pages', function () {
   let receiver: Receiver;
 
   before(async () => {
-    await api('PATCH', '/api/settings', { retry_schedule_seconds: [] });
+    await api('PATCH', '/api/settings', { retry_schedule_seconds: [], confirm: true });
     receiver = await fx.receiver();
   });
 
@@ -184,7 +184,7 @@ describe('admin pages', function () {
     });
 
     it('creates an endpoint, edits it, and saves settings with field errors when wrong', async () => {
-      const created = await c.post('/admin/endpoints', { url: `${receiver.url}/ui`, description: 'CRM', events: ['enrollment.created', 'order.completed'], events_other: 'badge.*', enabled: 'on' }, '/admin/endpoints/new');
+      const created = await c.post('/admin/endpoints', { url: `${receiver.url}/ui`, description: 'CRM', events: ['enrollment.created', 'order.completed'], events_other: 'badge.*', enabled: 'on', confirm: 'on' }, '/admin/endpoints/new');
       expect(created.status).to.equal(303);
       const path = created.location!.split('?')[0]!;
       const page = await c.get(created.location!);
@@ -204,7 +204,7 @@ describe('admin pages', function () {
       const s = (await api('GET', '/api/settings')).body;
       expect(s).to.include({ timeout_seconds: 7, max_in_flight_per_endpoint: 16, retention_days: 14 });
       expect(s.retry_schedule_seconds).to.deep.equal([30, 60]);
-      await api('PATCH', '/api/settings', { retry_schedule_seconds: [], timeout_seconds: 10 });
+      await api('PATCH', '/api/settings', { retry_schedule_seconds: [], timeout_seconds: 10, confirm: true });
       expect(path).to.match(/^\/admin\/endpoints\/\d+$/);
 
       const unconfirmed = await c.post(`${path}/delete`, {}, path);

@@ -72,7 +72,7 @@ describe('generated input', function () {
   it('answers every random API body and query string with a 2xx or a 4xx naming the problem, never a 500', async () => {
     const rand = prng(seed);
     const g = generator(rand);
-    const e = await api('POST', '/api/endpoints', { url: receiver.url, events: ['fuzz.*'] });
+    const e = await api('POST', '/api/endpoints', { url: receiver.url, events: ['fuzz.*'], confirm: true });
     const routes: [string, string][] = [
       ['POST', '/api/endpoints'],
       ['PATCH', `/api/endpoints/${e.body.id}`],
@@ -111,7 +111,7 @@ describe('generated input', function () {
     try {
       expect((await c.login(ADMIN_PASSWORD)).status).to.equal(303);
       const token = Client.token((await c.get('/admin/settings')).text);
-      const e = (await api('POST', '/api/endpoints', { url: receiver.url, events: ['fuzz.form'] })).body;
+      const e = (await api('POST', '/api/endpoints', { url: receiver.url, events: ['fuzz.form'], confirm: true })).body;
       const paths = ['/admin/endpoints', `/admin/endpoints/${e.id}`, '/admin/settings', `/admin/endpoints/${e.id}/replay-failed`, '/admin/endpoints/abc', '/admin/deliveries/999999/replay'];
       for (let i = 0; i < 300; i++) {
         const form: Record<string, string | string[]> = { _csrf: token };
@@ -137,7 +137,7 @@ describe('generated input', function () {
 
   it('shows a payload nested 100,000 deep in the API and the pages, and answers repeated parameters with a 400 naming them', async () => {
     await api('PATCH', '/api/settings', { max_payload_bytes: 1 << 20 });
-    await api('POST', '/api/endpoints', { url: receiver.url, events: ['deep.*'] });
+    await api('POST', '/api/endpoints', { url: receiver.url, events: ['deep.*'], confirm: true });
     const deep = '['.repeat(100_000) + ']'.repeat(100_000);
     await insertOutbox(db.get().pool, [{ type: 'deep.nested', payload: deep }]);
     const got = await waitFor('deep event delivered', () => receiver.received.find((r) => r.json.event === 'deep.nested'), 20_000);
@@ -175,7 +175,7 @@ describe('generated input', function () {
 
   it('stamps outbox rows of every shape as accepted or rejected with a reason, and keeps delivering', async () => {
     await api('PATCH', '/api/settings', { max_payload_bytes: 65536 });
-    await api('POST', '/api/endpoints', { url: receiver.url, events: ['shape.*'] });
+    await api('POST', '/api/endpoints', { url: receiver.url, events: ['shape.*'], confirm: true });
     const shapes: { type: string; payload: string; eventId?: string }[] = [
       { type: 'shape.null', payload: 'null' },
       { type: 'shape.array', payload: '[1,2,3]' },
