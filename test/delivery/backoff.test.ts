@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { nextDelayMs, parseRetryAfterMs } from '../../src/delivery/backoff.js';
-import { decide } from '../../src/delivery/dispatcher.js';
+import { decide } from '../../src/delivery/attempt.js';
 import { DEFAULT_SETTINGS } from '../../src/types.js';
 import type { SendResult } from '../../src/delivery/send.js';
 

@@ -1,0 +1,141 @@
+/**
+ * The sender room: one attempt of one claimed delivery — sign the stored
+ * envelope bytes, POST them through the HTTP client, and decide what the
+ * result means (success, retry after a delay, failed for good, endpoint
+ * disabled). Never throws: everything becomes a Recorded for the recorder.
+ */
+import { validateHeaderName, validateHeaderValue } from 'node:http';
+import type { ClaimedDelivery, Completion } from '../db/deliveries.js';
+import { signedHeaders } from './sign.js';
+import { nextDelayMs, parseRetryAfterMs } from './backoff.js';
+import type { Sender, SendResult } from './send.js';
+import type { SettingsStore } from './settingsStore.js';
+import type { Recorded } from './recorder.js';
+import type { DeliveryObserver } from '../metrics.js';
+import type { Settings } from '../types.js';
+import { coerceError } from '../errors.js';
+
+export interface Decision {
+  status: Completion['status'];
+  delayMs: number | null;
+  /** Set when this response means the endpoint must be disabled now. */
+  disableReason: string | null;
+}
+
+/** What one attempt's result means for its delivery, `attemptNo` counting from the last replay. Pure. */
+export function decide(result: SendResult, attemptNo: number, settings: Settings, nowMs: number, random: () => number = Math.random): Decision {
+  if (result.ok) return { status: 'succeeded', delayMs: null, disableReason: null };
+  // Our own fault would fail the same way on every retry: fail now, with the reason.
+  if (result.errorClass === 'internal') return { status: 'failed', delayMs: null, disableReason: null };
+  if (result.statusCode === 410) {
+    return { status: 'paused', delayMs: null, disableReason: 'the endpoint answered 410 Gone' };
+  }
+  const retryAfter =
+    result.statusCode === 429 || result.statusCode === 503 ? parseRetryAfterMs(result.headers?.['retry-after'], nowMs) : null;
+  const delayMs = nextDelayMs(settings, attemptNo, retryAfter, random);
+  return delayMs === null ? { status: 'failed', delayMs: null, disableReason: null } : { status: 'pending', delayMs, disableReason: null };
+}
+
+export interface AttemptDeps {
+  sender: Sender;
+  settings: SettingsStore;
+  userAgent: string;
+  worker: string;
+  observer?: DeliveryObserver;
+}
+
+export type Attempter = (c: ClaimedDelivery) => Promise<Recorded>;
+
+export function createAttempter(deps: AttemptDeps): Attempter {
+  return async function attempt(c) {
+    const startedAt = new Date();
+    if (!c.endpointEnabled) {
+      // Disabled since it was claimed: nothing is sent, the delivery waits paused.
+      return {
+        attempt: null,
+        endpointId: c.endpointId,
+        ok: false,
+        disableReason: null,
+        completion: { id: c.id, claimToken: c.claimToken, status: 'paused', delayMs: null, attempted: false, startedAt, statusCode: null, error: null },
+      };
+    }
+    const s = deps.settings.current();
+    const { headers, result } = await signAndSend(c, s, startedAt, deps);
+    // One numbering through every replay; the retry schedule counts from the last replay.
+    const attemptNo = c.attempts + 1;
+    const sinceReplay = attemptNo - c.retryBase;
+    const d = decide(result, sinceReplay, s, Date.now());
+    deps.observer?.attempt(c.endpointId, result.ok, result.durationMs);
+    deps.observer?.completed(c.endpointId, d.status === 'pending' ? 'retry' : d.status);
+    return {
+      endpointId: c.endpointId,
+      ok: result.ok,
+      disableReason: d.disableReason,
+      attempt: {
+        deliveryId: c.id,
+        attemptNo,
+        startedAt,
+        durationMs: result.durationMs,
+        outcome: result.ok ? 'success' : 'failure',
+        statusCode: result.statusCode,
+        errorClass: result.errorClass,
+        errorMessage: result.errorMessage,
+        requestUrl: c.url,
+        startedBy: attemptNo === 1 ? 'first' : sinceReplay === 1 ? 'replay' : 'retry',
+        requestHeaders: headers,
+        responseHeaders: result.headers,
+        responseBody: result.body,
+        worker: deps.worker,
+      },
+      completion: {
+        id: c.id,
+        claimToken: c.claimToken,
+        status: d.status,
+        delayMs: d.delayMs,
+        attempted: true,
+        startedAt,
+        statusCode: result.statusCode,
+        error: result.ok ? null : `${result.errorClass}: ${result.errorMessage}`,
+      },
+    };
+  };
+}
+
+async function signAndSend(c: ClaimedDelivery, s: Settings, startedAt: Date, deps: AttemptDeps): Promise<{ headers: Record<string, string>; result: SendResult }> {
+  const body = Buffer.from(c.body, 'utf8');
+  let headers: Record<string, string> = {};
+  try {
+    headers = signedHeaders({
+      eventId: c.eventId,
+      eventType: c.eventType,
+      body,
+      timestampSeconds: Math.floor(startedAt.getTime() / 1000),
+      secrets: c.secrets,
+      userAgent: deps.userAgent,
+    });
+    checkHeaders(headers);
+    if (s.https_only && !c.url.startsWith('https:')) {
+      return { headers, result: failure('blocked_target', 'the HTTPS-only setting is on and this endpoint URL is http://') };
+    }
+    return { headers, result: await deps.sender.send({ url: c.url, headers, body, timeoutMs: s.timeout_seconds * 1000, keepBodyBytes: s.response_body_max_bytes }) };
+  } catch (err) {
+    // A request we cannot build (send() itself never throws) is our fault, not the receiver's.
+    return { headers, result: failure('internal', `the sidecar could not build this request, so it was not sent: ${coerceError(err).message}`) };
+  }
+}
+
+function failure(errorClass: SendResult['errorClass'], message: string): SendResult {
+  return { ok: false, statusCode: null, headers: null, body: null, durationMs: 0, errorClass, errorMessage: message };
+}
+
+/** Node's own header checks, run before sending so a bad value is named here rather than deep in got. */
+function checkHeaders(headers: Record<string, string>): void {
+  for (const [name, value] of Object.entries(headers)) {
+    try {
+      validateHeaderName(name);
+      validateHeaderValue(name, value);
+    } catch {
+      throw new Error(`the ${name} header value ${JSON.stringify(value.slice(0, 80))} has characters HTTP headers cannot carry`);
+    }
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * The claimer: takes due deliveries for this process under a lease, and
+ * hands back what it will not send. The claim statement itself (SKIP LOCKED,
+ * token and lease stamped in one short transaction) lives in db/deliveries.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Pool } from 'mysql2/promise';
+import type { Tables } from '../db/tables.js';
+import { claimDue, releaseClaims, type ClaimedDelivery, type ClaimResult } from '../db/deliveries.js';
+import { retryConflicts } from './conflicts.js';
+import type { Scheduler } from './scheduler.js';
+
+/**
+ * A claim's lease: twice the request timeout plus 10 s to record the result.
+ * Shorter means a dead process's deliveries come back sooner; a result
+ * recorded after its lease ran out may be sent twice (at-least-once).
+ */
+export function leaseMs(timeoutSeconds: number): number {
+  return 2 * timeoutSeconds * 1000 + 10_000;
+}
+
+export interface Claimer {
+  /** Claims up to `limit` due deliveries, leaving the rows of `excludeEndpoints`, at most freeSlots(ep) per endpoint. */
+  claim(req: { limit: number; timeoutSeconds: number; excludeEndpoints: number[]; freeSlots: (endpointId: number) => number }): Promise<ClaimResult>;
+  /** Hands claimed deliveries back, due now, for any process to send. */
+  release(claims: ClaimedDelivery[]): Promise<void>;
+}
+
+export function createClaimer(deps: { pool: Pool; tables: Tables; worker: string }): Claimer {
+  return {
+    claim: (req) =>
+      retryConflicts(() =>
+        claimDue(deps.pool, deps.tables, {
+          limit: req.limit,
+          leaseMs: leaseMs(req.timeoutSeconds),
+          token: randomBytes(12).toString('hex'),
+          worker: deps.worker,
+          excludeEndpoints: req.excludeEndpoints,
+          freeSlots: req.freeSlots,
+        }),
+      ),
+    release: (claims) => releaseClaims(deps.pool, deps.tables, claims),
+  };
+}
+
+export interface ClaimLoop {
+  /** Claims while the scheduler has room; a call during a claim makes it run once more after. Never rejects. */
+  pump(): Promise<void>;
+  /** The claim under way, if any (stop() awaits it). */
+  running(): Promise<void> | null;
+  /** Whether the last claim suggested more rows are due (so finishing requests should pump again). */
+  moreDue(): boolean;
+}
+
+/**
+ * The claim loop: fills the scheduler's window in batches and hands back
+ * rows claimed after stopping began.
+ */
+export function createClaimLoop(deps: {
+  claimer: Claimer;
+  scheduler: Scheduler;
+  timeoutSeconds: () => number;
+  /** false while stopping or while the database is backed off. */
+  mayClaim: () => boolean;
+  stopping: () => boolean;
+  onSuccess: () => void;
+  onError: (err: unknown) => void;
+}): ClaimLoop {
+  const { claimer, scheduler } = deps;
+  let pumping: Promise<void> | null = null;
+  let again = false;
+  let moreDue = false;
+
+  async function claimWhileRoom(): Promise<void> {
+    for (;;) {
+      const room = scheduler.room();
+      if (deps.stopping() || room === 0) return;
+      const full = scheduler.fullEndpoints();
+      const { claimed, exhausted } = await claimer.claim({ limit: room, timeoutSeconds: deps.timeoutSeconds(), excludeEndpoints: full, freeSlots: scheduler.freeSlots });
+      if (deps.stopping()) {
+        await claimer.release(claimed);
+        return;
+      }
+      scheduler.enqueue(claimed);
+      scheduler.dispatch();
+      // A claim that skipped full endpoints cannot tell whether they have more due,
+      // so finishing requests keep asking.
+      moreDue = !exhausted || full.length > 0 || claimed.some((c) => scheduler.isFull(c.endpointId));
+      if (exhausted || claimed.length === 0) return;
+    }
+  }
+
+  return {
+    pump() {
+      if (!deps.mayClaim()) return Promise.resolve();
+      if (pumping) {
+        // Asked while a claim is under way: run once more when it is done, so no request is lost.
+        again = true;
+        return pumping;
+      }
+      pumping = (async () => {
+        try {
+          do {
+            again = false;
+            await claimWhileRoom();
+          } while (again && !deps.stopping());
+          deps.onSuccess();
+        } catch (err) {
+          deps.onError(err);
+        } finally {
+          pumping = null;
+        }
+      })();
+      return pumping;
+    },
+    running: () => pumping,
+    moreDue: () => moreDue,
+  };
+}

@@ -1,0 +1,143 @@
+/**
+ * The recorder: attempt results written in batches, one transaction for many
+ * attempts and completions (attempt rows, backoff columns, endpoint health).
+ *
+ * A result that cannot be recorded is not lost: while the database is away
+ * results are kept (up to MAX_UNRECORDED) and retried with backoff, so they
+ * are recorded before their leases run out and not sent twice; past that the
+ * oldest are dropped and their deliveries, whose leases expire, are sent
+ * again (at-least-once).
+ */
+import type { Pool } from 'mysql2/promise';
+import type { Tables } from '../db/tables.js';
+import { completeDeliveries, pauseForEndpoint, type Completion } from '../db/deliveries.js';
+import { insertAttempts, type NewAttempt } from '../db/attempts.js';
+import { disableEndpoint, disableLongFailing, markFailing, markHealthy } from '../db/endpoints.js';
+import { withTransaction } from '../db/pool.js';
+import type { SettingsStore } from './settingsStore.js';
+import type { Logger } from '../log.js';
+import { coerceError, isConnectionError } from '../errors.js';
+import { retryConflicts } from './conflicts.js';
+
+/** One attempt's outcome as the recorder writes it. */
+export interface Recorded {
+  /** null when nothing was sent (the endpoint was disabled meanwhile). */
+  attempt: NewAttempt | null;
+  completion: Completion;
+  endpointId: number;
+  ok: boolean;
+  /** Set when this response means the endpoint must be disabled now (410 Gone). */
+  disableReason: string | null;
+}
+
+export interface Recorder {
+  record(r: Recorded): void;
+  /** Writes everything buffered now (waits for a write under way first). */
+  flush(): Promise<void>;
+  /** Results waiting to be written. */
+  pending(): number;
+  lastError(): string | null;
+}
+
+const FLUSH_SIZE = 100;
+const FLUSH_DELAY_MS = 20;
+const MAX_DB_BACKOFF_MS = 30_000;
+/** Results kept in memory while the database cannot take them (about 2 MB). */
+export const MAX_UNRECORDED = 5000;
+
+export function createRecorder(deps: { pool: Pool; tables: Tables; settings: SettingsStore; log: Logger; stopping: () => boolean }): Recorder {
+  const { pool, tables: t, log } = deps;
+  let buffer: Recorded[] = [];
+  let flushTimer: NodeJS.Timeout | null = null;
+  let flushing: Promise<void> | null = null;
+  let retryMs = 0;
+  let lastError: string | null = null;
+
+  function record(r: Recorded) {
+    buffer.push(r);
+    if (retryMs > 0) return; // a retry is scheduled; it takes everything buffered
+    if (buffer.length >= FLUSH_SIZE) void flush();
+    else if (!flushTimer) flushTimer = setTimeout(() => void flush(), FLUSH_DELAY_MS);
+  }
+
+  async function flush(): Promise<void> {
+    if (flushTimer) {
+      clearTimeout(flushTimer);
+      flushTimer = null;
+    }
+    if (flushing) {
+      await flushing;
+      if (buffer.length === 0) return;
+    }
+    const batch = buffer;
+    buffer = [];
+    if (batch.length === 0) return;
+    flushing = write(batch)
+      .then(() => {
+        retryMs = 0;
+      })
+      .catch((err: unknown) => keepForLater(batch, err))
+      .finally(() => {
+        flushing = null;
+      });
+    await flushing;
+    if (buffer.length >= FLUSH_SIZE && retryMs === 0) await flush();
+  }
+
+  function keepForLater(batch: Recorded[], err: unknown) {
+    const e = coerceError(err);
+    lastError = e.message;
+    if (!isConnectionError(err) || deps.stopping()) {
+      log.error('could not record delivery results; they will be sent again when their leases expire', {
+        count: batch.length,
+        error: e.message,
+        code: (e as { code?: string }).code,
+      });
+      return;
+    }
+    buffer = [...batch, ...buffer];
+    const over = buffer.length - MAX_UNRECORDED;
+    if (over > 0) {
+      buffer.splice(0, over);
+      log.error('too many unrecorded results while the database is away; the oldest will be resent when their leases expire', { dropped: over });
+    }
+    retryMs = Math.min(MAX_DB_BACKOFF_MS, retryMs ? retryMs * 2 : 500);
+    log.warn(`database unavailable while recording results; retrying in ${retryMs} ms`, { pending: buffer.length, error: e.message });
+    if (!flushTimer) flushTimer = setTimeout(() => void flush(), retryMs);
+  }
+
+  async function write(batch: Recorded[]): Promise<void> {
+    const s = deps.settings.current();
+    const disabled: number[] = [];
+    await retryConflicts(() =>
+      withTransaction(pool, async (conn) => {
+        disabled.length = 0;
+        await insertAttempts(conn, t, batch.flatMap((b) => (b.attempt ? [b.attempt] : [])));
+        for (const b of batch) {
+          if (b.disableReason) {
+            await disableEndpoint(conn, t, b.endpointId, b.disableReason);
+            disabled.push(b.endpointId);
+          }
+        }
+        // The sidecar's own faults say nothing about the endpoint's health.
+        const failing = unique(batch.filter((b) => b.attempt && !b.ok && b.attempt.errorClass !== 'internal').map((b) => b.endpointId));
+        const healthy = unique(batch.filter((b) => b.ok).map((b) => b.endpointId));
+        await markFailing(conn, t, failing);
+        await markHealthy(conn, t, healthy);
+        const stillFailing = failing.filter((id) => !healthy.includes(id));
+        disabled.push(...(await disableLongFailing(conn, t, stillFailing, s.auto_disable_after_hours)));
+        await completeDeliveries(conn, t, batch.map((b) => b.completion));
+      }),
+    );
+    for (const id of unique(disabled)) {
+      log.warn('endpoint disabled; its pending deliveries are paused', { endpoint_id: id });
+      pauseForEndpoint(pool, t, id).catch((err: unknown) => log.error('pausing deliveries failed', { endpoint_id: id, error: coerceError(err).message }));
+    }
+  }
+
+  return { record, flush, pending: () => buffer.length, lastError: () => lastError };
+}
+
+function unique(ids: number[]): number[] {
+  return [...new Set(ids)];
+}

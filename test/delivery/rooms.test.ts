@@ -1,0 +1,159 @@
+/**
+ * The claimer, the sender room (attempt) and the recorder, each alone, on a
+ * real database and against a real receiver: what the dispatcher wires
+ * together, pinned one room at a time.
+ */
+import { expect } from 'chai';
+import type { Pool, RowDataPacket } from 'mysql2/promise';
+import { insertOutbox, migratedPool, useTestDb } from '../support/db.js';
+import { startReceiver, type Receiver } from '../support/receiver.js';
+import { createClaimer } from '../../src/delivery/claimer.js';
+import { createAttempter } from '../../src/delivery/attempt.js';
+import { createRecorder } from '../../src/delivery/recorder.js';
+import { createSender, type Sender } from '../../src/delivery/send.js';
+import { createSettingsStore, type SettingsStore } from '../../src/delivery/settingsStore.js';
+import { fanOutBatch } from '../../src/delivery/fanout.js';
+import { insertEndpoint } from '../../src/db/endpoints.js';
+import type { ClaimedDelivery } from '../../src/db/deliveries.js';
+import type { Tables } from '../../src/db/tables.js';
+import { silentLogger } from '../../src/log.js';
+
+describe('the dispatcher rooms, one at a time', function () {
+  this.timeout(30_000);
+  const db = useTestDb('rooms');
+  let pool: Pool;
+  let t: Tables;
+  let settings: SettingsStore;
+  let sender: Sender;
+  let receiver: Receiver;
+  let endpointId: number;
+
+  before(async () => {
+    ({ pool, t } = await migratedPool(db.get().url));
+    settings = createSettingsStore(pool, t);
+    await settings.update({ retry_schedule_seconds: [60], retry_jitter_ratio: 0, timeout_seconds: 2 });
+    sender = createSender({ allowPrivateTargets: true });
+    receiver = await startReceiver((req) => ({ status: (req.json.data as { status?: number })?.status ?? 200 }));
+    endpointId = await insertEndpoint(pool, t, { url: receiver.url, description: '', events: ['*'], enabled: true, secret: 'a-secret-of-16-chars' });
+    db.get().beforeDrop(async () => {
+      sender.close();
+      await receiver.close();
+      await pool.end();
+    });
+  });
+
+  const due = async () => Number((await pool.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM wp_webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= NOW(3)"))[0][0]!.n);
+  const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  async function fresh(rows: { status?: number }[]): Promise<void> {
+    await pool.query("UPDATE wp_webhook_deliveries SET status = 'succeeded' WHERE status = 'pending'");
+    await insertOutbox(pool, rows.map((data) => ({ type: 'room.test', payload: data })));
+    await fanOutBatch(pool, t, { limit: 500, maxPayloadBytes: 1 << 20 });
+  }
+
+  describe('claimer', () => {
+    it('never gives two claimers the same row, stamps a lease, respects free slots, and release makes rows due again', async () => {
+      await fresh(Array.from({ length: 20 }, () => ({})));
+      const a = createClaimer({ pool, tables: t, worker: 'a' });
+      const b = createClaimer({ pool, tables: t, worker: 'b' });
+      const req = { limit: 15, timeoutSeconds: 2, excludeEndpoints: [], freeSlots: () => 100 };
+      const [ra, rb] = await Promise.all([a.claim(req), b.claim(req)]);
+      const ids = [...ra.claimed, ...rb.claimed].map((c) => c.id);
+      expect(ids).to.have.length(20);
+      expect(new Set(ids).size, 'no row claimed twice').to.equal(20);
+      expect(await due(), 'claimed rows are not due while their lease runs').to.equal(0);
+      const [[lease]] = await pool.query<RowDataPacket[]>('SELECT MIN(TIMESTAMPDIFF(SECOND, NOW(3), next_attempt_at)) AS s FROM wp_webhook_deliveries WHERE claim_token IS NOT NULL');
+      expect(Number(lease!.s), 'lease = 2 × timeout + 10 s').to.be.within(12, 14);
+      await a.release(ra.claimed);
+      expect(await due()).to.equal(ra.claimed.length);
+      const capped = await a.claim({ ...req, limit: 20, freeSlots: () => 3 });
+      expect(capped.claimed).to.have.length(3);
+      expect((await a.claim({ ...req, excludeEndpoints: [endpointId] })).claimed).to.have.length(0);
+      await a.release([...capped.claimed, ...rb.claimed]);
+    });
+  });
+
+  describe('sender room (attempt)', () => {
+    const attempt = () => createAttempter({ sender, settings, userAgent: 'test/1', worker: 'w' });
+    const claimOne = async (): Promise<ClaimedDelivery> => {
+      const { claimed } = await createClaimer({ pool, tables: t, worker: 'w' }).claim({ limit: 1, timeoutSeconds: 2, excludeEndpoints: [], freeSlots: () => 1 });
+      return claimed[0]!;
+    };
+
+    it('signs and sends the stored bytes, and decides: success, a retry after the schedule, 410 disables, our own fault fails at once', async () => {
+      await fresh([{}]);
+      const ok = await attempt()(await claimOne());
+      expect(ok.ok).to.equal(true);
+      expect(ok.completion.status).to.equal('succeeded');
+      expect(ok.attempt).to.include({ attemptNo: 1, startedBy: 'first', statusCode: 200, requestUrl: receiver.url });
+      expect(receiver.received.at(-1)!.headers['x-webhook-signature']).to.equal(ok.attempt!.requestHeaders['x-webhook-signature']);
+
+      await fresh([{ status: 500 }]);
+      const retry = await attempt()(await claimOne());
+      expect(retry.completion).to.include({ status: 'pending', delayMs: 60_000 });
+
+      await fresh([{ status: 410 }]);
+      const gone = await attempt()(await claimOne());
+      expect(gone.completion.status).to.equal('paused');
+      expect(gone.disableReason).to.equal('the endpoint answered 410 Gone');
+
+      await fresh([{}]);
+      const bad = await claimOne();
+      const own = await attempt()({ ...bad, eventType: 'order.\u0007' });
+      expect(own.completion.status).to.equal('failed');
+      expect(own.attempt!.errorClass).to.equal('internal');
+      expect(own.attempt!.errorMessage).to.match(/^the sidecar could not build this request, so it was not sent: the x-webhook-event header/);
+    });
+
+    it('numbers on from earlier attempts, restarting the schedule after a replay, and sends nothing to a disabled endpoint', async () => {
+      await fresh([{ status: 500 }]);
+      const c = await claimOne();
+      const replayed = await attempt()({ ...c, attempts: 3, retryBase: 3 });
+      expect(replayed.attempt).to.include({ attemptNo: 4, startedBy: 'replay' });
+      expect(replayed.completion.delayMs, 'first delay of the schedule again').to.equal(60_000);
+      const exhausted = await attempt()({ ...c, attempts: 4, retryBase: 3 });
+      expect(exhausted.attempt).to.include({ attemptNo: 5, startedBy: 'retry' });
+      expect(exhausted.completion.status, 'one retry in the schedule, used').to.equal('failed');
+      const before = receiver.received.length;
+      const off = await attempt()({ ...c, endpointEnabled: false });
+      expect(off.attempt).to.equal(null);
+      expect(off.completion).to.include({ status: 'paused', attempted: false });
+      expect(receiver.received.length).to.equal(before);
+    });
+  });
+
+  describe('recorder', () => {
+    it('writes a batch of results in one go: attempt rows, backoff columns, endpoint health; our own faults leave health alone', async () => {
+      await fresh([{}, { status: 500 }, {}]);
+      const { claimed } = await createClaimer({ pool, tables: t, worker: 'w' }).claim({ limit: 3, timeoutSeconds: 2, excludeEndpoints: [], freeSlots: () => 3 });
+      const run = createAttempter({ sender, settings, userAgent: 'test/1', worker: 'w' });
+      const results = await Promise.all(claimed.map((c, i) => run(i === 2 ? { ...c, eventType: 'bad\u0001' } : c)));
+      const recorder = createRecorder({ pool, tables: t, settings, log: silentLogger, stopping: () => false });
+      await pool.query('UPDATE wp_webhook_endpoints SET failing_since = NULL');
+      // Only our own fault and a success: health stays unmarked.
+      recorder.record(results[2]!);
+      recorder.record(results[0]!);
+      expect(recorder.pending()).to.equal(2);
+      await recorder.flush();
+      const [[ep]] = await pool.query<RowDataPacket[]>('SELECT failing_since, last_success_at FROM wp_webhook_endpoints WHERE id = ?', [endpointId]);
+      expect(ep!.failing_since).to.equal(null);
+      expect(ep!.last_success_at).to.not.equal(null);
+      recorder.record(results[1]!);
+      await wait(100); // the 20 ms batch timer writes it
+      expect(recorder.pending()).to.equal(0);
+      const [rows] = await pool.query<RowDataPacket[]>('SELECT id, status, attempts, last_status_code, claim_token FROM wp_webhook_deliveries WHERE id IN (?) ORDER BY id', [claimed.map((c) => c.id)]);
+      expect(rows.map((r) => [r.status, r.attempts, r.claim_token])).to.deep.equal([
+        ['succeeded', 1, null],
+        ['pending', 1, null],
+        ['failed', 1, null],
+      ]);
+      const [attempts] = await pool.query<RowDataPacket[]>('SELECT delivery_id, attempt_no, started_by, error_class FROM wp_webhook_attempts WHERE delivery_id IN (?) ORDER BY delivery_id', [claimed.map((c) => c.id)]);
+      expect(attempts.map((a) => [a.attempt_no, a.started_by, a.error_class])).to.deep.equal([
+        [1, 'first', null],
+        [1, 'first', 'http_status'],
+        [1, 'first', 'internal'],
+      ]);
+      const [[after]] = await pool.query<RowDataPacket[]>('SELECT failing_since FROM wp_webhook_endpoints WHERE id = ?', [endpointId]);
+      expect(after!.failing_since, 'a 500 from the receiver does count').to.not.equal(null);
+    });
+  });
+});
