@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { Service } from '../manage/service.js';
 import type { Logger } from '../log.js';
 import { apiRouter } from './api.js';
-import { adminRouter, type AdminDeps } from './admin.js';
+import { adminRouter, type AdminDeps } from './admin/index.js';
 import { viewHelpers } from './viewHelpers.js';
 import { requireBearer } from './auth.js';
 import { NotFoundError, UnavailableError, ValidationError, coerceError, isConnectionError } from '../errors.js';

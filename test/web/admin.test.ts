@@ -8,7 +8,7 @@ import { ADMIN_PASSWORD, startInProcess, useSidecar } from '../support/sidecar.j
 import type { Receiver } from '../support/receiver.js';
 import { Client } from '../support/browserless.js';
 import { waitFor } from '../support/wait.js';
-import { barChart } from '../../src/web/admin.js';
+import { barChart } from '../../src/web/admin/index.js';
 
 describe('admin pages', function () {
   this.timeout(30_000);

@@ -1,0 +1,104 @@
+/**
+ * The delivery log (filters, keyset pages), one delivery with its envelope
+ * and every attempt, and replay.
+ */
+import express, { type Response, type Router } from 'express';
+import * as schemas from '../../manage/schemas.js';
+import { check } from '../../manage/schemas.js';
+import type { Service } from '../../manage/service.js';
+import { ValidationError } from '../../errors.js';
+import { DELIVERY_STATUSES, type DeliveryStatus } from '../../types.js';
+import { idOf, localToIso, query } from './helpers.js';
+import type { AdminDeps } from './index.js';
+
+export function deliveriesRouter(deps: AdminDeps): Router {
+  const { service } = deps;
+  const r = express.Router();
+  r.get('/deliveries', async (req, res) => {
+    const q = req.query as Record<string, string | undefined>;
+    const filters = {
+      endpoint_id: q.endpoint_id || undefined,
+      status: q.status || undefined,
+      event_type: q.event_type?.trim() || undefined,
+      event_id: q.event_id?.trim() || undefined,
+      since: q.since ? localToIso(q.since) : undefined,
+      until: q.until ? localToIso(q.until) : undefined,
+      before: q.before || undefined,
+      limit: 50,
+    };
+    let error: string | null = null;
+    let list: Awaited<ReturnType<Service['listDeliveries']>> = [];
+    try {
+      const f = check<{ endpoint_id?: number; status?: DeliveryStatus; event_type?: string; event_id?: string; since?: Date; until?: Date; before?: number; limit: number }>(
+        schemas.deliveryQuery,
+        filters,
+        'filters',
+      );
+      list = await service.listDeliveries({
+        endpointId: f.endpoint_id,
+        status: f.status,
+        eventType: f.event_type,
+        eventId: f.event_id,
+        createdFrom: f.since,
+        createdTo: f.until,
+        beforeId: f.before,
+        limit: f.limit,
+      });
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      error = err.message;
+    }
+    const endpoints = await service.listEndpoints();
+    const keep = { endpoint_id: q.endpoint_id, status: q.status, event_type: q.event_type, event_id: q.event_id, since: q.since, until: q.until };
+    const last = list.at(-1);
+    res.status(error ? 400 : 200).render('deliveries', {
+      title: 'Delivery log',
+      list,
+      endpoints,
+      endpointNames: new Map(endpoints.map((e) => [e.id, e.url])),
+      statuses: DELIVERY_STATUSES,
+      filters: keep,
+      error,
+      olderHref: list.length === 50 && last ? `/admin/deliveries?${query({ ...keep, before: String(last.id) })}` : null,
+      newestHref: q.before ? `/admin/deliveries?${query(keep)}` : null,
+    });
+  });
+
+  r.get('/deliveries/:id', async (req, res) => {
+    await renderDelivery(res, idOf(req), 200);
+  });
+
+  r.post('/deliveries/:id/replay', async (req, res) => {
+    const id = idOf(req);
+    try {
+      await service.replayDelivery(id);
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      // Nothing was queued: say why on the delivery's own page.
+      res.locals.notice = { kind: 'error', text: err.message };
+      return renderDelivery(res, id, 400);
+    }
+    res.redirect(303, `/admin/deliveries/${id}?notice=replayed`);
+  });
+
+  async function renderDelivery(res: Response, id: number, status: number) {
+    const { delivery, attempts } = await service.getDelivery(id);
+    const endpoint = await service.getEndpoint(delivery.endpointId).catch(() => null);
+    res.status(status).render('delivery', { title: `Delivery ${delivery.id}`, delivery, attempts, endpoint, envelope: prettyJson(delivery.body) });
+  }
+
+  return r;
+}
+
+/** Past this, an envelope that cannot be laid out is cut: nobody reads 200 KB of brackets. */
+const RAW_SHOWN_CHARS = 4096;
+
+function prettyJson(body: string): string {
+  try {
+    return JSON.stringify(JSON.parse(body), null, 2);
+  } catch {
+    // Deeper than JSON.stringify can recurse: show the start as it was sent, and say so.
+    const cut = body.length > RAW_SHOWN_CHARS;
+    return `(nested too deep to lay out; shown as sent${cut ? `, first ${RAW_SHOWN_CHARS} of ${body.length} characters — GET /api/deliveries/:id returns it whole` : ''})\n${body.slice(0, RAW_SHOWN_CHARS)}`;
+  }
+}

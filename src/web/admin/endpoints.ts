@@ -1,0 +1,197 @@
+/**
+ * Endpoint pages: list, add, edit (subscriptions, enabled), rotate the
+ * secret, send a test event, replay failed deliveries, delete.
+ */
+import express, { type Response, type Router } from 'express';
+import * as schemas from '../../manage/schemas.js';
+import { check } from '../../manage/schemas.js';
+import type { EndpointInput, Service } from '../../manage/service.js';
+import { ValidationError } from '../../errors.js';
+import * as stats from '../../db/stats.js';
+import { EVENT_CATALOG } from '../../types.js';
+import { describeSubscription } from '../../delivery/subscriptions.js';
+import { maskSecret } from '../present.js';
+import { fieldErrors, idOf, localToIso } from './helpers.js';
+import type { AdminDeps } from './index.js';
+
+export function endpointsRouter(deps: AdminDeps): Router {
+  const { service } = deps;
+  const r = express.Router();
+  r.get('/endpoints', async (_req, res) => {
+    const [endpoints, health, settings] = await Promise.all([service.listEndpoints(), stats.endpointHealth24h(deps.pool, deps.tables), service.getSettings()]);
+    res.render('endpoints', { title: 'Endpoints', endpoints, health, httpsOnly: settings.https_only, describe: describeSubscription });
+  });
+
+  r.get('/endpoints/new', (_req, res) => {
+    res.render('endpoint-form', { ...formLocals(), title: 'Add endpoint', endpoint: null, values: { url: '', description: '', events: [], other: '', enabled: true, confirm: false }, errors: {}, needsConfirm: false });
+  });
+
+  r.post('/endpoints', async (req, res) => {
+    const values = endpointValues(req.body as Record<string, unknown>);
+    try {
+      const input = check<EndpointInput>(schemas.endpointCreate, toEndpointInput(values));
+      const e = await service.createEndpoint(input);
+      res.redirect(303, `/admin/endpoints/${e.id}?notice=endpoint-created`);
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      res.status(400).render('endpoint-form', { ...formLocals(), title: 'Add endpoint', endpoint: null, values, errors: fieldErrors(err), needsConfirm: err.flags.needsConfirm === true });
+    }
+  });
+
+  r.get('/endpoints/:id', async (req, res) => {
+    await renderEndpoint(service, res, idOf(req), 200);
+  });
+
+  r.post('/endpoints/:id', async (req, res) => {
+    const id = idOf(req);
+    const body = req.body as Record<string, unknown>;
+    const values = endpointValues(body);
+    try {
+      const patch = check<EndpointInput>(schemas.endpointCreate, toEndpointInput(values));
+      const { resumed } = await service.updateEndpoint(id, patch, { resumePaused: body.resume_paused === 'on' });
+      res.redirect(303, `/admin/endpoints/${id}?notice=${resumed > 0 ? 'resumed' : 'endpoint-saved'}`);
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      await renderEndpoint(service, res, id, 400, values, fieldErrors(err), err.flags.needsConfirm === true);
+    }
+  });
+
+  r.post('/endpoints/:id/rotate', async (req, res) => {
+    const id = idOf(req);
+    const body = req.body as Record<string, unknown>;
+    if (body.confirm !== 'on') {
+      return renderEndpoint(service, res, id, 400, undefined, { rotate: 'Tick the box to rotate: receivers must be given the new secret before the grace period ends.' });
+    }
+    let grace: number;
+    try {
+      ({ grace_hours: grace } = check<{ grace_hours: number }>(schemas.rotateSecret, { grace_hours: String(body.grace_hours ?? '') }));
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      return renderEndpoint(service, res, id, 400, undefined, { rotate: 'Choose how long the previous secret keeps working.' });
+    }
+    const e = await service.rotateSecret(id, { grace_hours: grace });
+    // The new secret is shown once, right away, on this answer (not carried through a redirect).
+    res.locals.notice = {
+      kind: 'success',
+      text: grace > 0
+        ? 'Secret rotated. Give the new secret below to your receivers: until the grace period ends they may check it in X-Webhook-Signature-Next, while X-Webhook-Signature stays signed with the previous one.'
+        : 'Secret rotated with no grace period: from now on every request is signed with the new secret below only.',
+    };
+    await renderEndpoint(service, res, id, 200, undefined, {}, false, e.secret);
+  });
+
+  r.post('/endpoints/:id/test', async (req, res) => {
+    const id = idOf(req);
+    await service.sendTestEvent(id);
+    res.redirect(303, `/admin/endpoints/${id}?notice=test-sent`);
+  });
+
+  r.post('/endpoints/:id/replay-failed', async (req, res) => {
+    const id = idOf(req);
+    const raw = String((req.body as Record<string, unknown>).since ?? '');
+    let since: Date;
+    try {
+      ({ since } = check<{ since: Date }>(schemas.replayFailed, { since: localToIso(raw) }));
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      return renderEndpoint(service, res, id, 400, undefined, { since: 'Pick a date and time to replay failed deliveries from.' });
+    }
+    try {
+      const n = await service.replayFailedSince(id, since);
+      res.redirect(303, `/admin/endpoints/${id}?${n === 0 ? 'notice=replayed-none' : n === 1 ? 'notice=replayed-one' : `notice=replayed-many&count=${n}`}`);
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      await renderEndpoint(service, res, id, 400, undefined, { since: err.message });
+    }
+  });
+
+  r.post('/endpoints/:id/delete', async (req, res) => {
+    const id = idOf(req);
+    // Deleting takes the whole history with it, so it asks twice (no JavaScript confirm needed).
+    if ((req.body as Record<string, unknown>).confirm !== 'on') {
+      return renderEndpoint(service, res, id, 400, undefined, { confirm: 'Tick the box to confirm: this deletes the endpoint with all its deliveries.' });
+    }
+    await service.deleteEndpoint(id);
+    res.redirect(303, '/admin/endpoints?notice=endpoint-deleted');
+  });
+
+  return r;
+}
+
+/** The endpoint page: its form, secret, test and replay, recent deliveries. */
+async function renderEndpoint(service: Service, res: Response, id: number, status: number, values?: EndpointValues, errors: Record<string, string> = {}, needsConfirm = false, newSecret: string | null = null) {
+  const endpoint = await service.getEndpoint(id);
+  const [recent, paused] = await Promise.all([
+    service.listDeliveries({ endpointId: id, limit: 20 }),
+    service.listDeliveries({ endpointId: id, status: 'paused', limit: 1 }),
+  ]);
+  const known = new Set(catalogChoices().flatMap((g) => [...g.types, ...(g.wildcard ? [g.wildcard] : [])]).concat('*'));
+  res.status(status).render('endpoint-form', {
+    ...formLocals(),
+    title: endpoint.description || endpoint.url,
+    endpoint,
+    maskedSecret: maskSecret(endpoint.secret),
+    recent,
+    hasPaused: paused.length > 0,
+    values: values ?? {
+      url: endpoint.url,
+      description: endpoint.description,
+      events: endpoint.events.filter((e) => known.has(e)),
+      other: endpoint.events.filter((e) => !known.has(e)).join(', '),
+      enabled: endpoint.enabled,
+      confirm: false,
+    },
+    errors,
+    needsConfirm,
+    newSecret,
+    graceDefault: (await service.getSettings()).rotation_grace_hours,
+    httpsOnly: (await service.getSettings()).https_only,
+    defaultSince: new Date(Date.now() - 24 * 3600_000).toISOString().slice(0, 16),
+  });
+}
+
+// ---- pure helpers ----
+
+interface EndpointValues {
+  url: string;
+  description: string;
+  events: string[];
+  other: string;
+  enabled: boolean;
+  confirm: boolean;
+}
+
+function endpointValues(body: Record<string, unknown>): EndpointValues {
+  const ev = body.events;
+  const events = (Array.isArray(ev) ? ev : ev === undefined ? [] : [ev]).map(String);
+  return {
+    url: String(body.url ?? '').trim(),
+    description: String(body.description ?? ''),
+    events,
+    other: String(body.events_other ?? ''),
+    enabled: body.enabled === 'on',
+    confirm: body.confirm === 'on',
+  };
+}
+
+/**
+ * Entries of the "other types" box are separated by commas or new lines, not
+ * spaces: "enrollment created" stays one entry and is refused as not an
+ * event type, instead of becoming two subscriptions that match nothing.
+ */
+function toEndpointInput(v: EndpointValues) {
+  const other = v.other.split(/[,\r\n]+/).map((x) => x.trim()).filter(Boolean);
+  return { url: v.url, description: v.description, events: [...new Set([...v.events, ...other])], enabled: v.enabled, ...(v.confirm ? { confirm: true } : {}) };
+}
+
+/** The catalog as the form offers it: each group with its wildcard when all its types share a prefix (order.*). */
+export function catalogChoices(): { name: string; wildcard: string | null; types: readonly string[] }[] {
+  return Object.entries(EVENT_CATALOG).map(([name, types]) => {
+    const prefix = types[0]!.split('.')[0]!;
+    return { name, wildcard: types.every((x) => x.startsWith(`${prefix}.`)) ? `${prefix}.*` : null, types };
+  });
+}
+
+function formLocals() {
+  return { catalog: catalogChoices(), describe: describeSubscription };
+}

@@ -1,0 +1,49 @@
+/**
+ * The admin pages under /admin: server-rendered EJS, working without
+ * client-side JavaScript. One router per page group; thin routes: validate →
+ * call the service → render or redirect (POST/redirect/GET, with a notice
+ * code from an allowlist).
+ */
+import express, { type Router } from 'express';
+import type { Pool } from 'mysql2/promise';
+import type { Tables } from '../../db/tables.js';
+import type { Service } from '../../manage/service.js';
+import type { AdminAuth, LoginThrottle } from '../adminAuth.js';
+import type { SiteZone } from '../../wordpress/timeZone.js';
+import { loginRouter, sessionGate } from './session.js';
+import { dashboardRouter } from './dashboard.js';
+import { endpointsRouter } from './endpoints.js';
+import { deliveriesRouter } from './deliveries.js';
+import { eventsRouter } from './events.js';
+import { settingsRouter } from './settings.js';
+
+export { barChart } from './dashboard.js';
+export { catalogChoices } from './endpoints.js';
+
+export interface AdminDeps {
+  service: Service;
+  auth: AdminAuth;
+  throttle: LoginThrottle;
+  pool: Pool;
+  tables: Tables;
+  zones: { current(): Promise<SiteZone> };
+}
+
+export function adminRouter(deps: AdminDeps): Router {
+  const r = express.Router();
+  r.use(express.urlencoded({ extended: false, limit: '100kb', parameterLimit: 200 }));
+  r.use((req, _res, next) => {
+    // A POST without a form body still gets an object, so every check can read it.
+    req.body ??= {};
+    next();
+  });
+  r.use(loginRouter(deps));
+  // Everything below needs a session.
+  r.use(sessionGate(deps));
+  r.use(dashboardRouter(deps));
+  r.use(endpointsRouter(deps));
+  r.use(deliveriesRouter(deps));
+  r.use(eventsRouter(deps));
+  r.use(settingsRouter(deps));
+  return r;
+}
