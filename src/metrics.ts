@@ -5,6 +5,7 @@
  * Labels carry endpoint ids, never URLs or secrets.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { queriesIssued } from './db/pool.js';
 import type { Pool } from 'mysql2/promise';
 import type { Tables } from './db/tables.js';
 import { queueSnapshot, type QueueSnapshot } from './db/stats.js';
@@ -72,6 +73,15 @@ export function createMetrics(pool: Pool, t: Tables): Metrics {
   gauge('webhooks_deliveries_paused', 'Deliveries held because their endpoint is disabled', (s) => s.paused);
   gauge('webhooks_oldest_due_age_seconds', 'How long the oldest due delivery has been waiting', (s) => (s.due > 0 ? s.oldestDueSeconds : 0));
   gauge('webhooks_outbox_rows_waiting', 'Outbox rows not fanned out yet', (s) => s.outboxWaiting);
+
+  new Gauge({
+    name: 'webhooks_db_queries_total',
+    help: 'Statements this process has sent to the database (including BEGIN/COMMIT)',
+    registers: [registry],
+    collect() {
+      this.set(queriesIssued(pool));
+    },
+  });
 
   return {
     registry,

@@ -55,6 +55,13 @@ export async function ensureDatabase(target: DbTarget): Promise<void> {
   }
 }
 
+const issued = new WeakMap<Pool, { n: number }>();
+
+/** Statements this pool has sent to the server (the bench's queries per delivery, /metrics). */
+export function queriesIssued(pool: Pool): number {
+  return issued.get(pool)?.n ?? 0;
+}
+
 export function createPool(target: DbTarget, connectionLimit: number): Pool {
   const pool = mysql.createPool({
     ...target.options,
@@ -67,10 +74,18 @@ export function createPool(target: DbTarget, connectionLimit: number): Pool {
   // The 'connection' event hands over the callback-style connection.
   // READ COMMITTED: a queue wants no gap locks between claimers (SKIP LOCKED
   // works either way); it needs binlog_format=ROW or MIXED, the default.
+  const counter = { n: 0 };
+  issued.set(pool, counter);
   pool.pool.on('connection', (conn) => {
     // Commands queue in order on a connection, so these run before any caller's query.
     conn.query("SET time_zone = '+00:00'");
     conn.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
+    // Count every statement this connection sends (mysql2 has no per-query event).
+    const query = conn.query.bind(conn) as (...args: unknown[]) => unknown;
+    (conn as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+      counter.n++;
+      return query(...args);
+    };
   });
   return pool;
 }

@@ -19,7 +19,9 @@ async function worker() {
   }
 }
 const t0 = performance.now();
+const cpu0 = process.cpuUsage();
 await Promise.all(Array.from({ length: concurrency }, worker));
 const secs = (performance.now() - t0) / 1000;
-process.stdout.write(JSON.stringify({ n, seconds: secs, rate: n / secs }) + '\n');
+const cpu = process.cpuUsage(cpu0);
+process.stdout.write(JSON.stringify({ n, seconds: secs, rate: n / secs, cpuUs: (cpu.user + cpu.system) / n }) + '\n');
 agent.http.destroy();

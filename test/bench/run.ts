@@ -53,7 +53,9 @@ const recvUrl = `http://127.0.0.1:${recvPort}/hook`;
 async function startSidecar(db: TestDb): Promise<{ child: Child; api: Api }> {
   const port = await freePort();
   // Default concurrency (128 overall, 64 per endpoint): one endpoint gets the raw run's 64 in flight.
-  const child = spawnSidecar(testEnv(db.url, { PORT: String(port), LOG_LEVEL: 'warn' }));
+  // BENCH_CPU_PROF=dir writes a V8 CPU profile of each sidecar process there (node --cpu-prof).
+  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  const child = spawnSidecar(testEnv(db.url, { PORT: String(port), LOG_LEVEL: 'warn' }), prof);
   const api = apiClient(`http://127.0.0.1:${port}`);
   await waitFor('sidecar up', async () => (await api('GET', '/healthz', undefined, null)).status === 200, 30_000, 100);
   return { child, api };
@@ -64,9 +66,20 @@ async function stopSidecar(c: Child) {
   await c.exited;
 }
 
-async function drain(db: TestDb, api: Api, type: string, events: number, endpoints: number): Promise<number> {
+/** The sidecar's own count of statements sent (webhooks_db_queries_total on /metrics). */
+async function sidecarQueries(api: Api): Promise<number> {
+  const res = await api('GET', '/metrics', undefined, null);
+  return Number(/^webhooks_db_queries_total (\d+)/m.exec(String(res.body))?.[1] ?? NaN);
+}
+
+/** Cost per delivery of the last drain: CPU of the sidecar process and statements it sent. */
+const perDelivery = { cpuUs: NaN, queries: NaN };
+
+async function drain(db: TestDb, api: Api, type: string, events: number, endpoints: number, pid?: number): Promise<number> {
   for (let i = 0; i < endpoints; i++) await api('POST', '/api/endpoints', { url: `${recvUrl}?e=${i}`, events: [type], confirm: true });
   await ask('reset');
+  const q0 = await sidecarQueries(api);
+  const c0 = pid ? cpuTicks(pid) : 0;
   const t0 = Date.now();
   await insertOutbox(db.pool, Array.from({ length: events }, (_, i) => ({ type, payload: { student_id: `student_${i}`, course_id: 'course_abc123' } })));
   const total = events * endpoints;
@@ -74,6 +87,10 @@ async function drain(db: TestDb, api: Api, type: string, events: number, endpoin
     const st = await ask<Stats>('stats');
     return st.count >= total ? st : null;
   }, 600_000, 100);
+  // Results are recorded in batches after receipt: let the last batch land before counting.
+  await sleep(300);
+  if (pid) perDelivery.cpuUs = ((cpuTicks(pid) - c0) * 10_000) / total;
+  perDelivery.queries = ((await sidecarQueries(api)) - q0 - 1) / total;
   return total / ((s.lastAt - t0) / 1000);
 }
 
@@ -208,26 +225,33 @@ const db = await createTestDb('bench');
 let failed = false;
 try {
   // 1. raw ceiling
-  const raw = await new Promise<{ rate: number }>((resolve, reject) => {
+  const raw = await new Promise<{ rate: number; cpuUs?: number }>((resolve, reject) => {
     const c = fork(here('./raw.js'), [recvUrl, String(scale(20_000)), String(CONCURRENCY)], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
     let out = '';
     c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    c.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as { rate: number }) : reject(new Error(`raw exited ${code}`))));
+    c.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as { rate: number; cpuUs?: number }) : reject(new Error(`raw exited ${code}`))));
   });
   report('raw_got_per_s', `raw got, ${CONCURRENCY} in flight`, raw.rate, '/s');
 
   // 2. drain
   let sc = await startSidecar(db);
   if (DRAIN_ONLY > 0) {
-    const d = await drain(db, sc.api, 'bench.drainonly', DRAIN_ONLY, 1);
+    const d = await drain(db, sc.api, 'bench.drainonly', DRAIN_ONLY, 1, sc.child.proc.pid);
     report('drain_only_per_s', `drain ${DRAIN_ONLY} events × 1 endpoint`, d, '/s');
     report('drain_only_ratio', 'drain ÷ raw got', d / raw.rate, '');
+    report('drain_only_cpu_us', 'sidecar CPU per delivery', perDelivery.cpuUs, 'µs');
+    report('drain_only_queries', 'database statements per delivery', perDelivery.queries, '');
+    if (raw.cpuUs) report('raw_cpu_us', 'raw got CPU per request', raw.cpuUs, 'µs');
     await stopSidecar(sc.child);
     throw new Done();
   }
-  const d1 = await drain(db, sc.api, 'bench.drain1', scale(20_000), 1);
+  const d1 = await drain(db, sc.api, 'bench.drain1', scale(20_000), 1, sc.child.proc.pid);
   report('drain_1x_per_s', `drain ${scale(20_000)} events × 1 endpoint`, d1, '/s');
   report('drain_1x_ratio', 'drain ÷ raw got (1 endpoint)', d1 / raw.rate, '', { text: '≥ 0.8', ok: d1 / raw.rate >= 0.8 });
+  report('drain_1x_cpu_us', 'sidecar CPU per delivery (1 endpoint)', perDelivery.cpuUs, 'µs');
+  report('drain_1x_queries', 'database statements per delivery (1 endpoint)', perDelivery.queries, '');
+  // The raw client's own CPU per request, measured in its run: the floor the sidecar is compared with.
+  if (raw.cpuUs) report('raw_cpu_us', 'raw got CPU per request', raw.cpuUs, 'µs');
   const d4 = await drain(db, sc.api, 'bench.drain4', scale(5_000), 4);
   report('drain_4x_per_s', `drain ${scale(5_000)} events × 4 endpoints`, d4, '/s');
   report('drain_4x_ratio', 'drain ÷ raw got (4 endpoints)', d4 / raw.rate, '', { text: '≥ 0.8', ok: d4 / raw.rate >= 0.8 });

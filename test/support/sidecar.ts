@@ -63,9 +63,9 @@ export const START_FLAGS: string[] = (() => {
   return /node ((?:--\S+ )*)dist\/src\/main\.js/.exec(pkg.scripts.start)?.[1]?.trim().split(' ').filter(Boolean) ?? [];
 })();
 
-export function spawnSidecar(env: Record<string, string>): Child {
+export function spawnSidecar(env: Record<string, string>, nodeFlags: string[] = []): Child {
   let out = '';
-  const proc = spawn(process.execPath, [...START_FLAGS, MAIN], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...START_FLAGS, ...nodeFlags, MAIN], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
