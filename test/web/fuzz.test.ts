@@ -56,6 +56,12 @@ function generator(rand: () => number) {
   return { pick, value, object, body, text };
 }
 
+/**
+ * 200 or 400; and 431, which Node's HTTP server answers itself, when the
+ * generated query string alone is past its 16 KiB header limit.
+ */
+const okFor = (q: URLSearchParams) => (q.toString().length > 16 * 1024 - 200 ? [200, 400, 431] : [200, 400]);
+
 describe('generated input', function () {
   this.timeout(120_000);
   const db = useTestDb('fuzz');
@@ -96,7 +102,7 @@ describe('generated input', function () {
       const q = new URLSearchParams();
       for (let k = Math.floor(rand() * 4); k > 0; k--) q.append(g.pick(['endpoint_id', 'status', 'event_type', 'event_id', 'since', 'until', 'before', 'limit', 'x']), g.text(g.value(3)));
       const res = await api('GET', `/api/deliveries?${q}`);
-      expect(res.status, q.toString()).to.be.oneOf([200, 400]);
+      expect(res.status, q.toString().slice(0, 300)).to.be.oneOf(okFor(q));
     }
     console.log(`      statuses: ${[...statuses].map(([s, n]) => `${s}×${n}`).join(' ')}`);
     // Settings that the fuzzing changed must still be sane enough to deliver.
@@ -124,7 +130,7 @@ describe('generated input', function () {
         // Up to three parameters, so some repeat (?status=a&status=b).
         const q = new URLSearchParams();
         for (let k = 1 + Math.floor(rand() * 3); k > 0; k--) q.append(g.pick(['endpoint_id', 'status', 'since', 'until', 'before', 'event_type']), g.text(g.value(3)));
-        expect((await c.get(`/admin/deliveries?${q}`)).status, q.toString()).to.be.oneOf([200, 400]);
+        expect((await c.get(`/admin/deliveries?${q}`)).status, q.toString().slice(0, 300)).to.be.oneOf(okFor(q));
         const before = encodeURIComponent(g.text(g.value(3)));
         expect((await c.get(`/admin/events?before=${before}`)).status).to.equal(200);
         expect((await c.get(`/admin/events?before=${before}&before=1&rejected=1`)).status).to.equal(400);
