@@ -77,7 +77,11 @@ export async function claimDue(pool: Pool, t: Tables, req: ClaimRequest): Promis
     const params: unknown[] = req.excludeEndpoints.length ? [req.excludeEndpoints, req.limit] : [req.limit];
     const candidates = await rows(
       conn,
-      `SELECT id, endpoint_id FROM ${t.deliveries}
+      // FORCE INDEX: read due rows in idx_due order and stop at LIMIT. On a small or
+      // freshly filled table MySQL may otherwise scan another index and filesort,
+      // and FOR UPDATE then locks every matching row it read, not just LIMIT of
+      // them: a second claimer skips them all and claims nothing.
+      `SELECT id, endpoint_id FROM ${t.deliveries} FORCE INDEX (idx_due)
         WHERE status = 'pending' AND next_attempt_at <= NOW(3) ${exclude}
         ORDER BY next_attempt_at
         LIMIT ?
