@@ -8,7 +8,7 @@ import { validateHeaderName, validateHeaderValue } from 'node:http';
 import type { ClaimedDelivery, Completion } from '../db/deliveries.js';
 import { signedHeaders } from './sign.js';
 import { nextDelayMs, parseRetryAfterMs } from './backoff.js';
-import type { Sender, SendResult } from './send.js';
+import { failure, type Sender, type SendResult } from './send.js';
 import type { SettingsStore } from './settingsStore.js';
 import type { Recorded } from './recorder.js';
 import type { DeliveryObserver } from '../metrics.js';
@@ -115,17 +115,13 @@ async function signAndSend(c: ClaimedDelivery, s: Settings, startedAt: Date, dep
     });
     checkHeaders(headers);
     if (s.https_only && !c.url.startsWith('https:')) {
-      return { headers, result: failure('blocked_target', 'the HTTPS-only setting is on and this endpoint URL is http://') };
+      return { headers, result: failure(0, 'blocked_target', 'the HTTPS-only setting is on and this endpoint URL is http://') };
     }
     return { headers, result: await deps.sender.send({ url: c.url, headers, body, timeoutMs: s.timeout_seconds * 1000, keepBodyBytes: s.response_body_max_bytes }) };
   } catch (err) {
     // A request we cannot build (send() itself never throws) is our fault, not the receiver's.
-    return { headers, result: failure('internal', `the sidecar could not build this request, so it was not sent: ${coerceError(err).message}`) };
+    return { headers, result: failure(0, 'internal', `the sidecar could not build this request, so it was not sent: ${coerceError(err).message}`) };
   }
-}
-
-function failure(errorClass: SendResult['errorClass'], message: string): SendResult {
-  return { ok: false, statusCode: null, headers: null, body: null, durationMs: 0, errorClass, errorMessage: message };
 }
 
 /** Node's own header checks, run before sending so a bad value is named here rather than deep in got. */

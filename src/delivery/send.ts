@@ -133,7 +133,8 @@ export function createSender(opts: { allowPrivateTargets: boolean; maxSockets?: 
   };
 }
 
-function failure(durationMs: number, errorClass: ErrorClass, message: string): SendResult {
+/** A failed outcome with no response (the request was not made, or no status came back). */
+export function failure(durationMs: number, errorClass: ErrorClass, message: string): SendResult {
   return { ok: false, statusCode: null, headers: null, body: null, durationMs, errorClass, errorMessage: message };
 }
 
