@@ -25,7 +25,7 @@ export function parseDatabaseUrl(url: string, socketPath?: string): DbTarget {
       port: u.port ? Number(u.port) : 3306,
       user: decodeURIComponent(u.username || 'root'),
       password: decodeURIComponent(u.password),
-      ...(socketPath ? { socketPath } : u.searchParams.get('socket') ? { socketPath: u.searchParams.get('socket')! } : {}),
+      ...(socketPath ? { socketPath } : {}),
       // utf8mb4 whatever DB_CHARSET says: 'utf8' (3-byte) would mangle emoji in payloads.
       charset: charset && /^utf8mb4/i.test(charset) ? charset.toUpperCase() + '_UNICODE_CI' : 'UTF8MB4_UNICODE_CI',
       timezone: 'Z',
