@@ -7,7 +7,6 @@ import type { Tables } from '../db/tables.js';
 import * as endpointsSql from '../db/endpoints.js';
 import * as deliveriesSql from '../db/deliveries.js';
 import { listAttempts } from '../db/attempts.js';
-import { insertEvents } from '../db/events.js';
 import * as eventsSql from '../db/events.js';
 import { withTransaction } from '../db/pool.js';
 import { generateSecret } from '../delivery/sign.js';
@@ -140,7 +139,7 @@ export function createService(deps: ServiceDeps) {
       const now = new Date();
       const data = JSON.stringify({ endpoint_id: id, message: 'Test event from the LMS webhooks sidecar', sent_at: now.toISOString() });
       const deliveryId = await withTransaction(pool, async (conn) => {
-        const pks = await insertEvents(conn, t, [{ eventId, eventType: 'webhook.test', outboxId: null, body: buildEnvelope(eventId, 'webhook.test', now, data), occurredAt: now }]);
+        const pks = await eventsSql.insertEvents(conn, t, [{ eventId, eventType: 'webhook.test', outboxId: null, body: buildEnvelope(eventId, 'webhook.test', now, data), occurredAt: now }]);
         await deliveriesSql.insertDeliveries(conn, t, [{ endpointId: id, eventPk: pks.get(eventId.toLowerCase())!, eventType: 'webhook.test', status: 'pending' }]);
         const [d] = await deliveriesSql.listDeliveries(conn, t, { eventId, limit: 1 });
         return d!.id;

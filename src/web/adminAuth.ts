@@ -119,6 +119,8 @@ export function createAdminAuth(pool: Pool, t: Tables, configured: string | unde
 export class LoginThrottle {
   static readonly MAX_TRIES = 5;
   static readonly WINDOW_SECONDS = 15 * 60;
+  /** Addresses are stored hashed, like session ids. */
+  private static hash = (key: string) => sha256(`login:${key}`);
 
   constructor(
     private readonly pool: Pool,
@@ -127,14 +129,14 @@ export class LoginThrottle {
 
   /** Counts this try; returns seconds to wait (the try is refused), or 0 when the password may be checked. */
   async take(key: string): Promise<number> {
-    const keyHash = sha256(`login:${key}`);
+    const keyHash = LoginThrottle.hash(key);
     const { tries } = await adminSql.countLoginTry(this.pool, this.t, keyHash, LoginThrottle.WINDOW_SECONDS);
     if (tries <= LoginThrottle.MAX_TRIES) return 0;
     return Math.max(1, await adminSql.loginWindowLeftSeconds(this.pool, this.t, keyHash, LoginThrottle.WINDOW_SECONDS));
   }
 
   async succeed(key: string): Promise<void> {
-    await adminSql.clearLoginTries(this.pool, this.t, sha256(`login:${key}`));
+    await adminSql.clearLoginTries(this.pool, this.t, LoginThrottle.hash(key));
     await adminSql.deleteOldLoginTries(this.pool, this.t, LoginThrottle.WINDOW_SECONDS);
   }
 }

@@ -121,9 +121,10 @@ export function endpointsRouter(deps: AdminDeps): Router {
 /** The endpoint page: its form, secret, test and replay, recent deliveries. */
 async function renderEndpoint(service: Service, res: Response, id: number, status: number, values?: EndpointValues, errors: Record<string, string> = {}, needsConfirm = false, newSecret: string | null = null) {
   const endpoint = await service.getEndpoint(id);
-  const [recent, paused] = await Promise.all([
+  const [recent, paused, settings] = await Promise.all([
     service.listDeliveries({ endpointId: id, limit: 20 }),
     service.listDeliveries({ endpointId: id, status: 'paused', limit: 1 }),
+    service.getSettings(),
   ]);
   const known = new Set(catalogChoices().flatMap((g) => [...g.types, ...(g.wildcard ? [g.wildcard] : [])]).concat('*'));
   res.status(status).render('endpoint-form', {
@@ -144,8 +145,8 @@ async function renderEndpoint(service: Service, res: Response, id: number, statu
     errors,
     needsConfirm,
     newSecret,
-    graceDefault: (await service.getSettings()).rotation_grace_hours,
-    httpsOnly: (await service.getSettings()).https_only,
+    graceDefault: settings.rotation_grace_hours,
+    httpsOnly: settings.https_only,
     defaultSince: new Date(Date.now() - 24 * 3600_000).toISOString().slice(0, 16),
   });
 }
