@@ -205,9 +205,15 @@ async function fanOutRows(conn: PoolConnection, t: Tables, batch: OutboxRow[], t
  * database's own words, and goes on with the rest. A bad row costs about
  * 2·log2(batch) short transactions once, instead of stalling every tick.
  */
-export async function fanOutIsolating(pool: Pool, t: Tables, opts: FanoutOptions, onRefused?: (id: number, reason: string) => void): Promise<FanoutResult> {
+export async function fanOutIsolating(
+  pool: Pool,
+  t: Tables,
+  opts: FanoutOptions,
+  onRefused?: (id: number, reason: string) => void,
+  onlyIds?: readonly number[],
+): Promise<FanoutResult> {
   try {
-    return await fanOutBatch(pool, t, opts);
+    return await fanOutBatch(pool, t, onlyIds ? { ...opts, limit: onlyIds.length } : opts, onlyIds);
   } catch (err) {
     if (!(err instanceof BatchRefusedError)) throw err;
     return isolate(pool, t, opts, err, onRefused);
@@ -225,13 +231,7 @@ async function isolate(pool: Pool, t: Tables, opts: FanoutOptions, refused: Batc
   const half = Math.ceil(ids.length / 2);
   let total = EMPTY;
   for (const part of [ids.slice(0, half), ids.slice(half)]) {
-    let r: FanoutResult;
-    try {
-      r = await fanOutBatch(pool, t, { ...opts, limit: part.length }, part);
-    } catch (err) {
-      if (!(err instanceof BatchRefusedError)) throw err;
-      r = await isolate(pool, t, opts, err, onRefused);
-    }
+    const r = await fanOutIsolating(pool, t, opts, onRefused, part);
     total = {
       rows: total.rows + r.rows,
       truncated: total.truncated || r.truncated,
