@@ -46,16 +46,18 @@ interface Computed {
   paths: string[];
 }
 
+/** The config with its readable includes spliced in, and what reading it met. */
 interface Flat {
   code: string;
   computed: Computed[];
-  included: string[];
+  /** Real paths read so far: require_once semantics, and no include loops. */
+  seen: Set<string>;
 }
 
 export function readWpConfig(file: string, opts: ReadOptions = {}): WpConfig {
   let flat: Flat;
   try {
-    flat = flatten(file, { seen: new Set(), computed: [], included: [] }, 0);
+    flat = flatten(file, { seen: new Set(), computed: [] }, 0);
   } catch (err) {
     if (err instanceof ConfigError) throw err;
     throw new ConfigError('WP_CONFIG', `WP_CONFIG cannot be read: ${(err as Error).message}`, { cause: err });
@@ -65,10 +67,10 @@ export function readWpConfig(file: string, opts: ReadOptions = {}): WpConfig {
 
 /** For a wp-config.php given as text (no includes are followed). */
 export function parseWpConfig(text: string, file = 'wp-config.php', opts: ReadOptions = {}): WpConfig {
-  return resolve({ code: stripComments(text), computed: [], included: [] }, file, opts);
+  return resolve({ code: stripComments(text), computed: [], seen: new Set() }, file, opts);
 }
 
-function flatten(file: string, state: { seen: Set<string>; computed: Computed[]; included: string[] }, depth: number): Flat {
+function flatten(file: string, state: Omit<Flat, 'code'>, depth: number): Flat {
   const code = stripComments(readFileSync(file, 'utf8'));
   state.seen.add(realpathSync(file));
   // Only at the start of a statement, so the word inside a string literal is not taken for one.
@@ -100,11 +102,10 @@ function flatten(file: string, state: { seen: Set<string>; computed: Computed[];
     const real = realpathSync(target);
     if (state.seen.has(real)) continue; // require_once, and no include loops
     if (depth >= MAX_INCLUDE_DEPTH) throw new ConfigError('WP_CONFIG', `WP_CONFIG ${file}: includes nest deeper than ${MAX_INCLUDE_DEPTH} files`);
-    state.included.push(real);
     out += flatten(target, state, depth + 1).code;
   }
   out += code.slice(last);
-  return { code: out, computed: state.computed, included: state.included };
+  return { ...state, code: out };
 }
 
 /** The file an include names, when it can be known without running PHP; null when computed. */
@@ -167,7 +168,7 @@ function resolve(flat: Flat, file: string, opts: ReadOptions): WpConfig {
     // One file is the only one the include can name for any request, so it is what this site runs with.
     const only = candidates[0]!;
     notes.push(`read ${only}: the only file in ${dir} that the computed include in ${c.file} can name`);
-    code = code.replace(c.marker, flatten(only, { seen: new Set(flat.included), computed: flat.computed, included: flat.included }, 1).code);
+    code = code.replace(c.marker, flatten(only, flat, 1).code);
   }
 
   const constant = (name: string, required: boolean): string | undefined => {
