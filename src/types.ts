@@ -10,8 +10,9 @@
  *   which is how the deliveries of a process that died are recovered.
  */
 
-export type DeliveryStatus = 'pending' | 'succeeded' | 'failed' | 'paused';
-export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ['pending', 'succeeded', 'failed', 'paused'];
+/** waiting: held behind an earlier delivery of the same ordering key (ordered endpoints only). */
+export type DeliveryStatus = 'pending' | 'waiting' | 'succeeded' | 'failed' | 'paused';
+export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ['pending', 'waiting', 'succeeded', 'failed', 'paused'];
 
 export interface Endpoint {
   id: number;
@@ -26,6 +27,8 @@ export interface Endpoint {
   disabledAt: Date | null;
   failingSince: Date | null;
   lastSuccessAt: Date | null;
+  /** Deliveries sharing an ordering_key go one at a time, in outbox order. */
+  ordered: boolean;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -44,6 +47,10 @@ export interface Delivery {
   lastError: string | null;
   createdAt: Date;
   completedAt: Date | null;
+  /** Set for deliveries of an ordered endpoint whose event had an ordering_key. */
+  orderingKey: string | null;
+  /** For a waiting delivery: the delivery at the head of its key, which it waits for. */
+  waitingFor?: number | null;
 }
 
 export type ErrorClass = 'http_status' | 'timeout' | 'connection' | 'dns' | 'tls' | 'blocked_target' | 'internal';

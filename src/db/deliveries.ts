@@ -21,18 +21,21 @@ export interface NewDelivery {
   endpointId: number;
   eventPk: number;
   eventType: string;
-  status: 'pending' | 'paused';
+  status: 'pending' | 'paused' | 'waiting';
+  /** Ordered endpoints only: the event's ordering_key and its place in line (the outbox id). */
+  orderingKey?: string | null;
+  seq?: number | null;
 }
 
 export async function insertDeliveries(conn: Queryable, t: Tables, ds: NewDelivery[]): Promise<void> {
   // 1,000 rows a statement keeps each packet far below max_allowed_packet.
   for (let i = 0; i < ds.length; i += 1000) {
     const chunk = ds.slice(i, i + 1000);
-    const placeholders = chunk.map((d) => (d.status === 'pending' ? '(?, ?, ?, ?, NOW(3))' : '(?, ?, ?, ?, NULL)')).join(', ');
+    const placeholders = chunk.map((d) => (d.status === 'pending' ? '(?, ?, ?, ?, NOW(3), ?, ?)' : '(?, ?, ?, ?, NULL, ?, ?)')).join(', ');
     await exec(
       conn,
-      `INSERT INTO ${t.deliveries} (endpoint_id, event_pk, event_type, status, next_attempt_at) VALUES ${placeholders}`,
-      chunk.flatMap((d) => [d.endpointId, d.eventPk, d.eventType, d.status]),
+      `INSERT INTO ${t.deliveries} (endpoint_id, event_pk, event_type, status, next_attempt_at, ordering_key, seq) VALUES ${placeholders}`,
+      chunk.flatMap((d) => [d.endpointId, d.eventPk, d.eventType, d.status, d.orderingKey ?? null, d.seq ?? null]),
     );
   }
 }
@@ -51,6 +54,8 @@ export interface ClaimedDelivery {
   secrets: string[];
   endpointEnabled: boolean;
   claimToken: string;
+  /** Set when this delivery heads a key of an ordered endpoint: its completion admits the next. */
+  orderingKey: string | null;
 }
 
 export interface ClaimRequest {
@@ -111,7 +116,7 @@ export async function claimDue(pool: Pool, t: Tables, req: ClaimRequest): Promis
   if (ids.length === 0) return { claimed: [], exhausted };
   const r = await rows(
     pool,
-    `SELECT d.id, d.attempts, d.retry_base, d.endpoint_id, ev.event_id, ev.event_type, ev.body,
+    `SELECT d.id, d.attempts, d.retry_base, d.endpoint_id, d.ordering_key, ev.event_id, ev.event_type, ev.body,
             ep.url, ep.secret, ep.previous_secret, ep.previous_secret_expires_at > NOW(3) AS previous_valid, ep.enabled
        FROM ${t.deliveries} d
        JOIN ${t.events} ev ON ev.id = d.event_pk
@@ -131,6 +136,7 @@ export async function claimDue(pool: Pool, t: Tables, req: ClaimRequest): Promis
     secrets: x.previous_secret && Number(x.previous_valid) === 1 ? [String(x.secret), String(x.previous_secret)] : [String(x.secret)],
     endpointEnabled: Number(x.enabled) === 1,
     claimToken: req.token,
+    orderingKey: x.ordering_key === null ? null : String(x.ordering_key),
   }));
   return { claimed, exhausted };
 }
@@ -139,7 +145,7 @@ export interface Completion {
   id: number;
   claimToken: string;
   /** pending = retry after delayMs; paused = endpoint disabled meanwhile. */
-  status: DeliveryStatus;
+  status: Exclude<DeliveryStatus, 'waiting'>;
   delayMs: number | null;
   /** false when no request was made (endpoint found disabled): the row is paused, no attempt counted. */
   attempted: boolean;
@@ -243,36 +249,63 @@ export async function deleteForEndpoint(conn: Queryable, t: Tables, endpointId: 
 /**
  * Makes a delivery of an enabled endpoint due now with a fresh set of
  * retries (retry_base = attempts: the schedule starts over, the numbering
- * goes on); the event and its id are unchanged.
+ * goes on); the event and its id are unchanged. A delivery of an ordered
+ * key goes back in line (waiting) instead: the caller admits the key's head.
  */
 export async function replayDelivery(conn: Queryable, t: Tables, id: number): Promise<boolean> {
   const r = await exec(
     conn,
     `UPDATE ${t.deliveries} d JOIN ${t.endpoints} ep ON ep.id = d.endpoint_id
-        SET d.status = 'pending', d.next_attempt_at = NOW(3), d.retry_base = d.attempts, d.completed_at = NULL
+        SET d.status = ${REPLAYED_STATUS}, d.next_attempt_at = ${REPLAYED_DUE}, d.retry_base = d.attempts, d.completed_at = NULL
       WHERE d.id = ? AND d.claim_token IS NULL AND ep.enabled = 1`,
     [id],
   );
   return r.affectedRows > 0;
 }
 
+const IN_LINE = `(d.ordering_key IS NOT NULL AND ep.ordered = 1)`;
+const REPLAYED_STATUS = `IF(${IN_LINE}, 'waiting', 'pending')`;
+const REPLAYED_DUE = `IF(${IN_LINE}, NULL, NOW(3))`;
+
 /** Replays every failed delivery of an endpoint created since `since`, in batches. */
 export async function replayFailedSince(conn: Queryable, t: Tables, endpointId: number, since: Date): Promise<number> {
   let total = 0;
   for (;;) {
+    const ids = (
+      await rows(conn, `SELECT id FROM ${t.deliveries} WHERE endpoint_id = ? AND status = 'failed' AND created_at >= ? LIMIT ${BATCH}`, [endpointId, since])
+    ).map((x) => Number(x.id));
+    if (ids.length === 0) return total;
     const r = await exec(
       conn,
-      `UPDATE ${t.deliveries} SET status = 'pending', next_attempt_at = NOW(3), retry_base = attempts, completed_at = NULL
-        WHERE endpoint_id = ? AND status = 'failed' AND created_at >= ? LIMIT ${BATCH}`,
-      [endpointId, since],
+      `UPDATE ${t.deliveries} d JOIN ${t.endpoints} ep ON ep.id = d.endpoint_id
+          SET d.status = ${REPLAYED_STATUS}, d.next_attempt_at = ${REPLAYED_DUE}, d.retry_base = d.attempts, d.completed_at = NULL
+        WHERE d.id IN (?) AND d.status = 'failed'`,
+      [ids],
     );
     total += r.affectedRows;
-    if (r.affectedRows < BATCH) return total;
+    if (ids.length < BATCH) return total;
   }
 }
 
+/**
+ * Ends a delivery that is not being sent right now as failed (replayable
+ * later), keeping its last error: how an operator releases a key held by a
+ * head that keeps failing. The caller admits the key's next delivery.
+ */
+export async function skipDelivery(conn: Queryable, t: Tables, id: number): Promise<boolean> {
+  const r = await exec(
+    conn,
+    `UPDATE ${t.deliveries}
+        SET status = 'failed', next_attempt_at = NULL, completed_at = NOW(3),
+            last_error = LEFT(CONCAT('skipped by an operator', IFNULL(CONCAT('; last error: ', last_error), '')), 1000)
+      WHERE id = ? AND status IN ('pending', 'paused') AND claim_token IS NULL`,
+    [id],
+  );
+  return r.affectedRows > 0;
+}
+
 const DELIVERY_COLUMNS = `d.id, d.endpoint_id, d.event_pk, ev.event_id, d.event_type, d.status, d.attempts, d.next_attempt_at,
-  d.last_attempt_at, d.last_status_code, d.last_error, d.created_at, d.completed_at`;
+  d.last_attempt_at, d.last_status_code, d.last_error, d.created_at, d.completed_at, d.ordering_key`;
 
 function mapDelivery(x: Row): Delivery {
   return {
@@ -289,6 +322,7 @@ function mapDelivery(x: Row): Delivery {
     lastError: x.last_error === null ? null : String(x.last_error),
     createdAt: toDate(x.created_at)!,
     completedAt: toDate(x.completed_at),
+    orderingKey: x.ordering_key === null ? null : String(x.ordering_key),
   };
 }
 

@@ -7,7 +7,7 @@ import type { Endpoint } from '../types.js';
 import { exec, parseJsonColumn, rows, toDate, type Row } from './sql.js';
 
 const COLUMNS = `id, url, description, events, enabled, secret, previous_secret, previous_secret_expires_at,
-  disabled_reason, disabled_at, failing_since, last_success_at, created_at, updated_at`;
+  disabled_reason, disabled_at, failing_since, last_success_at, ordered, created_at, updated_at`;
 
 function map(x: Row): Endpoint {
   return {
@@ -23,6 +23,7 @@ function map(x: Row): Endpoint {
     disabledAt: toDate(x.disabled_at),
     failingSince: toDate(x.failing_since),
     lastSuccessAt: toDate(x.last_success_at),
+    ordered: Number(x.ordered) === 1,
     createdAt: toDate(x.created_at)!,
     updatedAt: toDate(x.updated_at)!,
   };
@@ -43,15 +44,17 @@ export interface EndpointInsert {
   events: string[];
   enabled: boolean;
   secret: string;
+  ordered?: boolean;
 }
 
 export async function insertEndpoint(conn: Queryable, t: Tables, e: EndpointInsert): Promise<number> {
-  const r = await exec(conn, `INSERT INTO ${t.endpoints} (url, description, events, enabled, secret) VALUES (?, ?, ?, ?, ?)`, [
+  const r = await exec(conn, `INSERT INTO ${t.endpoints} (url, description, events, enabled, secret, ordered) VALUES (?, ?, ?, ?, ?, ?)`, [
     e.url,
     e.description,
     JSON.stringify(e.events),
     e.enabled ? 1 : 0,
     e.secret,
+    e.ordered ? 1 : 0,
   ]);
   return r.insertId;
 }
@@ -62,6 +65,7 @@ export interface EndpointPatch {
   events?: string[];
   enabled?: boolean;
   disabledReason?: string | null;
+  ordered?: boolean;
 }
 
 export async function updateEndpoint(conn: Queryable, t: Tables, id: number, p: EndpointPatch): Promise<void> {
@@ -74,6 +78,7 @@ export async function updateEndpoint(conn: Queryable, t: Tables, id: number, p: 
   if (p.url !== undefined) set('url = ?', p.url);
   if (p.description !== undefined) set('description = ?', p.description);
   if (p.events !== undefined) set('events = ?', JSON.stringify(p.events));
+  if (p.ordered !== undefined) set('ordered = ?', p.ordered ? 1 : 0);
   if (p.enabled === true) sets.push('enabled = 1, disabled_reason = NULL, disabled_at = NULL, failing_since = NULL');
   if (p.enabled === false) set('enabled = 0, disabled_reason = ?, disabled_at = NOW(3)', p.disabledReason ?? 'disabled by an operator');
   if (sets.length === 0) return;
@@ -139,4 +144,17 @@ export async function disableEndpoint(conn: Queryable, t: Tables, id: number, re
     reason.slice(0, 500),
     id,
   ]);
+}
+
+/**
+ * Locks endpoint rows until the transaction ends, in id order. Every change to
+ * which delivery heads an ordered key happens under its endpoint's lock, so
+ * two replicas (or fan-out and a completion) never both admit a head.
+ */
+export async function lockEndpoints(conn: Queryable, t: Tables, ids: readonly number[]): Promise<Map<number, { enabled: boolean; ordered: boolean }>> {
+  const out = new Map<number, { enabled: boolean; ordered: boolean }>();
+  if (ids.length === 0) return out;
+  const r = await rows(conn, `SELECT id, enabled, ordered FROM ${t.endpoints} WHERE id IN (?) ORDER BY id FOR UPDATE`, [[...new Set(ids)]]);
+  for (const x of r) out.set(Number(x.id), { enabled: Number(x.enabled) === 1, ordered: Number(x.ordered) === 1 });
+  return out;
 }

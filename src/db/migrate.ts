@@ -148,7 +148,30 @@ async function fitOutbox(conn: PoolConnection, tables: Tables, log: Logger): Pro
       });
     }
   }
-  if (changes.length === 0) return;
-  log.info('fitting the outbox table', { table: name, changes });
-  await conn.query(`ALTER TABLE ${tables.outbox} ${changes.join(', ')}`);
+  if (changes.length > 0) {
+    log.info('fitting the outbox table', { table: name, changes });
+    await conn.query(`ALTER TABLE ${tables.outbox} ${changes.join(', ')}`);
+  }
+  if (!have.has('ordering_key')) await addOrderingKey(conn, tables, log);
+}
+
+/**
+ * ordering_key is the LMS's column (optional in the contract), added like our
+ * own so an LMS can start writing it without a schema change of its own: a
+ * NULL column without a default changes no INSERT that does not name it.
+ * Unlike our columns it is not required: when the ALTER is refused (a
+ * database user allowed to write the LMS's table but not to alter it), the
+ * sidecar runs without ordering and says so on ordered endpoints.
+ */
+async function addOrderingKey(conn: PoolConnection, tables: Tables, log: Logger): Promise<void> {
+  try {
+    await conn.query(`ALTER TABLE ${tables.outbox} ADD COLUMN \`ordering_key\` VARCHAR(191) NULL`);
+    log.info('added ordering_key to the outbox table', { table: outboxName(tables) });
+  } catch (err) {
+    log.warn('could not add ordering_key to the outbox; ordered endpoints deliver without ordering until it exists', {
+      table: outboxName(tables),
+      error: (err as Error).message,
+      fix: `ALTER TABLE \`${outboxName(tables)}\` ADD COLUMN \`ordering_key\` VARCHAR(191) NULL`,
+    });
+  }
 }

@@ -22,6 +22,9 @@ export interface OutboxRow {
   createdAtText: string | null;
   /** inserted_at: the insertion instant in UTC (null for rows from before the column). */
   insertedAtText: string | null;
+  /** At most TEXT_READ_CHARS characters; null when unset or when the outbox has no such column. */
+  orderingKey: string | null;
+  orderingKeyChars: number;
 }
 
 /** Payload bytes one fan-out batch may hold in memory: 500 rows of 256 KiB would be 128 MiB. */
@@ -45,6 +48,8 @@ export async function lockPending(
   limit: number,
   maxPayloadBytes: number,
   onlyIds?: readonly number[],
+  /** Whether the outbox has the optional ordering_key column. */
+  withOrderingKey = false,
 ): Promise<{ rows: OutboxRow[]; truncated: boolean }> {
   const locked = await rows(
     conn,
@@ -71,7 +76,8 @@ export async function lockPending(
             IF(LENGTH(payload) > ?, NULL, payload) AS payload, LENGTH(payload) AS payload_bytes,
             LEFT(event_id, ${TEXT_READ_CHARS}) AS event_id, CHAR_LENGTH(event_id) AS event_id_chars,
             CAST(occurred_at AS CHAR) AS occurred_at_text, CAST(created_at AS CHAR) AS created_at_text,
-            CAST(inserted_at AS CHAR) AS inserted_at_text
+            CAST(inserted_at AS CHAR) AS inserted_at_text,
+            ${withOrderingKey ? `LEFT(ordering_key, ${TEXT_READ_CHARS}) AS ordering_key, CHAR_LENGTH(ordering_key) AS ordering_key_chars` : 'NULL AS ordering_key, 0 AS ordering_key_chars'}
        FROM ${t.outbox} WHERE id IN (?) ORDER BY id`,
     [maxPayloadBytes, ids],
   );
@@ -86,6 +92,8 @@ export async function lockPending(
     occurredAtText: x.occurred_at_text === null ? null : String(x.occurred_at_text),
     createdAtText: x.created_at_text === null ? null : String(x.created_at_text),
     insertedAtText: x.inserted_at_text === null ? null : String(x.inserted_at_text),
+    orderingKey: x.ordering_key === null ? null : String(x.ordering_key),
+    orderingKeyChars: Number(x.ordering_key_chars ?? 0),
   }));
   return { rows: out, truncated: ids.length < locked.length };
 }
@@ -186,4 +194,14 @@ export async function hasWaitingRows(conn: Queryable, t: Tables): Promise<boolea
 export async function countWaiting(conn: Queryable, t: Tables): Promise<number> {
   const [r] = await rows(conn, `SELECT COUNT(*) AS n FROM ${t.outbox} WHERE fanned_out_at IS NULL`);
   return Number(r?.n ?? 0);
+}
+
+/** Whether the outbox has the optional ordering_key column (an LMS-made outbox may not). */
+export async function outboxHasOrderingKey(conn: Queryable, t: Tables): Promise<boolean> {
+  const r = await rows(
+    conn,
+    "SELECT 1 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = 'ordering_key'",
+    [`${t.prefix}webhook_outbox`],
+  );
+  return r.length > 0;
 }

@@ -8,6 +8,8 @@ import { rows } from './sql.js';
 
 export interface StatusCounts {
   pending: number;
+  /** Held behind an earlier delivery of the same ordering key. */
+  waiting: number;
   succeeded: number;
   failed: number;
   paused: number;
@@ -15,7 +17,7 @@ export interface StatusCounts {
 
 export async function countsByStatus24h(conn: Queryable, t: Tables): Promise<StatusCounts> {
   const r = await rows(conn, `SELECT status, COUNT(*) AS n FROM ${t.deliveries} WHERE created_at >= NOW(3) - INTERVAL 1 DAY GROUP BY status`);
-  const out: StatusCounts = { pending: 0, succeeded: 0, failed: 0, paused: 0 };
+  const out: StatusCounts = { pending: 0, waiting: 0, succeeded: 0, failed: 0, paused: 0 };
   for (const x of r) if (String(x.status) in out) out[String(x.status) as keyof StatusCounts] = Number(x.n);
   return out;
 }

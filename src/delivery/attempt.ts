@@ -54,6 +54,7 @@ export function createAttempter(deps: AttemptDeps): Attempter {
       return {
         attempt: null,
         endpointId: c.endpointId,
+        orderingKey: c.orderingKey,
         ok: false,
         disableReason: null,
         completion: { id: c.id, claimToken: c.claimToken, status: 'paused', delayMs: null, attempted: false, startedAt, statusCode: null, error: null },
@@ -69,6 +70,7 @@ export function createAttempter(deps: AttemptDeps): Attempter {
     deps.observer?.completed(c.endpointId, d.status === 'pending' ? 'retry' : d.status);
     return {
       endpointId: c.endpointId,
+      orderingKey: c.orderingKey,
       ok: result.ok,
       disableReason: d.disableReason,
       attempt: {

@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import type { Pool } from 'mysql2/promise';
 import type { Tables } from '../db/tables.js';
 import { fanOutIsolating } from './fanout.js';
-import { hasWaitingRows } from '../db/outbox.js';
+import { hasWaitingRows, outboxHasOrderingKey } from '../db/outbox.js';
 import type { Sender } from './send.js';
 import type { SettingsStore } from './settingsStore.js';
 import type { Logger } from '../log.js';
@@ -22,6 +22,7 @@ import { coerceError, isConnectionError } from '../errors.js';
 import type { DeliveryObserver } from '../metrics.js';
 import { createClaimer, createClaimLoop } from './claimer.js';
 import { createScheduler } from './scheduler.js';
+import { SETTLE_MS } from '../db/ordering.js';
 import { createAttempter } from './attempt.js';
 import { createRecorder } from './recorder.js';
 import { retryConflicts } from './conflicts.js';
@@ -68,7 +69,8 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   let dbPausedUntil = 0;
 
   const claimer = createClaimer({ pool, tables: t, worker });
-  const recorder = createRecorder({ pool, tables: t, settings, log, stopping: () => stopping });
+  // A key's next delivery, admitted as its head ends, is claimed now rather than at the next tick.
+  const recorder = createRecorder({ pool, tables: t, settings, log, stopping: () => stopping, onAdmitted: () => void pump() });
   const attempt = createAttempter({ sender: deps.sender, settings, userAgent: deps.userAgent, worker, observer: deps.observer });
   const scheduler = createScheduler({
     concurrency: deps.concurrency,
@@ -105,11 +107,33 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   }
 
   // ---- fan-out ----
+  // Whether the outbox has ordering_key; looked at again every minute while it
+  // has not (an operator may add it), and after an "unknown column" error.
+  let orderingKey: { has: boolean; at: number } | null = null;
+  async function outboxHasKey(): Promise<boolean> {
+    if (!orderingKey || (!orderingKey.has && Date.now() - orderingKey.at > 60_000)) {
+      orderingKey = { has: await outboxHasOrderingKey(pool, t), at: Date.now() };
+    }
+    return orderingKey.has;
+  }
+
+  // Heads admitted at fan-out are due SETTLE_MS later: claim them then, not at the tick after.
+  let settleTimer: NodeJS.Timeout | null = null;
+  function pumpAfterSettling() {
+    if (settleTimer || stopping) return;
+    settleTimer = setTimeout(() => {
+      settleTimer = null;
+      void pump();
+    }, SETTLE_MS + 20);
+    settleTimer.unref();
+  }
+
   async function fanOut(): Promise<void> {
     const s = settings.current();
+    const withOrderingKey = await outboxHasKey();
     for (let i = 0; i < FANOUT_MAX_BATCHES_PER_TICK && !stopping; i++) {
       const r = await retryConflicts(() =>
-        fanOutIsolating(pool, t, { limit: FANOUT_BATCH, maxPayloadBytes: s.max_payload_bytes }, (id, reason) =>
+        fanOutIsolating(pool, t, { limit: FANOUT_BATCH, maxPayloadBytes: s.max_payload_bytes, withOrderingKey }, (id, reason) =>
           log.warn('the database refused an outbox row; it is stamped rejected and the others go on', { outbox_id: id, reason }),
         ),
       );
@@ -118,6 +142,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         deps.observer?.rejected(r.rejected);
       }
       if (r.deliveries > 0) void pump();
+      if (r.inLine > 0) pumpAfterSettling();
       // A short batch means the outbox is drained, unless the byte budget cut it.
       if (r.rows === 0 || (r.rows < FANOUT_BATCH && !r.truncated)) break;
     }
@@ -130,6 +155,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       await fanOut();
       dbBackoffMs = 0;
     } catch (err) {
+      if ((err as { code?: string }).code === 'ER_BAD_FIELD_ERROR') orderingKey = null;
       noteDbError('fanning out the outbox', err);
       return;
     }
@@ -150,6 +176,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     },
     async stop(graceMs = 8000) {
       stopping = true;
+      if (settleTimer) clearTimeout(settleTimer);
       // Claimed but never started: handed back below so another process can send them now.
       const unsent = scheduler.stop();
       if (ticking) await ticking;

@@ -12,7 +12,8 @@ import { lockPending, markFannedOut, rejectRow, type OutboxOutcome, type OutboxR
 import { parseUtcDateTime } from '../db/sql.js';
 import { existingEventIds, insertEvents, type NewEvent } from '../db/events.js';
 import { insertDeliveries, type NewDelivery } from '../db/deliveries.js';
-import { listEndpoints } from '../db/endpoints.js';
+import { listEndpoints, lockEndpoints } from '../db/endpoints.js';
+import { admitHeads, yieldToEarlier } from '../db/ordering.js';
 import { subscribed } from './subscriptions.js';
 import type { Endpoint } from '../types.js';
 
@@ -37,6 +38,8 @@ export function buildEnvelope(eventId: string, eventType: string, occurredAt: Da
 /** Lengths of our own columns (events.event_type, events.event_id). */
 export const MAX_EVENT_TYPE_CHARS = 191;
 export const MAX_EVENT_ID_CHARS = 64;
+/** deliveries.ordering_key: VARCHAR(191), as the contract's outbox column. */
+export const MAX_ORDERING_KEY_CHARS = 191;
 /**
  * Type and id travel in X-Webhook-Event and X-Webhook-Id, so they keep to
  * printable ASCII without spaces: Node refuses anything else in a header
@@ -58,7 +61,7 @@ const quote = (s: string) => JSON.stringify(s.length > 80 ? s.slice(0, 80) + '�
 /** What fan-out makes of one row on its own (before ids are compared with other rows). */
 export type RowJudgement =
   | { ok: false; reason: string }
-  | { ok: true; occurredAt: Date; insertedAt: Date; note: string | null };
+  | { ok: true; occurredAt: Date; insertedAt: Date; note: string | null; orderingKey: string | null };
 
 /** Checks every column fan-out reads; pure, so each rule has a test without a database. */
 export function judgeRow(row: OutboxRow, maxPayloadBytes: number, now: Date = new Date()): RowJudgement {
@@ -75,6 +78,9 @@ export function judgeRow(row: OutboxRow, maxPayloadBytes: number, now: Date = ne
       return no(`event_id ${quote(row.eventId)} has ${badCharacter(row.eventId)}; it is sent in the X-Webhook-Id header, which takes printable ASCII without spaces`);
     }
   }
+  // An over-long key is refused rather than cut: two keys cut to the same
+  // prefix would serialise unrelated students, a silent change of meaning.
+  if (row.orderingKeyChars > MAX_ORDERING_KEY_CHARS) return no(`ordering_key is ${row.orderingKeyChars} characters; at most ${MAX_ORDERING_KEY_CHARS} fit`);
   if (row.payload === null) return no(`payload is ${row.payloadBytes} bytes, over the max_payload_bytes limit of ${maxPayloadBytes}`);
   try {
     JSON.parse(row.payload);
@@ -88,7 +94,9 @@ export function judgeRow(row: OutboxRow, maxPayloadBytes: number, now: Date = ne
     row.occurredAtText !== null && occurredAt === null
       ? `occurred_at ${quote(row.occurredAtText)} is not a real time; the insertion time was used instead`
       : null;
-  return { ok: true, occurredAt: occurredAt ?? insertedAt, insertedAt, note };
+  // An empty key means "no key", as NULL does: it holds nothing back.
+  const orderingKey = row.orderingKey === null || row.orderingKey === '' ? null : row.orderingKey;
+  return { ok: true, occurredAt: occurredAt ?? insertedAt, insertedAt, note, orderingKey };
 }
 
 export interface FanoutResult {
@@ -98,14 +106,18 @@ export interface FanoutResult {
   accepted: number;
   rejected: number;
   deliveries: number;
+  /** Of those, deliveries put in line behind an ordering key (their head is due once settled). */
+  inLine: number;
 }
 
 export interface FanoutOptions {
   limit: number;
   maxPayloadBytes: number;
+  /** Whether the outbox has the optional ordering_key column. */
+  withOrderingKey?: boolean;
 }
 
-const EMPTY: FanoutResult = { rows: 0, truncated: false, accepted: 0, rejected: 0, deliveries: 0 };
+const EMPTY: FanoutResult = { rows: 0, truncated: false, accepted: 0, rejected: 0, deliveries: 0, inLine: 0 };
 
 /** A batch the database refused, with the rows it held, so they can be tried apart. */
 export class BatchRefusedError extends Error {
@@ -140,7 +152,7 @@ export async function fanOutBatch(pool: Pool, t: Tables, opts: FanoutOptions, on
   let ids: number[] = [];
   try {
     return await withTransaction(pool, async (conn) => {
-      const { rows: batch, truncated } = await lockPending(conn, t, opts.limit, opts.maxPayloadBytes, onlyIds);
+      const { rows: batch, truncated } = await lockPending(conn, t, opts.limit, opts.maxPayloadBytes, onlyIds, opts.withOrderingKey);
       ids = batch.map((r) => r.id);
       if (batch.length === 0) return EMPTY;
       return await fanOutRows(conn, t, batch, truncated, opts);
@@ -159,7 +171,7 @@ async function fanOutRows(conn: PoolConnection, t: Tables, batch: OutboxRow[], t
   const inBatch = new Map<string, number>();
 
   const outcomes: OutboxOutcome[] = [];
-  const events: NewEvent[] = [];
+  const events: (NewEvent & { orderingKey: string | null; outboxId: number })[] = [];
   const targets = new Map<string, Endpoint[]>();
   for (const row of batch) {
     const j = judgeRow(row, opts.maxPayloadBytes);
@@ -180,23 +192,57 @@ async function fanOutRows(conn: PoolConnection, t: Tables, batch: OutboxRow[], t
     }
     const eventId = row.eventId ?? newEventId();
     // The envelope's created_at is the insertion instant (the contract); occurred_at, the business time, is kept beside it.
-    events.push({ eventId, eventType: row.eventType, outboxId: row.id, body: buildEnvelope(eventId, row.eventType, j.insertedAt, row.payload!), occurredAt: j.occurredAt });
+    events.push({
+      eventId,
+      eventType: row.eventType,
+      outboxId: row.id,
+      body: buildEnvelope(eventId, row.eventType, j.insertedAt, row.payload!),
+      occurredAt: j.occurredAt,
+      orderingKey: j.orderingKey,
+    });
     const subs = endpoints.filter((e) => subscribed(e.events, row.eventType));
     targets.set(eventId, subs);
     outcomes.push({ id: row.id, eventId, rejectedReason: null, note: j.note, deliveryCount: subs.length });
   }
 
   const pks = await insertEvents(conn, t, events);
+  // Ordered endpoints with keyed events in this batch: locked, and their flag read under the lock.
+  const ordered = await lockEndpoints(
+    conn,
+    t,
+    events.filter((ev) => ev.orderingKey !== null).flatMap((ev) => (targets.get(ev.eventId) ?? []).filter((ep) => ep.ordered).map((ep) => ep.id)),
+  );
+  const lines = new Map<number, Map<string, number>>(); // endpoint → key → lowest new seq
   const deliveries: NewDelivery[] = [];
   for (const ev of events) {
     for (const ep of targets.get(ev.eventId) ?? []) {
+      const eventPk = pks.get(ev.eventId.toLowerCase())!;
+      if (ev.orderingKey !== null && ordered.get(ep.id)?.ordered) {
+        // In line behind its key; admitHeads below makes it pending when it is first.
+        deliveries.push({ endpointId: ep.id, eventPk, eventType: ev.eventType, status: 'waiting', orderingKey: ev.orderingKey, seq: ev.outboxId });
+        const keys = lines.get(ep.id) ?? new Map<string, number>();
+        lines.set(ep.id, keys);
+        if (!keys.has(ev.orderingKey)) keys.set(ev.orderingKey, ev.outboxId); // rows come in id order
+        continue;
+      }
       // Disabled endpoints still get the delivery, paused, so it can be sent after re-enabling.
-      deliveries.push({ endpointId: ep.id, eventPk: pks.get(ev.eventId.toLowerCase())!, eventType: ev.eventType, status: ep.enabled ? 'pending' : 'paused' });
+      deliveries.push({ endpointId: ep.id, eventPk, eventType: ev.eventType, status: ep.enabled ? 'pending' : 'paused' });
     }
   }
   await insertDeliveries(conn, t, deliveries);
+  for (const [endpointId, keys] of lines) {
+    await yieldToEarlier(conn, t, endpointId, keys);
+    await admitHeads(conn, t, endpointId, ordered.get(endpointId)!.enabled, [...keys.keys()]);
+  }
   await markFannedOut(conn, t, outcomes);
-  return { rows: batch.length, truncated, accepted: events.length, rejected: batch.length - events.length, deliveries: deliveries.length };
+  return {
+    rows: batch.length,
+    truncated,
+    accepted: events.length,
+    rejected: batch.length - events.length,
+    deliveries: deliveries.length,
+    inLine: deliveries.filter((d) => d.status === 'waiting').length,
+  };
 }
 
 /**
@@ -238,6 +284,7 @@ async function isolate(pool: Pool, t: Tables, opts: FanoutOptions, refused: Batc
       accepted: total.accepted + r.accepted,
       rejected: total.rejected + r.rejected,
       deliveries: total.deliveries + r.deliveries,
+      inLine: total.inLine + r.inLine,
     };
   }
   return total;

@@ -12,7 +12,8 @@ import type { Pool } from 'mysql2/promise';
 import type { Tables } from '../db/tables.js';
 import { completeDeliveries, pauseForEndpoint, type Completion } from '../db/deliveries.js';
 import { insertAttempts, type NewAttempt } from '../db/attempts.js';
-import { disableEndpoint, disableLongFailing, markFailing, markHealthy } from '../db/endpoints.js';
+import { disableEndpoint, disableLongFailing, lockEndpoints, markFailing, markHealthy } from '../db/endpoints.js';
+import { admitHeads } from '../db/ordering.js';
 import { withTransaction } from '../db/pool.js';
 import type { SettingsStore } from './settingsStore.js';
 import type { Logger } from '../log.js';
@@ -25,6 +26,8 @@ export interface Recorded {
   attempt: NewAttempt | null;
   completion: Completion;
   endpointId: number;
+  /** The delivery's ordering key (ordered endpoints): when it ends for good, the next of its key is admitted. */
+  orderingKey: string | null;
   ok: boolean;
   /** Set when this response means the endpoint must be disabled now (410 Gone). */
   disableReason: string | null;
@@ -45,7 +48,15 @@ const MAX_DB_BACKOFF_MS = 30_000;
 /** Results kept in memory while the database cannot take them (about 2 MB). */
 export const MAX_UNRECORDED = 5000;
 
-export function createRecorder(deps: { pool: Pool; tables: Tables; settings: SettingsStore; log: Logger; stopping: () => boolean }): Recorder {
+export function createRecorder(deps: {
+  pool: Pool;
+  tables: Tables;
+  settings: SettingsStore;
+  log: Logger;
+  stopping: () => boolean;
+  /** Called after a write made the next delivery of an ordered key due. */
+  onAdmitted?: () => void;
+}): Recorder {
   const { pool, tables: t, log } = deps;
   let buffer: Recorded[] = [];
   let flushTimer: NodeJS.Timeout | null = null;
@@ -109,9 +120,14 @@ export function createRecorder(deps: { pool: Pool; tables: Tables; settings: Set
   async function write(batch: Recorded[]): Promise<void> {
     const s = deps.settings.current();
     const disabled: number[] = [];
+    let admitted = 0;
     await retryConflicts(() =>
       withTransaction(pool, async (conn) => {
         disabled.length = 0;
+        admitted = 0;
+        // First, in id order: the ordered endpoints whose heads end here (see db/ordering).
+        const ended = batch.filter((b) => b.orderingKey !== null && (b.completion.status === 'succeeded' || b.completion.status === 'failed'));
+        const locked = await lockEndpoints(conn, t, ended.map((b) => b.endpointId));
         await insertAttempts(conn, t, batch.flatMap((b) => (b.attempt ? [b.attempt] : [])));
         for (const b of batch) {
           if (b.disableReason) {
@@ -127,8 +143,14 @@ export function createRecorder(deps: { pool: Pool; tables: Tables; settings: Set
         const stillFailing = failing.filter((id) => !healthy.includes(id));
         disabled.push(...(await disableLongFailing(conn, t, stillFailing, s.auto_disable_after_hours)));
         await completeDeliveries(conn, t, batch.map((b) => b.completion));
+        // A completion that lost its lease changed nothing; admitting is a no-op then, as the key still has its head.
+        for (const [endpointId, ep] of locked) {
+          const keys = ended.filter((b) => b.endpointId === endpointId).map((b) => b.orderingKey!);
+          admitted += await admitHeads(conn, t, endpointId, ep.enabled, keys);
+        }
       }),
     );
+    if (admitted > 0) deps.onAdmitted?.();
     for (const id of unique(disabled)) {
       log.warn('endpoint disabled; its pending deliveries are paused', { endpoint_id: id });
       pauseForEndpoint(pool, t, id).catch((err: unknown) => log.error('pausing deliveries failed', { endpoint_id: id, error: coerceError(err).message }));

@@ -31,6 +31,7 @@ export const endpointCreate = Joi.object({
   description: description.default(''),
   enabled: Joi.boolean().default(true),
   secret: customSecret,
+  ordered: Joi.boolean().default(false),
   /** Subscribe even to types neither in the catalog nor seen yet (the LMS will send them later). */
   confirm: Joi.boolean(),
 });
@@ -40,6 +41,7 @@ export const endpointPatch = Joi.object({
   events,
   description,
   enabled: Joi.boolean(),
+  ordered: Joi.boolean(),
   confirm: Joi.boolean(),
 }).min(1);
 

@@ -2,13 +2,16 @@
  * What operators can do, shared by the JSON API and the admin pages: routes
  * validate input, call one of these, and render the result.
  */
-import type { Pool } from 'mysql2/promise';
+import type { Pool, PoolConnection } from 'mysql2/promise';
 import type { Tables } from '../db/tables.js';
 import * as endpointsSql from '../db/endpoints.js';
 import * as deliveriesSql from '../db/deliveries.js';
 import { listAttempts } from '../db/attempts.js';
 import * as eventsSql from '../db/events.js';
 import { withTransaction } from '../db/pool.js';
+import * as ordering from '../db/ordering.js';
+import { outboxHasOrderingKey } from '../db/outbox.js';
+import { retryConflicts } from '../delivery/conflicts.js';
 import { generateSecret } from '../delivery/sign.js';
 import { buildEnvelope, newEventId } from '../delivery/fanout.js';
 import { validateEndpointUrl } from '../delivery/targets.js';
@@ -31,6 +34,8 @@ export interface EndpointInput {
   description: string;
   enabled: boolean;
   secret?: string;
+  /** Deliveries sharing an ordering_key go one at a time, in outbox order. */
+  ordered?: boolean;
   /** Subscribe even to types that match nothing known yet. */
   confirm?: boolean;
 }
@@ -80,7 +85,44 @@ export function createService(deps: ServiceDeps) {
   async function mustGetDelivery(id: number) {
     const d = await deliveriesSql.getDelivery(pool, t, id);
     if (!d) throw new NotFoundError(`delivery ${id} does not exist`);
-    return d;
+    return (await withWaitingFor([d]))[0]!;
+  }
+
+  /** Names, for each waiting delivery, the head of its key it waits for. */
+  async function withWaitingFor<D extends Delivery>(list: D[]): Promise<D[]> {
+    const waiting = list.filter((d) => d.status === 'waiting' && d.orderingKey !== null);
+    if (waiting.length === 0) return list;
+    const heads = await ordering.headsOf(pool, t, waiting.map((d) => ({ endpointId: d.endpointId, key: d.orderingKey! })));
+    return list.map((d) => (d.status === 'waiting' && d.orderingKey !== null ? { ...d, waitingFor: heads.get(ordering.lineId(d.endpointId, d.orderingKey)) ?? null } : d));
+  }
+
+  /**
+   * Under the endpoint's lock, as every change of a key's head: switching
+   * ordering off sends what was waiting now; switching it on applies to
+   * deliveries created from then on.
+   */
+  async function setOrdered(id: number, on: boolean): Promise<void> {
+    const released = await retryConflicts(() =>
+      withTransaction(pool, async (conn) => {
+        const ep = (await endpointsSql.lockEndpoints(conn, t, [id])).get(id);
+        if (!ep) return 0;
+        await endpointsSql.updateEndpoint(conn, t, id, { ordered: on });
+        return on ? 0 : ordering.releaseWaiting(conn, t, id, ep.enabled);
+      }),
+    );
+    if (released > 0) nudge();
+  }
+
+  /** Runs fn in a transaction holding the endpoint's lock, then admits the head of `keys` when the endpoint is ordered. */
+  async function inLine<T>(endpointId: number, keys: string[] | 'all', fn: (conn: PoolConnection) => Promise<T>): Promise<T> {
+    return retryConflicts(() =>
+      withTransaction(pool, async (conn) => {
+        const ep = (await endpointsSql.lockEndpoints(conn, t, [endpointId])).get(endpointId);
+        const out = await fn(conn);
+        if (ep?.ordered) await ordering.admitHeads(conn, t, endpointId, ep.enabled, keys);
+        return out;
+      }),
+    );
   }
 
   return {
@@ -107,7 +149,9 @@ export function createService(deps: ServiceDeps) {
       // Only what changes is checked: an endpoint saved earlier keeps its subscriptions.
       if (!confirm && fields.events) await requireKnownSubscriptions(fields.events.filter((e) => !before.events.includes(e)));
       delete fields.secret;
-      await endpointsSql.updateEndpoint(pool, t, id, { ...fields, url });
+      const { ordered, ...rest } = fields;
+      await endpointsSql.updateEndpoint(pool, t, id, { ...rest, url });
+      if (ordered !== undefined && ordered !== before.ordered) await setOrdered(id, ordered);
       let resumed = 0;
       if (patch.enabled === false && before.enabled) await deliveriesSql.pauseForEndpoint(pool, t, id);
       if (patch.enabled === true && !before.enabled && opts.resumePaused !== false) {
@@ -148,7 +192,7 @@ export function createService(deps: ServiceDeps) {
       return mustGetDelivery(deliveryId);
     },
 
-    listDeliveries: (f: deliveriesSql.DeliveryFilter) => deliveriesSql.listDeliveries(pool, t, f),
+    listDeliveries: async (f: deliveriesSql.DeliveryFilter) => withWaitingFor(await deliveriesSql.listDeliveries(pool, t, f)),
 
     async getDelivery(id: number): Promise<{ delivery: Delivery & { body: string }; attempts: Attempt[] }> {
       const delivery = await mustGetDelivery(id);
@@ -160,19 +204,49 @@ export function createService(deps: ServiceDeps) {
       const ep = await mustGetEndpoint(d.endpointId);
       // A replay to a disabled endpoint would only be paused again: say so instead of "queued".
       if (!ep.enabled) throw new ValidationError(disabledMessage(`delivery ${id}`, ep), 'id');
-      if (!(await deliveriesSql.replayDelivery(pool, t, id))) {
+      const keys = d.orderingKey === null ? [] : [d.orderingKey];
+      if (!(await inLine(ep.id, keys, (conn) => deliveriesSql.replayDelivery(conn, t, id)))) {
         throw new ValidationError(`delivery ${id} is being sent right now; replay it when this attempt has finished`, 'id');
       }
       nudge();
       return mustGetDelivery(id);
     },
 
+    /**
+     * Ends a delivery that is not being sent as failed (replayable later).
+     * For the head of an ordered key, this releases the key: the next
+     * delivery of that key goes.
+     */
+    async skipDelivery(id: number): Promise<{ skipped: Delivery; next: number | null }> {
+      const d = await mustGetDelivery(id);
+      if (d.status === 'waiting') {
+        throw new ValidationError(
+          `delivery ${id} is waiting for delivery ${d.waitingFor ?? '?'} (ordering key ${JSON.stringify(d.orderingKey)}); skip that one to release the key`,
+          'id',
+        );
+      }
+      if (d.status === 'succeeded' || d.status === 'failed') throw new ValidationError(`delivery ${id} has already ${d.status}; only a pending or paused delivery can be skipped`, 'id');
+      const keys = d.orderingKey === null ? [] : [d.orderingKey];
+      if (!(await inLine(d.endpointId, keys, (conn) => deliveriesSql.skipDelivery(conn, t, id)))) {
+        throw new ValidationError(`delivery ${id} is being sent right now; skip it when this attempt has finished`, 'id');
+      }
+      let next: number | null = null;
+      if (d.orderingKey !== null) {
+        next = (await ordering.headsOf(pool, t, [{ endpointId: d.endpointId, key: d.orderingKey }])).get(ordering.lineId(d.endpointId, d.orderingKey)) ?? null;
+        nudge();
+      }
+      return { skipped: await mustGetDelivery(id), next };
+    },
+
+    /** Whether the outbox has ordering_key (an LMS-made outbox may not): ordered endpoints need it. */
+    orderingAvailable: () => outboxHasOrderingKey(pool, t),
+
     /** Queues the endpoint's failed deliveries created since `since`; returns how many. */
     async replayFailedSince(endpointId: number, since: Date): Promise<number> {
       const ep = await mustGetEndpoint(endpointId);
       if (!ep.enabled) throw new ValidationError(disabledMessage(`the failed deliveries of endpoint ${endpointId}`, ep), 'since');
       if (since.getTime() > Date.now()) throw new ValidationError(`since is in the future (${since.toISOString()}); no delivery was created after it`, 'since');
-      const n = await deliveriesSql.replayFailedSince(pool, t, endpointId, since);
+      const n = await inLine(endpointId, 'all', (conn) => deliveriesSql.replayFailedSince(conn, t, endpointId, since));
       if (n > 0) nudge();
       return n;
     },

@@ -93,6 +93,11 @@ export function apiRouter(service: Service): Router {
     res.status(202).json(presentDelivery(await service.replayDelivery(id(req.params.id))));
   });
 
+  r.post('/deliveries/:id/skip', async (req, res) => {
+    const { skipped, next } = await service.skipDelivery(id(req.params.id));
+    res.json({ ...presentDelivery(skipped), next_delivery_id: next });
+  });
+
   r.get('/settings', async (_req, res) => {
     res.json(await service.getSettings());
   });

@@ -21,6 +21,7 @@ export function presentEndpoint(e: Endpoint, opts: { revealSecret?: boolean } = 
     disabled_at: e.disabledAt?.toISOString() ?? null,
     failing_since: e.failingSince?.toISOString() ?? null,
     last_success_at: e.lastSuccessAt?.toISOString() ?? null,
+    ordered: e.ordered,
     created_at: e.createdAt.toISOString(),
     updated_at: e.updatedAt.toISOString(),
   };
@@ -33,6 +34,9 @@ export function presentDelivery(d: Delivery) {
     event_id: d.eventId,
     event_type: d.eventType,
     status: d.status,
+    ordering_key: d.orderingKey,
+    /** A waiting delivery's blocker: the delivery at the head of its key. */
+    waiting_for: d.status === 'waiting' ? (d.waitingFor ?? null) : null,
     attempts: d.attempts,
     next_attempt_at: d.status === 'pending' ? (d.nextAttemptAt?.toISOString() ?? null) : null,
     last_attempt_at: d.lastAttemptAt?.toISOString() ?? null,

@@ -35,7 +35,7 @@ export const viewHelpers = {
   },
   /** Status → CSS modifier, from a fixed set (never user text in a class name). */
   statusClass(s: string): string {
-    return ({ succeeded: 'ok', failed: 'bad', pending: 'wait', paused: 'off' } as Record<string, string>)[s] ?? 'wait';
+    return ({ succeeded: 'ok', failed: 'bad', pending: 'wait', waiting: 'off', paused: 'off' } as Record<string, string>)[s] ?? 'wait';
   },
   headers(h: Record<string, string> | null | undefined): [string, string][] {
     return h ? Object.entries(h) : [];

@@ -3,7 +3,8 @@
  * Everything runs on this machine: a fresh database on the local MariaDB,
  * the receiver in its own process, the sidecar as real child processes.
  * Options: --json (machine-readable), --quick (smaller runs, for a smoke test),
- * --drain-only=N (just the raw ceiling and one drain of N events × 1 endpoint).
+ * --drain-only=N (just the raw ceiling and one drain of N events × 1 endpoint),
+ * --ordered-only=N (N keyed events drained unordered, then ordered per key over 1,000 keys).
  */
 import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -21,6 +22,7 @@ import { silentLogger } from '../../src/log.js';
 const JSON_OUT = process.argv.includes('--json');
 const QUICK = process.argv.includes('--quick');
 const DRAIN_ONLY = Number(process.argv.find((a) => a.startsWith('--drain-only='))?.split('=')[1] ?? 0);
+const ORDERED_ONLY = Number(process.argv.find((a) => a.startsWith('--ordered-only='))?.split('=')[1] ?? 0);
 const scale = (n: number) => (QUICK ? Math.max(100, Math.round(n / 20)) : n);
 const CONCURRENCY = 64;
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
@@ -75,13 +77,18 @@ async function sidecarQueries(api: Api): Promise<number> {
 /** Cost per delivery of the last drain: CPU of the sidecar process and statements it sent. */
 const perDelivery = { cpuUs: NaN, queries: NaN };
 
-async function drain(db: TestDb, api: Api, type: string, events: number, endpoints: number, pid?: number): Promise<number> {
-  for (let i = 0; i < endpoints; i++) await api('POST', '/api/endpoints', { url: `${recvUrl}?e=${i}`, events: [type], confirm: true });
+/** `keys`: rows carry ordering_key student_(i mod keys); `ordered`: the endpoints are ordered per key. */
+async function drain(db: TestDb, api: Api, type: string, events: number, endpoints: number, pid?: number, opts: { keys?: number; ordered?: boolean } = {}): Promise<number> {
+  for (let i = 0; i < endpoints; i++) await api('POST', '/api/endpoints', { url: `${recvUrl}?e=${i}`, events: [type], confirm: true, ordered: opts.ordered === true });
   await ask('reset');
   const q0 = await sidecarQueries(api);
   const c0 = pid ? cpuTicks(pid) : 0;
   const t0 = Date.now();
-  await insertOutbox(db.pool, Array.from({ length: events }, (_, i) => ({ type, payload: { student_id: `student_${i}`, course_id: 'course_abc123' } })));
+  const key = (i: number) => (opts.keys ? `student_${i % opts.keys}` : null);
+  await insertOutbox(
+    db.pool,
+    Array.from({ length: events }, (_, i) => ({ type, payload: { student_id: `student_${i}`, course_id: 'course_abc123' }, ...(opts.keys ? { key: key(i) } : {}) })),
+  );
   const total = events * endpoints;
   const s = await waitFor('drain', async () => {
     const st = await ask<Stats>('stats');
@@ -245,6 +252,17 @@ try {
     await stopSidecar(sc.child);
     throw new Done();
   }
+  if (ORDERED_ONLY > 0) {
+    const plain = await drain(db, sc.api, 'bench.plainonly', ORDERED_ONLY, 1, sc.child.proc.pid, { keys: 1000 });
+    report('plain_only_per_s', `drain ${ORDERED_ONLY} keyed events, unordered endpoint`, plain, '/s');
+    const ord = await drain(db, sc.api, 'bench.orderedonly', ORDERED_ONLY, 1, sc.child.proc.pid, { keys: 1000, ordered: true });
+    report('ordered_only_per_s', `drain ${ORDERED_ONLY} events over 1,000 keys, ordered endpoint`, ord, '/s');
+    report('ordered_only_ratio', 'ordered ÷ unordered', ord / plain, '', { text: '≥ 0.8', ok: ord / plain >= 0.8 });
+    report('ordered_only_cpu_us', 'sidecar CPU per delivery (ordered)', perDelivery.cpuUs, 'µs');
+    report('ordered_only_queries', 'database statements per delivery (ordered)', perDelivery.queries, '');
+    await stopSidecar(sc.child);
+    throw new Done();
+  }
   const d1 = await drain(db, sc.api, 'bench.drain1', scale(20_000), 1, sc.child.proc.pid);
   report('drain_1x_per_s', `drain ${scale(20_000)} events × 1 endpoint`, d1, '/s');
   report('drain_1x_ratio', 'drain ÷ raw got (1 endpoint)', d1 / raw.rate, '', { text: '≥ 0.8', ok: d1 / raw.rate >= 0.8 });
@@ -255,6 +273,12 @@ try {
   const d4 = await drain(db, sc.api, 'bench.drain4', scale(5_000), 4);
   report('drain_4x_per_s', `drain ${scale(5_000)} events × 4 endpoints`, d4, '/s');
   report('drain_4x_ratio', 'drain ÷ raw got (4 endpoints)', d4 / raw.rate, '', { text: '≥ 0.8', ok: d4 / raw.rate >= 0.8 });
+  // Ordered per key: the same drain as d1, over 1,000 keys to an ordered endpoint.
+  const dOrd = await drain(db, sc.api, 'bench.ordered', scale(20_000), 1, sc.child.proc.pid, { keys: 1000, ordered: true });
+  report('ordered_per_s', `drain ${scale(20_000)} events over 1,000 keys, ordered endpoint`, dOrd, '/s');
+  report('ordered_ratio', 'ordered ÷ the same drain unordered', dOrd / d1, '', { text: '≥ 0.8', ok: dOrd / d1 >= 0.8 });
+  report('ordered_cpu_us', 'sidecar CPU per delivery (ordered)', perDelivery.cpuUs, 'µs');
+  report('ordered_queries', 'database statements per delivery (ordered)', perDelivery.queries, '');
 
   // 3. latency
   for (const rate of [100, 500]) {

@@ -18,7 +18,7 @@ describe('envelope and subscriptions', () => {
   });
 
   it('names why a row is rejected, naming the column', () => {
-    const row: OutboxRow = { id: 1, eventType: 'a.b', eventTypeChars: 3, payload: '{"x":1}', payloadBytes: 7, eventId: null, eventIdChars: 0, occurredAtText: null, createdAtText: '2025-03-20 10:30:00.000', insertedAtText: null };
+    const row: OutboxRow = { id: 1, eventType: 'a.b', eventTypeChars: 3, payload: '{"x":1}', payloadBytes: 7, eventId: null, eventIdChars: 0, occurredAtText: null, createdAtText: '2025-03-20 10:30:00.000', insertedAtText: null, orderingKey: null, orderingKeyChars: 0 };
     const reason = (r: Partial<OutboxRow>) => {
       const j = judgeRow({ ...row, ...r }, 100);
       return j.ok ? null : j.reason;
@@ -27,6 +27,8 @@ describe('envelope and subscriptions', () => {
     expect(reason({ payload: '{bad' })).to.match(/^payload is not valid JSON/);
     expect(reason({ payload: null, payloadBytes: 5000 })).to.equal('payload is 5000 bytes, over the max_payload_bytes limit of 100');
     expect(reason({ eventType: '', eventTypeChars: 0 })).to.equal('event_type is empty');
+    expect(reason({ orderingKey: 'k'.repeat(192), orderingKeyChars: 192 })).to.equal('ordering_key is 192 characters; at most 191 fit');
+    expect(reason({ orderingKey: 'k'.repeat(191), orderingKeyChars: 191 })).to.equal(null);
     expect(reason({ eventType: 'a b', eventTypeChars: 3 })).to.match(/^event_type "a b" has a space \(U\+0020\) at position 2/);
     expect(reason({ eventType: 'order.😀', eventTypeChars: 7 })).to.match(/^event_type .* has a character outside printable ASCII \(U\+1F600\) at position 7; it is sent in the X-Webhook-Event header/);
     expect(reason({ eventType: 'order.\u0007', eventTypeChars: 7 })).to.match(/a control character \(U\+0007\)/);
@@ -37,7 +39,7 @@ describe('envelope and subscriptions', () => {
   });
 
   it('takes a zero or impossible occurred_at as unset, noted, and reads times as UTC', () => {
-    const row: OutboxRow = { id: 1, eventType: 'a.b', eventTypeChars: 3, payload: '{}', payloadBytes: 2, eventId: null, eventIdChars: 0, occurredAtText: null, createdAtText: '2025-03-20 10:30:00.250', insertedAtText: null };
+    const row: OutboxRow = { id: 1, eventType: 'a.b', eventTypeChars: 3, payload: '{}', payloadBytes: 2, eventId: null, eventIdChars: 0, occurredAtText: null, createdAtText: '2025-03-20 10:30:00.250', insertedAtText: null, orderingKey: null, orderingKeyChars: 0 };
     const created = new Date('2025-03-20T10:30:00.250Z');
     for (const bad of ['0000-00-00 00:00:00.000', '2024-02-30 10:00:00.000', '2024-01-00 00:00:00', 'garbage']) {
       const j = judgeRow({ ...row, occurredAtText: bad }, 100);

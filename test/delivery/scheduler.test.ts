@@ -9,6 +9,7 @@ import type { ClaimedDelivery } from '../../src/db/deliveries.js';
 let nextId = 1;
 const delivery = (endpointId: number): ClaimedDelivery => ({
   id: nextId++,
+  orderingKey: null,
   attempts: 0,
   retryBase: 0,
   endpointId,

@@ -89,14 +89,22 @@ export async function migratedPool(url: string, prefix = 'wp_') {
 
 export async function insertOutbox(
   pool: mysql.Pool | mysql.PoolConnection,
-  rows: { type: string; payload: unknown; eventId?: string; occurredAt?: Date }[],
+  rows: { type: string; payload: unknown; eventId?: string; occurredAt?: Date; key?: string | null }[],
   prefix = 'wp_',
 ): Promise<void> {
   if (rows.length === 0) return;
+  // ordering_key only when a row sets it: an LMS-made outbox may not have the column.
+  const keyed = rows.some((r) => r.key !== undefined);
   for (let i = 0; i < rows.length; i += 1000) {
     const chunk = rows.slice(i, i + 1000);
-    await pool.query(`INSERT INTO \`${prefix}webhook_outbox\` (event_type, payload, event_id, occurred_at) VALUES ?`, [
-      chunk.map((r) => [r.type, typeof r.payload === 'string' ? r.payload : JSON.stringify(r.payload), r.eventId ?? null, r.occurredAt ?? null]),
+    await pool.query(`INSERT INTO \`${prefix}webhook_outbox\` (event_type, payload, event_id, occurred_at${keyed ? ', ordering_key' : ''}) VALUES ?`, [
+      chunk.map((r) => [
+        r.type,
+        typeof r.payload === 'string' ? r.payload : JSON.stringify(r.payload),
+        r.eventId ?? null,
+        r.occurredAt ?? null,
+        ...(keyed ? [r.key ?? null] : []),
+      ]),
     ]);
   }
 }

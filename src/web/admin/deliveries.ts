@@ -68,18 +68,24 @@ export function deliveriesRouter(deps: AdminDeps): Router {
     await renderDelivery(res, idOf(req), 200);
   });
 
-  r.post('/deliveries/:id/replay', async (req, res) => {
-    const id = idOf(req);
-    try {
-      await service.replayDelivery(id);
-    } catch (err) {
-      if (!(err instanceof ValidationError)) throw err;
-      // Nothing was queued: say why on the delivery's own page.
-      res.locals.notice = { kind: 'error', text: err.message };
-      return renderDelivery(res, id, 400);
-    }
-    res.redirect(303, `/admin/deliveries/${id}?notice=replayed`);
-  });
+  // Replay and Skip: on success back to the page with a notice; when nothing
+  // was done, the delivery's own page says why.
+  for (const [action, run, done] of [
+    ['replay', (id: number) => service.replayDelivery(id), 'replayed'],
+    ['skip', (id: number) => service.skipDelivery(id), 'skipped'],
+  ] as const) {
+    r.post(`/deliveries/:id/${action}`, async (req, res) => {
+      const id = idOf(req);
+      try {
+        await run(id);
+      } catch (err) {
+        if (!(err instanceof ValidationError)) throw err;
+        res.locals.notice = { kind: 'error', text: err.message };
+        return renderDelivery(res, id, 400);
+      }
+      res.redirect(303, `/admin/deliveries/${id}?notice=${done}`);
+    });
+  }
 
   async function renderDelivery(res: Response, id: number, status: number) {
     const { delivery, attempts } = await service.getDelivery(id);

@@ -22,8 +22,8 @@ export function endpointsRouter(deps: AdminDeps): Router {
     res.render('endpoints', { title: 'Endpoints', endpoints, health, httpsOnly: settings.https_only, describe: describeSubscription });
   });
 
-  r.get('/endpoints/new', (_req, res) => {
-    res.render('endpoint-form', { ...formLocals(), title: 'Add endpoint', endpoint: null, values: { url: '', description: '', events: [], other: '', enabled: true, confirm: false }, errors: {}, needsConfirm: false });
+  r.get('/endpoints/new', async (_req, res) => {
+    res.render('endpoint-form', { ...(await formLocals(service)), title: 'Add endpoint', endpoint: null, values: { url: '', description: '', events: [], other: '', enabled: true, ordered: false, confirm: false }, errors: {}, needsConfirm: false });
   });
 
   r.post('/endpoints', async (req, res) => {
@@ -34,7 +34,7 @@ export function endpointsRouter(deps: AdminDeps): Router {
       res.redirect(303, `/admin/endpoints/${e.id}?notice=endpoint-created`);
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
-      res.status(400).render('endpoint-form', { ...formLocals(), title: 'Add endpoint', endpoint: null, values, errors: fieldErrors(err), needsConfirm: err.flags.needsConfirm === true });
+      res.status(400).render('endpoint-form', { ...(await formLocals(service)), title: 'Add endpoint', endpoint: null, values, errors: fieldErrors(err), needsConfirm: err.flags.needsConfirm === true });
     }
   });
 
@@ -128,7 +128,7 @@ async function renderEndpoint(service: Service, res: Response, id: number, statu
   ]);
   const known = new Set(catalogChoices().flatMap((g) => [...g.types, ...(g.wildcard ? [g.wildcard] : [])]).concat('*'));
   res.status(status).render('endpoint-form', {
-    ...formLocals(),
+    ...(await formLocals(service)),
     title: endpoint.description || endpoint.url,
     endpoint,
     maskedSecret: maskSecret(endpoint.secret),
@@ -140,6 +140,7 @@ async function renderEndpoint(service: Service, res: Response, id: number, statu
       events: endpoint.events.filter((e) => known.has(e)),
       other: endpoint.events.filter((e) => !known.has(e)).join(', '),
       enabled: endpoint.enabled,
+      ordered: endpoint.ordered,
       confirm: false,
     },
     errors,
@@ -159,6 +160,7 @@ interface EndpointValues {
   events: string[];
   other: string;
   enabled: boolean;
+  ordered: boolean;
   confirm: boolean;
 }
 
@@ -171,6 +173,7 @@ function endpointValues(body: Record<string, unknown>): EndpointValues {
     events,
     other: String(body.events_other ?? ''),
     enabled: body.enabled === 'on',
+    ordered: body.ordered === 'on',
     confirm: body.confirm === 'on',
   };
 }
@@ -182,7 +185,7 @@ function endpointValues(body: Record<string, unknown>): EndpointValues {
  */
 function toEndpointInput(v: EndpointValues) {
   const other = v.other.split(/[,\r\n]+/).map((x) => x.trim()).filter(Boolean);
-  return { url: v.url, description: v.description, events: [...new Set([...v.events, ...other])], enabled: v.enabled, ...(v.confirm ? { confirm: true } : {}) };
+  return { url: v.url, description: v.description, events: [...new Set([...v.events, ...other])], enabled: v.enabled, ordered: v.ordered, ...(v.confirm ? { confirm: true } : {}) };
 }
 
 /** The catalog as the form offers it: each group with its wildcard when all its types share a prefix (order.*). */
@@ -193,6 +196,6 @@ export function catalogChoices(): { name: string; wildcard: string | null; types
   });
 }
 
-function formLocals() {
-  return { catalog: catalogChoices(), describe: describeSubscription };
+async function formLocals(service: Service) {
+  return { catalog: catalogChoices(), describe: describeSubscription, orderingAvailable: await service.orderingAvailable() };
 }

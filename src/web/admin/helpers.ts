@@ -18,6 +18,7 @@ export const NOTICES: Record<string, { kind: 'success' | 'error' | 'info'; text:
   'replayed-one': { kind: 'success', text: '1 failed delivery queued for replay, with its event id.' },
   'replayed-none': { kind: 'info', text: 'No failed deliveries to this endpoint were created since then: nothing was queued.' },
   'settings-saved': { kind: 'success', text: 'Settings saved. Every sidecar process follows them within 5 seconds.' },
+  skipped: { kind: 'success', text: 'Skipped: the delivery ended as failed (it can still be replayed) and the next delivery of its key is on its way.' },
   'resumed': { kind: 'success', text: 'Endpoint enabled; its paused deliveries are being sent.' },
 };
 
