@@ -29,9 +29,36 @@ export interface Endpoint {
   lastSuccessAt: Date | null;
   /** Deliveries sharing an ordering_key go one at a time, in outbox order. */
   ordered: boolean;
+  /** Only events whose envelope matches get a delivery (checked at fan-out). */
+  filter: EndpointFilter | null;
+  /** Extra request headers. */
+  headers: Record<string, string> | null;
+  /** Sent as Authorization; masked when read back. */
+  auth: EndpointAuth | null;
+  /** Deliveries started per second to this endpoint, over every replica. */
+  rateLimitPerSecond: number | null;
+  /** Overrides of the global settings (null = the global one). */
+  timeoutSeconds: number | null;
+  retryScheduleSeconds: number[] | null;
+  signing: 'hmac' | 'ed25519';
+  /** Ed25519 private key, PKCS#8 DER base64; never shown. */
+  signingKey: string | null;
+  /** whpk_ + base64 of the raw 32-byte Ed25519 public key. */
+  publicKey: string | null;
   createdAt: Date;
   updatedAt: Date;
 }
+
+export const FILTER_OPS = ['eq', 'neq', 'in', 'nin', 'exists', 'gt', 'gte', 'lt', 'lte'] as const;
+export type FilterOp = (typeof FILTER_OPS)[number];
+export interface FilterCondition {
+  /** Dot-separated into the envelope: data.course_id, event. */
+  path: string;
+  op: FilterOp;
+  value?: unknown;
+}
+export type EndpointFilter = { all: FilterCondition[] } | { any: FilterCondition[] };
+export type EndpointAuth = { type: 'basic'; username: string; password: string } | { type: 'bearer'; token: string };
 
 export interface Delivery {
   id: number;

@@ -14,8 +14,8 @@ import type { Pool } from 'mysql2/promise';
 import type { Queryable } from './pool.js';
 import { withTransaction } from './pool.js';
 import type { Tables } from './tables.js';
-import type { Delivery, DeliveryStatus } from '../types.js';
-import { exec, rows, toDate, valuesTable, type Row } from './sql.js';
+import type { Delivery, DeliveryStatus, EndpointAuth } from '../types.js';
+import { exec, parseJsonColumn, parseUtcDateTime, rows, toDate, valuesTable, type Row } from './sql.js';
 
 export interface NewDelivery {
   endpointId: number;
@@ -56,6 +56,15 @@ export interface ClaimedDelivery {
   claimToken: string;
   /** Set when this delivery heads a key of an ordered endpoint: its completion admits the next. */
   orderingKey: string | null;
+  /** The start time its endpoint's rate limit booked for it (local ms; 0 = at once). */
+  notBefore: number;
+  /** The endpoint's options that shape the request and its retries. */
+  extraHeaders: Record<string, string> | null;
+  auth: EndpointAuth | null;
+  timeoutSeconds: number | null;
+  retryScheduleSeconds: number[] | null;
+  /** Ed25519 private key (PKCS#8 base64) when the endpoint signs with Ed25519. */
+  ed25519Key: string | null;
 }
 
 export interface ClaimRequest {
@@ -67,16 +76,68 @@ export interface ClaimRequest {
   excludeEndpoints: number[];
   /** Free slots per endpoint, so one claim never takes more than an endpoint can take now. */
   freeSlots: (endpointId: number) => number;
+  /** Endpoints with a rate limit: deliveries started per second, over every replica. */
+  rateLimits: ReadonlyMap<number, number>;
 }
 
 export interface ClaimResult {
   claimed: ClaimedDelivery[];
   /** True when fewer rows were due than asked for: nothing more to claim right now. */
   exhausted: boolean;
+  /** Rate-limited endpoints with due rows left behind: no start time free before this (local ms). */
+  rateHeld: Map<number, number>;
+}
+
+/** How far ahead a claim books rate-limited start times: rows wait in memory at most this long. */
+export const RATE_HORIZON_MS = 1000;
+
+/**
+ * Books start times for `wanted` rows per rate-limited endpoint, spaced
+ * 1/rate apart from the endpoint's next free start, up to RATE_HORIZON_MS
+ * ahead, under the row lock of its rate_limits row (so replicas share one
+ * pace). Returns the start times granted per endpoint (database clock, ms)
+ * and the database's now.
+ */
+async function bookStarts(
+  conn: Queryable,
+  t: Tables,
+  wanted: Map<number, { rate: number; count: number }>,
+): Promise<{ now: number; starts: Map<number, { granted: number[]; next: number }> }> {
+  const ids = [...wanted.keys()];
+  await exec(conn, `INSERT IGNORE INTO ${t.rateLimits} (endpoint_id, next_start_at) VALUES ?`, [ids.map((id) => [id, new Date(0)])]);
+  const r = await rows(
+    conn,
+    `SELECT endpoint_id, CAST(next_start_at AS CHAR) AS next_start, CAST(NOW(3) AS CHAR) AS now FROM ${t.rateLimits} WHERE endpoint_id IN (?) FOR UPDATE`,
+    [ids],
+  );
+  const starts = new Map<number, { granted: number[]; next: number }>();
+  let now = Date.now();
+  const updates: [number, Date][] = [];
+  for (const x of r) {
+    const id = Number(x.endpoint_id);
+    now = parseUtcDateTime(x.now)?.getTime() ?? now;
+    const w = wanted.get(id)!;
+    const gap = 1000 / w.rate;
+    let next = Math.max(now, parseUtcDateTime(x.next_start)?.getTime() ?? 0);
+    const got: number[] = [];
+    while (got.length < w.count && next <= now + RATE_HORIZON_MS) {
+      got.push(next);
+      next += gap;
+    }
+    starts.set(id, { granted: got, next });
+    if (got.length) updates.push([id, new Date(next)]);
+  }
+  if (updates.length) {
+    const v = valuesTable(['id', 'next'], updates);
+    await exec(conn, `UPDATE ${t.rateLimits} r JOIN ${v.sql} v ON r.endpoint_id = v.id SET r.next_start_at = v.next`, v.params);
+  }
+  return { now, starts };
 }
 
 export async function claimDue(pool: Pool, t: Tables, req: ClaimRequest): Promise<ClaimResult> {
   let exhausted = true;
+  const notBefore = new Map<number, number>();
+  const rateHeld = new Map<number, number>();
   const ids = await withTransaction(pool, async (conn) => {
     const exclude = req.excludeEndpoints.length ? 'AND endpoint_id NOT IN (?)' : '';
     const params: unknown[] = req.excludeEndpoints.length ? [req.excludeEndpoints, req.limit] : [req.limit];
@@ -94,14 +155,34 @@ export async function claimDue(pool: Pool, t: Tables, req: ClaimRequest): Promis
       params,
     );
     exhausted = candidates.length < req.limit;
-    const taken: number[] = [];
+    let taken: { id: number; ep: number }[] = [];
     const perEndpoint = new Map<number, number>();
     for (const c of candidates) {
       const ep = Number(c.endpoint_id);
       const n = perEndpoint.get(ep) ?? 0;
       if (n >= req.freeSlots(ep)) continue;
       perEndpoint.set(ep, n + 1);
-      taken.push(Number(c.id));
+      taken.push({ id: Number(c.id), ep });
+    }
+    const wanted = new Map<number, { rate: number; count: number }>();
+    for (const [ep, count] of perEndpoint) {
+      const rate = req.rateLimits.get(ep);
+      if (rate !== undefined) wanted.set(ep, { rate, count });
+    }
+    if (wanted.size > 0) {
+      const { now, starts } = await bookStarts(conn, t, wanted);
+      const offset = Date.now() - now; // database clock → this process's clock
+      const left = new Map([...starts].map(([ep, s]) => [ep, [...s.granted]]));
+      taken = taken.filter((x) => {
+        if (!wanted.has(x.ep)) return true;
+        const at = left.get(x.ep)?.shift();
+        if (at !== undefined) notBefore.set(x.id, at + offset);
+        return at !== undefined;
+      });
+      for (const [ep, s] of starts) {
+        // Rows left behind: leave this endpoint out of claims until its next start is within the horizon.
+        if (s.granted.length < wanted.get(ep)!.count) rateHeld.set(ep, s.next - RATE_HORIZON_MS + offset);
+      }
     }
     if (taken.length === 0) return [];
     await exec(
@@ -109,15 +190,16 @@ export async function claimDue(pool: Pool, t: Tables, req: ClaimRequest): Promis
       `UPDATE ${t.deliveries}
           SET claim_token = ?, claimed_by = ?, next_attempt_at = DATE_ADD(NOW(3), INTERVAL ? MICROSECOND)
         WHERE id IN (?)`,
-      [req.token, req.worker, req.leaseMs * 1000, taken],
+      [req.token, req.worker, req.leaseMs * 1000, taken.map((x) => x.id)],
     );
-    return taken;
+    return taken.map((x) => x.id);
   });
-  if (ids.length === 0) return { claimed: [], exhausted };
+  if (ids.length === 0) return { claimed: [], exhausted, rateHeld };
   const r = await rows(
     pool,
     `SELECT d.id, d.attempts, d.retry_base, d.endpoint_id, d.ordering_key, ev.event_id, ev.event_type, ev.body,
-            ep.url, ep.secret, ep.previous_secret, ep.previous_secret_expires_at > NOW(3) AS previous_valid, ep.enabled
+            ep.url, ep.secret, ep.previous_secret, ep.previous_secret_expires_at > NOW(3) AS previous_valid, ep.enabled,
+            ep.headers, ep.auth, ep.timeout_seconds, ep.retry_schedule_seconds, ep.signing, ep.signing_key
        FROM ${t.deliveries} d
        JOIN ${t.events} ev ON ev.id = d.event_pk
        JOIN ${t.endpoints} ep ON ep.id = d.endpoint_id
@@ -137,8 +219,14 @@ export async function claimDue(pool: Pool, t: Tables, req: ClaimRequest): Promis
     endpointEnabled: Number(x.enabled) === 1,
     claimToken: req.token,
     orderingKey: x.ordering_key === null ? null : String(x.ordering_key),
+    notBefore: notBefore.get(Number(x.id)) ?? 0,
+    extraHeaders: parseJsonColumn<Record<string, string> | null>(x.headers, null),
+    auth: parseJsonColumn<EndpointAuth | null>(x.auth, null),
+    timeoutSeconds: x.timeout_seconds === null ? null : Number(x.timeout_seconds),
+    retryScheduleSeconds: parseJsonColumn<number[] | null>(x.retry_schedule_seconds, null),
+    ed25519Key: x.signing === 'ed25519' && x.signing_key !== null ? String(x.signing_key) : null,
   }));
-  return { claimed, exhausted };
+  return { claimed, exhausted, rateHeld };
 }
 
 export interface Completion {
@@ -374,4 +462,36 @@ export async function getDelivery(conn: Queryable, t: Tables, id: number): Promi
     [id],
   );
   return r ? { ...mapDelivery(r), body: String(r.body) } : null;
+}
+
+export interface UnsentEvent {
+  pk: number;
+  eventType: string;
+  body: string;
+  outboxId: number | null;
+  orderingKey: string | null;
+}
+
+/** Events recorded in [since, until) after `afterPk` that this endpoint has no delivery of, oldest first. */
+export async function eventsWithoutDelivery(
+  conn: Queryable,
+  t: Tables,
+  endpointId: number,
+  window: { since: Date; until: Date; afterPk: number; limit: number },
+): Promise<UnsentEvent[]> {
+  const r = await rows(
+    conn,
+    `SELECT ev.id, ev.event_type, ev.body, ev.outbox_id, ev.ordering_key FROM ${t.events} ev
+      WHERE ev.created_at >= ? AND ev.created_at < ? AND ev.id > ?
+        AND NOT EXISTS (SELECT 1 FROM ${t.deliveries} d WHERE d.event_pk = ev.id AND d.endpoint_id = ?)
+      ORDER BY ev.id LIMIT ?`,
+    [window.since, window.until, window.afterPk, endpointId, window.limit],
+  );
+  return r.map((x) => ({
+    pk: Number(x.id),
+    eventType: String(x.event_type),
+    body: String(x.body),
+    outboxId: x.outbox_id === null ? null : Number(x.outbox_id),
+    orderingKey: x.ordering_key === null ? null : String(x.ordering_key),
+  }));
 }

@@ -3,11 +3,12 @@
  */
 import type { Queryable } from './pool.js';
 import type { Tables } from './tables.js';
-import type { Endpoint } from '../types.js';
+import type { Endpoint, EndpointAuth, EndpointFilter } from '../types.js';
 import { exec, parseJsonColumn, rows, toDate, type Row } from './sql.js';
 
 const COLUMNS = `id, url, description, events, enabled, secret, previous_secret, previous_secret_expires_at,
-  disabled_reason, disabled_at, failing_since, last_success_at, ordered, created_at, updated_at`;
+  disabled_reason, disabled_at, failing_since, last_success_at, ordered, filter, headers, auth, rate_limit_per_second,
+  timeout_seconds, retry_schedule_seconds, signing, signing_key, public_key, created_at, updated_at`;
 
 function map(x: Row): Endpoint {
   return {
@@ -24,6 +25,15 @@ function map(x: Row): Endpoint {
     failingSince: toDate(x.failing_since),
     lastSuccessAt: toDate(x.last_success_at),
     ordered: Number(x.ordered) === 1,
+    filter: parseJsonColumn<EndpointFilter | null>(x.filter, null),
+    headers: parseJsonColumn<Record<string, string> | null>(x.headers, null),
+    auth: parseJsonColumn<EndpointAuth | null>(x.auth, null),
+    rateLimitPerSecond: x.rate_limit_per_second === null ? null : Number(x.rate_limit_per_second),
+    timeoutSeconds: x.timeout_seconds === null ? null : Number(x.timeout_seconds),
+    retryScheduleSeconds: parseJsonColumn<number[] | null>(x.retry_schedule_seconds, null),
+    signing: x.signing === 'ed25519' ? 'ed25519' : 'hmac',
+    signingKey: x.signing_key === null ? null : String(x.signing_key),
+    publicKey: x.public_key === null ? null : String(x.public_key),
     createdAt: toDate(x.created_at)!,
     updatedAt: toDate(x.updated_at)!,
   };
@@ -38,34 +48,66 @@ export async function getEndpoint(conn: Queryable, t: Tables, id: number): Promi
   return r ? map(r) : null;
 }
 
-export interface EndpointInsert {
+/** The options an endpoint may set beyond the basics; undefined = unchanged (or the default). */
+export interface EndpointOptions {
+  ordered?: boolean;
+  filter?: EndpointFilter | null;
+  headers?: Record<string, string> | null;
+  auth?: EndpointAuth | null;
+  rateLimitPerSecond?: number | null;
+  timeoutSeconds?: number | null;
+  retryScheduleSeconds?: number[] | null;
+  signing?: 'hmac' | 'ed25519';
+  /** Set with signing: the Ed25519 key pair made for this endpoint (null when going back to hmac). */
+  signingKey?: string | null;
+  publicKey?: string | null;
+}
+
+export interface EndpointInsert extends EndpointOptions {
   url: string;
   description: string;
   events: string[];
   enabled: boolean;
   secret: string;
-  ordered?: boolean;
+}
+
+const json = (v: unknown) => (v === null ? null : JSON.stringify(v));
+/** Column = value pairs for the options that are set. */
+function optionColumns(o: EndpointOptions): [string, unknown][] {
+  const cols: [string, unknown][] = [];
+  const add = (c: string, v: unknown) => cols.push([c, v]);
+  if (o.ordered !== undefined) add('ordered', o.ordered ? 1 : 0);
+  if (o.filter !== undefined) add('filter', json(o.filter));
+  if (o.headers !== undefined) add('headers', json(o.headers));
+  if (o.auth !== undefined) add('auth', json(o.auth));
+  if (o.rateLimitPerSecond !== undefined) add('rate_limit_per_second', o.rateLimitPerSecond);
+  if (o.timeoutSeconds !== undefined) add('timeout_seconds', o.timeoutSeconds);
+  if (o.retryScheduleSeconds !== undefined) add('retry_schedule_seconds', json(o.retryScheduleSeconds));
+  if (o.signing !== undefined) add('signing', o.signing);
+  if (o.signingKey !== undefined) add('signing_key', o.signingKey);
+  if (o.publicKey !== undefined) add('public_key', o.publicKey);
+  return cols;
 }
 
 export async function insertEndpoint(conn: Queryable, t: Tables, e: EndpointInsert): Promise<number> {
-  const r = await exec(conn, `INSERT INTO ${t.endpoints} (url, description, events, enabled, secret, ordered) VALUES (?, ?, ?, ?, ?, ?)`, [
-    e.url,
-    e.description,
-    JSON.stringify(e.events),
-    e.enabled ? 1 : 0,
-    e.secret,
-    e.ordered ? 1 : 0,
-  ]);
+  const cols: [string, unknown][] = [
+    ['url', e.url],
+    ['description', e.description],
+    ['events', JSON.stringify(e.events)],
+    ['enabled', e.enabled ? 1 : 0],
+    ['secret', e.secret],
+    ...optionColumns(e),
+  ];
+  const r = await exec(conn, `INSERT INTO ${t.endpoints} (${cols.map(([c]) => `\`${c}\``).join(', ')}) VALUES (?)`, [cols.map(([, v]) => v)]);
   return r.insertId;
 }
 
-export interface EndpointPatch {
+export interface EndpointPatch extends EndpointOptions {
   url?: string;
   description?: string;
   events?: string[];
   enabled?: boolean;
   disabledReason?: string | null;
-  ordered?: boolean;
 }
 
 export async function updateEndpoint(conn: Queryable, t: Tables, id: number, p: EndpointPatch): Promise<void> {
@@ -78,7 +120,7 @@ export async function updateEndpoint(conn: Queryable, t: Tables, id: number, p: 
   if (p.url !== undefined) set('url = ?', p.url);
   if (p.description !== undefined) set('description = ?', p.description);
   if (p.events !== undefined) set('events = ?', JSON.stringify(p.events));
-  if (p.ordered !== undefined) set('ordered = ?', p.ordered ? 1 : 0);
+  for (const [c, v] of optionColumns(p)) set(`\`${c}\` = ?`, v);
   if (p.enabled === true) sets.push('enabled = 1, disabled_reason = NULL, disabled_at = NULL, failing_since = NULL');
   if (p.enabled === false) set('enabled = 0, disabled_reason = ?, disabled_at = NOW(3)', p.disabledReason ?? 'disabled by an operator');
   if (sets.length === 0) return;

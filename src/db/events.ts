@@ -11,6 +11,7 @@ export interface NewEvent {
   outboxId: number | null;
   body: string;
   occurredAt: Date;
+  orderingKey?: string | null;
 }
 
 export async function existingEventIds(conn: Queryable, t: Tables, ids: string[]): Promise<Set<string>> {
@@ -22,8 +23,8 @@ export async function existingEventIds(conn: Queryable, t: Tables, ids: string[]
 /** Inserts events and returns lower-cased event_id → primary key (ids are unique in any letter case). */
 export async function insertEvents(conn: Queryable, t: Tables, events: NewEvent[]): Promise<Map<string, number>> {
   if (events.length === 0) return new Map();
-  await conn.query(`INSERT INTO ${t.events} (event_id, event_type, outbox_id, body, occurred_at) VALUES ?`, [
-    events.map((e) => [e.eventId, e.eventType, e.outboxId, e.body, e.occurredAt]),
+  await conn.query(`INSERT INTO ${t.events} (event_id, event_type, outbox_id, body, occurred_at, ordering_key) VALUES ?`, [
+    events.map((e) => [e.eventId, e.eventType, e.outboxId, e.body, e.occurredAt, e.orderingKey ?? null]),
   ]);
   // Multi-row insert ids are only consecutive under some autoinc lock modes; read them back.
   const r = await rows(conn, `SELECT id, event_id FROM ${t.events} WHERE event_id IN (?)`, [events.map((e) => e.eventId)]);

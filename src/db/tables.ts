@@ -9,6 +9,7 @@ export interface Tables {
   endpoints: string;
   deliveries: string;
   attempts: string;
+  rateLimits: string;
   settings: string;
   migrations: string;
   admin: string;
@@ -30,6 +31,7 @@ export function tableNames(prefix: string): Tables {
     endpoints: t('endpoints'),
     deliveries: t('deliveries'),
     attempts: t('attempts'),
+    rateLimits: t('rate_limits'),
     settings: t('settings'),
     migrations: t('migrations'),
     admin: t('admin'),

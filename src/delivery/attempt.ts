@@ -6,13 +6,14 @@
  */
 import { validateHeaderName, validateHeaderValue } from 'node:http';
 import type { ClaimedDelivery, Completion } from '../db/deliveries.js';
-import { signedHeaders } from './sign.js';
+import type { KeyObject } from 'node:crypto';
+import { ed25519PrivateKey, signedHeaders } from './sign.js';
 import { nextDelayMs, parseRetryAfterMs } from './backoff.js';
 import { failure, type Sender, type SendResult } from './send.js';
 import type { SettingsStore } from './settingsStore.js';
 import type { Recorded } from './recorder.js';
 import type { DeliveryObserver } from '../metrics.js';
-import type { Settings } from '../types.js';
+import type { EndpointAuth, Settings } from '../types.js';
 import { coerceError } from '../errors.js';
 
 export interface Decision {
@@ -60,7 +61,7 @@ export function createAttempter(deps: AttemptDeps): Attempter {
         completion: { id: c.id, claimToken: c.claimToken, status: 'paused', delayMs: null, attempted: false, startedAt, statusCode: null, error: null },
       };
     }
-    const s = deps.settings.current();
+    const s = forEndpoint(deps.settings.current(), c);
     const { headers, result } = await signAndSend(c, s, startedAt, deps);
     // One numbering through every replay; the retry schedule counts from the last replay.
     const attemptNo = c.attempts + 1;
@@ -103,26 +104,54 @@ export function createAttempter(deps: AttemptDeps): Attempter {
   };
 }
 
+/** The global settings with the endpoint's own timeout and retry schedule where it has them. */
+function forEndpoint(s: Settings, c: ClaimedDelivery): Settings {
+  if (c.timeoutSeconds === null && c.retryScheduleSeconds === null) return s;
+  return { ...s, timeout_seconds: c.timeoutSeconds ?? s.timeout_seconds, retry_schedule_seconds: c.retryScheduleSeconds ?? s.retry_schedule_seconds };
+}
+
+/** Parsed Ed25519 keys by their stored text: parsing PKCS#8 on every request would cost more than signing. */
+const ed25519Keys = new Map<string, KeyObject>();
+function ed25519Key(stored: string): KeyObject {
+  let k = ed25519Keys.get(stored);
+  if (!k) {
+    if (ed25519Keys.size > 1000) ed25519Keys.clear();
+    k = ed25519PrivateKey(stored);
+    ed25519Keys.set(stored, k);
+  }
+  return k;
+}
+
+export function authorization(auth: EndpointAuth): string {
+  return auth.type === 'bearer' ? `Bearer ${auth.token}` : `Basic ${Buffer.from(`${auth.username}:${auth.password}`, 'utf8').toString('base64')}`;
+}
+
 async function signAndSend(c: ClaimedDelivery, s: Settings, startedAt: Date, deps: AttemptDeps): Promise<{ headers: Record<string, string>; result: SendResult }> {
   const body = Buffer.from(c.body, 'utf8');
-  let headers: Record<string, string> = {};
+  let logged: Record<string, string> = {};
   try {
-    headers = signedHeaders({
+    const signed = signedHeaders({
       eventId: c.eventId,
       eventType: c.eventType,
       body,
       timestampSeconds: Math.floor(startedAt.getTime() / 1000),
       secrets: c.secrets,
       userAgent: deps.userAgent,
+      ed25519: c.ed25519Key === null ? null : ed25519Key(c.ed25519Key),
     });
+    // The endpoint's own headers never replace ours (the API refuses those names too).
+    const headers = c.extraHeaders || c.auth ? { ...c.extraHeaders, ...signed } : signed;
+    if (c.auth) headers.authorization = authorization(c.auth);
+    // The attempt log keeps the headers sent, with the credentials masked.
+    logged = c.auth ? { ...headers, authorization: c.auth.type === 'bearer' ? 'Bearer ********' : 'Basic ********' } : headers;
     checkHeaders(headers);
     if (s.https_only && !c.url.startsWith('https:')) {
-      return { headers, result: failure(0, 'blocked_target', 'the HTTPS-only setting is on and this endpoint URL is http://') };
+      return { headers: logged, result: failure(0, 'blocked_target', 'the HTTPS-only setting is on and this endpoint URL is http://') };
     }
-    return { headers, result: await deps.sender.send({ url: c.url, headers, body, timeoutMs: s.timeout_seconds * 1000, keepBodyBytes: s.response_body_max_bytes }) };
+    return { headers: logged, result: await deps.sender.send({ url: c.url, headers, body, timeoutMs: s.timeout_seconds * 1000, keepBodyBytes: s.response_body_max_bytes }) };
   } catch (err) {
     // A request we cannot build (send() itself never throws) is our fault, not the receiver's.
-    return { headers, result: failure(0, 'internal', `the sidecar could not build this request, so it was not sent: ${coerceError(err).message}`) };
+    return { headers: logged, result: failure(0, 'internal', `the sidecar could not build this request, so it was not sent: ${coerceError(err).message}`) };
   }
 }
 

@@ -21,7 +21,13 @@ export function leaseMs(timeoutSeconds: number): number {
 
 export interface Claimer {
   /** Claims up to `limit` due deliveries, leaving the rows of `excludeEndpoints`, at most freeSlots(ep) per endpoint. */
-  claim(req: { limit: number; timeoutSeconds: number; excludeEndpoints: number[]; freeSlots: (endpointId: number) => number }): Promise<ClaimResult>;
+  claim(req: {
+    limit: number;
+    timeoutSeconds: number;
+    excludeEndpoints: number[];
+    freeSlots: (endpointId: number) => number;
+    rateLimits: ReadonlyMap<number, number>;
+  }): Promise<ClaimResult>;
   /** Hands claimed deliveries back, due now, for any process to send. */
   release(claims: ClaimedDelivery[]): Promise<void>;
 }
@@ -37,6 +43,7 @@ export function createClaimer(deps: { pool: Pool; tables: Tables; worker: string
           worker: deps.worker,
           excludeEndpoints: req.excludeEndpoints,
           freeSlots: req.freeSlots,
+          rateLimits: req.rateLimits,
         }),
       ),
     release: (claims) => releaseClaims(deps.pool, deps.tables, claims),
@@ -59,7 +66,9 @@ export interface ClaimLoop {
 export function createClaimLoop(deps: {
   claimer: Claimer;
   scheduler: Scheduler;
+  /** The longest request timeout any endpoint may use: it sets the lease. */
   timeoutSeconds: () => number;
+  rateLimits: () => ReadonlyMap<number, number>;
   /** false while stopping or while the database is backed off. */
   mayClaim: () => boolean;
   stopping: () => boolean;
@@ -70,13 +79,24 @@ export function createClaimLoop(deps: {
   let pumping: Promise<void> | null = null;
   let again = false;
   let moreDue = false;
+  // Rate-limited endpoints with no start time free yet: left out of claims until then.
+  const rateHeld = new Map<number, number>();
 
   async function claimWhileRoom(): Promise<void> {
     for (;;) {
       const room = scheduler.room();
       if (deps.stopping() || room === 0) return;
+      const now = Date.now();
+      for (const [ep, until] of rateHeld) if (until <= now) rateHeld.delete(ep);
       const full = scheduler.fullEndpoints();
-      const { claimed, exhausted } = await claimer.claim({ limit: room, timeoutSeconds: deps.timeoutSeconds(), excludeEndpoints: full, freeSlots: scheduler.freeSlots });
+      const { claimed, exhausted, rateHeld: held } = await claimer.claim({
+        limit: room,
+        timeoutSeconds: deps.timeoutSeconds(),
+        excludeEndpoints: [...new Set([...full, ...rateHeld.keys()])],
+        freeSlots: scheduler.freeSlots,
+        rateLimits: deps.rateLimits(),
+      });
+      for (const [ep, until] of held) rateHeld.set(ep, until);
       if (deps.stopping()) {
         await claimer.release(claimed);
         return;
@@ -85,7 +105,7 @@ export function createClaimLoop(deps: {
       scheduler.dispatch();
       // A claim that skipped full endpoints cannot tell whether they have more due,
       // so finishing requests keep asking.
-      moreDue = !exhausted || full.length > 0 || claimed.some((c) => scheduler.isFull(c.endpointId));
+      moreDue = !exhausted || full.length > 0 || rateHeld.size > 0 || claimed.some((c) => scheduler.isFull(c.endpointId));
       if (exhausted || claimed.length === 0) return;
     }
   }

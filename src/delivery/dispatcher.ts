@@ -22,6 +22,7 @@ import { coerceError, isConnectionError } from '../errors.js';
 import type { DeliveryObserver } from '../metrics.js';
 import { createClaimer, createClaimLoop } from './claimer.js';
 import { createScheduler } from './scheduler.js';
+import { createPolicySource } from './policies.js';
 import { SETTLE_MS } from '../db/ordering.js';
 import { createAttempter } from './attempt.js';
 import { createRecorder } from './recorder.js';
@@ -81,10 +82,12 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       if (claims.moreDue()) void pump();
     },
   });
+  const policies = createPolicySource(pool, t);
   const claims = createClaimLoop({
     claimer,
     scheduler,
-    timeoutSeconds: () => settings.current().timeout_seconds,
+    timeoutSeconds: () => Math.max(settings.current().timeout_seconds, policies.current().maxTimeoutSeconds ?? 0),
+    rateLimits: () => policies.current().rateLimits,
     mayClaim: () => !stopping && Date.now() >= dbPausedUntil,
     stopping: () => stopping,
     onSuccess: () => {
@@ -152,6 +155,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     if (Date.now() < dbPausedUntil) return;
     try {
       await settings.refreshIfStale();
+      await policies.refreshIfStale();
       await fanOut();
       dbBackoffMs = 0;
     } catch (err) {

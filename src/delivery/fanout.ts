@@ -15,6 +15,7 @@ import { insertDeliveries, type NewDelivery } from '../db/deliveries.js';
 import { listEndpoints, lockEndpoints } from '../db/endpoints.js';
 import { admitHeads, yieldToEarlier } from '../db/ordering.js';
 import { subscribed } from './subscriptions.js';
+import { filterMatches } from './filters.js';
 import type { Endpoint } from '../types.js';
 
 export function newEventId(): string {
@@ -171,7 +172,7 @@ async function fanOutRows(conn: PoolConnection, t: Tables, batch: OutboxRow[], t
   const inBatch = new Map<string, number>();
 
   const outcomes: OutboxOutcome[] = [];
-  const events: (NewEvent & { orderingKey: string | null; outboxId: number })[] = [];
+  const events: (NewEvent & { orderingKey: string | null; outboxId: number; body: string })[] = [];
   const targets = new Map<string, Endpoint[]>();
   for (const row of batch) {
     const j = judgeRow(row, opts.maxPayloadBytes);
@@ -200,7 +201,8 @@ async function fanOutRows(conn: PoolConnection, t: Tables, batch: OutboxRow[], t
       occurredAt: j.occurredAt,
       orderingKey: j.orderingKey,
     });
-    const subs = endpoints.filter((e) => subscribed(e.events, row.eventType));
+    const body = events[events.length - 1]!.body;
+    const subs = endpointsFor(endpoints, row.eventType, body);
     targets.set(eventId, subs);
     outcomes.push({ id: row.id, eventId, rejectedReason: null, note: j.note, deliveryCount: subs.length });
   }
@@ -243,6 +245,24 @@ async function fanOutRows(conn: PoolConnection, t: Tables, batch: OutboxRow[], t
     deliveries: deliveries.length,
     inLine: deliveries.filter((d) => d.status === 'waiting').length,
   };
+}
+
+/**
+ * The endpoints an event goes to: subscribed to its type, and matching their
+ * filter. The envelope is parsed once, only when some subscriber has a filter.
+ */
+export function endpointsFor(endpoints: readonly Endpoint[], eventType: string, body: string): Endpoint[] {
+  let envelope: unknown;
+  let parsed = false;
+  return endpoints.filter((e) => {
+    if (!subscribed(e.events, eventType)) return false;
+    if (e.filter === null) return true;
+    if (!parsed) {
+      envelope = JSON.parse(body); // fan-out checked the payload is valid JSON
+      parsed = true;
+    }
+    return filterMatches(e.filter, envelope);
+  });
 }
 
 /**

@@ -3,7 +3,9 @@
  * endpoint; they start while the process has room (concurrency) and the
  * endpoint has room (its per-process cap), taking endpoints in turn, so a
  * busy endpoint cannot starve a quiet one. In memory and synchronous, with
- * no database: per-endpoint rate limits and per-key ordering plug in here.
+ * no database. A rate-limited delivery comes with the start time its claim
+ * booked (notBefore) and waits here until then; per-key ordering is kept in
+ * the database (db/ordering.ts), so only heads ever reach this queue.
  *
  * A process holds up to 2× its concurrency (and 2× the per-endpoint cap for
  * one endpoint): the second half is the next batch, claimed while the first
@@ -72,14 +74,35 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
     running.add(p);
   }
 
+  // A delivery booked for later by its endpoint's rate limit waits at the head
+  // of its endpoint's queue (start times grow along a queue); one timer wakes
+  // the dispatch at the earliest booked start.
+  let wake: NodeJS.Timeout | null = null;
+  let wakeAt = Infinity;
+  function wakeUpAt(at: number) {
+    if (stopped || at >= wakeAt) return;
+    if (wake) clearTimeout(wake);
+    wakeAt = at;
+    wake = setTimeout(() => {
+      wake = null;
+      wakeAt = Infinity;
+      dispatch();
+    }, Math.max(0, at - Date.now()));
+  }
+
   function dispatch() {
     const cap = deps.perEndpointCap();
+    const now = Date.now();
     let progressed = true;
     while (!stopped && progressed && inFlight < deps.concurrency && queued > 0) {
       progressed = false;
       for (const [ep, q] of queues) {
         if (inFlight >= deps.concurrency) break;
         if ((perEndpoint.get(ep) ?? 0) >= cap) continue;
+        if (q[0]!.notBefore > now) {
+          wakeUpAt(q[0]!.notBefore);
+          continue;
+        }
         const c = q.shift()!;
         queued--;
         // Re-inserting moves this endpoint to the back: round robin across endpoints.
@@ -113,6 +136,7 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
     isFull: (ep) => held(ep) >= endpointWindow(),
     stop() {
       stopped = true;
+      if (wake) clearTimeout(wake);
       const unsent = [...queues.values()].flat();
       queues.clear();
       queued = 0;

@@ -10,8 +10,12 @@
  *   "{id}.{timestamp}.{body}", keyed with the base64-decoded part after
  *   whsec_, or the secret's UTF-8 bytes otherwise; one entry per active
  *   secret, space-separated, during a rotation.
+ * - Ed25519 endpoints: webhook-signature is "v1a," + base64 Ed25519
+ *   signature of "{id}.{timestamp}.{body}"; receivers verify with the
+ *   endpoint's public key (whpk_ + base64 of the raw 32 bytes) alone.
+ *   X-Webhook-Signature stays the hex HMAC.
  */
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, createPrivateKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 
 export const SECRET_PREFIX = 'whsec_';
 
@@ -35,6 +39,24 @@ export function standardSignature(secret: string, id: string, timestampSeconds: 
   return `v1,${mac}`;
 }
 
+export const PUBLIC_KEY_PREFIX = 'whpk_';
+
+/** A new Ed25519 key pair: the private key as PKCS#8 DER base64 (stored, never shown) and the public key as whpk_… */
+export function generateEd25519(): { signingKey: string; publicKey: string } {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  // The raw key is the last 32 bytes of its SPKI DER encoding.
+  const raw = publicKey.export({ format: 'der', type: 'spki' }).subarray(-32);
+  return { signingKey: privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64'), publicKey: PUBLIC_KEY_PREFIX + raw.toString('base64') };
+}
+
+export function ed25519PrivateKey(signingKey: string): KeyObject {
+  return createPrivateKey({ key: Buffer.from(signingKey, 'base64'), format: 'der', type: 'pkcs8' });
+}
+
+export function ed25519Signature(key: KeyObject, id: string, timestampSeconds: number, body: Buffer): string {
+  return `v1a,${sign(null, Buffer.concat([Buffer.from(`${id}.${timestampSeconds}.`), body]), key).toString('base64')}`;
+}
+
 export interface SigningInput {
   eventId: string;
   eventType: string;
@@ -43,6 +65,8 @@ export interface SigningInput {
   /** Current secret first, then any still in their grace period. */
   secrets: readonly string[];
   userAgent: string;
+  /** Set for an Ed25519 endpoint: webhook-signature carries its v1a signature instead of v1 HMACs. */
+  ed25519?: KeyObject | null;
 }
 
 /** Every header of one attempt. The body passed here is the body sent. */
@@ -61,7 +85,9 @@ export function signedHeaders(input: SigningInput): Record<string, string> {
     'x-webhook-signature': simpleSignatureHex(previous ?? current, input.body),
     'webhook-id': input.eventId,
     'webhook-timestamp': ts,
-    'webhook-signature': input.secrets.map((s) => standardSignature(s, input.eventId, input.timestampSeconds, input.body)).join(' '),
+    'webhook-signature': input.ed25519
+      ? ed25519Signature(input.ed25519, input.eventId, input.timestampSeconds, input.body)
+      : input.secrets.map((s) => standardSignature(s, input.eventId, input.timestampSeconds, input.body)).join(' '),
   };
   if (previous) headers['x-webhook-signature-next'] = simpleSignatureHex(current, input.body);
   return headers;

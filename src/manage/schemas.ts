@@ -5,7 +5,8 @@
  */
 import Joi from 'joi';
 import { EVENT_PATTERN_RE } from '../delivery/subscriptions.js';
-import { DELIVERY_STATUSES } from '../types.js';
+import { DELIVERY_STATUSES, FILTER_OPS } from '../types.js';
+import { FILTER_PATH_RE, valueProblem } from '../delivery/filters.js';
 import { ValidationError } from '../errors.js';
 
 const eventPattern = Joi.string()
@@ -25,13 +26,86 @@ const customSecret = Joi.string()
   .pattern(/^[\x21-\x7e]+$/)
   .messages({ 'string.pattern.base': '{{#label}} may contain only printable ASCII without spaces' });
 
+const filterCondition = Joi.object({
+  path: Joi.string()
+    .max(200)
+    .pattern(FILTER_PATH_RE)
+    .required()
+    .messages({ 'string.pattern.base': '{{#label}} must be a dot-separated path into the envelope, such as data.course_id' }),
+  op: Joi.string()
+    .valid(...FILTER_OPS)
+    .required()
+    .messages({ 'any.only': `{{#label}} must be one of ${FILTER_OPS.join(', ')}` }),
+  value: Joi.any(),
+}).custom((c: { op: string; value?: unknown }, helpers) => {
+  const problem = valueProblem(c);
+  return problem ? helpers.message({ custom: `{{#label}}: ${c.op} ${problem}` }) : c;
+});
+const conditions = Joi.array().items(filterCondition).min(1).max(20);
+const filter = Joi.object({ all: conditions, any: conditions }).xor('all', 'any').allow(null).messages({
+  'object.xor': '{{#label}} takes either "all" or "any", not both',
+  'object.missing': '{{#label}} must have "all" or "any": a list of conditions',
+});
+
+/**
+ * Headers the sidecar sets, that HTTP itself owns, or that go through their
+ * own field (authorization: `auth`, so it is masked). Prefixes end in '-'.
+ */
+const OWNED_HEADERS = ['host', 'connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'keep-alive', 'expect', 'user-agent', 'authorization', 'content-', 'proxy-', 'webhook-', 'x-webhook-'];
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/;
+const headers = Joi.object()
+  .pattern(Joi.string(), Joi.string().allow('').max(2000))
+  .max(20)
+  .allow(null)
+  .custom((h: Record<string, string> | null, helpers) => {
+    for (const [name, value] of Object.entries(h ?? {})) {
+      const lower = name.toLowerCase();
+      if (!HEADER_NAME.test(name)) return helpers.message({ custom: `{{#label}}: ${JSON.stringify(name)} is not a valid header name` });
+      if (OWNED_HEADERS.some((o) => (o.endsWith('-') ? lower.startsWith(o) : lower === o))) {
+        return helpers.message({
+          custom: `{{#label}}: ${name} is set by the sidecar or owned by HTTP and cannot be given${lower === 'authorization' ? '; use auth, which is masked when read back' : ''}`,
+        });
+      }
+      // Printable ASCII and tab only: Node refuses CR/LF, and Latin-1 would reach receivers garbled.
+      if (!/^[\t\x20-\x7e]*$/.test(value)) return helpers.message({ custom: `{{#label}}: the value of ${name} may contain only printable ASCII` });
+    }
+    return h;
+  });
+const auth = Joi.alternatives()
+  .try(
+    Joi.object({
+      type: Joi.string().valid('basic').required(),
+      username: Joi.string().min(1).max(200).pattern(/^[\x20-\x39\x3b-\x7e]+$/).required().messages({ 'string.pattern.base': '{{#label}} may contain printable ASCII but no colon' }),
+      password: Joi.string().allow('').max(500).pattern(/^[\x20-\x7e]*$/).required().messages({ 'string.pattern.base': '{{#label}} may contain only printable ASCII' }),
+    }),
+    Joi.object({
+      type: Joi.string().valid('bearer').required(),
+      token: Joi.string().min(1).max(2000).pattern(/^[\x21-\x7e]+$/).required().messages({ 'string.pattern.base': '{{#label}} may contain only printable ASCII without spaces' }),
+    }),
+  )
+  .allow(null)
+  .messages({ 'alternatives.match': '{{#label}} must be null or an object with type "basic" (and username, password) or "bearer" (and token)' });
+const retrySchedule = Joi.array().items(Joi.number().integer().min(1).max(7 * 86400)).max(20);
+
+/** The endpoint options beyond the basics (DESIGN "Endpoint options"). */
+const endpointOptions = {
+  ordered: Joi.boolean(),
+  filter,
+  headers,
+  auth,
+  rate_limit_per_second: Joi.number().min(0.01).max(10000).allow(null),
+  timeout_seconds: Joi.number().min(1).max(120).allow(null),
+  retry_schedule_seconds: retrySchedule.allow(null),
+  signing: Joi.string().valid('hmac', 'ed25519'),
+};
+
 export const endpointCreate = Joi.object({
   url: url.required(),
   events: events.required(),
   description: description.default(''),
   enabled: Joi.boolean().default(true),
   secret: customSecret,
-  ordered: Joi.boolean().default(false),
+  ...endpointOptions,
   /** Subscribe even to types neither in the catalog nor seen yet (the LMS will send them later). */
   confirm: Joi.boolean(),
 });
@@ -41,9 +115,15 @@ export const endpointPatch = Joi.object({
   events,
   description,
   enabled: Joi.boolean(),
-  ordered: Joi.boolean(),
+  ...endpointOptions,
   confirm: Joi.boolean(),
 }).min(1);
+
+export const backfill = Joi.object({
+  since: Joi.date().iso().required(),
+  until: Joi.date().iso().greater(Joi.ref('since')),
+  events: Joi.array().items(eventPattern).min(1).max(100).unique(),
+});
 
 export const rotateSecret = Joi.object({
   secret: customSecret,
@@ -55,7 +135,7 @@ export const replayFailed = Joi.object({
 });
 
 export const settingsPatch = Joi.object({
-  retry_schedule_seconds: Joi.array().items(Joi.number().integer().min(1).max(7 * 86400)).max(20),
+  retry_schedule_seconds: retrySchedule,
   retry_jitter_ratio: Joi.number().min(0).max(0.5),
   retry_after_cap_seconds: Joi.number().integer().min(0).max(7 * 86400),
   timeout_seconds: Joi.number().min(1).max(120),

@@ -12,12 +12,13 @@ import { withTransaction } from '../db/pool.js';
 import * as ordering from '../db/ordering.js';
 import { outboxHasOrderingKey } from '../db/outbox.js';
 import { retryConflicts } from '../delivery/conflicts.js';
-import { generateSecret } from '../delivery/sign.js';
-import { buildEnvelope, newEventId } from '../delivery/fanout.js';
+import { generateEd25519, generateSecret } from '../delivery/sign.js';
+import { buildEnvelope, endpointsFor, newEventId } from '../delivery/fanout.js';
+import { subscribed } from '../delivery/subscriptions.js';
 import { validateEndpointUrl } from '../delivery/targets.js';
 import type { SettingsStore } from '../delivery/settingsStore.js';
 import { NotFoundError, ValidationError } from '../errors.js';
-import { EVENT_CATALOG, type Attempt, type Delivery, type Endpoint, type Settings } from '../types.js';
+import { EVENT_CATALOG, type Attempt, type Delivery, type Endpoint, type EndpointAuth, type EndpointFilter, type Settings } from '../types.js';
 
 export interface ServiceDeps {
   pool: Pool;
@@ -36,8 +37,48 @@ export interface EndpointInput {
   secret?: string;
   /** Deliveries sharing an ordering_key go one at a time, in outbox order. */
   ordered?: boolean;
+  filter?: EndpointFilter | null;
+  headers?: Record<string, string> | null;
+  auth?: EndpointAuth | null;
+  rate_limit_per_second?: number | null;
+  timeout_seconds?: number | null;
+  retry_schedule_seconds?: number[] | null;
+  signing?: 'hmac' | 'ed25519';
   /** Subscribe even to types that match nothing known yet. */
   confirm?: boolean;
+}
+
+/**
+ * The options as the database module takes them. Choosing Ed25519 makes the
+ * endpoint's key pair (kept when it already has one); going back to HMAC
+ * drops it.
+ */
+function endpointOptions(input: Partial<EndpointInput>, before: Endpoint | null): endpointsSql.EndpointOptions {
+  const o: endpointsSql.EndpointOptions = {
+    ordered: input.ordered,
+    filter: input.filter,
+    headers: input.headers,
+    auth: input.auth,
+    rateLimitPerSecond: input.rate_limit_per_second,
+    timeoutSeconds: input.timeout_seconds,
+    retryScheduleSeconds: input.retry_schedule_seconds,
+    signing: input.signing,
+  };
+  if (input.signing === 'ed25519' && !before?.signingKey) Object.assign(o, generateEd25519());
+  if (input.signing === 'hmac') Object.assign(o, { signingKey: null, publicKey: null });
+  return o;
+}
+
+/** An empty per-endpoint schedule means no retries at all: confirmed, as the global one is. */
+function requireConfirmedSchedule(input: Partial<EndpointInput>): void {
+  if (input.retry_schedule_seconds?.length === 0 && !input.confirm) {
+    throw new ValidationError(
+      'an empty retry_schedule_seconds means this endpoint gets no retries at all: a failed attempt is final. Confirm to save it, or give null to use the global schedule',
+      'retry_schedule_seconds',
+      undefined,
+      { needsConfirm: true },
+    );
+  }
 }
 
 export type Service = ReturnType<typeof createService>;
@@ -130,10 +171,17 @@ export function createService(deps: ServiceDeps) {
     getEndpoint: mustGetEndpoint,
 
     async createEndpoint(input: EndpointInput): Promise<Endpoint> {
-      const { confirm, ...fields } = input;
-      const url = await validateEndpointUrl(fields.url, urlPolicy());
-      if (!confirm) await requireKnownSubscriptions(fields.events);
-      const id = await endpointsSql.insertEndpoint(pool, t, { ...fields, url, secret: fields.secret ?? generateSecret() });
+      const url = await validateEndpointUrl(input.url, urlPolicy());
+      if (!input.confirm) await requireKnownSubscriptions(input.events);
+      requireConfirmedSchedule(input);
+      const id = await endpointsSql.insertEndpoint(pool, t, {
+        url,
+        description: input.description,
+        events: input.events,
+        enabled: input.enabled,
+        secret: input.secret ?? generateSecret(),
+        ...endpointOptions(input, null),
+      });
       return mustGetEndpoint(id);
     },
 
@@ -144,13 +192,12 @@ export function createService(deps: ServiceDeps) {
       opts: { resumePaused?: boolean } = {},
     ): Promise<{ endpoint: Endpoint; resumed: number }> {
       const before = await mustGetEndpoint(id);
-      const { confirm, ...fields } = patch as Partial<EndpointInput>;
-      const url = fields.url === undefined ? undefined : await validateEndpointUrl(fields.url, urlPolicy());
+      const url = patch.url === undefined ? undefined : await validateEndpointUrl(patch.url, urlPolicy());
       // Only what changes is checked: an endpoint saved earlier keeps its subscriptions.
-      if (!confirm && fields.events) await requireKnownSubscriptions(fields.events.filter((e) => !before.events.includes(e)));
-      delete fields.secret;
-      const { ordered, ...rest } = fields;
-      await endpointsSql.updateEndpoint(pool, t, id, { ...rest, url });
+      if (!patch.confirm && patch.events) await requireKnownSubscriptions(patch.events.filter((e) => !before.events.includes(e)));
+      requireConfirmedSchedule(patch);
+      const { ordered, ...options } = endpointOptions(patch, before);
+      await endpointsSql.updateEndpoint(pool, t, id, { url, description: patch.description, events: patch.events, enabled: patch.enabled, ...options });
       if (ordered !== undefined && ordered !== before.ordered) await setOrdered(id, ordered);
       let resumed = 0;
       if (patch.enabled === false && before.enabled) await deliveriesSql.pauseForEndpoint(pool, t, id);
@@ -249,6 +296,59 @@ export function createService(deps: ServiceDeps) {
       const n = await inLine(endpointId, 'all', (conn) => deliveriesSql.replayFailedSince(conn, t, endpointId, since));
       if (n > 0) nudge();
       return n;
+    },
+
+    /**
+     * Sends this endpoint the events recorded in [since, until) that match its
+     * subscriptions (narrowed by `events`) and filter and that it has no
+     * delivery of, with their original ids. Batches of 500 under the
+     * endpoint's lock, so two backfills at once never queue an event twice.
+     */
+    async backfill(endpointId: number, req: { since: Date; until?: Date; events?: string[] }): Promise<{ queued: number; note: string | null }> {
+      const ep = await mustGetEndpoint(endpointId);
+      if (!ep.enabled) throw new ValidationError(disabledMessage(`a backfill to endpoint ${endpointId}`, ep), 'since');
+      const until = req.until ?? new Date();
+      if (req.since.getTime() > Date.now()) throw new ValidationError(`since is in the future (${req.since.toISOString()}); no event was recorded after it`, 'since');
+      const kept = new Date(Date.now() - deps.settings.current().retention_days * 86400_000);
+      const note =
+        req.since < kept
+          ? `events recorded before ${kept.toISOString()} may already be deleted (retention_days is ${deps.settings.current().retention_days}); what is left of them was queued`
+          : null;
+      let queued = 0;
+      let afterPk = 0;
+      for (;;) {
+        const batch = await deliveriesSql.eventsWithoutDelivery(pool, t, endpointId, { since: req.since, until, afterPk, limit: 500 });
+        if (batch.length === 0) break;
+        afterPk = batch[batch.length - 1]!.pk;
+        const chosen = batch.filter(
+          (ev) => ev.eventType !== 'webhook.test' && (!req.events || subscribed(req.events, ev.eventType)) && endpointsFor([ep], ev.eventType, ev.body).length === 1,
+        );
+        if (chosen.length === 0) continue;
+        queued += await retryConflicts(() =>
+          withTransaction(pool, async (conn) => {
+            const locked = (await endpointsSql.lockEndpoints(conn, t, [endpointId])).get(endpointId);
+            if (!locked) return 0;
+            // Rows another backfill queued meanwhile are left out.
+            const still = new Set((await deliveriesSql.eventsWithoutDelivery(conn, t, endpointId, { since: req.since, until, afterPk: chosen[0]!.pk - 1, limit: 500 })).map((e) => e.pk));
+            const fresh = chosen.filter((ev) => still.has(ev.pk));
+            const inLine = (ev: deliveriesSql.UnsentEvent) => locked.ordered && ev.orderingKey !== null && ev.outboxId !== null;
+            await deliveriesSql.insertDeliveries(
+              conn,
+              t,
+              fresh.map((ev) =>
+                inLine(ev)
+                  ? { endpointId, eventPk: ev.pk, eventType: ev.eventType, status: 'waiting' as const, orderingKey: ev.orderingKey, seq: ev.outboxId }
+                  : { endpointId, eventPk: ev.pk, eventType: ev.eventType, status: locked.enabled ? ('pending' as const) : ('paused' as const) },
+              ),
+            );
+            const keys = [...new Set(fresh.filter(inLine).map((ev) => ev.orderingKey!))];
+            await ordering.admitHeads(conn, t, endpointId, locked.enabled, keys);
+            return fresh.length;
+          }),
+        );
+      }
+      if (queued > 0) nudge();
+      return { queued, note };
     },
 
     getSettings: async (): Promise<Settings> => {

@@ -55,6 +55,13 @@ export function apiRouter(service: Service): Router {
     res.status(202).json({ replayed: await service.replayFailedSince(endpointId, since) });
   });
 
+  r.post('/endpoints/:id/backfill', async (req, res) => {
+    const endpointId = id(req.params.id);
+    const body = check<{ since: Date; until?: Date; events?: string[] }>(schemas.backfill, req.body);
+    const { queued, note } = await service.backfill(endpointId, body);
+    res.status(202).json(note ? { queued, note } : { queued });
+  });
+
   r.get('/deliveries', async (req, res) => {
     const q = check<{
       endpoint_id?: number;

@@ -2,10 +2,15 @@
  * How endpoints, deliveries and attempts look in API answers. Secrets are
  * masked except in the answers that create or rotate them.
  */
-import type { Attempt, Delivery, Endpoint } from '../types.js';
+import type { Attempt, Delivery, Endpoint, EndpointAuth } from '../types.js';
 
 export function maskSecret(secret: string): string {
   return secret.length <= 10 ? '********' : `${secret.slice(0, 6)}…${secret.slice(-4)}`;
+}
+
+/** Credentials are masked like the secret: the type and user name stay readable. */
+export function maskAuth(a: EndpointAuth) {
+  return a.type === 'bearer' ? { type: a.type, token: maskSecret(a.token) } : { type: a.type, username: a.username, password: '********' };
 }
 
 export function presentEndpoint(e: Endpoint, opts: { revealSecret?: boolean } = {}) {
@@ -22,6 +27,14 @@ export function presentEndpoint(e: Endpoint, opts: { revealSecret?: boolean } = 
     failing_since: e.failingSince?.toISOString() ?? null,
     last_success_at: e.lastSuccessAt?.toISOString() ?? null,
     ordered: e.ordered,
+    filter: e.filter,
+    headers: e.headers,
+    auth: e.auth === null ? null : maskAuth(e.auth),
+    rate_limit_per_second: e.rateLimitPerSecond,
+    timeout_seconds: e.timeoutSeconds,
+    retry_schedule_seconds: e.retryScheduleSeconds,
+    signing: e.signing,
+    public_key: e.publicKey,
     created_at: e.createdAt.toISOString(),
     updated_at: e.updatedAt.toISOString(),
   };

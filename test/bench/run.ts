@@ -4,7 +4,8 @@
  * the receiver in its own process, the sidecar as real child processes.
  * Options: --json (machine-readable), --quick (smaller runs, for a smoke test),
  * --drain-only=N (just the raw ceiling and one drain of N events × 1 endpoint),
- * --ordered-only=N (N keyed events drained unordered, then ordered per key over 1,000 keys).
+ * --ordered-only=N (N keyed events drained unordered, then ordered per key over 1,000 keys),
+ * --filtered-only=N (N events drained without, then through, a 3-condition filter).
  */
 import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -22,6 +23,7 @@ import { silentLogger } from '../../src/log.js';
 const JSON_OUT = process.argv.includes('--json');
 const QUICK = process.argv.includes('--quick');
 const DRAIN_ONLY = Number(process.argv.find((a) => a.startsWith('--drain-only='))?.split('=')[1] ?? 0);
+const FILTERED_ONLY = Number(process.argv.find((a) => a.startsWith('--filtered-only='))?.split('=')[1] ?? 0);
 const ORDERED_ONLY = Number(process.argv.find((a) => a.startsWith('--ordered-only='))?.split('=')[1] ?? 0);
 const scale = (n: number) => (QUICK ? Math.max(100, Math.round(n / 20)) : n);
 const CONCURRENCY = 64;
@@ -78,8 +80,18 @@ async function sidecarQueries(api: Api): Promise<number> {
 const perDelivery = { cpuUs: NaN, queries: NaN };
 
 /** `keys`: rows carry ordering_key student_(i mod keys); `ordered`: the endpoints are ordered per key. */
-async function drain(db: TestDb, api: Api, type: string, events: number, endpoints: number, pid?: number, opts: { keys?: number; ordered?: boolean } = {}): Promise<number> {
-  for (let i = 0; i < endpoints; i++) await api('POST', '/api/endpoints', { url: `${recvUrl}?e=${i}`, events: [type], confirm: true, ordered: opts.ordered === true });
+async function drain(
+  db: TestDb,
+  api: Api,
+  type: string,
+  events: number,
+  endpoints: number,
+  pid?: number,
+  opts: { keys?: number; ordered?: boolean; filter?: unknown } = {},
+): Promise<number> {
+  for (let i = 0; i < endpoints; i++) {
+    await api('POST', '/api/endpoints', { url: `${recvUrl}?e=${i}`, events: [type], confirm: true, ordered: opts.ordered === true, ...(opts.filter ? { filter: opts.filter } : {}) });
+  }
   await ask('reset');
   const q0 = await sidecarQueries(api);
   const c0 = pid ? cpuTicks(pid) : 0;
@@ -252,6 +264,18 @@ try {
     await stopSidecar(sc.child);
     throw new Done();
   }
+  if (FILTERED_ONLY > 0) {
+    const plain = await drain(db, sc.api, 'bench.plainf', FILTERED_ONLY, 1, sc.child.proc.pid);
+    const plainCpu = perDelivery.cpuUs;
+    const filter = { all: [{ path: 'data.course_id', op: 'eq', value: 'course_abc123' }, { path: 'data.student_id', op: 'exists' }, { path: 'event', op: 'in', value: ['bench.filteredonly', 'x'] }] };
+    const f = await drain(db, sc.api, 'bench.filteredonly', FILTERED_ONLY, 1, sc.child.proc.pid, { filter });
+    report('plainf_per_s', `drain ${FILTERED_ONLY} events, no filter`, plain, '/s');
+    report('plainf_cpu_us', 'sidecar CPU per delivery (no filter)', plainCpu, 'µs');
+    report('filtered_only_per_s', `drain ${FILTERED_ONLY} events through a 3-condition filter`, f, '/s');
+    report('filtered_only_cpu_us', 'sidecar CPU per delivery (filtered)', perDelivery.cpuUs, 'µs');
+    await stopSidecar(sc.child);
+    throw new Done();
+  }
   if (ORDERED_ONLY > 0) {
     const plain = await drain(db, sc.api, 'bench.plainonly', ORDERED_ONLY, 1, sc.child.proc.pid, { keys: 1000 });
     report('plain_only_per_s', `drain ${ORDERED_ONLY} keyed events, unordered endpoint`, plain, '/s');
@@ -273,6 +297,12 @@ try {
   const d4 = await drain(db, sc.api, 'bench.drain4', scale(5_000), 4);
   report('drain_4x_per_s', `drain ${scale(5_000)} events × 4 endpoints`, d4, '/s');
   report('drain_4x_ratio', 'drain ÷ raw got (4 endpoints)', d4 / raw.rate, '', { text: '≥ 0.8', ok: d4 / raw.rate >= 0.8 });
+  // A filter every event passes (three conditions, so each is evaluated): the cost of filtering at fan-out.
+  const filter = { all: [{ path: 'data.course_id', op: 'eq', value: 'course_abc123' }, { path: 'data.student_id', op: 'exists' }, { path: 'event', op: 'in', value: ['bench.filtered', 'x'] }] };
+  const dF = await drain(db, sc.api, 'bench.filtered', scale(20_000), 1, sc.child.proc.pid, { filter });
+  report('filtered_per_s', `drain ${scale(20_000)} events through a 3-condition filter`, dF, '/s');
+  report('filtered_ratio', 'filtered ÷ the same drain unfiltered', dF / d1, '');
+  report('filtered_cpu_us', 'sidecar CPU per delivery (filtered)', perDelivery.cpuUs, 'µs');
   // Ordered per key: the same drain as d1, over 1,000 keys to an ordered endpoint.
   const dOrd = await drain(db, sc.api, 'bench.ordered', scale(20_000), 1, sc.child.proc.pid, { keys: 1000, ordered: true });
   report('ordered_per_s', `drain ${scale(20_000)} events over 1,000 keys, ordered endpoint`, dOrd, '/s');

@@ -40,6 +40,7 @@ describe('migrations', () => {
       'site2_webhook_login_attempts',
       'site2_webhook_migrations',
       'site2_webhook_outbox',
+      'site2_webhook_rate_limits',
       'site2_webhook_settings',
     ]);
     // Nothing was created under another prefix.

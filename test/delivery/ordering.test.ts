@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import type { RowDataPacket } from 'mysql2/promise';
 import { insertOutbox, useTestDb } from '../support/db.js';
-import { ADMIN_PASSWORD, FAST_RETRIES, apiClient, spawnSidecar, startInProcess, testEnv, useSidecar, type Child } from '../support/sidecar.js';
+import { ADMIN_PASSWORD, FAST_RETRIES, apiClient, spawnSidecar, stopChildren, startInProcess, testEnv, useSidecar, type Child } from '../support/sidecar.js';
 import { startReceiver, type Receiver, type Reply, type Received } from '../support/receiver.js';
 import { Client } from '../support/browserless.js';
 import { sleep, waitFor } from '../support/wait.js';
@@ -232,12 +232,7 @@ describe('ordered delivery across processes', function () {
   };
 
   afterEach(async () => {
-    for (const c of children.splice(0)) {
-      if (c.proc.exitCode === null && c.proc.signalCode === null) {
-        c.proc.kill('SIGTERM');
-        await c.exited;
-      }
-    }
+    await stopChildren(children);
     await receiver?.close();
     receiver = null;
   });

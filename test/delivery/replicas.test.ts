@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import type { RowDataPacket } from 'mysql2/promise';
 import { insertOutbox, useTestDb } from '../support/db.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
-import { apiClient, spawnSidecar, startInProcess, testEnv, type Child } from '../support/sidecar.js';
+import { apiClient, spawnSidecar, stopChildren, startInProcess, testEnv, type Child } from '../support/sidecar.js';
 import { waitFor } from '../support/wait.js';
 
 /**
@@ -56,12 +56,7 @@ describe('several sidecar processes on one database', function () {
   });
 
   afterEach(async () => {
-    for (const c of children.splice(0)) {
-      if (c.proc.exitCode === null && c.proc.signalCode === null) {
-        c.proc.kill('SIGTERM');
-        await c.exited;
-      }
-    }
+    await stopChildren(children);
     await receiver.close();
   });
 

@@ -10,6 +10,12 @@ let nextId = 1;
 const delivery = (endpointId: number): ClaimedDelivery => ({
   id: nextId++,
   orderingKey: null,
+  notBefore: 0,
+  extraHeaders: null,
+  auth: null,
+  timeoutSeconds: null,
+  retryScheduleSeconds: null,
+  ed25519Key: null,
   attempts: 0,
   retryBase: 0,
   endpointId,

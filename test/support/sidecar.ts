@@ -72,6 +72,16 @@ export function spawnSidecar(env: Record<string, string>, nodeFlags: string[] = 
   return { proc, output: () => out, exited };
 }
 
+/** SIGTERMs the children still running, waits for them, and empties the list. */
+export async function stopChildren(children: Child[]): Promise<void> {
+  for (const c of children.splice(0)) {
+    if (c.proc.exitCode === null && c.proc.signalCode === null) {
+      c.proc.kill('SIGTERM');
+      await c.exited;
+    }
+  }
+}
+
 export interface SidecarFixture {
   /** The in-process sidecar (available from the first test on). */
   readonly sidecar: Sidecar;

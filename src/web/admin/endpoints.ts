@@ -8,7 +8,8 @@ import { check } from '../../manage/schemas.js';
 import type { EndpointInput, Service } from '../../manage/service.js';
 import { ValidationError } from '../../errors.js';
 import * as stats from '../../db/stats.js';
-import { EVENT_CATALOG } from '../../types.js';
+import { EVENT_CATALOG, type Endpoint } from '../../types.js';
+import { describeFilter } from '../../delivery/filters.js';
 import { describeSubscription } from '../../delivery/subscriptions.js';
 import { maskSecret } from '../present.js';
 import { fieldErrors, idOf, localToIso } from './helpers.js';
@@ -23,7 +24,7 @@ export function endpointsRouter(deps: AdminDeps): Router {
   });
 
   r.get('/endpoints/new', async (_req, res) => {
-    res.render('endpoint-form', { ...(await formLocals(service)), title: 'Add endpoint', endpoint: null, values: { url: '', description: '', events: [], other: '', enabled: true, ordered: false, confirm: false }, errors: {}, needsConfirm: false });
+    res.render('endpoint-form', { ...(await formLocals(service)), title: 'Add endpoint', endpoint: null, values: { url: '', description: '', events: [], other: '', enabled: true, ordered: false, confirm: false, ...optionValues(null) }, errors: {}, needsConfirm: false });
   });
 
   r.post('/endpoints', async (req, res) => {
@@ -47,7 +48,7 @@ export function endpointsRouter(deps: AdminDeps): Router {
     const body = req.body as Record<string, unknown>;
     const values = endpointValues(body);
     try {
-      const patch = check<EndpointInput>(schemas.endpointCreate, toEndpointInput(values));
+      const patch = check<EndpointInput>(schemas.endpointCreate, toEndpointInput(values, await service.getEndpoint(id)));
       const { resumed } = await service.updateEndpoint(id, patch, { resumePaused: body.resume_paused === 'on' });
       res.redirect(303, `/admin/endpoints/${id}?notice=${resumed > 0 ? 'resumed' : 'endpoint-saved'}`);
     } catch (err) {
@@ -105,6 +106,24 @@ export function endpointsRouter(deps: AdminDeps): Router {
     }
   });
 
+  r.post('/endpoints/:id/backfill', async (req, res) => {
+    const id = idOf(req);
+    const body = req.body as Record<string, unknown>;
+    const untilRaw = String(body.until ?? '');
+    try {
+      const input = check<{ since: Date; until?: Date }>(schemas.backfill, {
+        since: localToIso(String(body.since ?? '')),
+        ...(untilRaw ? { until: localToIso(untilRaw) } : {}),
+      });
+      const { queued, note } = await service.backfill(id, input);
+      res.locals.notice = { kind: queued > 0 ? 'success' : 'info', text: `Backfill: ${queued} event${queued === 1 ? '' : 's'} queued for this endpoint, with their original ids.${note ? ` Note: ${note}.` : ''}` };
+      await renderEndpoint(service, res, id, 202);
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      await renderEndpoint(service, res, id, 400, undefined, { backfill: err.message });
+    }
+  });
+
   r.post('/endpoints/:id/delete', async (req, res) => {
     const id = idOf(req);
     // Deleting takes the whole history with it, so it asks twice (no JavaScript confirm needed).
@@ -142,6 +161,7 @@ async function renderEndpoint(service: Service, res: Response, id: number, statu
       enabled: endpoint.enabled,
       ordered: endpoint.ordered,
       confirm: false,
+      ...optionValues(endpoint),
     },
     errors,
     needsConfirm,
@@ -162,6 +182,32 @@ interface EndpointValues {
   enabled: boolean;
   ordered: boolean;
   confirm: boolean;
+  /** The options as typed: JSON, "Name: value" lines, numbers and lists as text. */
+  filter: string;
+  headers: string;
+  authType: string;
+  authUsername: string;
+  /** A password or token typed now; never shown again (blank keeps the saved one). */
+  authSecret: string;
+  rate: string;
+  timeout: string;
+  retries: string;
+  signing: string;
+}
+
+/** The form's text for an endpoint's saved options. */
+function optionValues(e: Endpoint | null) {
+  return {
+    filter: e?.filter ? JSON.stringify(e.filter, null, 2) : '',
+    headers: e?.headers ? Object.entries(e.headers).map(([k, v]) => `${k}: ${v}`).join('\n') : '',
+    authType: e?.auth?.type ?? 'none',
+    authUsername: e?.auth?.type === 'basic' ? e.auth.username : '',
+    authSecret: '',
+    rate: e?.rateLimitPerSecond == null ? '' : String(e.rateLimitPerSecond),
+    timeout: e?.timeoutSeconds == null ? '' : String(e.timeoutSeconds),
+    retries: e?.retryScheduleSeconds ? e.retryScheduleSeconds.join(', ') : '',
+    signing: e?.signing ?? 'hmac',
+  };
 }
 
 function endpointValues(body: Record<string, unknown>): EndpointValues {
@@ -175,6 +221,54 @@ function endpointValues(body: Record<string, unknown>): EndpointValues {
     enabled: body.enabled === 'on',
     ordered: body.ordered === 'on',
     confirm: body.confirm === 'on',
+    filter: String(body.filter ?? '').trim(),
+    headers: String(body.headers ?? ''),
+    authType: String(body.auth_type ?? 'none'),
+    authUsername: String(body.auth_username ?? ''),
+    authSecret: String(body.auth_secret ?? ''),
+    rate: String(body.rate_limit_per_second ?? '').trim(),
+    timeout: String(body.timeout_seconds ?? '').trim(),
+    retries: String(body.retry_schedule_seconds ?? '').trim(),
+    signing: String(body.signing ?? 'hmac'),
+  };
+}
+
+const numberOrNull = (s: string): number | string | null => (s === '' ? null : Number.isFinite(Number(s)) ? Number(s) : s);
+
+/**
+ * The typed options as the API takes them; joi checks the result. A blank
+ * password or token keeps the saved one when the auth type is unchanged.
+ */
+function optionsInput(v: EndpointValues, saved: Endpoint | null): Record<string, unknown> {
+  let filter: unknown = null;
+  if (v.filter !== '') {
+    try {
+      filter = JSON.parse(v.filter);
+    } catch (err) {
+      throw new ValidationError(`filter is not valid JSON: ${(err as Error).message}`, 'filter');
+    }
+  }
+  let headers: Record<string, string> | null = null;
+  for (const [i, line] of v.headers.split(/\r?\n/).entries()) {
+    if (line.trim() === '') continue;
+    const colon = line.indexOf(':');
+    if (colon < 1) throw new ValidationError(`headers: line ${i + 1} has no "Name: value"`, 'headers');
+    headers = { ...(headers ?? {}), [line.slice(0, colon).trim()]: line.slice(colon + 1).trim() };
+  }
+  let auth: unknown = null;
+  if (v.authType === 'basic' || v.authType === 'bearer') {
+    const kept = saved?.auth?.type === v.authType ? (saved.auth.type === 'basic' ? saved.auth.password : saved.auth.token) : '';
+    const secret = v.authSecret !== '' ? v.authSecret : kept;
+    auth = v.authType === 'basic' ? { type: 'basic', username: v.authUsername, password: secret } : { type: 'bearer', token: secret };
+  }
+  return {
+    filter,
+    headers,
+    auth,
+    rate_limit_per_second: numberOrNull(v.rate),
+    timeout_seconds: numberOrNull(v.timeout),
+    retry_schedule_seconds: v.retries === '' ? null : v.retries.split(/[\s,]+/).filter(Boolean).map((x) => numberOrNull(x)),
+    signing: v.signing,
   };
 }
 
@@ -183,9 +277,17 @@ function endpointValues(body: Record<string, unknown>): EndpointValues {
  * spaces: "enrollment created" stays one entry and is refused as not an
  * event type, instead of becoming two subscriptions that match nothing.
  */
-function toEndpointInput(v: EndpointValues) {
+function toEndpointInput(v: EndpointValues, saved: Endpoint | null = null) {
   const other = v.other.split(/[,\r\n]+/).map((x) => x.trim()).filter(Boolean);
-  return { url: v.url, description: v.description, events: [...new Set([...v.events, ...other])], enabled: v.enabled, ordered: v.ordered, ...(v.confirm ? { confirm: true } : {}) };
+  return {
+    url: v.url,
+    description: v.description,
+    events: [...new Set([...v.events, ...other])],
+    enabled: v.enabled,
+    ordered: v.ordered,
+    ...optionsInput(v, saved),
+    ...(v.confirm ? { confirm: true } : {}),
+  };
 }
 
 /** The catalog as the form offers it: each group with its wildcard when all its types share a prefix (order.*). */
@@ -197,5 +299,5 @@ export function catalogChoices(): { name: string; wildcard: string | null; types
 }
 
 async function formLocals(service: Service) {
-  return { catalog: catalogChoices(), describe: describeSubscription, orderingAvailable: await service.orderingAvailable() };
+  return { catalog: catalogChoices(), describe: describeSubscription, describeFilter, orderingAvailable: await service.orderingAvailable() };
 }
