@@ -5,6 +5,7 @@
 import Joi from 'joi';
 import { ConfigError } from './errors.js';
 import { readWpConfig } from './wordpress/config.js';
+import { splitHosts } from './db/pool.js';
 
 export interface Config {
   /** mysql://user:pass@host:port/db (or a socketPath set from wp-config.php). */
@@ -62,7 +63,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const cleaned: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') cleaned[k] = v;
   if (cleaned.DATABASE_URL) checkUserInfo(cleaned.DATABASE_URL);
-  const { value, error } = schema.validate(cleaned, { abortEarly: true, convert: true });
+  // Several hosts (a cluster) are checked as the URL with the first one; the list is parsed by the pool.
+  const single = cleaned.DATABASE_URL ? { ...cleaned, DATABASE_URL: splitHosts(cleaned.DATABASE_URL).url } : cleaned;
+  const { value: checked, error } = schema.validate(single, { abortEarly: true, convert: true });
+  const value = { ...checked, ...(cleaned.DATABASE_URL ? { DATABASE_URL: cleaned.DATABASE_URL } : {}) };
   if (error) {
     const detail = error.details[0];
     throw new ConfigError(String(detail?.path[0] ?? 'environment'), detail?.message ?? error.message);

@@ -70,6 +70,12 @@ const CONNECTION_CODES = new Set([
   'ER_SERVER_SHUTDOWN',
   'ER_CON_COUNT_ERROR',
   'POOL_CLOSED',
+  // 1047 "WSREP has not yet prepared node for application use": a Galera node
+  // that is not Synced (cut off from the cluster, or still joining).
+  'ER_UNKNOWN_COM_ERROR',
+  // 1180 "… (provider status: Not connected to Primary Component)": a Galera
+  // node briefly outside the cluster's quorum while a dead node is evicted.
+  'ER_ERROR_DURING_COMMIT',
 ]);
 
 /** True when an error means "the database is not answering" rather than "this query is wrong". */

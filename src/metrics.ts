@@ -4,6 +4,7 @@
  * database when scraped (one query set per scrape, cached for a second).
  * Labels carry endpoint ids, never URLs or secrets.
  */
+import { conflictsRetried } from './delivery/conflicts.js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { queriesIssued } from './db/pool.js';
 import type { Pool } from 'mysql2/promise';
@@ -80,6 +81,15 @@ export function createMetrics(pool: Pool, t: Tables): Metrics {
     registers: [registry],
     collect() {
       this.set(queriesIssued(pool));
+    },
+  });
+
+  new Gauge({
+    name: 'webhooks_db_conflicts_retried_total',
+    help: 'Write conflicts this process lost and retried (another replica, or another node of a Galera cluster, won)',
+    registers: [registry],
+    collect() {
+      this.set(conflictsRetried());
     },
   });
 

@@ -9,7 +9,8 @@ import cron from 'node-cron';
 import type { Pool } from 'mysql2/promise';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
-import { createPool, ensureDatabase, parseDatabaseUrl } from './db/pool.js';
+import { checkEngine } from './db/engine.js';
+import { createPool, currentHost, ensureDatabase, parseDatabaseUrl } from './db/pool.js';
 import { tableNames, type Tables } from './db/tables.js';
 import { migrate } from './db/migrate.js';
 import { createSender } from './delivery/send.js';
@@ -51,9 +52,13 @@ export async function startSidecar(config: Config, log: Logger, opts: StartOptio
   const target = parseDatabaseUrl(config.databaseUrl, config.databaseSocket);
   await ensureDatabase(target);
   // Connections: claims, fan-out, recording and the web layer each need one at a time.
-  const pool = createPool(target, 10);
+  const pool = createPool(target, 10, {
+    onSwitch: (from, to, reason) => log.warn('database host unreachable; moved to the next host of DATABASE_URL', { from, to, reason }),
+  });
+  if (target.hosts.length > 1) log.info('DATABASE_URL names several hosts; using them in order, failing over on connection errors', { hosts: target.hosts.map((h) => `${h.host}:${h.port}`) });
   const tables = tableNames(config.tablePrefix);
   try {
+    await checkEngine(pool, log);
     await migrate(pool, tables, log);
   } catch (err) {
     await pool.end();
@@ -85,6 +90,7 @@ export async function startSidecar(config: Config, log: Logger, opts: StartOptio
         await pool.query('SELECT 1');
       },
       lastTickAt: () => (opts.loop === false ? Date.now() : dispatcher.stats().lastTickAt),
+      databaseHost: () => currentHost(pool),
     },
   });
 

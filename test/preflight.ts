@@ -10,12 +10,14 @@ const needs: { what: string; path: string; pkg: string; for: string }[] = [
   { what: 'mariadb-install-db', path: '/usr/bin/mariadb-install-db', pkg: 'mariadb-server', for: 'the database outage test, which runs a MariaDB of its own' },
   { what: 'mariadbd', path: '/usr/sbin/mariadbd', pkg: 'mariadb-server', for: 'the database outage test' },
   { what: 'php', path: '/usr/bin/php', pkg: 'php-cli php-mysql', for: 'the WordPress tests, which install a real site' },
+  { what: 'Galera', path: '/usr/lib/galera/libgalera_smm.so', pkg: 'galera-4', for: 'the cluster tests, which run a 3-node Galera cluster' },
+  { what: 'rsync', path: '/usr/bin/rsync', pkg: 'rsync', for: 'Galera state transfer in the cluster tests' },
   { what: 'WordPress', path: `${process.env.WP_ABSPATH ?? '/usr/share/wordpress/'}wp-settings.php`, pkg: 'wordpress', for: 'the WordPress tests' },
 ];
 
 const missing = needs.filter((n) => {
   try {
-    accessSync(n.path, n.path.endsWith('.php') ? constants.R_OK : constants.X_OK);
+    accessSync(n.path, /\.(php|so)$/.test(n.path) ? constants.R_OK : constants.X_OK);
     return false;
   } catch {
     return true;

@@ -8,11 +8,17 @@ import { parseJsonColumn, rows, toDate } from './sql.js';
 
 export type NewAttempt = Omit<Attempt, 'id'>;
 
+/**
+ * Idempotent: a batch whose commit was cut off by a lost connection (outcome
+ * unknown) is written again, and uq_attempt (delivery, number, worker) makes
+ * the second write of the same attempt a no-op.
+ */
 export async function insertAttempts(conn: Queryable, t: Tables, as: NewAttempt[]): Promise<void> {
   if (as.length === 0) return;
   await conn.query(
     `INSERT INTO ${t.attempts} (delivery_id, attempt_no, started_at, duration_ms, outcome, status_code, error_class,
-       error_message, request_url, started_by, request_headers, response_headers, response_body, worker) VALUES ?`,
+       error_message, request_url, started_by, request_headers, response_headers, response_body, worker) VALUES ?
+       ON DUPLICATE KEY UPDATE id = id`,
     [
       as.map((a) => [
         a.deliveryId,

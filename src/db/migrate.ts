@@ -1,7 +1,8 @@
 /**
  * Applies sql/NNNNNN_name.sql files in order, once each, recording them in
- * {prefix}webhook_migrations. A named lock (GET_LOCK) makes a second process
- * that starts at the same moment wait instead of applying a file twice.
+ * {prefix}webhook_migrations. A lease lock every node sees (db/locks.ts)
+ * makes a second process that starts at the same moment, on any node of a
+ * cluster, wait instead of applying a file twice.
  * Files are never edited once released: a change is a new file. The
  * outbox, which the LMS may have created itself, is then fitted in code.
  */
@@ -12,9 +13,10 @@ import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import type { Tables } from './tables.js';
 import type { Logger } from '../log.js';
 import { StartError } from '../errors.js';
+import { newHolder, ensureLockTable, withLock } from './locks.js';
 
 export const SQL_DIR = fileURLToPath(new URL('../../../sql/', import.meta.url));
-const LOCK_WAIT_SECONDS = 60;
+const LOCK_WAIT_SECONDS = 300;
 
 export interface Migration {
   id: number;
@@ -37,21 +39,18 @@ export async function loadMigrations(prefix: string, dir = SQL_DIR): Promise<Mig
 }
 
 export async function migrate(pool: Pool, tables: Tables, log: Logger): Promise<number> {
-  const conn = await pool.getConnection();
-  // Lock names are per server, so scope it to this database and prefix.
-  const [[dbRow]] = await conn.query<RowDataPacket[]>('SELECT DATABASE() AS db');
-  const lockName = `webhooks_migrate:${String(dbRow?.db)}:${tables.prefix}`.slice(0, 64);
-  try {
-    const [[lock]] = await conn.query<RowDataPacket[]>('SELECT GET_LOCK(?, ?) AS got', [lockName, LOCK_WAIT_SECONDS]);
-    if (lock?.got !== 1) throw new Error(`migrations: could not take lock ${lockName} within ${LOCK_WAIT_SECONDS}s; is another sidecar stuck migrating?`);
+  // A lease row every node of a cluster sees (GET_LOCK is per server): two
+  // replicas starting at once on two Galera nodes wait for each other.
+  await ensureLockTable(pool, tables);
+  const r = await withLock(pool, tables, 'migrate', newHolder(), { leaseMs: 30_000, waitMs: LOCK_WAIT_SECONDS * 1000 }, async () => {
+    const conn = await pool.getConnection();
     try {
       return await applyPending(conn, tables, log);
     } finally {
-      await conn.query('SELECT RELEASE_LOCK(?)', [lockName]);
+      conn.release();
     }
-  } finally {
-    conn.release();
-  }
+  });
+  return r.ran ? r.value : 0;
 }
 
 async function applyPending(conn: PoolConnection, tables: Tables, log: Logger): Promise<number> {
@@ -73,7 +72,8 @@ async function applyPending(conn: PoolConnection, tables: Tables, log: Logger): 
         throw new Error(`migration ${m.name} failed: ${(err as Error).message}`, { cause: err });
       }
     }
-    await conn.query(`INSERT INTO ${tables.migrations} (id, name) VALUES (?, ?)`, [m.id, m.name]);
+    // IGNORE: recording a migration twice must never fail a start.
+    await conn.query(`INSERT IGNORE INTO ${tables.migrations} (id, name) VALUES (?, ?)`, [m.id, m.name]);
     log.info('migration applied', { migration: m.name });
     count++;
   }

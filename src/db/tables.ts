@@ -10,6 +10,7 @@ export interface Tables {
   deliveries: string;
   attempts: string;
   rateLimits: string;
+  locks: string;
   settings: string;
   migrations: string;
   admin: string;
@@ -32,6 +33,7 @@ export function tableNames(prefix: string): Tables {
     deliveries: t('deliveries'),
     attempts: t('attempts'),
     rateLimits: t('rate_limits'),
+    locks: t('locks'),
     settings: t('settings'),
     migrations: t('migrations'),
     admin: t('admin'),

@@ -18,6 +18,8 @@ export interface Health {
   /** Resolves when the database answers. */
   ping(): Promise<void>;
   lastTickAt(): number | null;
+  /** The database host in use (host:port), which changes when a cluster node fails over. */
+  databaseHost?(): string | null;
 }
 
 export interface AppDeps {
@@ -90,6 +92,7 @@ export function createApp(deps: AppDeps): Express {
     res.status(ok ? 200 : 503).json({
       status: ok ? 'ok' : 'unhealthy',
       database,
+      database_host: deps.health.databaseHost?.() ?? null,
       last_tick_at: last === null ? null : new Date(last).toISOString(),
       loop: loopStale ? 'stale' : 'ticking',
     });

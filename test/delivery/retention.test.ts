@@ -22,7 +22,7 @@ describe('retention', () => {
       // Rows made in SQL from a cross join of digits: portable (MariaDB's seq_1_to_N tables are not).
       const digits = '(SELECT 0 AS d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9)';
       await pool.query(`INSERT INTO ${t.attempts} (delivery_id, attempt_no, started_at, duration_ms, outcome, request_url, request_headers, worker)
-        SELECT 3, 1, ${old}, 1, 'failure', 'http://x/', '{}', 'w' FROM ${digits} a, ${digits} b, ${digits} c, ${digits} d
+        SELECT 3, 1 + a.d + 10 * b.d + 100 * c.d + 1000 * d.d, ${old}, 1, 'failure', 'http://x/', '{}', 'w' FROM ${digits} a, ${digits} b, ${digits} c, ${digits} d
          WHERE a.d + 10 * b.d + 100 * c.d + 1000 * d.d < 4500`);
       await pool.query(`INSERT INTO ${t.attempts} (delivery_id, attempt_no, started_at, duration_ms, outcome, request_url, request_headers, worker) VALUES (5, 1, NOW(3), 1, 'success', 'http://x/', '{}', 'w')`);
       await pool.query(`INSERT INTO ${t.outbox} (event_type, payload, fanned_out_at) VALUES ('a', '{}', ${old}), ('a', '{}', NOW(3)), ('a', '{}', NULL)`);
