@@ -189,14 +189,19 @@ export async function disableEndpoint(conn: Queryable, t: Tables, id: number, re
 }
 
 /**
- * Locks endpoint rows until the transaction ends, in id order. Every change to
- * which delivery heads an ordered key happens under its endpoint's lock, so
- * two replicas (or fan-out and a completion) never both admit a head.
+ * Takes the ordering lock of these endpoints until the transaction ends, in
+ * id order, and reads their flags under it. Every change to which delivery
+ * heads an ordered key happens under it, so two replicas (or fan-out and a
+ * completion) never both admit one. It is a write (a version bump in
+ * line_locks), not SELECT … FOR UPDATE: on Galera row locks are per node,
+ * while two writes to one row conflict across nodes and one is retried.
  */
 export async function lockEndpoints(conn: Queryable, t: Tables, ids: readonly number[]): Promise<Map<number, { enabled: boolean; ordered: boolean }>> {
   const out = new Map<number, { enabled: boolean; ordered: boolean }>();
   if (ids.length === 0) return out;
-  const r = await rows(conn, `SELECT id, enabled, ordered FROM ${t.endpoints} WHERE id IN (?) ORDER BY id FOR UPDATE`, [[...new Set(ids)]]);
+  const sorted = [...new Set(ids)].sort((a, b) => a - b);
+  await exec(conn, `INSERT INTO ${t.lineLocks} (endpoint_id, version) VALUES ? ON DUPLICATE KEY UPDATE version = version + 1`, [sorted.map((id) => [id, 1])]);
+  const r = await rows(conn, `SELECT id, enabled, ordered FROM ${t.endpoints} WHERE id IN (?)`, [sorted]);
   for (const x of r) out.set(Number(x.id), { enabled: Number(x.enabled) === 1, ordered: Number(x.ordered) === 1 });
   return out;
 }

@@ -14,9 +14,17 @@ import type { Tables } from './tables.js';
 import type { Logger } from '../log.js';
 import { StartError } from '../errors.js';
 import { newHolder, ensureLockTable, withLock } from './locks.js';
+import { retryConflicts } from '../delivery/conflicts.js';
 
 export const SQL_DIR = fileURLToPath(new URL('../../../sql/', import.meta.url));
 const LOCK_WAIT_SECONDS = 300;
+
+/**
+ * DDL errors that mean "this step is already done" (duplicate column, key or
+ * table; a column or key already dropped): a file is re-run from its start
+ * when a process died part-way through it, so those steps are skipped.
+ */
+const ALREADY_DONE = new Set(['ER_DUP_FIELDNAME', 'ER_DUP_KEYNAME', 'ER_TABLE_EXISTS_ERROR', 'ER_CANT_DROP_FIELD_OR_KEY']);
 
 export interface Migration {
   id: number;
@@ -41,7 +49,7 @@ export async function loadMigrations(prefix: string, dir = SQL_DIR): Promise<Mig
 export async function migrate(pool: Pool, tables: Tables, log: Logger): Promise<number> {
   // A lease row every node of a cluster sees (GET_LOCK is per server): two
   // replicas starting at once on two Galera nodes wait for each other.
-  await ensureLockTable(pool, tables);
+  await retryConflicts(() => ensureLockTable(pool, tables));
   const r = await withLock(pool, tables, 'migrate', newHolder(), { leaseMs: 30_000, waitMs: LOCK_WAIT_SECONDS * 1000 }, async () => {
     const conn = await pool.getConnection();
     try {
@@ -67,13 +75,18 @@ async function applyPending(conn: PoolConnection, tables: Tables, log: Logger): 
     if (applied.has(m.id)) continue;
     for (const sql of m.statements) {
       try {
-        await conn.query(sql);
+        await retryConflicts(() => conn.query(sql));
       } catch (err) {
+        // A start that died half-way through a file left some of it applied: those steps are done.
+        if (ALREADY_DONE.has((err as { code?: string }).code ?? '')) {
+          log.info('migration step already applied; going on', { migration: m.name, detail: (err as Error).message });
+          continue;
+        }
         throw new Error(`migration ${m.name} failed: ${(err as Error).message}`, { cause: err });
       }
     }
     // IGNORE: recording a migration twice must never fail a start.
-    await conn.query(`INSERT IGNORE INTO ${tables.migrations} (id, name) VALUES (?, ?)`, [m.id, m.name]);
+    await retryConflicts(() => conn.query(`INSERT IGNORE INTO ${tables.migrations} (id, name) VALUES (?, ?)`, [m.id, m.name]));
     log.info('migration applied', { migration: m.name });
     count++;
   }

@@ -11,6 +11,7 @@ export interface Tables {
   attempts: string;
   rateLimits: string;
   locks: string;
+  lineLocks: string;
   settings: string;
   migrations: string;
   admin: string;
@@ -34,6 +35,7 @@ export function tableNames(prefix: string): Tables {
     attempts: t('attempts'),
     rateLimits: t('rate_limits'),
     locks: t('locks'),
+    lineLocks: t('line_locks'),
     settings: t('settings'),
     migrations: t('migrations'),
     admin: t('admin'),

@@ -3,6 +3,8 @@
  * pick either of two concurrent transactions as a deadlock victim, and
  * retrying is the documented remedy.
  */
+import { isConnectionError } from '../errors.js';
+
 const CONFLICT_CODES = new Set(['ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT']);
 
 export function isConflict(err: unknown): boolean {
@@ -29,4 +31,14 @@ export async function retryConflicts<T>(fn: () => Promise<T>, tries = 8): Promis
       await new Promise((r) => setTimeout(r, 5 * i + Math.random() * 20 * i));
     }
   }
+}
+
+/**
+ * Errors that pass by themselves: the database away (connection) or write
+ * conflicts that outlasted the retries (a Galera view change aborts every
+ * transaction for a few seconds). Callers back off and try again; they warn,
+ * never log an error, and keep what they hold.
+ */
+export function isTransient(err: unknown): boolean {
+  return isConnectionError(err) || isConflict(err);
 }

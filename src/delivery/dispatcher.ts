@@ -18,7 +18,7 @@ import { hasWaitingRows, outboxHasOrderingKey } from '../db/outbox.js';
 import type { Sender } from './send.js';
 import type { SettingsStore } from './settingsStore.js';
 import type { Logger } from '../log.js';
-import { coerceError, isConnectionError } from '../errors.js';
+import { coerceError } from '../errors.js';
 import type { DeliveryObserver } from '../metrics.js';
 import { createClaimer, createClaimLoop } from './claimer.js';
 import { createScheduler } from './scheduler.js';
@@ -26,7 +26,7 @@ import { createPolicySource } from './policies.js';
 import { SETTLE_MS } from '../db/ordering.js';
 import { createAttempter } from './attempt.js';
 import { createRecorder } from './recorder.js';
-import { retryConflicts } from './conflicts.js';
+import { isTransient, retryConflicts } from './conflicts.js';
 
 export interface DispatcherDeps {
   pool: Pool;
@@ -100,7 +100,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   function noteDbError(what: string, err: unknown) {
     const e = coerceError(err);
     lastError = e.message;
-    if (isConnectionError(err)) {
+    if (isTransient(err)) {
       dbBackoffMs = Math.min(MAX_DB_BACKOFF_MS, dbBackoffMs ? dbBackoffMs * 2 : 1000);
       dbPausedUntil = Date.now() + dbBackoffMs;
       log.warn(`database unavailable while ${what}; retrying in ${dbBackoffMs} ms`, { error: e.message, code: (e as { code?: string }).code });

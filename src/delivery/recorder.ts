@@ -17,8 +17,8 @@ import { admitHeads } from '../db/ordering.js';
 import { withTransaction } from '../db/pool.js';
 import type { SettingsStore } from './settingsStore.js';
 import type { Logger } from '../log.js';
-import { coerceError, isConnectionError } from '../errors.js';
-import { retryConflicts } from './conflicts.js';
+import { coerceError } from '../errors.js';
+import { isTransient, retryConflicts } from './conflicts.js';
 
 /** One attempt's outcome as the recorder writes it. */
 export interface Recorded {
@@ -98,7 +98,7 @@ export function createRecorder(deps: {
   function keepForLater(batch: Recorded[], err: unknown) {
     const e = coerceError(err);
     lastError = e.message;
-    if (!isConnectionError(err) || deps.stopping()) {
+    if (!isTransient(err) || deps.stopping()) {
       log.error('could not record delivery results; they will be sent again when their leases expire', {
         count: batch.length,
         error: e.message,

@@ -4,6 +4,7 @@
  * login throttle. Session ids and tokens are 32 random bytes; only the
  * SHA-256 of a session id is stored, so a database dump opens no session.
  */
+import { retryConflicts } from '../delivery/conflicts.js';
 import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 import type { Pool } from 'mysql2/promise';
@@ -61,7 +62,9 @@ export async function ensureAdminPassword(pool: Pool, t: Tables, configured: str
   if (configured) return;
   if (await adminSql.getPasswordHash(pool, t)) return;
   const password = randomBytes(15).toString('base64url');
-  if (await adminSql.insertPasswordHash(pool, t, await hashPassword(password))) {
+  const hash = await hashPassword(password);
+  // Replicas starting at once on several cluster nodes conflict here; IGNORE keeps the first.
+  if (await retryConflicts(() => adminSql.insertPasswordHash(pool, t, hash))) {
     print(`Admin password (generated, shown once; set ADMIN_PASSWORD to choose your own): ${password}`);
   }
 }

@@ -11,6 +11,7 @@ import { insertOutbox } from '../support/db.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
 import { API_TOKEN, apiClient, spawnSidecar, startInProcess, stopChildren, testEnv, type Child } from '../support/sidecar.js';
 import { sleep, waitFor } from '../support/wait.js';
+import { keyWatch } from '../support/keyWatch.js';
 
 const DB = 'lms';
 
@@ -110,6 +111,33 @@ describe('on a 3-node Galera cluster', function () {
 
   it('replicas on different nodes drain thousands of events: none lost, none twice, no error lines', async () => {
     await drainWith([0, 1, 2], '3 replicas on 3 nodes');
+  });
+
+  it('ordered delivery holds over replicas on different nodes: each key in order, never two of a key at once', async () => {
+    const KEYS = 30;
+    const PER_KEY = 20;
+    const watch = keyWatch((d) => ({ status: 200, delayMs: (d.n * 7) % 10 }));
+    receiver.respond((r) => watch.responder(r));
+    const admin = await startInProcess(cluster.url(DB), {}, { loop: false });
+    try {
+      const api = apiClient(admin.url);
+      expect((await api('PATCH', '/api/settings', { max_in_flight_per_endpoint: 4 })).status).to.equal(200);
+      for (const e of (await api('GET', '/api/endpoints')).body.data) await api('DELETE', `/api/endpoints/${e.id}`);
+      expect((await api('POST', '/api/endpoints', { url: `${receiver.url}/ordered`, events: ['order.created'], ordered: true })).status).to.equal(201);
+    } finally {
+      await admin.stop();
+    }
+    const replicas = [0, 1, 2].map((i) => spawn(i));
+    await waitFor('started', () => replicas.every((c) => c.output().includes('sidecar started')), 30_000);
+    const list = Array.from({ length: KEYS * PER_KEY }, (_, n) => ({ type: 'order.created', payload: { key: `k${n % KEYS}`, n }, key: `k${n % KEYS}` }));
+    const before = await succeeded();
+    await insertOutbox(pool, list);
+    await waitFor('all delivered', async () => (await succeeded()) - before === list.length, 90_000, 200);
+    expect(watch.maxInFlight(), 'one request of a key at a time').to.equal(1);
+    for (let k = 0; k < KEYS; k++) {
+      expect([...new Set(watch.order.get(`k${k}`))], `key k${k}`).to.deep.equal(list.filter((x) => x.key === `k${k}`).map((x) => x.payload.n));
+    }
+    for (const c of replicas) expect(errorLines(c), c.output().slice(-2000)).to.deep.equal([]);
   });
 
   it('refuses to start on a read-only server (a replica a proxy sent it to), with a line that says so', async () => {

@@ -9,36 +9,11 @@ import { insertOutbox, useTestDb } from '../support/db.js';
 import { ADMIN_PASSWORD, FAST_RETRIES, apiClient, spawnSidecar, stopChildren, startInProcess, testEnv, useSidecar, type Child } from '../support/sidecar.js';
 import { startReceiver, type Receiver, type Reply, type Received } from '../support/receiver.js';
 import { Client } from '../support/browserless.js';
+import { keyWatch, type KeyData } from '../support/keyWatch.js';
 import { sleep, waitFor } from '../support/wait.js';
 
-type Data = { key: string | null; n: number };
+type Data = KeyData;
 const data = (r: Received) => r.json.data as Data;
-
-/**
- * Wraps a responder: records each key's requests in arrival order and the
- * most requests of one key in flight at once (which must stay 1).
- */
-export function keyWatch(reply: (d: Data, r: Received) => Reply = () => ({ status: 200 })) {
-  const order = new Map<string, number[]>();
-  const inFlight = new Map<string, number>();
-  let maxInFlight = 0;
-  return {
-    order,
-    maxInFlight: () => maxInFlight,
-    responder(r: Received): Reply {
-      const d = data(r);
-      const key = d.key ?? '';
-      order.set(key, [...(order.get(key) ?? []), d.n]);
-      const now = (inFlight.get(key) ?? 0) + 1;
-      inFlight.set(key, now);
-      if (d.key !== null) maxInFlight = Math.max(maxInFlight, now);
-      const out = reply(d, r);
-      // Counted as ended when the answer is due; a hang never ends.
-      if (!out.hang) setTimeout(() => inFlight.set(key, (inFlight.get(key) ?? 1) - 1), out.delayMs ?? 0);
-      return out;
-    },
-  };
-}
 
 describe('ordered delivery per key', function () {
   this.timeout(60_000);
