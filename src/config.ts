@@ -27,6 +27,10 @@ export interface Config {
   readonly trustProxy: string | false;
   /** Requests in flight per process, over all endpoints. */
   readonly concurrency: number;
+  /** smtp:// or smtps:// server operational events are mailed through; no mail when unset. */
+  readonly smtpUrl: string | undefined;
+  /** Who gets them; by default the WordPress admin_email option. */
+  readonly notifyEmail: string | undefined;
 }
 
 export const DEFAULT_DATABASE_URL = 'mysql://root@127.0.0.1:3306/lms';
@@ -53,6 +57,10 @@ const schema = Joi.object({
   // Twice the default per-endpoint cap (64): one endpoint alone gets 64 requests
   // in flight, and a hanging endpoint still leaves half the slots to the others.
   CONCURRENCY: Joi.number().integer().min(1).max(1024).default(128),
+  SMTP_URL: Joi.string()
+    .uri({ scheme: ['smtp', 'smtps'] })
+    .messages({ 'string.uriCustomScheme': '{{#label}} must be an smtp:// or smtps:// URL such as smtp://user:pass@mail.example.com:587', 'string.uri': '{{#label}} must be an smtp:// or smtps:// URL such as smtp://user:pass@mail.example.com:587' }),
+  NOTIFY_EMAIL: Joi.string().email({ tlds: false }).messages({ 'string.email': '{{#label}} must be an e-mail address, got {:#value}' }),
 })
   .unknown(true)
   .prefs({ errors: { wrap: { label: false } } });
@@ -105,6 +113,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: value.LOG_LEVEL,
     trustProxy: trust === '' || trust === 'false' ? false : trust,
     concurrency: value.CONCURRENCY,
+    smtpUrl: value.SMTP_URL,
+    notifyEmail: value.NOTIFY_EMAIL,
   });
 }
 

@@ -10,6 +10,7 @@ import type { Pool } from 'mysql2/promise';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
 import { checkEngine } from './db/engine.js';
+import { createNotifier } from './delivery/notifier.js';
 import { createPool, currentHost, ensureDatabase, parseDatabaseUrl } from './db/pool.js';
 import { tableNames, type Tables } from './db/tables.js';
 import { migrate } from './db/migrate.js';
@@ -70,13 +71,16 @@ export async function startSidecar(config: Config, log: Logger, opts: StartOptio
   await settings.refreshIfStale();
   const sender = createSender({ allowPrivateTargets: config.allowPrivateTargets, maxSockets: config.concurrency * 2 });
   const metrics = createMetrics(pool, tables);
-  const dispatcher = createDispatcher({ pool, tables, sender, settings, log, userAgent: USER_AGENT, concurrency: config.concurrency, observer: metrics });
+  let adminBaseUrl = `http://${config.host}:${config.port}`;
+  const notifier = config.smtpUrl ? createNotifier(pool, tables, log, { smtpUrl: config.smtpUrl, notifyEmail: config.notifyEmail, adminBaseUrl: () => adminBaseUrl }) : undefined;
+  const dispatcher = createDispatcher({ pool, tables, sender, settings, log, userAgent: USER_AGENT, concurrency: config.concurrency, observer: metrics, notifier });
   const service = createService({
     pool,
     tables,
     settings,
     allowPrivateTargets: config.allowPrivateTargets,
     nudge: () => void dispatcher.tick(),
+    notify: (notices) => notifier?.notify(notices),
   });
   const app = createApp({
     service,
@@ -101,6 +105,7 @@ export async function startSidecar(config: Config, log: Logger, opts: StartOptio
   const addr = server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `http://${host}:${addr.port}`;
+  adminBaseUrl = url;
 
   const stopLoop = opts.loop === false ? null : startLoop(dispatcher, settings, pool, tables, log);
   log.info('sidecar started', { url, worker: dispatcher.worker, table_prefix: config.tablePrefix, version: VERSION });
@@ -117,6 +122,7 @@ export async function startSidecar(config: Config, log: Logger, opts: StartOptio
       stopped ??= (async () => {
         await stopLoop?.();
         await dispatcher.stop();
+        await notifier?.idle();
         await new Promise<void>((r) => server.close(() => r()));
         server.closeAllConnections();
         sender.close();

@@ -22,7 +22,8 @@ describe('npm run demo', function () {
   const db = useTestDb('demo');
 
   it('has a sample payload for every catalog event', () => {
-    const catalog = Object.values(EVENT_CATALOG).flat().filter((t) => t !== 'webhook.test').sort();
+    // webhook.* are the sidecar's own events, not the LMS's.
+    const catalog = Object.values(EVENT_CATALOG).flat().filter((t) => !t.startsWith('webhook.')).sort();
     expect(Object.keys(SAMPLE_PAYLOADS).sort()).to.deep.equal(catalog);
   });
 

@@ -495,3 +495,25 @@ export async function eventsWithoutDelivery(
     orderingKey: x.ordering_key === null ? null : String(x.ordering_key),
   }));
 }
+
+/** Of these deliveries, the ones that ended failed: what webhook.delivery_failed reports about each. */
+export async function failedDeliveries(conn: Queryable, t: Tables, ids: number[]) {
+  if (ids.length === 0) return [];
+  const r = await rows(
+    conn,
+    `SELECT d.id, d.endpoint_id, d.attempts, d.last_status_code, d.last_error, ev.event_id, ev.event_type, ep.url
+       FROM ${t.deliveries} d JOIN ${t.events} ev ON ev.id = d.event_pk JOIN ${t.endpoints} ep ON ep.id = d.endpoint_id
+      WHERE d.id IN (?) AND d.status = 'failed'`,
+    [ids],
+  );
+  return r.map((x) => ({
+    endpoint_id: Number(x.endpoint_id),
+    url: String(x.url),
+    delivery_id: Number(x.id),
+    event_id: String(x.event_id),
+    event_type: String(x.event_type),
+    attempts: Number(x.attempts),
+    last_status_code: x.last_status_code === null ? null : Number(x.last_status_code),
+    last_error: x.last_error === null ? null : String(x.last_error),
+  }));
+}

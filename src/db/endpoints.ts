@@ -181,11 +181,13 @@ export async function disableLongFailing(conn: Queryable, t: Tables, ids: number
   return due;
 }
 
-export async function disableEndpoint(conn: Queryable, t: Tables, id: number, reason: string): Promise<void> {
-  await exec(conn, `UPDATE ${t.endpoints} SET enabled = 0, disabled_at = NOW(3), disabled_reason = ? WHERE id = ? AND enabled = 1`, [
+/** True when it was enabled and is disabled now. */
+export async function disableEndpoint(conn: Queryable, t: Tables, id: number, reason: string): Promise<boolean> {
+  const r = await exec(conn, `UPDATE ${t.endpoints} SET enabled = 0, disabled_at = NOW(3), disabled_reason = ? WHERE id = ? AND enabled = 1`, [
     reason.slice(0, 500),
     id,
   ]);
+  return r.affectedRows === 1;
 }
 
 /**
@@ -204,4 +206,82 @@ export async function lockEndpoints(conn: Queryable, t: Tables, ids: readonly nu
   const r = await rows(conn, `SELECT id, enabled, ordered FROM ${t.endpoints} WHERE id IN (?)`, [sorted]);
   for (const x of r) out.set(Number(x.id), { enabled: Number(x.enabled) === 1, ordered: Number(x.ordered) === 1 });
   return out;
+}
+
+export interface EndpointNotice {
+  id: number;
+  url: string;
+  description: string;
+  failingSince: Date | null;
+  disabledReason: string | null;
+}
+
+const noticeOf = (x: Row): EndpointNotice => ({
+  id: Number(x.id),
+  url: String(x.url),
+  description: String(x.description),
+  failingSince: toDate(x.failing_since),
+  disabledReason: x.disabled_reason === null ? null : String(x.disabled_reason),
+});
+
+/**
+ * Endpoints among `ids` failing for `afterMs` without a success and not yet
+ * reported: marked reported, each by one process only (the UPDATE decides).
+ */
+export async function claimFailingReports(conn: Queryable, t: Tables, ids: number[], afterMs: number): Promise<EndpointNotice[]> {
+  if (ids.length === 0) return [];
+  const r = await rows(
+    conn,
+    `SELECT id, url, description, failing_since, disabled_reason FROM ${t.endpoints}
+      WHERE id IN (?) AND failing_notified_at IS NULL AND failing_since <= NOW(3) - INTERVAL ? SECOND`,
+    [ids, Math.round(afterMs / 1000)],
+  );
+  const out: EndpointNotice[] = [];
+  for (const x of r) {
+    const u = await exec(conn, `UPDATE ${t.endpoints} SET failing_notified_at = NOW(3) WHERE id = ? AND failing_notified_at IS NULL`, [x.id]);
+    if (u.affectedRows === 1) out.push(noticeOf(x));
+  }
+  return out;
+}
+
+/** Endpoints among `ids` whose failing was reported: the report is closed (call before markHealthy clears failing_since). */
+export async function claimRecoveryReports(conn: Queryable, t: Tables, ids: number[]): Promise<EndpointNotice[]> {
+  if (ids.length === 0) return [];
+  const r = await rows(conn, `SELECT id, url, description, failing_since, disabled_reason FROM ${t.endpoints} WHERE id IN (?) AND failing_notified_at IS NOT NULL`, [ids]);
+  const out: EndpointNotice[] = [];
+  for (const x of r) {
+    const u = await exec(conn, `UPDATE ${t.endpoints} SET failing_notified_at = NULL WHERE id = ? AND failing_notified_at IS NOT NULL`, [x.id]);
+    if (u.affectedRows === 1) out.push(noticeOf(x));
+  }
+  return out;
+}
+
+export async function endpointNotices(conn: Queryable, t: Tables, ids: number[]): Promise<EndpointNotice[]> {
+  if (ids.length === 0) return [];
+  return (await rows(conn, `SELECT id, url, description, failing_since, disabled_reason FROM ${t.endpoints} WHERE id IN (?)`, [ids])).map(noticeOf);
+}
+
+/** Takes this endpoint's mail slot for the hour: true when a mail may go now. */
+export async function claimMailSlot(conn: Queryable, t: Tables, id: number): Promise<boolean> {
+  const r = await exec(
+    conn,
+    `UPDATE ${t.endpoints} SET last_mailed_at = NOW(3) WHERE id = ? AND (last_mailed_at IS NULL OR last_mailed_at < NOW(3) - INTERVAL 1 HOUR)`,
+    [id],
+  );
+  return r.affectedRows === 1;
+}
+
+/** Endpoints failing or disabled now (at most 5, the longest troubled first), for the banner on every admin page. */
+export async function troubledEndpoints(conn: Queryable, t: Tables): Promise<{ id: number; name: string; state: 'failing' | 'disabled'; since: Date | null }[]> {
+  const r = await rows(
+    conn,
+    `SELECT id, url, description, enabled, failing_since, disabled_at FROM ${t.endpoints}
+      WHERE enabled = 0 OR failing_since IS NOT NULL ORDER BY COALESCE(disabled_at, failing_since) LIMIT 5`,
+  );
+  return r.map((x) => ({
+    id: Number(x.id),
+    name: String(x.description || x.url),
+    state: Number(x.enabled) === 1 ? 'failing' : 'disabled',
+    since: toDate(Number(x.enabled) === 1 ? x.failing_since : x.disabled_at),
+  }));
 }

@@ -56,6 +56,7 @@ export function createAttempter(deps: AttemptDeps): Attempter {
         attempt: null,
         endpointId: c.endpointId,
         orderingKey: c.orderingKey,
+        eventType: c.eventType,
         ok: false,
         disableReason: null,
         completion: { id: c.id, claimToken: c.claimToken, status: 'paused', delayMs: null, attempted: false, startedAt, statusCode: null, error: null },
@@ -72,6 +73,7 @@ export function createAttempter(deps: AttemptDeps): Attempter {
     return {
       endpointId: c.endpointId,
       orderingKey: c.orderingKey,
+      eventType: c.eventType,
       ok: result.ok,
       disableReason: d.disableReason,
       attempt: {

@@ -23,6 +23,7 @@ import type { DeliveryObserver } from '../metrics.js';
 import { createClaimer, createClaimLoop } from './claimer.js';
 import { createScheduler } from './scheduler.js';
 import { createPolicySource } from './policies.js';
+import type { Notifier } from './notifier.js';
 import { SETTLE_MS } from '../db/ordering.js';
 import { createAttempter } from './attempt.js';
 import { createRecorder } from './recorder.js';
@@ -39,6 +40,8 @@ export interface DispatcherDeps {
   concurrency: number;
   worker?: string;
   observer?: DeliveryObserver;
+  /** Mails operational events (when SMTP_URL is set). */
+  notifier?: Notifier;
 }
 
 export interface Dispatcher {
@@ -71,7 +74,18 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
 
   const claimer = createClaimer({ pool, tables: t, worker });
   // A key's next delivery, admitted as its head ends, is claimed now rather than at the next tick.
-  const recorder = createRecorder({ pool, tables: t, settings, log, stopping: () => stopping, onAdmitted: () => void pump() });
+  const recorder = createRecorder({
+    pool,
+    tables: t,
+    settings,
+    log,
+    stopping: () => stopping,
+    onAdmitted: () => void pump(),
+    onNotices: (notices) => {
+      void pump(); // operational events are deliveries too
+      deps.notifier?.notify(notices);
+    },
+  });
   const attempt = createAttempter({ sender: deps.sender, settings, userAgent: deps.userAgent, worker, observer: deps.observer });
   const scheduler = createScheduler({
     concurrency: deps.concurrency,

@@ -12,7 +12,18 @@ import type { Pool } from 'mysql2/promise';
 import type { Tables } from '../db/tables.js';
 import { completeDeliveries, pauseForEndpoint, type Completion } from '../db/deliveries.js';
 import { insertAttempts, type NewAttempt } from '../db/attempts.js';
-import { disableEndpoint, disableLongFailing, lockEndpoints, markFailing, markHealthy } from '../db/endpoints.js';
+import {
+  claimFailingReports,
+  claimRecoveryReports,
+  disableEndpoint,
+  disableLongFailing,
+  endpointNotices,
+  lockEndpoints,
+  markFailing,
+  markHealthy,
+} from '../db/endpoints.js';
+import { failedDeliveries } from '../db/deliveries.js';
+import { emitOperational, endpointEvent, FAILING_AFTER_MS, type OperationalNotice } from './operational.js';
 import { admitHeads } from '../db/ordering.js';
 import { withTransaction } from '../db/pool.js';
 import type { SettingsStore } from './settingsStore.js';
@@ -28,6 +39,8 @@ export interface Recorded {
   endpointId: number;
   /** The delivery's ordering key (ordered endpoints): when it ends for good, the next of its key is admitted. */
   orderingKey: string | null;
+  /** Its event's type: a failed webhook.* delivery is not reported again (no loops). */
+  eventType: string;
   ok: boolean;
   /** Set when this response means the endpoint must be disabled now (410 Gone). */
   disableReason: string | null;
@@ -56,6 +69,8 @@ export function createRecorder(deps: {
   stopping: () => boolean;
   /** Called after a write made the next delivery of an ordered key due. */
   onAdmitted?: () => void;
+  /** Called with the operational events a write emitted (for e-mail). */
+  onNotices?: (notices: OperationalNotice[]) => void;
 }): Recorder {
   const { pool, tables: t, log } = deps;
   let buffer: Recorded[] = [];
@@ -121,28 +136,38 @@ export function createRecorder(deps: {
     const s = deps.settings.current();
     const disabled: number[] = [];
     let admitted = 0;
+    let notices: OperationalNotice[] = [];
     await retryConflicts(() =>
       withTransaction(pool, async (conn) => {
         disabled.length = 0;
         admitted = 0;
+        notices = [];
         // First, in id order: the ordered endpoints whose heads end here (see db/ordering).
         const ended = batch.filter((b) => b.orderingKey !== null && (b.completion.status === 'succeeded' || b.completion.status === 'failed'));
         const locked = await lockEndpoints(conn, t, ended.map((b) => b.endpointId));
         await insertAttempts(conn, t, batch.flatMap((b) => (b.attempt ? [b.attempt] : [])));
         for (const b of batch) {
-          if (b.disableReason) {
-            await disableEndpoint(conn, t, b.endpointId, b.disableReason);
-            disabled.push(b.endpointId);
-          }
+          if (b.disableReason && (await disableEndpoint(conn, t, b.endpointId, b.disableReason))) disabled.push(b.endpointId);
         }
         // The sidecar's own faults say nothing about the endpoint's health.
         const failing = unique(batch.filter((b) => b.attempt && !b.ok && b.attempt.errorClass !== 'internal').map((b) => b.endpointId));
         const healthy = unique(batch.filter((b) => b.ok).map((b) => b.endpointId));
+        const recovered = await claimRecoveryReports(conn, t, healthy);
         await markFailing(conn, t, failing);
         await markHealthy(conn, t, healthy);
         const stillFailing = failing.filter((id) => !healthy.includes(id));
+        const failingLong = await claimFailingReports(conn, t, stillFailing, FAILING_AFTER_MS);
         disabled.push(...(await disableLongFailing(conn, t, stillFailing, s.auto_disable_after_hours)));
         await completeDeliveries(conn, t, batch.map((b) => b.completion));
+        // What operators hear about, written with the change it reports.
+        const failedFor = batch.filter((b) => b.completion.status === 'failed' && !b.eventType.startsWith('webhook.'));
+        const failed = await failedDeliveries(conn, t, failedFor.map((b) => b.completion.id));
+        notices = await emitOperational(conn, t, [
+          ...failingLong.map((e) => endpointEvent('webhook.endpoint_failing', e)),
+          ...(await endpointNotices(conn, t, unique(disabled))).map((e) => endpointEvent('webhook.endpoint_disabled', e)),
+          ...recovered.map((e) => endpointEvent('webhook.endpoint_recovered', e)),
+          ...failed.map((d) => ({ type: 'webhook.delivery_failed' as const, endpointId: d.endpoint_id, data: d })),
+        ]);
         // A completion that lost its lease changed nothing; admitting is a no-op then, as the key still has its head.
         for (const [endpointId, ep] of locked) {
           const keys = ended.filter((b) => b.endpointId === endpointId).map((b) => b.orderingKey!);
@@ -151,6 +176,7 @@ export function createRecorder(deps: {
       }),
     );
     if (admitted > 0) deps.onAdmitted?.();
+    if (notices.length > 0) deps.onNotices?.(notices);
     for (const id of unique(disabled)) {
       log.warn('endpoint disabled; its pending deliveries are paused', { endpoint_id: id });
       pauseForEndpoint(pool, t, id).catch((err: unknown) => log.error('pausing deliveries failed', { endpoint_id: id, error: coerceError(err).message }));

@@ -3,8 +3,12 @@
  */
 export const EVENT_PATTERN_RE = /^(\*|[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(\.\*)?)$/;
 
+/**
+ * `*` is every event the LMS sends, not the sidecar's own webhook.* notices:
+ * an endpoint gets those only when it names them (or webhook.*).
+ */
 export function matches(pattern: string, eventType: string): boolean {
-  if (pattern === '*') return true;
+  if (pattern === '*') return !eventType.startsWith('webhook.');
   if (pattern.endsWith('.*')) return eventType.startsWith(pattern.slice(0, -1));
   return pattern === eventType;
 }

@@ -15,6 +15,7 @@ import { retryConflicts } from '../delivery/conflicts.js';
 import { generateEd25519, generateSecret } from '../delivery/sign.js';
 import { buildEnvelope, endpointsFor, newEventId } from '../delivery/fanout.js';
 import { subscribed } from '../delivery/subscriptions.js';
+import { emitOperational, endpointEvent, type OperationalNotice } from '../delivery/operational.js';
 import { validateEndpointUrl } from '../delivery/targets.js';
 import type { SettingsStore } from '../delivery/settingsStore.js';
 import { NotFoundError, ValidationError } from '../errors.js';
@@ -27,6 +28,8 @@ export interface ServiceDeps {
   allowPrivateTargets: boolean;
   /** Called after something became due, so this process picks it up now rather than at the next tick. */
   nudge?: () => void;
+  /** Mails operational events the service emitted (an operator disabling an endpoint). */
+  notify?: (notices: OperationalNotice[]) => void;
 }
 
 export interface EndpointInput {
@@ -200,7 +203,13 @@ export function createService(deps: ServiceDeps) {
       await endpointsSql.updateEndpoint(pool, t, id, { url, description: patch.description, events: patch.events, enabled: patch.enabled, ...options });
       if (ordered !== undefined && ordered !== before.ordered) await setOrdered(id, ordered);
       let resumed = 0;
-      if (patch.enabled === false && before.enabled) await deliveriesSql.pauseForEndpoint(pool, t, id);
+      if (patch.enabled === false && before.enabled) {
+        await deliveriesSql.pauseForEndpoint(pool, t, id);
+        const [notice] = await endpointsSql.endpointNotices(pool, t, [id]);
+        const sent = await retryConflicts(() => withTransaction(pool, (conn) => emitOperational(conn, t, [endpointEvent('webhook.endpoint_disabled', notice!)])));
+        deps.notify?.(sent);
+        nudge();
+      }
       if (patch.enabled === true && !before.enabled && opts.resumePaused !== false) {
         resumed = await deliveriesSql.resumeForEndpoint(pool, t, id);
         nudge();

@@ -116,7 +116,7 @@ describe('on a 3-node Galera cluster', function () {
   it('ordered delivery holds over replicas on different nodes: each key in order, never two of a key at once', async () => {
     const KEYS = 30;
     const PER_KEY = 20;
-    const watch = keyWatch((d) => ({ status: 200, delayMs: (d.n * 7) % 10 }));
+    const watch = keyWatch((d) => ({ status: 200, delayMs: 20 + ((d.n * 7) % 10) }));
     receiver.respond((r) => watch.responder(r));
     const admin = await startInProcess(cluster.url(DB), {}, { loop: false });
     try {

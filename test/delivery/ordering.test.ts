@@ -215,8 +215,8 @@ describe('ordered delivery across processes', function () {
   it('two processes keep each key in order, one request of a key at a time', async () => {
     const KEYS = 40;
     const PER_KEY = 15;
-    // Replies take 0–9 ms, so the two processes interleave on every key.
-    const watch = keyWatch((d) => ({ status: 200, delayMs: (d.n * 7) % 10 }));
+    // Replies take 20–29 ms: the drain lasts seconds, so both processes take part and interleave on every key.
+    const watch = keyWatch((d) => ({ status: 200, delayMs: 20 + ((d.n * 7) % 10) }));
     receiver = await startReceiver((r) => watch.responder(r));
     // A small per-process cap: neither process can hold every key's head, so both send.
     await setup({ timeout_seconds: 5, max_in_flight_per_endpoint: 4 });

@@ -4,6 +4,7 @@
  * call the service → render or redirect (POST/redirect/GET, with a notice
  * code from an allowlist).
  */
+import { troubledEndpoints } from '../../db/endpoints.js';
 import express, { type Router } from 'express';
 import type { Pool } from 'mysql2/promise';
 import type { Tables } from '../../db/tables.js';
@@ -40,6 +41,15 @@ export function adminRouter(deps: AdminDeps): Router {
   r.use(loginRouter(deps));
   // Everything below needs a session.
   r.use(sessionGate(deps));
+  // Every signed-in page says when an endpoint is failing or disabled, with a link to it.
+  r.use(async (_req, res, next) => {
+    try {
+      res.locals.trouble = await troubledEndpoints(deps.pool, deps.tables);
+    } catch {
+      res.locals.trouble = [];
+    }
+    next();
+  });
   r.use(dashboardRouter(deps));
   r.use(endpointsRouter(deps));
   r.use(deliveriesRouter(deps));

@@ -1,0 +1,61 @@
+/**
+ * The sidecar's own events (DESIGN "Operational events and notifications"):
+ * webhook.endpoint_failing, webhook.endpoint_disabled,
+ * webhook.endpoint_recovered, webhook.delivery_failed. Each becomes an event
+ * like any other (signed, logged, retried) for the endpoints subscribed to
+ * it by name or by webhook.* — never by plain `*` (they did not ask) and
+ * never the endpoint the event is about (a failing endpoint would feed its
+ * own failures back to itself). Written in the caller's transaction, so an
+ * event exists exactly when the change it reports does.
+ */
+import type { Queryable } from '../db/pool.js';
+import type { Tables } from '../db/tables.js';
+import { insertEvents } from '../db/events.js';
+import { insertDeliveries, type NewDelivery } from '../db/deliveries.js';
+import { listEndpoints, type EndpointNotice } from '../db/endpoints.js';
+import { buildEnvelope, newEventId } from './fanout.js';
+import { subscribed } from './subscriptions.js';
+
+export const OPERATIONAL_TYPES = ['webhook.endpoint_failing', 'webhook.endpoint_disabled', 'webhook.endpoint_recovered', 'webhook.delivery_failed'] as const;
+export type OperationalType = (typeof OPERATIONAL_TYPES)[number];
+
+/** An endpoint that fails this long without a success is reported failing (at its next failure). */
+export const FAILING_AFTER_MS = 3600_000;
+
+export interface OperationalEvent {
+  type: OperationalType;
+  /** The endpoint it is about: never sent to it. */
+  endpointId: number;
+  data: Record<string, unknown>;
+}
+
+export type OperationalNotice = OperationalEvent & { eventId: string };
+
+/** An endpoint's event, with what an operator needs to act on it. */
+export function endpointEvent(type: Exclude<OperationalType, 'webhook.delivery_failed'>, e: EndpointNotice, now = new Date()): OperationalEvent {
+  const base = { endpoint_id: e.id, url: e.url, description: e.description };
+  if (type === 'webhook.endpoint_disabled') return { type, endpointId: e.id, data: { ...base, reason: e.disabledReason, disabled_at: now.toISOString() } };
+  if (type === 'webhook.endpoint_recovered') return { type, endpointId: e.id, data: { ...base, failing_since: e.failingSince?.toISOString() ?? null, recovered_at: now.toISOString() } };
+  return { type, endpointId: e.id, data: { ...base, failing_since: e.failingSince?.toISOString() ?? null } };
+}
+
+/** Events and their deliveries, in the caller's transaction. Returns what was written, with event ids. */
+export async function emitOperational(conn: Queryable, t: Tables, evs: OperationalEvent[], now = new Date()): Promise<OperationalNotice[]> {
+  if (evs.length === 0) return [];
+  const endpoints = await listEndpoints(conn, t);
+  const withIds = evs.map((e) => ({ ...e, eventId: newEventId() }));
+  const pks = await insertEvents(
+    conn,
+    t,
+    withIds.map((e) => ({ eventId: e.eventId, eventType: e.type, outboxId: null, body: buildEnvelope(e.eventId, e.type, now, JSON.stringify(e.data)), occurredAt: now })),
+  );
+  const deliveries: NewDelivery[] = [];
+  for (const e of withIds) {
+    for (const ep of endpoints) {
+      if (ep.id === e.endpointId || !subscribed(ep.events, e.type)) continue;
+      deliveries.push({ endpointId: ep.id, eventPk: pks.get(e.eventId.toLowerCase())!, eventType: e.type, status: ep.enabled ? 'pending' : 'paused' });
+    }
+  }
+  await insertDeliveries(conn, t, deliveries);
+  return withIds;
+}

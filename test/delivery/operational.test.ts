@@ -1,0 +1,152 @@
+/**
+ * Operational events, for real: delivered to webhook.* subscribers (never to
+ * `*`, never to the endpoint they are about), and mailed through a local SMTP
+ * server (smtp-server) at most once per endpoint per hour; a mail server that
+ * is down changes nothing for delivery.
+ */
+import { expect } from 'chai';
+import { SMTPServer } from 'smtp-server';
+import type { RowDataPacket } from 'mysql2/promise';
+import { insertOutbox, useTestDb } from '../support/db.js';
+import { ADMIN_PASSWORD, FAST_RETRIES, apiClient, startInProcess, type Api } from '../support/sidecar.js';
+import { startReceiver, type Receiver } from '../support/receiver.js';
+import { freePort } from '../support/net.js';
+import { Client } from '../support/browserless.js';
+import { sleep, waitFor } from '../support/wait.js';
+import type { Sidecar } from '../../src/sidecar.js';
+
+describe('operational events and mail', function () {
+  this.timeout(60_000);
+  const db = useTestDb('operational');
+  const mails: { to: string; text: string }[] = [];
+  let smtp: SMTPServer;
+  let sidecar: Sidecar;
+  let api: Api;
+  const receivers: Receiver[] = [];
+  const receiver = async (...args: Parameters<typeof startReceiver>) => {
+    const r = await startReceiver(...args);
+    receivers.push(r);
+    return r;
+  };
+
+  before(async () => {
+    const port = await freePort();
+    smtp = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ['STARTTLS'],
+      logger: false,
+      onData(stream, session, cb) {
+        let text = '';
+        stream.on('data', (c: Buffer) => (text += c.toString()));
+        stream.on('end', () => {
+          mails.push({ to: session.envelope.rcptTo.map((r) => r.address).join(','), text });
+          cb();
+        });
+      },
+    });
+    await new Promise<void>((r) => smtp.listen(port, '127.0.0.1', r));
+    sidecar = await startInProcess(db.get().url, { SMTP_URL: `smtp://127.0.0.1:${port}`, NOTIFY_EMAIL: 'ops@example.com' });
+    api = apiClient(sidecar.url);
+    expect((await api('PATCH', '/api/settings', FAST_RETRIES)).status).to.equal(200);
+    db.get().beforeDrop(async () => {
+      await sidecar.stop();
+      for (const r of receivers.splice(0)) await r.close();
+      await new Promise<void>((r) => smtp.close(() => r()));
+    });
+  });
+  afterEach(async () => {
+    for (const e of (await api('GET', '/api/endpoints')).body.data) await api('DELETE', `/api/endpoints/${e.id}`);
+    mails.length = 0;
+  });
+
+  const endpoint = async (url: string, events: string[]) => {
+    const res = await api('POST', '/api/endpoints', { url, events, confirm: true });
+    expect(res.status, JSON.stringify(res.body)).to.equal(201);
+    return res.body as { id: number };
+  };
+  const events = (r: Receiver, type: string) => r.received.filter((x) => x.json.event === type);
+
+  it('a 410 disables the endpoint: webhook.* subscribers get webhook.endpoint_disabled, * subscribers nothing, one mail goes out', async () => {
+    const gone = await receiver(() => ({ status: 410 }));
+    const watcher = await receiver();
+    const everything = await receiver();
+    const ep = await endpoint(`${gone.url}/gone`, ['order.created']);
+    await endpoint(`${watcher.url}/ops`, ['webhook.*']);
+    await endpoint(`${everything.url}/all`, ['*']);
+    await insertOutbox(db.get().pool, [{ type: 'order.created', payload: { n: 1 } }]);
+
+    await waitFor('disabled event delivered', () => events(watcher, 'webhook.endpoint_disabled').length === 1);
+    const e = events(watcher, 'webhook.endpoint_disabled')[0]!;
+    expect(e.json.data).to.deep.include({ endpoint_id: ep.id, url: `${gone.url}/gone`, reason: 'the endpoint answered 410 Gone' });
+    expect(e.headers['webhook-signature']).to.match(/^v1,/);
+    await waitFor('one mail', () => mails.length === 1);
+    expect(mails[0]!.to).to.equal('ops@example.com');
+    expect(mails[0]!.text).to.contain(`Endpoint ${ep.id}`).and.contain('was disabled').and.contain('the endpoint answered 410 Gone').and.contain(`${sidecar.url}/admin/endpoints/${ep.id}`);
+    await sleep(500);
+    expect(everything.received.map((r) => r.json.event), '* does not ask for operational events').to.deep.equal(['order.created']);
+    expect(gone.received.map((r) => r.json.event), 'never about itself').to.deep.equal(['order.created']);
+
+    // The banner on every page names it.
+    const c = new Client(sidecar.url);
+    expect((await c.login(ADMIN_PASSWORD)).status).to.equal(303);
+    expect((await c.get('/admin/deliveries')).text).to.match(new RegExp(`id="trouble".*href="/admin/endpoints/${ep.id}">Endpoint ${ep.id}`));
+  });
+
+  it('failing for an hour, then recovered; a delivery that runs out of retries; at most one mail per endpoint per hour', async () => {
+    let fail = true;
+    const flaky = await receiver(() => ({ status: fail ? 500 : 200 }));
+    const watcher = await receiver();
+    const ep = await endpoint(`${flaky.url}/flaky`, ['order.created']);
+    await endpoint(`${watcher.url}/ops`, ['webhook.endpoint_failing', 'webhook.endpoint_recovered', 'webhook.delivery_failed']);
+    await insertOutbox(db.get().pool, [{ type: 'order.created', payload: { n: 1 } }]);
+    await waitFor('first failure recorded', async () => {
+      const [[r]] = await db.get().pool.query<RowDataPacket[]>('SELECT failing_since FROM wp_webhook_endpoints WHERE id = ?', [ep.id]);
+      return r!.failing_since !== null;
+    });
+    // Move the endpoint's clock: it has been failing for two hours.
+    await db.get().pool.query('UPDATE wp_webhook_endpoints SET failing_since = NOW(3) - INTERVAL 2 HOUR WHERE id = ?', [ep.id]);
+    await waitFor('failing reported', () => events(watcher, 'webhook.endpoint_failing').length === 1, 10_000);
+    await waitFor('retries used up', () => events(watcher, 'webhook.delivery_failed').length === 1, 10_000);
+    const failed = events(watcher, 'webhook.delivery_failed')[0]!.json.data as Record<string, unknown>;
+    expect(failed).to.include({ endpoint_id: ep.id, event_type: 'order.created', attempts: 3, last_status_code: 500 });
+
+    fail = false;
+    await insertOutbox(db.get().pool, [{ type: 'order.created', payload: { n: 2 } }]);
+    await waitFor('recovered', () => events(watcher, 'webhook.endpoint_recovered').length === 1, 10_000);
+    await sleep(300);
+    expect(events(watcher, 'webhook.endpoint_failing'), 'reported once per failing episode').to.have.length(1);
+    // Three events about one endpoint within the hour: one mail.
+    await waitFor('a mail', () => mails.length >= 1);
+    await sleep(500);
+    expect(mails).to.have.length(1);
+    expect(mails[0]!.text).to.contain('is failing');
+  });
+
+  it('an operator disabling an endpoint is reported too', async () => {
+    const watcher = await receiver();
+    const ep = await endpoint('https://crm.example.com/hook', ['order.created']);
+    await endpoint(`${watcher.url}/ops`, ['webhook.endpoint_disabled']);
+    expect((await api('PATCH', `/api/endpoints/${ep.id}`, { enabled: false })).status).to.equal(200);
+    await waitFor('reported', () => events(watcher, 'webhook.endpoint_disabled').length === 1);
+    expect(events(watcher, 'webhook.endpoint_disabled')[0]!.json.data).to.include({ endpoint_id: ep.id, reason: 'disabled by an operator' });
+  });
+
+  it('a mail server that is down changes nothing for delivery', async () => {
+    const dead = await freePort();
+    const other = await startInProcess(db.get().url, { SMTP_URL: `smtp://127.0.0.1:${dead}`, NOTIFY_EMAIL: 'ops@example.com' });
+    try {
+      await sidecar.dispatcher.stop(); // only the other process delivers
+      const gone = await receiver(() => ({ status: 410 }));
+      const watcher = await receiver();
+      const ok = await receiver();
+      const otherApi = apiClient(other.url);
+      for (const [url, ev] of [[`${gone.url}/g`, ['order.created']], [`${watcher.url}/w`, ['webhook.*']], [`${ok.url}/o`, ['order.created']]] as const) {
+        expect((await otherApi('POST', '/api/endpoints', { url, events: ev, confirm: true })).status).to.equal(201);
+      }
+      await insertOutbox(db.get().pool, Array.from({ length: 20 }, (_, n) => ({ type: 'order.created', payload: { n } })));
+      await waitFor('delivered and reported', () => ok.received.length === 20 && events(watcher, 'webhook.endpoint_disabled').length === 1, 15_000);
+    } finally {
+      await other.stop();
+    }
+  });
+});
