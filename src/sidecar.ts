@@ -87,6 +87,7 @@ export async function startSidecar(config: Config, log: Logger, opts: StartOptio
     log,
     apiToken: config.apiToken,
     trustProxy: config.trustProxy,
+    version: VERSION,
     metrics: metrics.registry,
     admin: { auth: createAdminAuth(pool, tables, config.adminPassword), throttle: new LoginThrottle(pool, tables), pool, tables, zones: createZoneSource(pool, tables) },
     health: {

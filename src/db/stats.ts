@@ -113,3 +113,65 @@ export async function queueSnapshot(conn: Queryable, t: Tables): Promise<QueueSn
     oldestDueSeconds: Math.max(0, Number(d?.oldest ?? 0)),
   };
 }
+
+/** Latency bands (upper edges, ms): percentiles are reported as the band they fall in. */
+export const LATENCY_BANDS_MS = [10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 120000] as const;
+
+export interface StatsBucket {
+  start: Date;
+  attempts: number;
+  successes: number;
+  failures: number;
+  /** Upper edge of the latency band holding the median / 95th percentile attempt (null without attempts). */
+  p50Ms: number | null;
+  p95Ms: number | null;
+}
+
+/**
+ * One endpoint's attempts per hour (days <= 2) or per day, oldest first, gaps
+ * filled: counted in SQL by time bucket and latency band, so a busy endpoint
+ * costs one grouped scan, not its rows in memory. Percentiles are the band
+ * edge at or above them (10, 25, 50, 100, 250 ms …), which is what a chart
+ * and an alert threshold need.
+ */
+export async function endpointStats(conn: Queryable, t: Tables, endpointId: number, days: number, now = new Date()): Promise<{ unit: 'hour' | 'day'; buckets: StatsBucket[] }> {
+  const unit = days <= 2 ? 'hour' : 'day';
+  const stepMs = unit === 'hour' ? 3600_000 : 86_400_000;
+  const end = Math.floor(now.getTime() / stepMs) * stepMs + stepMs;
+  const start = end - Math.ceil((days * 86_400_000) / stepMs) * stepMs;
+  const band = `CASE ${LATENCY_BANDS_MS.map((b, i) => `WHEN a.duration_ms <= ${b} THEN ${i}`).join(' ')} ELSE ${LATENCY_BANDS_MS.length} END`;
+  const r = await rows(
+    conn,
+    `SELECT FLOOR(TIMESTAMPDIFF(SECOND, ?, a.started_at) / ?) AS b, ${band} AS band,
+            COUNT(*) AS n, SUM(a.outcome = 'success') AS ok
+       FROM ${t.attempts} a JOIN ${t.deliveries} d ON d.id = a.delivery_id
+      WHERE d.endpoint_id = ? AND a.started_at >= ?
+      GROUP BY b, band`,
+    [new Date(start), stepMs / 1000, endpointId, new Date(start)],
+  );
+  const count = Math.round((end - start) / stepMs);
+  const bands = Array.from({ length: count }, () => new Array<number>(LATENCY_BANDS_MS.length + 1).fill(0));
+  const ok = new Array<number>(count).fill(0);
+  for (const x of r) {
+    const i = Number(x.b);
+    if (i < 0 || i >= count) continue;
+    const row = bands[i]!;
+    row[Number(x.band)] = (row[Number(x.band)] ?? 0) + Number(x.n);
+    ok[i] = (ok[i] ?? 0) + Number(x.ok);
+  }
+  const edge = (counts: number[], q: number): number | null => {
+    const total = counts.reduce((a, b) => a + b, 0);
+    if (total === 0) return null;
+    let seen = 0;
+    for (const [i, n] of counts.entries()) {
+      seen += n;
+      if (seen >= q * total) return LATENCY_BANDS_MS[i] ?? LATENCY_BANDS_MS[LATENCY_BANDS_MS.length - 1]!;
+    }
+    return null;
+  };
+  const buckets = bands.map((counts, i) => {
+    const attempts = counts.reduce((a, b) => a + b, 0);
+    return { start: new Date(start + i * stepMs), attempts, successes: ok[i]!, failures: attempts - ok[i]!, p50Ms: edge(counts, 0.5), p95Ms: edge(counts, 0.95) };
+  });
+  return { unit, buckets };
+}

@@ -119,6 +119,10 @@ export const endpointPatch = Joi.object({
   confirm: Joi.boolean(),
 }).min(1);
 
+export const statsQuery = Joi.object({
+  days: Joi.number().integer().min(1).max(90).default(7),
+});
+
 export const backfill = Joi.object({
   since: Joi.date().iso().required(),
   until: Joi.date().iso().greater(Joi.ref('since')),

@@ -10,6 +10,7 @@ import { listAttempts } from '../db/attempts.js';
 import * as eventsSql from '../db/events.js';
 import { withTransaction } from '../db/pool.js';
 import * as ordering from '../db/ordering.js';
+import * as stats from '../db/stats.js';
 import { outboxHasOrderingKey } from '../db/outbox.js';
 import { retryConflicts } from '../delivery/conflicts.js';
 import { generateEd25519, generateSecret } from '../delivery/sign.js';
@@ -292,6 +293,12 @@ export function createService(deps: ServiceDeps) {
         nudge();
       }
       return { skipped: await mustGetDelivery(id), next };
+    },
+
+    /** Attempts per hour or day, successes, failures, latency bands: GET /api/endpoints/:id/stats and the endpoint page. */
+    async endpointStats(id: number, days: number) {
+      await mustGetEndpoint(id);
+      return stats.endpointStats(pool, t, id, days);
     },
 
     /** Whether the outbox has ordering_key (an LMS-made outbox may not): ordered endpoints need it. */

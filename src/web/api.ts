@@ -55,6 +55,19 @@ export function apiRouter(service: Service): Router {
     res.status(202).json({ replayed: await service.replayFailedSince(endpointId, since) });
   });
 
+  r.get('/endpoints/:id/stats', async (req, res) => {
+    const endpointId = id(req.params.id);
+    const { days } = check<{ days: number }>(schemas.statsQuery, req.query, 'query');
+    const { unit, buckets } = await service.endpointStats(endpointId, days);
+    res.json({
+      endpoint_id: endpointId,
+      days,
+      unit,
+      latency_note: 'p50_ms and p95_ms are the upper edge of the latency band the percentile falls in',
+      data: buckets.map((b) => ({ start: b.start.toISOString(), attempts: b.attempts, successes: b.successes, failures: b.failures, p50_ms: b.p50Ms, p95_ms: b.p95Ms })),
+    });
+  });
+
   r.post('/endpoints/:id/backfill', async (req, res) => {
     const endpointId = id(req.params.id);
     const body = check<{ since: Date; until?: Date; events?: string[] }>(schemas.backfill, req.body);

@@ -2,6 +2,7 @@
  * The HTTP application. createApp never listens: main.ts does, and tests
  * drive it over real HTTP on an ephemeral port.
  */
+import { openApiDocument } from './openapi.js';
 import express, { type ErrorRequestHandler, type Express } from 'express';
 import helmet from 'helmet';
 import type { Registry } from 'prom-client';
@@ -23,6 +24,8 @@ export interface Health {
 }
 
 export interface AppDeps {
+  /** The sidecar's version, for the OpenAPI document. */
+  version?: string;
   service: Service;
   log: Logger;
   apiToken: string | undefined;
@@ -107,6 +110,10 @@ export function createApp(deps: AppDeps): Express {
     });
   }
 
+  // The API's own description: no token, so tools can read it before they have one.
+  app.get('/api/openapi.json', (_req, res) => {
+    res.json(openApiDocument(deps.version ?? '0.0.0'));
+  });
   app.use('/api', requireBearer(deps.apiToken), express.json({ limit: '1mb', strict: false }), apiRouter(deps.service));
   app.use('/api', (_req, res) => {
     res.status(404).json({ error: { code: 'not_found', message: 'no such API route' } });

@@ -131,6 +131,32 @@ describe('operational events and mail', function () {
     expect(events(watcher, 'webhook.endpoint_disabled')[0]!.json.data).to.include({ endpoint_id: ep.id, reason: 'disabled by an operator' });
   });
 
+  it('stats count what was sent, per hour or per day, and the endpoint page draws them', async () => {
+    const r = await receiver((x) => ({ status: (x.json.data as { n: number }).n === 4 ? 500 : 200, delayMs: 30 }));
+    const ep = await endpoint(`${r.url}/stats`, ['quiz.submitted']);
+    await insertOutbox(db.get().pool, [1, 2, 3, 4].map((n) => ({ type: 'quiz.submitted', payload: { n } })));
+    await waitFor('retries used up', async () => (await api('GET', `/api/deliveries?endpoint_id=${ep.id}&status=failed`)).body.data.length === 1, 15_000);
+    const sum = (data: { attempts: number; successes: number; failures: number }[]) =>
+      data.reduce((a, b) => ({ attempts: a.attempts + b.attempts, successes: a.successes + b.successes, failures: a.failures + b.failures }), { attempts: 0, successes: 0, failures: 0 });
+    const hourly = (await api('GET', `/api/endpoints/${ep.id}/stats?days=1`)).body;
+    expect(hourly).to.include({ endpoint_id: ep.id, days: 1, unit: 'hour' });
+    expect(hourly.data).to.have.length(24);
+    expect(sum(hourly.data)).to.deep.equal({ attempts: 6, successes: 3, failures: 3 }); // 3 sent once, 1 tried 3 times
+    const busy = hourly.data.find((b: { attempts: number }) => b.attempts > 0);
+    expect(busy.p50_ms).to.be.oneOf([50, 100, 250]); // 30 ms replies: the 50 ms band, or above on a slow machine
+    expect(busy.p95_ms).to.be.at.least(busy.p50_ms);
+    const daily = (await api('GET', `/api/endpoints/${ep.id}/stats`)).body;
+    expect(daily).to.include({ days: 7, unit: 'day' });
+    expect(sum(daily.data)).to.deep.equal({ attempts: 6, successes: 3, failures: 3 });
+    expect((await api('GET', `/api/endpoints/${ep.id}/stats?days=0`)).body.error.message).to.contain('days must be greater than or equal to 1');
+
+    const c = new Client(sidecar.url);
+    expect((await c.login(ADMIN_PASSWORD)).status).to.equal(303);
+    const page = (await c.get(`/admin/endpoints/${ep.id}`)).text;
+    expect(page).to.contain('<strong>50.0%</strong> of 6 attempts succeeded (3 failed)');
+    expect(page).to.match(/<svg class="chart"[^>]*aria-label="Attempts per day: 50\.0% of 6 attempts succeeded\."/);
+  });
+
   it('a mail server that is down changes nothing for delivery', async () => {
     const dead = await freePort();
     const other = await startInProcess(db.get().url, { SMTP_URL: `smtp://127.0.0.1:${dead}`, NOTIFY_EMAIL: 'ops@example.com' });

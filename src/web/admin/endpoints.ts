@@ -10,6 +10,7 @@ import { ValidationError } from '../../errors.js';
 import * as stats from '../../db/stats.js';
 import { EVENT_CATALOG, type Endpoint } from '../../types.js';
 import { describeFilter } from '../../delivery/filters.js';
+import { attemptsChart } from '../charts.js';
 import { describeSubscription } from '../../delivery/subscriptions.js';
 import { maskSecret } from '../present.js';
 import { fieldErrors, idOf, localToIso } from './helpers.js';
@@ -140,11 +141,14 @@ export function endpointsRouter(deps: AdminDeps): Router {
 /** The endpoint page: its form, secret, test and replay, recent deliveries. */
 async function renderEndpoint(service: Service, res: Response, id: number, status: number, values?: EndpointValues, errors: Record<string, string> = {}, needsConfirm = false, newSecret: string | null = null) {
   const endpoint = await service.getEndpoint(id);
-  const [recent, paused, settings] = await Promise.all([
+  const [recent, paused, settings, week] = await Promise.all([
     service.listDeliveries({ endpointId: id, limit: 20 }),
     service.listDeliveries({ endpointId: id, status: 'paused', limit: 1 }),
     service.getSettings(),
+    service.endpointStats(id, 7),
   ]);
+  const attempts = week.buckets.reduce((a, b) => a + b.attempts, 0);
+  const successes = week.buckets.reduce((a, b) => a + b.successes, 0);
   const known = new Set(catalogChoices().flatMap((g) => [...g.types, ...(g.wildcard ? [g.wildcard] : [])]).concat('*'));
   res.status(status).render('endpoint-form', {
     ...(await formLocals(service)),
@@ -153,6 +157,7 @@ async function renderEndpoint(service: Service, res: Response, id: number, statu
     maskedSecret: maskSecret(endpoint.secret),
     recent,
     hasPaused: paused.length > 0,
+    stats: { chart: attemptsChart(week.buckets, week.unit), attempts, successes, rate: attempts ? successes / attempts : null },
     values: values ?? {
       url: endpoint.url,
       description: endpoint.description,

@@ -1,0 +1,205 @@
+/**
+ * GET /api/openapi.json: an OpenAPI 3.1 document of every /api route. The
+ * request schemas are the joi schemas the routes validate with, converted by
+ * joi-to-json (so the document cannot drift from what is accepted); the
+ * response schemas are written here beside the presenters (present.ts). A
+ * test walks the express router and fails when a route is missing here.
+ */
+import joiToJson from 'joi-to-json';
+import type Joi from 'joi';
+import * as schemas from '../manage/schemas.js';
+import { DELIVERY_STATUSES } from '../types.js';
+
+type Json = Record<string, unknown>;
+
+// A CommonJS module whose typings declare an ES default: at run time the default import is the function itself.
+const parse = joiToJson as unknown as (schema: Joi.Schema, mode: 'open-api-3.1') => Json;
+const toSchema = (s: Joi.Schema): Json => parse(s, 'open-api-3.1');
+
+/** A joi object schema's keys as query parameters. */
+function queryParameters(s: Joi.Schema): Json[] {
+  const js = toSchema(s) as { properties?: Record<string, Json>; required?: string[] };
+  return Object.entries(js.properties ?? {}).map(([name, schema]) => ({ name, in: 'query', required: js.required?.includes(name) ?? false, schema }));
+}
+
+const nullable = (type: string, extra: Json = {}): Json => ({ type: [type, 'null'], ...extra });
+const time = nullable('string', { format: 'date-time' });
+const ref = (name: string): Json => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema: Json, description: string): Json => ({ description, content: { 'application/json': { schema } } });
+const error = (description: string): Json => json(ref('Error'), description);
+const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'integer', minimum: 1 } };
+
+const Endpoint: Json = {
+  type: 'object',
+  required: ['id', 'url', 'events', 'enabled', 'secret'],
+  properties: {
+    id: { type: 'integer' },
+    url: { type: 'string', format: 'uri' },
+    description: { type: 'string' },
+    events: { type: 'array', items: { type: 'string' } },
+    enabled: { type: 'boolean' },
+    secret: { type: 'string', description: 'masked, except in the answers that create or rotate it' },
+    previous_secret_expires_at: time,
+    disabled_reason: nullable('string'),
+    disabled_at: time,
+    failing_since: time,
+    last_success_at: time,
+    ordered: { type: 'boolean' },
+    filter: nullable('object'),
+    headers: nullable('object', { additionalProperties: { type: 'string' } }),
+    auth: nullable('object', { description: 'password or token masked' }),
+    rate_limit_per_second: nullable('number'),
+    timeout_seconds: nullable('number'),
+    retry_schedule_seconds: nullable('array', { items: { type: 'integer' } }),
+    signing: { type: 'string', enum: ['hmac', 'ed25519'] },
+    public_key: nullable('string', { description: 'whpk_ + base64 of the raw Ed25519 public key' }),
+    created_at: { type: 'string', format: 'date-time' },
+    updated_at: { type: 'string', format: 'date-time' },
+  },
+};
+
+const Delivery: Json = {
+  type: 'object',
+  required: ['id', 'endpoint_id', 'event_id', 'event_type', 'status', 'attempts'],
+  properties: {
+    id: { type: 'integer' },
+    endpoint_id: { type: 'integer' },
+    event_id: { type: 'string' },
+    event_type: { type: 'string' },
+    status: { type: 'string', enum: [...DELIVERY_STATUSES] },
+    ordering_key: nullable('string'),
+    waiting_for: nullable('integer', { description: 'for a waiting delivery: the delivery at the head of its key' }),
+    attempts: { type: 'integer' },
+    next_attempt_at: time,
+    last_attempt_at: time,
+    last_status_code: nullable('integer'),
+    last_error: nullable('string'),
+    created_at: { type: 'string', format: 'date-time' },
+    completed_at: time,
+  },
+};
+
+const Attempt: Json = {
+  type: 'object',
+  properties: {
+    id: { type: 'integer' },
+    attempt: { type: 'integer' },
+    started_by: nullable('string', { enum: ['first', 'retry', 'replay', null] }),
+    started_at: { type: 'string', format: 'date-time' },
+    duration_ms: { type: 'integer' },
+    outcome: { type: 'string', enum: ['success', 'failure'] },
+    status_code: nullable('integer'),
+    error_class: nullable('string'),
+    error_message: nullable('string'),
+    request: { type: 'object', properties: { url: { type: 'string' }, headers: { type: 'object' } } },
+    response: nullable('object'),
+    worker: { type: 'string' },
+  },
+};
+
+const ErrorSchema: Json = {
+  type: 'object',
+  required: ['error'],
+  properties: {
+    error: {
+      type: 'object',
+      required: ['code', 'message'],
+      properties: { code: { type: 'string' }, message: { type: 'string' }, field: { type: 'string' }, details: { type: 'array' } },
+    },
+  },
+};
+
+const Stats: Json = {
+  type: 'object',
+  properties: {
+    endpoint_id: { type: 'integer' },
+    days: { type: 'integer' },
+    unit: { type: 'string', enum: ['hour', 'day'] },
+    data: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          start: { type: 'string', format: 'date-time' },
+          attempts: { type: 'integer' },
+          successes: { type: 'integer' },
+          failures: { type: 'integer' },
+          p50_ms: nullable('integer'),
+          p95_ms: nullable('integer'),
+        },
+      },
+    },
+  },
+};
+
+function op(summary: string, responses: Record<string, Json>, extra: Json = {}): Json {
+  return { summary, responses: { ...responses, '400': error('invalid input, naming the field'), '401': error('missing or wrong API token') }, ...extra };
+}
+const body = (s: Joi.Schema): Json => ({ required: true, content: { 'application/json': { schema: toSchema(s) } } });
+
+let cached: Json | null = null;
+
+export function openApiDocument(version: string): Json {
+  cached ??= {
+    openapi: '3.1.0',
+    info: { title: 'LMS webhooks sidecar API', version, description: 'Every route needs Authorization: Bearer $API_TOKEN, except this document.' },
+    servers: [{ url: '/api' }],
+    security: [{ bearer: [] }],
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+      schemas: { Endpoint, Delivery, Attempt, Error: ErrorSchema, Stats },
+    },
+    paths: {
+      '/openapi.json': { get: { summary: 'this document', security: [], responses: { '200': { description: 'OpenAPI 3.1', content: { 'application/json': {} } } } } },
+      '/endpoints': {
+        get: op('list endpoints (secrets masked)', { '200': json({ type: 'object', properties: { data: { type: 'array', items: ref('Endpoint') } } }, 'the endpoints') }),
+        post: op('create an endpoint', { '201': json(ref('Endpoint'), 'created, with its full secret') }, { requestBody: body(schemas.endpointCreate) }),
+      },
+      '/endpoints/{id}': {
+        parameters: [idParam],
+        get: op('one endpoint', { '200': json(ref('Endpoint'), 'the endpoint'), '404': error('no such endpoint') }),
+        patch: op('change an endpoint (null clears an option)', { '200': json(ref('Endpoint'), 'the endpoint, with resumed_deliveries'), '404': error('no such endpoint') }, { requestBody: body(schemas.endpointPatch) }),
+        delete: op('delete an endpoint with its deliveries', { '204': { description: 'deleted' }, '404': error('no such endpoint') }),
+      },
+      '/endpoints/{id}/rotate-secret': {
+        parameters: [idParam],
+        post: op('rotate the secret, with a grace period', { '200': json(ref('Endpoint'), 'the new secret, shown once') }, { requestBody: { ...body(schemas.rotateSecret), required: false } }),
+      },
+      '/endpoints/{id}/test': { parameters: [idParam], post: op('queue a webhook.test event', { '202': json(ref('Delivery'), 'queued') }) },
+      '/endpoints/{id}/replay-failed': {
+        parameters: [idParam],
+        post: op('replay failed deliveries created since a time', { '202': json({ type: 'object', properties: { replayed: { type: 'integer' } } }, 'how many') }, { requestBody: body(schemas.replayFailed) }),
+      },
+      '/endpoints/{id}/backfill': {
+        parameters: [idParam],
+        post: op('send the endpoint the events of a window it never got', { '202': json({ type: 'object', properties: { queued: { type: 'integer' }, note: { type: 'string' } } }, 'how many') }, { requestBody: body(schemas.backfill) }),
+      },
+      '/endpoints/{id}/stats': {
+        parameters: [idParam, ...queryParameters(schemas.statsQuery)],
+        get: op('attempts, successes, failures and latency per hour or day', { '200': json(ref('Stats'), 'the buckets, oldest first') }),
+      },
+      '/deliveries': {
+        get: op('the delivery log, newest first', { '200': json({ type: 'object', properties: { data: { type: 'array', items: ref('Delivery') }, next_cursor: nullable('string') } }, 'one page') }, {
+          parameters: queryParameters(schemas.deliveryQuery),
+        }),
+      },
+      '/deliveries/{id}': {
+        parameters: [idParam],
+        get: op('one delivery with its envelope and attempt log', {
+          '200': json({ allOf: [ref('Delivery'), { type: 'object', properties: { attempt_log: { type: 'array', items: ref('Attempt') }, payload: { type: 'object' } } }] }, 'the delivery'),
+          '404': error('no such delivery'),
+        }),
+      },
+      '/deliveries/{id}/replay': { parameters: [idParam], post: op('send it again, same event id', { '202': json(ref('Delivery'), 'queued') }) },
+      '/deliveries/{id}/skip': {
+        parameters: [idParam],
+        post: op('end a pending delivery as failed; the next of its ordering key goes', { '200': json({ allOf: [ref('Delivery'), { type: 'object', properties: { next_delivery_id: nullable('integer') } }] }, 'skipped') }),
+      },
+      '/settings': {
+        get: op('the settings', { '200': json(toSchema(schemas.settingsPatch), 'every setting') }),
+        patch: op('change settings', { '200': json(toSchema(schemas.settingsPatch), 'every setting') }, { requestBody: body(schemas.settingsPatch) }),
+      },
+    },
+  };
+  return cached;
+}
