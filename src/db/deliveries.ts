@@ -423,6 +423,8 @@ export interface DeliveryFilter {
   createdTo?: Date;
   /** Keyset cursor: only ids below this one (newest first). */
   beforeId?: number;
+  /** Payload conditions, ANDed: [data.path, value] (event_values, idx_lookup). */
+  data?: [string, string][];
   limit: number;
 }
 
@@ -441,6 +443,10 @@ export async function listDeliveries(conn: Queryable, t: Tables, f: DeliveryFilt
   if (f.createdFrom !== undefined) add('d.created_at >= ?', f.createdFrom);
   if (f.createdTo !== undefined) add('d.created_at < ?', f.createdTo);
   if (f.beforeId !== undefined) add('d.id < ?', f.beforeId);
+  for (const [path, value] of f.data ?? []) {
+    where.push(`d.event_pk IN (SELECT v.event_pk FROM ${t.eventValues} v WHERE v.path = ? AND v.value = ?)`);
+    params.push(path, value);
+  }
   params.push(f.limit);
   const r = await rows(
     conn,

@@ -28,7 +28,12 @@ export async function insertEvents(conn: Queryable, t: Tables, events: NewEvent[
   ]);
   // Multi-row insert ids are only consecutive under some autoinc lock modes; read them back.
   const r = await rows(conn, `SELECT id, event_id FROM ${t.events} WHERE event_id IN (?)`, [events.map((e) => e.eventId)]);
-  return new Map(r.map((x) => [String(x.event_id).toLowerCase(), Number(x.id)]));
+  const pks = new Map(r.map((x) => [String(x.event_id).toLowerCase(), Number(x.id)]));
+  const values = events.flatMap((e) => searchableValues(e.body).map(([path, value]) => [pks.get(e.eventId.toLowerCase())!, path, value]));
+  for (let i = 0; i < values.length; i += 2000) {
+    await conn.query(`INSERT INTO ${t.eventValues} (event_pk, path, value) VALUES ?`, [values.slice(i, i + 2000)]);
+  }
+  return pks;
 }
 
 /** Which of these types some accepted event has had (idx_type). */
@@ -42,4 +47,35 @@ export async function seenEventTypes(conn: Queryable, t: Tables, types: string[]
 export async function seenEventTypePrefix(conn: Queryable, t: Tables, prefix: string): Promise<boolean> {
   const r = await rows(conn, `SELECT 1 FROM ${t.events} WHERE event_type LIKE ? LIMIT 1`, [prefix.replace(/[\\%_]/g, '\\$&') + '%']);
   return r.length > 0;
+}
+
+/** At most this many values of one event are indexed for search. */
+const MAX_VALUES_PER_EVENT = 32;
+
+/**
+ * The searchable fields of an envelope: the scalars of `data` one and two
+ * levels deep (data.student_id, data.student.id), strings and numbers as
+ * their text, booleans as true/false; values over 191 characters and lists
+ * are left out. Pure.
+ */
+export function searchableValues(body: string): [string, string][] {
+  let data: unknown;
+  try {
+    data = (JSON.parse(body) as { data?: unknown }).data;
+  } catch {
+    return [];
+  }
+  const out: [string, string][] = [];
+  const add = (path: string, v: unknown) => {
+    if (out.length >= MAX_VALUES_PER_EVENT || path.length > 100) return;
+    const text = typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : null;
+    if (text !== null && text.length <= 191) out.push([path, text]);
+  };
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) return out;
+  for (const [k, v] of Object.entries(data)) {
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      for (const [k2, v2] of Object.entries(v)) add(`data.${k}.${k2}`, v2);
+    } else add(`data.${k}`, v);
+  }
+  return out;
 }

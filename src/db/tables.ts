@@ -12,6 +12,7 @@ export interface Tables {
   rateLimits: string;
   locks: string;
   lineLocks: string;
+  eventValues: string;
   settings: string;
   migrations: string;
   admin: string;
@@ -36,6 +37,7 @@ export function tableNames(prefix: string): Tables {
     rateLimits: t('rate_limits'),
     locks: t('locks'),
     lineLocks: t('line_locks'),
+    eventValues: t('event_values'),
     settings: t('settings'),
     migrations: t('migrations'),
     admin: t('admin'),

@@ -154,6 +154,8 @@ export const settingsPatch = Joi.object({
   confirm: Joi.boolean(),
 }).min(1);
 
+const DATA_PARAM_RE = /^data\.[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)?$/;
+
 export const deliveryQuery = Joi.object({
   endpoint_id: Joi.number().integer().min(1),
   status: Joi.string().valid(...DELIVERY_STATUSES),
@@ -163,7 +165,15 @@ export const deliveryQuery = Joi.object({
   until: Joi.date().iso(),
   before: Joi.number().integer().min(1),
   limit: Joi.number().integer().min(1).max(200).default(50),
-});
+})
+  // Payload conditions: data.<field> or data.<field>.<field> = an exact value.
+  .pattern(DATA_PARAM_RE, Joi.string().min(1).max(191))
+  .messages({ 'object.unknown': '{{#label}} is not a filter; payload filters look like data.student_id=student_42 (one or two levels into data)' });
+
+/** The payload conditions of a validated delivery query. */
+export function dataConditions(q: Record<string, unknown>): [string, string][] {
+  return Object.entries(q).filter(([k]) => DATA_PARAM_RE.test(k)).map(([k, v]) => [k, String(v)]);
+}
 
 const idParam = Joi.number().integer().min(1).max(Number.MAX_SAFE_INTEGER).required().label('id');
 

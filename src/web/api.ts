@@ -94,6 +94,7 @@ export function apiRouter(service: Service): Router {
       createdFrom: q.since,
       createdTo: q.until,
       beforeId: q.before,
+      data: schemas.dataConditions(q),
       limit: q.limit,
     });
     const last = list.at(-1);

@@ -37,6 +37,7 @@ describe('migrations', () => {
       'site2_webhook_deliveries',
       'site2_webhook_endpoints',
       'site2_webhook_events',
+      'site2_webhook_event_values',
       'site2_webhook_line_locks',
       'site2_webhook_locks',
       'site2_webhook_login_attempts',

@@ -25,6 +25,7 @@ export function deliveriesRouter(deps: AdminDeps): Router {
       until: q.until ? localToIso(q.until) : undefined,
       before: q.before || undefined,
       limit: 50,
+      ...payloadFilter(q),
     };
     let error: string | null = null;
     let list: Awaited<ReturnType<Service['listDeliveries']>> = [];
@@ -42,6 +43,7 @@ export function deliveriesRouter(deps: AdminDeps): Router {
         createdFrom: f.since,
         createdTo: f.until,
         beforeId: f.before,
+        data: schemas.dataConditions(f),
         limit: f.limit,
       });
     } catch (err) {
@@ -49,7 +51,7 @@ export function deliveriesRouter(deps: AdminDeps): Router {
       error = err.message;
     }
     const endpoints = await service.listEndpoints();
-    const keep = { endpoint_id: q.endpoint_id, status: q.status, event_type: q.event_type, event_id: q.event_id, since: q.since, until: q.until };
+    const keep = { endpoint_id: q.endpoint_id, status: q.status, event_type: q.event_type, event_id: q.event_id, since: q.since, until: q.until, payload: q.payload, ...Object.fromEntries(Object.entries(q).filter(([k]) => k.startsWith('data.'))) };
     const last = list.at(-1);
     res.status(error ? 400 : 200).render('deliveries', {
       title: 'Delivery log',
@@ -107,4 +109,21 @@ function prettyJson(body: string): string {
     const cut = body.length > RAW_SHOWN_CHARS;
     return `(nested too deep to lay out; shown as sent${cut ? `, first ${RAW_SHOWN_CHARS} of ${body.length} characters — GET /api/deliveries/:id returns it whole` : ''})\n${body.slice(0, RAW_SHOWN_CHARS)}`;
   }
+}
+
+/**
+ * The log page's payload box takes "data.student_id=student_42"; a link may
+ * also carry data.student_id=… itself, as the API does.
+ */
+function payloadFilter(q: Record<string, string | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(q)) if (k.startsWith('data.') && v) out[k] = v;
+  const typed = q.payload?.trim();
+  if (typed) {
+    const m = /^(data\.[^=\s]+)\s*=\s*(.+)$/.exec(typed);
+    // Not in that shape: passed on as a bad key, so the validation message names what is expected.
+    if (m) out[m[1]!] = m[2]!.trim();
+    else out[`payload "${typed.slice(0, 40)}"`] = 'x';
+  }
+  return out;
 }

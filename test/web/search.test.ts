@@ -1,0 +1,57 @@
+/**
+ * Finding one student's webhooks: ?data.<path>=<value> on the log (API and
+ * page), answered from the event_values index, combined with the other filters.
+ */
+import { expect } from 'chai';
+import { insertOutbox, useTestDb } from '../support/db.js';
+import { ADMIN_PASSWORD, useSidecar } from '../support/sidecar.js';
+import { Client } from '../support/browserless.js';
+import { waitFor } from '../support/wait.js';
+
+describe('searching deliveries by payload', function () {
+  this.timeout(30_000);
+  const db = useTestDb('search');
+  const fx = useSidecar(db);
+
+  before(async () => {
+    const r = await fx.receiver();
+    await fx.endpoint(`${r.url}/hook`, ['enrollment.*', 'order.*']);
+    await insertOutbox(db.get().pool, [
+      { type: 'enrollment.created', payload: { student_id: 'student_42', course_id: 'c1' } },
+      { type: 'enrollment.completed', payload: { student_id: 'student_42', course_id: 'c1', grade: 92 } },
+      { type: 'enrollment.created', payload: { student_id: 'student_7', course_id: 'c1' } },
+      { type: 'order.created', payload: { student: { id: 'student_42' }, total: 4900 } },
+    ]);
+    await waitFor('delivered', () => r.received.length === 4);
+  });
+
+  const types = (list: { event_type: string }[]) => list.map((d) => d.event_type).sort();
+
+  it('filters the API log by a payload field, nested or numeric, with the other filters', async () => {
+    const q = async (query: string) => {
+      const res = await fx.api('GET', `/api/deliveries?${query}`);
+      expect(res.status, JSON.stringify(res.body)).to.equal(200);
+      return res.body.data;
+    };
+    expect(types(await q('data.student_id=student_42'))).to.deep.equal(['enrollment.completed', 'enrollment.created']);
+    expect(types(await q('data.student_id=student_42&event_type=enrollment.created'))).to.deep.equal(['enrollment.created']);
+    expect(types(await q('data.student.id=student_42'))).to.deep.equal(['order.created']);
+    expect(types(await q('data.grade=92'))).to.deep.equal(['enrollment.completed']);
+    expect(types(await q('data.course_id=c1&data.student_id=student_7'))).to.deep.equal(['enrollment.created']);
+    expect(await q('data.student_id=student_4')).to.deep.equal([]);
+    const bad = await fx.api('GET', '/api/deliveries?student_id=student_42');
+    expect(bad.status).to.equal(400);
+    expect(bad.body.error.message).to.contain('student_id is not a filter; payload filters look like data.student_id=student_42');
+  });
+
+  it('takes "data.student_id=student_42" in the log page\'s payload box', async () => {
+    const c = new Client(fx.sidecar.url);
+    expect((await c.login(ADMIN_PASSWORD)).status).to.equal(303);
+    const page = (await c.get('/admin/deliveries?payload=data.student_id%3Dstudent_42')).text;
+    expect(page.match(/<code>enrollment\.[a-z]+<\/code>/g)?.sort()).to.deep.equal(['<code>enrollment.completed</code>', '<code>enrollment.created</code>']);
+    expect(page).to.contain('value="data.student_id=student_42"');
+    const bad = await c.get('/admin/deliveries?payload=student_42');
+    expect(bad.status).to.equal(400);
+    expect(bad.text).to.contain('payload filters look like data.student_id=student_42');
+  });
+});
