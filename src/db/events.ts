@@ -79,3 +79,9 @@ export function searchableValues(body: string): [string, string][] {
   }
   return out;
 }
+
+/** Types of accepted events, apart from `known`, for the catalog's "also seen" list (idx_type; at most 200). */
+export async function otherEventTypes(conn: Queryable, t: Tables, known: readonly string[]): Promise<string[]> {
+  const r = await rows(conn, `SELECT DISTINCT event_type FROM ${t.events} WHERE event_type NOT IN (?) ORDER BY event_type LIMIT 200`, [[...known]]);
+  return r.map((x) => String(x.event_type));
+}

@@ -11,6 +11,7 @@ import * as eventsSql from '../db/events.js';
 import { withTransaction } from '../db/pool.js';
 import * as ordering from '../db/ordering.js';
 import * as stats from '../db/stats.js';
+import { CATALOG, type CatalogEntry } from '../catalog.js';
 import { outboxHasOrderingKey } from '../db/outbox.js';
 import { retryConflicts } from '../delivery/conflicts.js';
 import { generateEd25519, generateSecret } from '../delivery/sign.js';
@@ -299,6 +300,11 @@ export function createService(deps: ServiceDeps) {
     async endpointStats(id: number, days: number) {
       await mustGetEndpoint(id);
       return stats.endpointStats(pool, t, id, days);
+    },
+
+    /** The catalog with descriptions and examples, and the other types accepted from the outbox. */
+    async eventTypes(): Promise<{ catalog: readonly CatalogEntry[]; seen: string[] }> {
+      return { catalog: CATALOG, seen: await eventsSql.otherEventTypes(pool, t, CATALOG.map((c) => c.type)) };
     },
 
     /** Whether the outbox has ordering_key (an LMS-made outbox may not): ordered endpoints need it. */

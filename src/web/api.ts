@@ -119,6 +119,11 @@ export function apiRouter(service: Service): Router {
     res.json({ ...presentDelivery(skipped), next_delivery_id: next });
   });
 
+  r.get('/event-types', async (_req, res) => {
+    const { catalog, seen } = await service.eventTypes();
+    res.json({ data: catalog, seen: seen.map((type) => ({ type })) });
+  });
+
   r.get('/settings', async (_req, res) => {
     res.json(await service.getSettings());
   });

@@ -195,6 +195,20 @@ export function openApiDocument(version: string): Json {
         parameters: [idParam],
         post: op('end a pending delivery as failed; the next of its ordering key goes', { '200': json({ allOf: [ref('Delivery'), { type: 'object', properties: { next_delivery_id: nullable('integer') } }] }, 'skipped') }),
       },
+      '/event-types': {
+        get: op('the event catalog (type, group, description, example data) and the other types seen in the outbox', {
+          '200': json(
+            {
+              type: 'object',
+              properties: {
+                data: { type: 'array', items: { type: 'object', properties: { type: { type: 'string' }, group: { type: 'string' }, description: { type: 'string' }, example: { type: 'object' } } } },
+                seen: { type: 'array', items: { type: 'object', properties: { type: { type: 'string' } } } },
+              },
+            },
+            'the catalog',
+          ),
+        }),
+      },
       '/settings': {
         get: op('the settings', { '200': json(toSchema(schemas.settingsPatch), 'every setting') }),
         patch: op('change settings', { '200': json(toSchema(schemas.settingsPatch), 'every setting') }, { requestBody: body(schemas.settingsPatch) }),

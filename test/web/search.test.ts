@@ -44,6 +44,20 @@ describe('searching deliveries by payload', function () {
     expect(bad.body.error.message).to.contain('student_id is not a filter; payload filters look like data.student_id=student_42');
   });
 
+  it('lists the catalog with descriptions and examples, and the other types seen', async () => {
+    await insertOutbox(db.get().pool, [{ type: 'badge.awarded', payload: { badge: 'gold' } }]);
+    await waitFor('fanned out', async () => (await fx.api('GET', '/api/event-types')).body.seen.length === 1);
+    const body = (await fx.api('GET', '/api/event-types')).body;
+    expect(body.seen).to.deep.equal([{ type: 'badge.awarded' }]);
+    const created = body.data.find((e: { type: string }) => e.type === 'enrollment.created');
+    expect(created).to.deep.include({ group: 'enrollment', description: 'a student was enrolled in a course (by an order, a subscription or an admin)' });
+    expect(created.example).to.include({ student_id: 'student_xyz789' });
+    for (const e of body.data) expect(e.description, e.type).to.not.equal('');
+    const c = new Client(fx.sidecar.url);
+    expect((await c.login(ADMIN_PASSWORD)).status).to.equal(303);
+    expect((await c.get('/admin/endpoints/new')).text).to.contain('<code>quiz.submitted</code> <span class="hint">a student submitted a quiz, with the score</span>');
+  });
+
   it('takes "data.student_id=student_42" in the log page\'s payload box', async () => {
     const c = new Client(fx.sidecar.url);
     expect((await c.login(ADMIN_PASSWORD)).status).to.equal(303);

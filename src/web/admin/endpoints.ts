@@ -11,6 +11,7 @@ import * as stats from '../../db/stats.js';
 import { EVENT_CATALOG, type Endpoint } from '../../types.js';
 import { describeFilter } from '../../delivery/filters.js';
 import { attemptsChart } from '../charts.js';
+import { EVENT_DESCRIPTIONS } from '../../catalog.js';
 import { describeSubscription } from '../../delivery/subscriptions.js';
 import { maskSecret } from '../present.js';
 import { fieldErrors, idOf, localToIso } from './helpers.js';
@@ -304,5 +305,5 @@ export function catalogChoices(): { name: string; wildcard: string | null; types
 }
 
 async function formLocals(service: Service) {
-  return { catalog: catalogChoices(), describe: describeSubscription, describeFilter, orderingAvailable: await service.orderingAvailable() };
+  return { catalog: catalogChoices(), describe: describeSubscription, describeFilter, descriptions: EVENT_DESCRIPTIONS, orderingAvailable: await service.orderingAvailable() };
 }
