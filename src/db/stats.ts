@@ -175,3 +175,35 @@ export async function endpointStats(conn: Queryable, t: Tables, endpointId: numb
   });
   return { unit, buckets };
 }
+
+export interface EndpointHealthNow {
+  /** The most recent failed attempt's delivery: its status code and error. */
+  lastProblem: { deliveryId: number; at: Date | null; statusCode: number | null; error: string | null } | null;
+  /** The earliest retry scheduled for this endpoint. */
+  nextRetryAt: Date | null;
+  failedLast24h: number;
+}
+
+/** What the top of an endpoint's page says about its health now (idx_endpoint_status, idx_endpoint). */
+export async function endpointHealthNow(conn: Queryable, t: Tables, id: number): Promise<EndpointHealthNow> {
+  const [p] = await rows(
+    conn,
+    `SELECT id, last_attempt_at, last_status_code, last_error FROM ${t.deliveries}
+      WHERE endpoint_id = ? AND last_error IS NOT NULL ORDER BY id DESC LIMIT 1`,
+    [id],
+  );
+  const [n] = await rows(
+    conn,
+    `SELECT MIN(next_attempt_at) AS next_at FROM ${t.deliveries}
+      WHERE endpoint_id = ? AND status = 'pending' AND attempts > 0 AND claim_token IS NULL`,
+    [id],
+  );
+  const [f] = await rows(conn, `SELECT COUNT(*) AS n FROM ${t.deliveries} WHERE endpoint_id = ? AND status = 'failed' AND completed_at >= NOW(3) - INTERVAL 1 DAY`, [id]);
+  return {
+    lastProblem: p
+      ? { deliveryId: Number(p.id), at: p.last_attempt_at ? new Date(p.last_attempt_at as string) : null, statusCode: p.last_status_code === null ? null : Number(p.last_status_code), error: p.last_error === null ? null : String(p.last_error) }
+      : null,
+    nextRetryAt: n?.next_at ? new Date(n.next_at as string) : null,
+    failedLast24h: Number(f?.n ?? 0),
+  };
+}

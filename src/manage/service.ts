@@ -302,6 +302,9 @@ export function createService(deps: ServiceDeps) {
       return stats.endpointStats(pool, t, id, days);
     },
 
+    /** What the top of an endpoint's page says about its health now. */
+    endpointHealth: (id: number) => stats.endpointHealthNow(pool, t, id),
+
     /** The catalog with descriptions and examples, and the other types accepted from the outbox. */
     async eventTypes(): Promise<{ catalog: readonly CatalogEntry[]; seen: string[] }> {
       return { catalog: CATALOG, seen: await eventsSql.otherEventTypes(pool, t, CATALOG.map((c) => c.type)) };

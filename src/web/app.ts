@@ -122,6 +122,8 @@ export function createApp(deps: AppDeps): Express {
   if (deps.admin) {
     app.use('/admin/static', express.static(STATIC_DIR, { maxAge: '1h', index: false }));
     app.use('/admin', adminRouter({ ...deps.admin, service: deps.service }));
+    // A signed-in operator's mistyped address gets our page, not Express's bare "Cannot GET".
+    app.use('/admin', (req, _res, next) => next(new NotFoundError(`there is no page at ${req.originalUrl.split('?')[0]}`)));
     app.get('/', (_req, res) => res.redirect(302, '/admin'));
   }
 

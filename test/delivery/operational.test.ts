@@ -90,6 +90,9 @@ describe('operational events and mail', function () {
     const c = new Client(sidecar.url);
     expect((await c.login(ADMIN_PASSWORD)).status).to.equal(303);
     expect((await c.get('/admin/deliveries')).text).to.match(new RegExp(`id="trouble".*href="/admin/endpoints/${ep.id}">Endpoint ${ep.id}`));
+    const missing = await c.get('/admin/no-such-page');
+    expect(missing.status).to.equal(404);
+    expect(missing.text).to.contain('there is no page at /admin/no-such-page').and.contain('id="trouble"');
   });
 
   it('failing for an hour, then recovered; a delivery that runs out of retries; at most one mail per endpoint per hour', async () => {
@@ -106,6 +109,11 @@ describe('operational events and mail', function () {
     // Move the endpoint's clock: it has been failing for two hours.
     await db.get().pool.query('UPDATE wp_webhook_endpoints SET failing_since = NOW(3) - INTERVAL 2 HOUR WHERE id = ?', [ep.id]);
     await waitFor('failing reported', () => events(watcher, 'webhook.endpoint_failing').length === 1, 10_000);
+    // Its own page says so at the top: state, last error with the receiver's answer.
+    const c = new Client(sidecar.url);
+    expect((await c.login(ADMIN_PASSWORD)).status).to.equal(303);
+    const health = /<section class="card" id="health"[\s\S]*?<\/section>/.exec((await c.get(`/admin/endpoints/${ep.id}`)).text)?.[0] ?? '';
+    expect(health).to.contain('<span class="badge badge--bad">failing</span> since').and.contain('HTTP 500').and.contain('Last success</dt><dd>never');
     await waitFor('retries used up', () => events(watcher, 'webhook.delivery_failed').length === 1, 10_000);
     const failed = events(watcher, 'webhook.delivery_failed')[0]!.json.data as Record<string, unknown>;
     expect(failed).to.include({ endpoint_id: ep.id, event_type: 'order.created', attempts: 3, last_status_code: 500 });

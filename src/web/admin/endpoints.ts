@@ -142,11 +142,12 @@ export function endpointsRouter(deps: AdminDeps): Router {
 /** The endpoint page: its form, secret, test and replay, recent deliveries. */
 async function renderEndpoint(service: Service, res: Response, id: number, status: number, values?: EndpointValues, errors: Record<string, string> = {}, needsConfirm = false, newSecret: string | null = null) {
   const endpoint = await service.getEndpoint(id);
-  const [recent, paused, settings, week] = await Promise.all([
+  const [recent, paused, settings, week, health] = await Promise.all([
     service.listDeliveries({ endpointId: id, limit: 20 }),
     service.listDeliveries({ endpointId: id, status: 'paused', limit: 1 }),
     service.getSettings(),
     service.endpointStats(id, 7),
+    service.endpointHealth(id),
   ]);
   const attempts = week.buckets.reduce((a, b) => a + b.attempts, 0);
   const successes = week.buckets.reduce((a, b) => a + b.successes, 0);
@@ -159,6 +160,7 @@ async function renderEndpoint(service: Service, res: Response, id: number, statu
     recent,
     hasPaused: paused.length > 0,
     stats: { chart: attemptsChart(week.buckets, week.unit), attempts, successes, rate: attempts ? successes / attempts : null },
+    health,
     values: values ?? {
       url: endpoint.url,
       description: endpoint.description,
