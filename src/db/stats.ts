@@ -207,3 +207,11 @@ export async function endpointHealthNow(conn: Queryable, t: Tables, id: number):
     failedLast24h: Number(f?.n ?? 0),
   };
 }
+
+/** What the dashboard tiles count now, not over 24 h: deliveries still to send or held, and rows rejected in 24 h. */
+export async function queueNow(conn: Queryable, t: Tables): Promise<{ pending: number; waiting: number; paused: number; rejected24h: number }> {
+  const r = await rows(conn, `SELECT status, COUNT(*) AS n FROM ${t.deliveries} WHERE status IN ('pending', 'waiting', 'paused') GROUP BY status`);
+  const n = (s: string) => Number(r.find((x) => x.status === s)?.n ?? 0);
+  const [rej] = await rows(conn, `SELECT COUNT(*) AS n FROM ${t.outbox} WHERE fanned_out_at >= NOW(3) - INTERVAL 1 DAY AND rejected_reason IS NOT NULL`);
+  return { pending: n('pending'), waiting: n('waiting'), paused: n('paused'), rejected24h: Number(rej?.n ?? 0) };
+}

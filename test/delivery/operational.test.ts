@@ -162,7 +162,7 @@ describe('operational events and mail', function () {
     expect((await c.login(ADMIN_PASSWORD)).status).to.equal(303);
     const page = (await c.get(`/admin/endpoints/${ep.id}`)).text;
     expect(page).to.contain('<strong>50.0%</strong> of 6 attempts succeeded (3 failed)');
-    expect(page).to.match(/<svg class="chart"[^>]*aria-label="Attempts per day: 50\.0% of 6 attempts succeeded\."/);
+    expect(page).to.match(/<svg class="stats-chart"[^>]*aria-label="Attempts per day: 50\.0% of 6 attempts succeeded\."/);
   });
 
   it('a mail server that is down changes nothing for delivery', async () => {

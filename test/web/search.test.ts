@@ -3,6 +3,7 @@
  * page), answered from the event_values index, combined with the other filters.
  */
 import { expect } from 'chai';
+import type { RowDataPacket } from 'mysql2/promise';
 import { insertOutbox, useTestDb } from '../support/db.js';
 import { ADMIN_PASSWORD, useSidecar } from '../support/sidecar.js';
 import { Client } from '../support/browserless.js';
@@ -67,5 +68,19 @@ describe('searching deliveries by payload', function () {
     const bad = await c.get('/admin/deliveries?payload=student_42');
     expect(bad.status).to.equal(400);
     expect(bad.text).to.contain('payload filters look like data.student_id=student_42');
+  });
+
+  it('the dashboard counts what is true now, links each tile to the log, and shows rejected outbox rows', async () => {
+    await insertOutbox(db.get().pool, [{ type: 'order.created', payload: '{not json' }]);
+    await waitFor('rejected', async () => {
+      const [[r]] = await db.get().pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM wp_webhook_outbox WHERE rejected_reason IS NOT NULL');
+      return Number(r!.n) === 1;
+    });
+    const c = new Client(fx.sidecar.url);
+    expect((await c.login(ADMIN_PASSWORD)).status).to.equal(303);
+    const page = (await c.get('/admin')).text;
+    expect(page).to.match(/<a class="tile" href="\/admin\/events\?rejected=1"><span class="tile__label">Outbox rows rejected \(24 h\)<\/span><span class="tile__value tile__value--bad">1<\/span><\/a>/);
+    expect(page).to.match(/<a class="tile" href="\/admin\/deliveries\?status=succeeded"><span class="tile__label">Succeeded \(24 h\)<\/span><span class="tile__value">4<\/span>/);
+    expect(page).to.match(/<a class="tile" href="\/admin\/deliveries\?status=pending"><span class="tile__label">Pending now<\/span><span class="tile__value">0<\/span>/);
   });
 });

@@ -10,8 +10,9 @@ export function dashboardRouter(deps: AdminDeps): Router {
   const { service } = deps;
   const r = express.Router();
   r.get('/', async (_req, res) => {
-    const [counts, hourly, latency, endpoints] = await Promise.all([
+    const [counts, now, hourly, latency, endpoints] = await Promise.all([
       stats.countsByStatus24h(deps.pool, deps.tables),
+      stats.queueNow(deps.pool, deps.tables),
       stats.hourly24h(deps.pool, deps.tables),
       stats.latency24h(deps.pool, deps.tables),
       service.listEndpoints(),
@@ -20,6 +21,7 @@ export function dashboardRouter(deps: AdminDeps): Router {
     res.render('dashboard', {
       title: 'Dashboard',
       counts,
+      now,
       successRate: done ? counts.succeeded / done : null,
       latency,
       chart: barChart(hourly),
