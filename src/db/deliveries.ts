@@ -15,7 +15,7 @@ import type { Queryable } from './pool.js';
 import { withTransaction } from './pool.js';
 import type { Tables } from './tables.js';
 import type { Delivery, DeliveryStatus, EndpointAuth } from '../types.js';
-import { exec, parseJsonColumn, parseUtcDateTime, rows, toDate, valuesTable, type Row } from './sql.js';
+import { exec, likePrefix, parseJsonColumn, parseUtcDateTime, rows, toDate, valuesTable, type Row } from './sql.js';
 
 export interface NewDelivery {
   endpointId: number;
@@ -438,7 +438,11 @@ export async function listDeliveries(conn: Queryable, t: Tables, f: DeliveryFilt
   };
   if (f.endpointId !== undefined) add('d.endpoint_id = ?', f.endpointId);
   if (f.status !== undefined) add('d.status = ?', f.status);
-  if (f.eventType !== undefined) add('d.event_type = ?', f.eventType);
+  // As subscriptions take them: order.created, order.* (a prefix: idx_type range), or * (no condition).
+  if (f.eventType !== undefined && f.eventType !== '*') {
+    if (f.eventType.endsWith('.*')) add('d.event_type LIKE ?', likePrefix(f.eventType.slice(0, -1)));
+    else add('d.event_type = ?', f.eventType);
+  }
   if (f.eventId !== undefined) add('ev.event_id = ?', f.eventId);
   if (f.createdFrom !== undefined) add('d.created_at >= ?', f.createdFrom);
   if (f.createdTo !== undefined) add('d.created_at < ?', f.createdTo);

@@ -3,7 +3,7 @@
  */
 import type { Queryable } from './pool.js';
 import type { Tables } from './tables.js';
-import { rows } from './sql.js';
+import { likePrefix, rows } from './sql.js';
 
 export interface NewEvent {
   eventId: string;
@@ -45,7 +45,7 @@ export async function seenEventTypes(conn: Queryable, t: Tables, types: string[]
 
 /** Whether any accepted event's type starts with this prefix (for a wildcard such as order.*). */
 export async function seenEventTypePrefix(conn: Queryable, t: Tables, prefix: string): Promise<boolean> {
-  const r = await rows(conn, `SELECT 1 FROM ${t.events} WHERE event_type LIKE ? LIMIT 1`, [prefix.replace(/[\\%_]/g, '\\$&') + '%']);
+  const r = await rows(conn, `SELECT 1 FROM ${t.events} WHERE event_type LIKE ? LIMIT 1`, [likePrefix(prefix)]);
   return r.length > 0;
 }
 

@@ -60,3 +60,8 @@ export function parseJsonColumn<T>(v: unknown, fallback: T): T {
     return fallback;
   }
 }
+
+/** A LIKE pattern for "starts with `prefix`", its own %, _ and backslash taken literally (backslash is the default escape). */
+export function likePrefix(prefix: string): string {
+  return prefix.replace(/[\\%_]/g, '\\$&') + '%';
+}

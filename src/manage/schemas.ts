@@ -159,7 +159,7 @@ const DATA_PARAM_RE = /^data\.[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)?$/;
 export const deliveryQuery = Joi.object({
   endpoint_id: Joi.number().integer().min(1),
   status: Joi.string().valid(...DELIVERY_STATUSES),
-  event_type: Joi.string().max(191),
+  event_type: eventPattern,
   event_id: Joi.string().max(64),
   since: Joi.date().iso(),
   until: Joi.date().iso(),

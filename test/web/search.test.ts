@@ -38,6 +38,11 @@ describe('searching deliveries by payload', function () {
     expect(types(await q('data.student_id=student_42&event_type=enrollment.created'))).to.deep.equal(['enrollment.created']);
     expect(types(await q('data.student.id=student_42'))).to.deep.equal(['order.created']);
     expect(types(await q('data.grade=92'))).to.deep.equal(['enrollment.completed']);
+    // Event types take wildcards as subscriptions do.
+    expect(types(await q('event_type=enrollment.*'))).to.deep.equal(['enrollment.completed', 'enrollment.created', 'enrollment.created']);
+    expect(types(await q('event_type=enrollment.*&data.student_id=student_42'))).to.deep.equal(['enrollment.completed', 'enrollment.created']);
+    expect(await q('event_type=enroll.*')).to.deep.equal([]);
+    expect(await q('event_type=*')).to.have.length(4);
     expect(types(await q('data.course_id=c1&data.student_id=student_7'))).to.deep.equal(['enrollment.created']);
     expect(await q('data.student_id=student_4')).to.deep.equal([]);
     const bad = await fx.api('GET', '/api/deliveries?student_id=student_42');
@@ -65,6 +70,8 @@ describe('searching deliveries by payload', function () {
     const page = (await c.get('/admin/deliveries?payload=data.student_id%3Dstudent_42')).text;
     expect(page.match(/<code>enrollment\.[a-z]+<\/code>/g)?.sort()).to.deep.equal(['<code>enrollment.completed</code>', '<code>enrollment.created</code>']);
     expect(page).to.contain('value="data.student_id=student_42"');
+    const wild = (await c.get('/admin/deliveries?event_type=order.*')).text;
+    expect(wild.match(/<code>[a-z]+\.[a-z]+<\/code>/g)).to.deep.equal(['<code>order.created</code>']);
     const bad = await c.get('/admin/deliveries?payload=student_42');
     expect(bad.status).to.equal(400);
     expect(bad.text).to.contain('payload filters look like data.student_id=student_42');
