@@ -225,35 +225,37 @@ const noticeOf = (x: Row): EndpointNotice => ({
 });
 
 /**
- * Endpoints among `ids` failing for `afterMs` without a success and not yet
- * reported: marked reported, each by one process only (the UPDATE decides).
+ * Endpoints among `ids` that match `where`, each then changed by `set` under
+ * `guard` one at a time: the UPDATE decides, so one process only reports
+ * each (a failing spell opened or closed).
  */
-export async function claimFailingReports(conn: Queryable, t: Tables, ids: number[], afterMs: number): Promise<EndpointNotice[]> {
+async function claimReports(conn: Queryable, t: Tables, ids: number[], where: string, params: unknown[], set: string, guard: string): Promise<EndpointNotice[]> {
   if (ids.length === 0) return [];
-  const r = await rows(
-    conn,
-    `SELECT id, url, description, failing_since, disabled_reason FROM ${t.endpoints}
-      WHERE id IN (?) AND failing_notified_at IS NULL AND failing_since <= NOW(3) - INTERVAL ? SECOND`,
-    [ids, Math.round(afterMs / 1000)],
-  );
+  const r = await rows(conn, `SELECT id, url, description, failing_since, disabled_reason FROM ${t.endpoints} WHERE id IN (?) AND ${where}`, [ids, ...params]);
   const out: EndpointNotice[] = [];
   for (const x of r) {
-    const u = await exec(conn, `UPDATE ${t.endpoints} SET failing_notified_at = NOW(3) WHERE id = ? AND failing_notified_at IS NULL`, [x.id]);
+    const u = await exec(conn, `UPDATE ${t.endpoints} SET ${set} WHERE id = ? AND ${guard}`, [x.id]);
     if (u.affectedRows === 1) out.push(noticeOf(x));
   }
   return out;
 }
 
+/** Endpoints among `ids` failing for `afterMs` without a success and not yet reported: marked reported. */
+export function claimFailingReports(conn: Queryable, t: Tables, ids: number[], afterMs: number): Promise<EndpointNotice[]> {
+  return claimReports(
+    conn,
+    t,
+    ids,
+    'failing_notified_at IS NULL AND failing_since <= NOW(3) - INTERVAL ? SECOND',
+    [Math.round(afterMs / 1000)],
+    'failing_notified_at = NOW(3)',
+    'failing_notified_at IS NULL',
+  );
+}
+
 /** Endpoints among `ids` whose failing was reported: the report is closed (call before markHealthy clears failing_since). */
-export async function claimRecoveryReports(conn: Queryable, t: Tables, ids: number[]): Promise<EndpointNotice[]> {
-  if (ids.length === 0) return [];
-  const r = await rows(conn, `SELECT id, url, description, failing_since, disabled_reason FROM ${t.endpoints} WHERE id IN (?) AND failing_notified_at IS NOT NULL`, [ids]);
-  const out: EndpointNotice[] = [];
-  for (const x of r) {
-    const u = await exec(conn, `UPDATE ${t.endpoints} SET failing_notified_at = NULL WHERE id = ? AND failing_notified_at IS NOT NULL`, [x.id]);
-    if (u.affectedRows === 1) out.push(noticeOf(x));
-  }
-  return out;
+export function claimRecoveryReports(conn: Queryable, t: Tables, ids: number[]): Promise<EndpointNotice[]> {
+  return claimReports(conn, t, ids, 'failing_notified_at IS NOT NULL', [], 'failing_notified_at = NULL', 'failing_notified_at IS NOT NULL');
 }
 
 export async function endpointNotices(conn: Queryable, t: Tables, ids: number[]): Promise<EndpointNotice[]> {

@@ -4,7 +4,7 @@
  */
 import type { Queryable } from './pool.js';
 import type { Tables } from './tables.js';
-import { rows } from './sql.js';
+import { rows, toDate } from './sql.js';
 
 export interface StatusCounts {
   pending: number;
@@ -201,9 +201,9 @@ export async function endpointHealthNow(conn: Queryable, t: Tables, id: number):
   const [f] = await rows(conn, `SELECT COUNT(*) AS n FROM ${t.deliveries} WHERE endpoint_id = ? AND status = 'failed' AND completed_at >= NOW(3) - INTERVAL 1 DAY`, [id]);
   return {
     lastProblem: p
-      ? { deliveryId: Number(p.id), at: p.last_attempt_at ? new Date(p.last_attempt_at as string) : null, statusCode: p.last_status_code === null ? null : Number(p.last_status_code), error: p.last_error === null ? null : String(p.last_error) }
+      ? { deliveryId: Number(p.id), at: toDate(p.last_attempt_at), statusCode: p.last_status_code === null ? null : Number(p.last_status_code), error: p.last_error === null ? null : String(p.last_error) }
       : null,
-    nextRetryAt: n?.next_at ? new Date(n.next_at as string) : null,
+    nextRetryAt: toDate(n?.next_at),
     failedLast24h: Number(f?.n ?? 0),
   };
 }

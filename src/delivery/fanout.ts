@@ -172,7 +172,7 @@ async function fanOutRows(conn: PoolConnection, t: Tables, batch: OutboxRow[], t
   const inBatch = new Map<string, number>();
 
   const outcomes: OutboxOutcome[] = [];
-  const events: (NewEvent & { orderingKey: string | null; outboxId: number; body: string })[] = [];
+  const events: (NewEvent & { orderingKey: string | null; outboxId: number })[] = [];
   const targets = new Map<string, Endpoint[]>();
   for (const row of batch) {
     const j = judgeRow(row, opts.maxPayloadBytes);
@@ -193,15 +193,8 @@ async function fanOutRows(conn: PoolConnection, t: Tables, batch: OutboxRow[], t
     }
     const eventId = row.eventId ?? newEventId();
     // The envelope's created_at is the insertion instant (the contract); occurred_at, the business time, is kept beside it.
-    events.push({
-      eventId,
-      eventType: row.eventType,
-      outboxId: row.id,
-      body: buildEnvelope(eventId, row.eventType, j.insertedAt, row.payload!),
-      occurredAt: j.occurredAt,
-      orderingKey: j.orderingKey,
-    });
-    const body = events[events.length - 1]!.body;
+    const body = buildEnvelope(eventId, row.eventType, j.insertedAt, row.payload!);
+    events.push({ eventId, eventType: row.eventType, outboxId: row.id, body, occurredAt: j.occurredAt, orderingKey: j.orderingKey });
     const subs = endpointsFor(endpoints, row.eventType, body);
     targets.set(eventId, subs);
     outcomes.push({ id: row.id, eventId, rejectedReason: null, note: j.note, deliveryCount: subs.length });

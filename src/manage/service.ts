@@ -356,17 +356,17 @@ export function createService(deps: ServiceDeps) {
             // Rows another backfill queued meanwhile are left out.
             const still = new Set((await deliveriesSql.eventsWithoutDelivery(conn, t, endpointId, { since: req.since, until, afterPk: chosen[0]!.pk - 1, limit: 500 })).map((e) => e.pk));
             const fresh = chosen.filter((ev) => still.has(ev.pk));
-            const inLine = (ev: deliveriesSql.UnsentEvent) => locked.ordered && ev.orderingKey !== null && ev.outboxId !== null;
+            const keyed = (ev: deliveriesSql.UnsentEvent) => locked.ordered && ev.orderingKey !== null && ev.outboxId !== null;
             await deliveriesSql.insertDeliveries(
               conn,
               t,
               fresh.map((ev) =>
-                inLine(ev)
+                keyed(ev)
                   ? { endpointId, eventPk: ev.pk, eventType: ev.eventType, status: 'waiting' as const, orderingKey: ev.orderingKey, seq: ev.outboxId }
                   : { endpointId, eventPk: ev.pk, eventType: ev.eventType, status: locked.enabled ? ('pending' as const) : ('paused' as const) },
               ),
             );
-            const keys = [...new Set(fresh.filter(inLine).map((ev) => ev.orderingKey!))];
+            const keys = [...new Set(fresh.filter(keyed).map((ev) => ev.orderingKey!))];
             await ordering.admitHeads(conn, t, endpointId, locked.enabled, keys);
             return fresh.length;
           }),
