@@ -20,13 +20,21 @@ export class StartError extends Error {
   override name = 'StartError';
 }
 
+/** One thing wrong: the field's path, the message, and (from joi) the rule broken with its limit or value. */
+export interface ValidationDetail {
+  field: string;
+  message: string;
+  type?: string;
+  context?: { limit?: unknown; value?: unknown; valids?: unknown[] };
+}
+
 /** Bad input from an API body, form or query string: answered with 400. */
 export class ValidationError extends Error {
   override name = 'ValidationError';
   constructor(
     message: string,
     readonly field?: string,
-    readonly details: { field: string; message: string }[] = field ? [{ field, message }] : [],
+    readonly details: ValidationDetail[] = field ? [{ field, message }] : [],
     /** needsConfirm: the input is valid but does something the operator must confirm (send confirm: true). */
     readonly flags: { needsConfirm?: boolean } = {},
   ) {

@@ -5,7 +5,7 @@
  */
 import type { Queryable } from './pool.js';
 import type { Tables } from './tables.js';
-import { exec, parseUtcDateTime, rows, toDate, valuesTable } from './sql.js';
+import { exec, parseUtcDateTime, rows, toDate, valuesTable, type Row } from './sql.js';
 
 export interface OutboxRow {
   id: number;
@@ -166,13 +166,19 @@ export async function listOutbox(
   params.push(opts.limit);
   const r = await rows(
     conn,
-    `SELECT id, LEFT(event_type, ${TEXT_READ_CHARS}) AS event_type, LEFT(event_id, ${TEXT_READ_CHARS}) AS event_id,
-            CAST(COALESCE(inserted_at, created_at) AS CHAR) AS created_at, fanned_out_at, rejected_reason, fanout_note, delivery_count, LENGTH(payload) AS payload_bytes
+    `SELECT ${LIST_COLUMNS}
        FROM ${t.outbox} ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
       ORDER BY id DESC LIMIT ?`,
     params,
   );
-  return r.map((x) => ({
+  return r.map(mapListItem);
+}
+
+const LIST_COLUMNS = `id, LEFT(event_type, ${TEXT_READ_CHARS}) AS event_type, LEFT(event_id, ${TEXT_READ_CHARS}) AS event_id,
+  CAST(COALESCE(inserted_at, created_at) AS CHAR) AS created_at, fanned_out_at, rejected_reason, fanout_note, delivery_count, LENGTH(payload) AS payload_bytes`;
+
+function mapListItem(x: Row): OutboxListItem {
+  return {
     id: Number(x.id),
     eventType: String(x.event_type),
     eventId: x.event_id === null ? null : String(x.event_id),
@@ -181,8 +187,22 @@ export async function listOutbox(
     rejectedReason: x.rejected_reason === null ? null : String(x.rejected_reason),
     note: x.fanout_note === null ? null : String(x.fanout_note),
     deliveryCount: x.delivery_count === null ? null : Number(x.delivery_count),
-    payloadBytes: Number(x.payload_bytes),
-  }));
+    payloadBytes: Number(x.payload_bytes ?? 0),
+  };
+}
+
+/** Characters of a payload the row's page shows: enough to see what was wrong, never megabytes. */
+export const PAYLOAD_SHOWN_CHARS = 65_536;
+
+/** One outbox row as its page shows it, the payload cut to PAYLOAD_SHOWN_CHARS characters. */
+export async function getOutboxRow(conn: Queryable, t: Tables, id: number): Promise<(OutboxListItem & { payload: string | null; occurredAt: string | null }) | null> {
+  const [x] = await rows(
+    conn,
+    `SELECT ${LIST_COLUMNS}, CAST(occurred_at AS CHAR) AS occurred_at, LEFT(payload, ${PAYLOAD_SHOWN_CHARS}) AS payload FROM ${t.outbox} WHERE id = ?`,
+    [id],
+  );
+  if (!x) return null;
+  return { ...mapListItem(x), occurredAt: x.occurred_at === null ? null : String(x.occurred_at), payload: x.payload === null ? null : String(x.payload) };
 }
 
 /** The between-ticks probe: one lookup on idx_fanned_out, no locks. */

@@ -184,7 +184,12 @@ export function check<T>(schema: Joi.Schema, input: unknown, what = 'body'): T {
   }
   const { value, error } = schema.validate(input, { abortEarly: false, convert: true, errors: { wrap: { label: false } } });
   if (error) {
-    const details = error.details.map((d) => ({ field: d.path.join('.') || what, message: d.message }));
+    const details = error.details.map((d) => ({
+      field: d.path.join('.') || what,
+      message: d.message,
+      type: d.type,
+      context: { limit: d.context?.limit, value: d.context?.value, valids: d.context?.valids as unknown[] | undefined },
+    }));
     throw new ValidationError(details.map((d) => d.message).join('; '), details[0]?.field, details);
   }
   return value as T;

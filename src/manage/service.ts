@@ -134,6 +134,12 @@ export function createService(deps: ServiceDeps) {
     return (await withWaitingFor([d]))[0]!;
   }
 
+  /** A payload search picks its plan from how common its values are (deliveriesSql.payloadPlan). */
+  async function withPlan<F extends { data?: [string, string][]; dataPlan?: 'lookup' | 'walk' }>(f: F): Promise<F> {
+    if (!f.data?.length || f.dataPlan) return f;
+    return { ...f, dataPlan: await deliveriesSql.payloadPlan(pool, t, f.data) };
+  }
+
   /** Names, for each waiting delivery, the head of its key it waits for. */
   async function withWaitingFor<D extends Delivery>(list: D[]): Promise<D[]> {
     const waiting = list.filter((d) => d.status === 'waiting' && d.orderingKey !== null);
@@ -250,7 +256,9 @@ export function createService(deps: ServiceDeps) {
       return mustGetDelivery(deliveryId);
     },
 
-    listDeliveries: async (f: deliveriesSql.DeliveryFilter) => withWaitingFor(await deliveriesSql.listDeliveries(pool, t, f)),
+    listDeliveries: async (f: deliveriesSql.DeliveryFilter) => withWaitingFor(await deliveriesSql.listDeliveries(pool, t, await withPlan(f))),
+    countDeliveries: async (f: Omit<deliveriesSql.DeliveryFilter, 'limit' | 'beforeId'>, cap: number) => deliveriesSql.countDeliveries(pool, t, await withPlan(f), cap),
+    lastResponseLines: (ids: number[]) => deliveriesSql.lastResponseLines(pool, t, ids),
 
     async getDelivery(id: number): Promise<{ delivery: Delivery & { body: string }; attempts: Attempt[] }> {
       const delivery = await mustGetDelivery(id);

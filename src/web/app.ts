@@ -140,8 +140,8 @@ function errorHandler(log: Logger): ErrorRequestHandler {
     if (err instanceof ValidationError) {
       status = 400;
       payload = err.flags.needsConfirm
-        ? { code: 'confirmation_required', message: err.message, field: err.field, details: err.details }
-        : { code: 'validation_error', message: err.message, field: err.field, details: err.details };
+        ? { code: 'confirmation_required', message: err.message, field: err.field, details: err.details.map(({ field, message }) => ({ field, message })) }
+        : { code: 'validation_error', message: err.message, field: err.field, details: err.details.map(({ field, message }) => ({ field, message })) };
     } else if (bodyErr.type === 'entity.parse.failed') {
       status = 400;
       payload = { code: 'invalid_json', message: `request body is not valid JSON: ${err.message}` };

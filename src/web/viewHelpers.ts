@@ -23,6 +23,8 @@ export function viewHelpersFor(zone: SiteZone) {
 
 export const viewHelpers = {
   zone: 'UTC',
+  /** How a time is typed into a form: the format the pages show times in. */
+  dateExample: '2026-11-30 10:12',
   /** "2025-03-20 10:30:00 UTC", where the site's zone is not known. */
   time(d: Date | null | undefined): string {
     return d && !Number.isNaN(d.getTime()) ? utc(d) : '—';
@@ -39,6 +41,15 @@ export const viewHelpers = {
   },
   headers(h: Record<string, string> | null | undefined): [string, string][] {
     return h ? Object.entries(h) : [];
+  },
+  /**
+   * A form control's aria attributes: described by its hints and its error,
+   * invalid while it has one. Printed raw (<%- %>), so ids are escaped here.
+   */
+  described(errors: Record<string, string> | undefined, field: string, ...hints: string[]): string {
+    const bad = !!errors?.[field];
+    const ids = [...hints, ...(bad ? [`${field}-error`] : [])].map((x) => x.replace(/[^\w-]/g, ''));
+    return (bad ? ' aria-invalid="true"' : '') + (ids.length ? ` aria-describedby="${ids.join(' ')}"` : '');
   },
   short(s: string, n = 80): string {
     return s.length > n ? s.slice(0, n - 1) + '…' : s;

@@ -176,8 +176,16 @@ describe('admin pages', function () {
     it('shows validation errors next to the fields and keeps what was typed, escaped', async () => {
       const res = await c.post('/admin/endpoints', { url: 'ftp://<b>x</b>', description: '"><script>alert(1)</script>', events_other: 'not valid!' }, '/admin/endpoints/new');
       expect(res.status).to.equal(400);
-      expect(res.text).to.match(/class="field-error" id="url-error">url must be an http/);
-      expect(res.text).to.match(/id="events-error">events\[\d\] must be an event type/);
+      // In the form's words, next to the field, tied to it, and listed in a summary that takes focus.
+      expect(res.text).to.match(/class="field-error" id="url-error">Endpoint URL must be a full web address starting with https:\/\/ or http:\/\//);
+      expect(res.text).to.match(/id="events-error">&#34;not valid!&#34; is not an event type\. Use names such as enrollment\.created/);
+      expect(res.text).to.match(/<input id="url" name="url"[^>]* aria-invalid="true" aria-describedby="url-error">/);
+      const summary = res.text.slice(res.text.indexOf('id="error-summary"'), res.text.indexOf('</div>', res.text.indexOf('id="error-summary"')));
+      expect(summary).to.match(/tabindex="-1" autofocus/);
+      expect(summary).to.include('There are 2 problems');
+      expect(summary).to.include('<a href="#url">Endpoint URL must be');
+      expect(summary).to.include('<a href="#events">&#34;not valid!&#34; is not an event type');
+      expect(res.text).to.not.match(/events\[\d\]|must contain|ISO 8601/);
       expect(res.text).to.include('value="ftp://&lt;b&gt;x&lt;/b&gt;"');
       expect(res.text).to.include('&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;');
       expect(res.text).to.not.include('<script>alert(1)');
@@ -194,8 +202,8 @@ describe('admin pages', function () {
 
       const bad = await c.post('/admin/settings', { retry_schedule_seconds: '60, soon', timeout_seconds: '0' }, '/admin/settings');
       expect(bad.status).to.equal(400);
-      expect(bad.text).to.match(/id="retry_schedule_seconds-error">retry_schedule_seconds\[1\] must be a number/);
-      expect(bad.text).to.match(/id="timeout_seconds-error">timeout_seconds must be greater than or equal to 1/);
+      expect(bad.text).to.match(/id="retry_schedule_seconds-error">Retry schedule must be whole numbers separated by commas; &#34;soon&#34; is not one\./);
+      expect(bad.text).to.match(/id="timeout_seconds-error">Request timeout must be 1 or more\./);
       expect(bad.text).to.include('value="60, soon"');
 
       const fields = { retry_schedule_seconds: '30, 60', timeout_seconds: '7', retry_jitter_ratio: '0.1', retry_after_cap_seconds: '3600', max_in_flight_per_endpoint: '16', auto_disable_after_hours: '48', retention_days: '14', response_body_max_bytes: '2048', max_payload_bytes: '65536', rotation_grace_hours: '12' };
@@ -241,7 +249,12 @@ describe('admin pages', function () {
     it('answers a bad filter on the log with a message, not a crash', async () => {
       const res = await c.get('/admin/deliveries?status=lost&endpoint_id=abc');
       expect(res.status).to.equal(400);
-      expect(res.text).to.match(/endpoint_id must be a number/);
+      expect(res.text).to.match(/Endpoint must be a number\. Status must be one of: pending, /);
+      const notice = res.text.slice(res.text.indexOf('id="filter-error"'), res.text.indexOf('</div>', res.text.indexOf('id="filter-error"')));
+      expect(notice).to.not.match(/endpoint_id|\bmust be one of \[/);
+      expect(res.text).to.not.include('No deliveries');
+      const date = await c.get('/admin/deliveries?since=yesterday');
+      expect(date.text).to.include('From must be a date and time written as 2026-11-30 10:12 (UTC).');
     });
   });
 

@@ -8,6 +8,8 @@ import { insertOutbox, useTestDb } from '../support/db.js';
 import { ADMIN_PASSWORD, useSidecar } from '../support/sidecar.js';
 import { Client } from '../support/browserless.js';
 import { waitFor } from '../support/wait.js';
+import { tableNames } from '../../src/db/tables.js';
+import { COMMON_VALUE, countDeliveries, listDeliveries, payloadPlan, type DeliveryFilter } from '../../src/db/deliveries.js';
 
 describe('searching deliveries by payload', function () {
   this.timeout(30_000);
@@ -27,6 +29,32 @@ describe('searching deliveries by payload', function () {
   });
 
   const types = (list: { event_type: string }[]) => list.map((d) => d.event_type).sort();
+
+  it('finds the same deliveries whichever plan a value\'s frequency picks: read the matches first, or walk the log', async () => {
+    const { pool } = db.get();
+    const t = tableNames('wp_');
+    const cases: DeliveryFilter[] = [
+      { data: [['data.student_id', 'student_42']], limit: 50 },
+      { data: [['data.course_id', 'c1'], ['data.student_id', 'student_42']], limit: 50 },
+      { data: [['data.course_id', 'c1']], eventType: 'enrollment.*', limit: 2 },
+      { data: [['data.student_id', 'student_42']], createdFrom: new Date(Date.now() - 3600_000), limit: 50 },
+      { data: [['data.student_id', 'nobody']], limit: 50 },
+    ];
+    for (const f of cases) {
+      const lookup = await listDeliveries(pool, t, { ...f, dataPlan: 'lookup' });
+      const walk = await listDeliveries(pool, t, { ...f, dataPlan: 'walk' });
+      expect(walk.map((d) => d.id), JSON.stringify(f)).to.deep.equal(lookup.map((d) => d.id));
+      expect((await countDeliveries(pool, t, { ...f, dataPlan: 'walk' }, 100)).count).to.equal((await countDeliveries(pool, t, { ...f, dataPlan: 'lookup' }, 100)).count);
+    }
+    expect((await listDeliveries(pool, t, { ...cases[0]!, dataPlan: 'walk' })).length).to.equal(2);
+    // A value carried by few events is looked up first; the probe reads at most COMMON_VALUE + 1 index entries.
+    expect(await payloadPlan(pool, t, [['data.student_id', 'student_42']])).to.equal('lookup');
+    const common = Array.from({ length: COMMON_VALUE + 1 }, (_, i) => [1_000_000 + i, 'data.course_id', 'common']);
+    await pool.query('INSERT INTO wp_webhook_event_values (event_pk, path, value) VALUES ?', [common]);
+    expect(await payloadPlan(pool, t, [['data.course_id', 'common']])).to.equal('walk');
+    expect(await payloadPlan(pool, t, [['data.course_id', 'common'], ['data.student_id', 'student_42']])).to.equal('lookup');
+    await pool.query("DELETE FROM wp_webhook_event_values WHERE value = 'common'");
+  });
 
   it('filters the API log by a payload field, nested or numeric, with the other filters', async () => {
     const q = async (query: string) => {

@@ -8,8 +8,11 @@ import { check } from '../../manage/schemas.js';
 import type { Service } from '../../manage/service.js';
 import { ValidationError } from '../../errors.js';
 import { DELIVERY_STATUSES, type DeliveryStatus } from '../../types.js';
-import { idOf, localToIso, query } from './helpers.js';
+import { endpointLabel, idOf, localToIso, plainFilterError, query } from './helpers.js';
 import type { AdminDeps } from './index.js';
+
+/** The log counts matches up to this; past it, it says "more than". */
+const COUNT_CAP = 10_000;
 
 export function deliveriesRouter(deps: AdminDeps): Router {
   const { service } = deps;
@@ -29,35 +32,41 @@ export function deliveriesRouter(deps: AdminDeps): Router {
     };
     let error: string | null = null;
     let list: Awaited<ReturnType<Service['listDeliveries']>> = [];
+    let total: { count: number; capped: boolean } | null = null;
+    let bodies = new Map<number, string>();
     try {
       const f = check<{ endpoint_id?: number; status?: DeliveryStatus; event_type?: string; event_id?: string; since?: Date; until?: Date; before?: number; limit: number }>(
         schemas.deliveryQuery,
         filters,
         'filters',
       );
-      list = await service.listDeliveries({
+      const where = {
         endpointId: f.endpoint_id,
         status: f.status,
         eventType: f.event_type,
         eventId: f.event_id,
         createdFrom: f.since,
         createdTo: f.until,
-        beforeId: f.before,
         data: schemas.dataConditions(f),
-        limit: f.limit,
-      });
+      };
+      [list, total] = await Promise.all([service.listDeliveries({ ...where, beforeId: f.before, limit: f.limit }), service.countDeliveries(where, COUNT_CAP)]);
+      bodies = await service.lastResponseLines(list.map((d) => d.id));
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
-      error = err.message;
+      error = plainFilterError(err);
     }
     const endpoints = await service.listEndpoints();
     const keep = { endpoint_id: q.endpoint_id, status: q.status, event_type: q.event_type, event_id: q.event_id, since: q.since, until: q.until, payload: q.payload, ...Object.fromEntries(Object.entries(q).filter(([k]) => k.startsWith('data.'))) };
+    const filtered = Object.values(keep).some((v) => v);
     const last = list.at(-1);
     res.status(error ? 400 : 200).render('deliveries', {
       title: 'Delivery log',
       list,
+      bodies,
+      total,
+      filtered,
       endpoints,
-      endpointNames: new Map(endpoints.map((e) => [e.id, e.url])),
+      endpointNames: new Map(endpoints.map((e) => [e.id, endpointLabel(e)])),
       statuses: DELIVERY_STATUSES,
       filters: keep,
       error,

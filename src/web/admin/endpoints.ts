@@ -14,8 +14,26 @@ import { attemptsChart } from '../charts.js';
 import { EVENT_DESCRIPTIONS } from '../../catalog.js';
 import { describeSubscription } from '../../delivery/subscriptions.js';
 import { maskSecret } from '../present.js';
-import { fieldErrors, idOf, localToIso } from './helpers.js';
+import { idOf, localToIso, toField } from './helpers.js';
+import { DATE_EXAMPLE, plainErrors, plainSentence } from './messages.js';
 import type { AdminDeps } from './index.js';
+
+/** The endpoint form's labels, as its messages name the fields. */
+const ENDPOINT_LABELS = {
+  url: 'Endpoint URL',
+  description: 'Description',
+  events: 'Events to send',
+  enabled: 'Enabled',
+  ordered: 'Ordered per key',
+  filter: 'Filter',
+  headers: 'Extra headers',
+  auth: 'Authorization',
+  rate_limit_per_second: 'Rate limit',
+  timeout_seconds: 'Request timeout',
+  retry_schedule_seconds: 'Retry schedule',
+  signing: 'Standard Webhooks signature',
+  body: 'The form',
+};
 
 export function endpointsRouter(deps: AdminDeps): Router {
   const { service } = deps;
@@ -37,7 +55,7 @@ export function endpointsRouter(deps: AdminDeps): Router {
       res.redirect(303, `/admin/endpoints/${e.id}?notice=endpoint-created`);
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
-      res.status(400).render('endpoint-form', { ...(await formLocals(service)), title: 'Add endpoint', endpoint: null, values, errors: fieldErrors(err), needsConfirm: err.flags.needsConfirm === true });
+      res.status(400).render('endpoint-form', { ...(await formLocals(service)), title: 'Add endpoint', endpoint: null, values, errors: plainErrors(err, ENDPOINT_LABELS), needsConfirm: err.flags.needsConfirm === true });
     }
   });
 
@@ -55,7 +73,7 @@ export function endpointsRouter(deps: AdminDeps): Router {
       res.redirect(303, `/admin/endpoints/${id}?notice=${resumed > 0 ? 'resumed' : 'endpoint-saved'}`);
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
-      await renderEndpoint(service, res, id, 400, values, fieldErrors(err), err.flags.needsConfirm === true);
+      await renderEndpoint(service, res, id, 400, values, plainErrors(err, ENDPOINT_LABELS), err.flags.needsConfirm === true);
     }
   });
 
@@ -63,14 +81,14 @@ export function endpointsRouter(deps: AdminDeps): Router {
     const id = idOf(req);
     const body = req.body as Record<string, unknown>;
     if (body.confirm !== 'on') {
-      return renderEndpoint(service, res, id, 400, undefined, { rotate: 'Tick the box to rotate: receivers must be given the new secret before the grace period ends.' });
+      return renderEndpoint(service, res, id, 400, undefined, { rotate_confirm: 'Tick the box to rotate: receivers must be given the new secret before the grace period ends.' });
     }
     let grace: number;
     try {
       ({ grace_hours: grace } = check<{ grace_hours: number }>(schemas.rotateSecret, { grace_hours: String(body.grace_hours ?? '') }));
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
-      return renderEndpoint(service, res, id, 400, undefined, { rotate: 'Choose how long the previous secret keeps working.' });
+      return renderEndpoint(service, res, id, 400, undefined, { grace_hours: 'Choose how long the previous secret keeps working.' });
     }
     const e = await service.rotateSecret(id, { grace_hours: grace });
     // The new secret is shown once, right away, on this answer (not carried through a redirect).
@@ -97,14 +115,16 @@ export function endpointsRouter(deps: AdminDeps): Router {
       ({ since } = check<{ since: Date }>(schemas.replayFailed, { since: localToIso(raw) }));
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
-      return renderEndpoint(service, res, id, 400, undefined, { since: 'Pick a date and time to replay failed deliveries from.' });
+      res.locals.typed = { since: raw };
+      return renderEndpoint(service, res, id, 400, undefined, { since: `Replay failed deliveries since: type a date and time as ${DATE_EXAMPLE} (UTC).` });
     }
     try {
       const n = await service.replayFailedSince(id, since);
       res.redirect(303, `/admin/endpoints/${id}?${n === 0 ? 'notice=replayed-none' : n === 1 ? 'notice=replayed-one' : `notice=replayed-many&count=${n}`}`);
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
-      await renderEndpoint(service, res, id, 400, undefined, { since: err.message });
+      res.locals.typed = { since: raw };
+      await renderEndpoint(service, res, id, 400, undefined, { since: plainSentence(err, { since: 'Replay failed deliveries since' }) });
     }
   });
 
@@ -122,7 +142,13 @@ export function endpointsRouter(deps: AdminDeps): Router {
       await renderEndpoint(service, res, id, 202);
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
-      await renderEndpoint(service, res, id, 400, undefined, { backfill: err.message });
+      res.locals.typed = { backfillSince: String(body.since ?? ''), backfillUntil: untilRaw };
+      const errors = plainErrors(err, { since: 'Backfill from', until: 'Backfill until' });
+      await renderEndpoint(service, res, id, 400, undefined, {
+        ...(errors.since ? { backfill_since: errors.since } : {}),
+        ...(errors.until ? { backfill_until: errors.until } : {}),
+        ...(!errors.since && !errors.until ? { backfill_since: Object.values(errors).join(' ') } : {}),
+      });
     }
   });
 
@@ -130,7 +156,7 @@ export function endpointsRouter(deps: AdminDeps): Router {
     const id = idOf(req);
     // Deleting takes the whole history with it, so it asks twice (no JavaScript confirm needed).
     if ((req.body as Record<string, unknown>).confirm !== 'on') {
-      return renderEndpoint(service, res, id, 400, undefined, { confirm: 'Tick the box to confirm: this deletes the endpoint with all its deliveries.' });
+      return renderEndpoint(service, res, id, 400, undefined, { delete_confirm: 'Tick the box to confirm: this deletes the endpoint with all its deliveries.' });
     }
     await service.deleteEndpoint(id);
     res.redirect(303, '/admin/endpoints?notice=endpoint-deleted');
@@ -176,7 +202,7 @@ async function renderEndpoint(service: Service, res: Response, id: number, statu
     newSecret,
     graceDefault: settings.rotation_grace_hours,
     httpsOnly: settings.https_only,
-    defaultSince: new Date(Date.now() - 24 * 3600_000).toISOString().slice(0, 16),
+    defaultSince: toField(new Date(Date.now() - 24 * 3600_000)),
   });
 }
 

@@ -3,8 +3,9 @@
  * its reason.
  */
 import express, { type Router } from 'express';
-import { listOutbox } from '../../db/outbox.js';
-import { query } from './helpers.js';
+import { getOutboxRow, listOutbox, PAYLOAD_SHOWN_CHARS } from '../../db/outbox.js';
+import { NotFoundError } from '../../errors.js';
+import { idOf, query } from './helpers.js';
 import type { AdminDeps } from './index.js';
 
 export function eventsRouter(deps: AdminDeps): Router {
@@ -21,5 +22,25 @@ export function eventsRouter(deps: AdminDeps): Router {
       olderHref: list.length === 50 && last ? `/admin/events?${query({ rejected: rejectedOnly ? '1' : undefined, before: String(last.id) })}` : null,
     });
   });
+  // One row with its payload as the LMS wrote it: the only place a rejected row's content can be read.
+  r.get('/events/:id', async (req, res) => {
+    const row = await getOutboxRow(deps.pool, deps.tables, idOf(req));
+    if (!row) throw new NotFoundError(`outbox row ${req.params.id} does not exist (processed rows are removed after the retention period)`);
+    res.render('event', { title: `Outbox row ${row.id}`, row, payload: shownPayload(row.payload, row.payloadBytes) });
+  });
   return r;
+}
+
+/** The payload laid out when it is JSON, else as written; cut past PAYLOAD_SHOWN_CHARS, and said so. */
+function shownPayload(raw: string | null, bytes: number): { text: string; note: string | null } {
+  if (raw === null) return { text: '', note: 'The row has no payload (NULL).' };
+  const cut = raw.length >= PAYLOAD_SHOWN_CHARS && bytes > raw.length;
+  if (!cut) {
+    try {
+      return { text: JSON.stringify(JSON.parse(raw), null, 2), note: null };
+    } catch {
+      return { text: raw, note: 'Not valid JSON: shown as written.' };
+    }
+  }
+  return { text: raw, note: `First ${PAYLOAD_SHOWN_CHARS.toLocaleString('en')} characters of ${bytes.toLocaleString('en')} bytes, as written.` };
 }

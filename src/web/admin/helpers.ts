@@ -5,6 +5,8 @@
 import type { Request } from 'express';
 import * as schemas from '../../manage/schemas.js';
 import type { ValidationError } from '../../errors.js';
+import type { Endpoint } from '../../types.js';
+import { plainSentence } from './messages.js';
 
 /** Every notice the pages can show; redirects carry only these keys. */
 export const NOTICES: Record<string, { kind: 'success' | 'error' | 'info'; text: string }> = {
@@ -30,16 +32,6 @@ export function notice(req: Request): { kind: string; text: string } | null {
   return { kind: n.kind, text: n.text.replace('{count}', /^\d{1,9}$/.test(count) ? count : 'Several') };
 }
 
-/** joi details → { field: first message }, with array indexes folded into their field. */
-export function fieldErrors(err: ValidationError): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const d of err.details.length ? err.details : [{ field: err.field ?? 'form', message: err.message }]) {
-    const field = d.field.replace(/\.\d+$|\[\d+\]$/, '').split('.')[0]!;
-    out[field] ??= d.message;
-  }
-  return out;
-}
-
 export function idOf(req: Request): number {
   return schemas.parseId(req.params.id);
 }
@@ -50,7 +42,31 @@ export function query(params: Record<string, string | undefined>): string {
   return u.toString();
 }
 
-/** datetime-local values ("2025-03-20T10:30") are taken as UTC, as the date filters say. */
+/**
+ * A time typed into a form, in the format the pages show times in
+ * ("2026-11-30 10:12", seconds optional, "UTC" optional), or a date alone
+ * (midnight), taken as UTC as the labels say. Anything else goes on as typed
+ * and the schema names the field.
+ */
 export function localToIso(v: string): string {
-  return /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d)?$/.test(v) ? `${v}Z` : v;
+  const m = /^\s*(\d{4}-\d\d-\d\d)(?:[ T](\d\d:\d\d(?::\d\d)?))?\s*(?:UTC|Z)?\s*$/i.exec(v);
+  return m ? `${m[1]}T${m[2] ?? '00:00'}Z` : v;
+}
+
+/** A time as a form field shows it: the format every other time on the pages has, in UTC. */
+export function toField(d: Date): string {
+  return d.toISOString().slice(0, 16).replace('T', ' ');
+}
+
+/** How the pages name an endpoint everywhere: its description, else its URL. */
+export function endpointLabel(e: Pick<Endpoint, 'description' | 'url'>): string {
+  return e.description || e.url;
+}
+
+/** The log filter's labels, for its messages. */
+export const FILTER_LABELS = { endpoint_id: 'Endpoint', status: 'Status', event_type: 'Event type', event_id: 'Event id', since: 'From', until: 'To', before: 'Page', filters: 'The filters' };
+
+/** A filter error in the log's words; a payload condition is named as typed. */
+export function plainFilterError(err: ValidationError): string {
+  return plainSentence(err, FILTER_LABELS);
 }

@@ -7,7 +7,7 @@ import * as schemas from '../../manage/schemas.js';
 import { check } from '../../manage/schemas.js';
 import { ValidationError } from '../../errors.js';
 import type { Settings } from '../../types.js';
-import { fieldErrors } from './helpers.js';
+import { plainErrors } from './messages.js';
 import type { AdminDeps } from './index.js';
 
 export function settingsRouter(deps: AdminDeps): Router {
@@ -15,7 +15,7 @@ export function settingsRouter(deps: AdminDeps): Router {
   const r = express.Router();
   r.get('/settings', async (_req, res) => {
     const s = await service.getSettings();
-    res.render('settings', { title: 'Settings', values: settingsValues(s), errors: {}, needsConfirm: false });
+    res.render('settings', { title: 'Settings', values: settingsValues(s), fields: SETTINGS_FORM, errors: {}, needsConfirm: false });
   });
 
   r.post('/settings', async (req, res) => {
@@ -30,11 +30,27 @@ export function settingsRouter(deps: AdminDeps): Router {
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
       // A change that needs confirming comes back with what it would do and a box to tick.
-      res.status(400).render('settings', { title: 'Settings', values, errors: fieldErrors(err), needsConfirm: err.flags.needsConfirm === true });
+      res.status(400).render('settings', { title: 'Settings', fields: SETTINGS_FORM, values, errors: plainErrors(err, SETTINGS_LABELS), needsConfirm: err.flags.needsConfirm === true });
     }
   });
   return r;
 }
+
+/** The form's fields: label and hint, in order; the labels also name the fields in messages. */
+export const SETTINGS_FORM: [string, string, string][] = [
+  ['retry_schedule_seconds', 'Retry schedule (seconds after each failed attempt)', 'Comma-separated. The default 60, 300, 1800, 7200, 86400 is 1 min, 5 min, 30 min, 2 h, 24 h; its length is the number of retries.'],
+  ['timeout_seconds', 'Request timeout (seconds)', 'The whole request, connect to last byte.'],
+  ['retry_jitter_ratio', 'Jitter (fraction)', 'Each delay is multiplied by a random factor within 1 ± this, so retries do not arrive as a wall.'],
+  ['retry_after_cap_seconds', 'Longest Retry-After honoured (seconds)', 'A 429 or 503 may ask for a later retry, up to this.'],
+  ['max_in_flight_per_endpoint', 'Requests in flight per endpoint (per process)', 'Keeps one slow receiver from using every connection.'],
+  ['auto_disable_after_hours', 'Auto-disable after failing for (hours)', 'An endpoint without a single success for this long is disabled; its events are kept, paused.'],
+  ['retention_days', 'Keep attempt logs and processed outbox rows for (days)', ''],
+  ['response_body_max_bytes', 'Response body kept per attempt (bytes)', '0 keeps none. Request bodies are the event envelope, kept once per event.'],
+  ['max_payload_bytes', 'Largest outbox payload (bytes)', 'Larger rows are rejected with the reason, shown under Events.'],
+  ['rotation_grace_hours', 'Secret rotation grace period (hours)', 'How long the previous secret keeps signing after a rotation.'],
+];
+
+const SETTINGS_LABELS = { ...Object.fromEntries(SETTINGS_FORM.map(([name, label]) => [name, label.replace(/ \(.*\)$/, '')])), https_only: 'HTTPS only' };
 
 const SETTINGS_FIELDS = [
   'retry_schedule_seconds',
