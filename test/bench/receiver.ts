@@ -25,8 +25,14 @@ const server = http.createServer((req, res) => {
     } catch {
       // counted anyway
     }
-    res.writeHead(200, { 'content-type': 'text/plain' });
-    res.end('ok');
+    // ?delay=ms: a slow receiver, answering after that long (the slow-endpoints figure).
+    const delay = Number(/[?&]delay=(\d+)/.exec(req.url ?? '')?.[1] ?? 0);
+    const answer = () => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('ok');
+    };
+    if (delay > 0) setTimeout(answer, delay);
+    else answer();
   });
 });
 server.keepAliveTimeout = 65_000;

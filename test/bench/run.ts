@@ -18,12 +18,15 @@ import { freePort } from '../support/net.js';
 import { createPool, parseDatabaseUrl } from '../../src/db/pool.js';
 import { migrate } from '../../src/db/migrate.js';
 import { tableNames, type Tables } from '../../src/db/tables.js';
+import { countDeliveriesSql, listDeliveriesSql, payloadPlan } from '../../src/db/deliveries.js';
 import { silentLogger } from '../../src/log.js';
 
 const JSON_OUT = process.argv.includes('--json');
 const QUICK = process.argv.includes('--quick');
 const DRAIN_ONLY = Number(process.argv.find((a) => a.startsWith('--drain-only='))?.split('=')[1] ?? 0);
 const FILTERED_ONLY = Number(process.argv.find((a) => a.startsWith('--filtered-only='))?.split('=')[1] ?? 0);
+const SCALE_ONLY = process.argv.includes('--scale-only');
+const SLOW_ONLY = process.argv.includes('--slow-only');
 const ORDERED_ONLY = Number(process.argv.find((a) => a.startsWith('--ordered-only='))?.split('=')[1] ?? 0);
 const scale = (n: number) => (QUICK ? Math.max(100, Math.round(n / 20)) : n);
 const CONCURRENCY = 64;
@@ -76,8 +79,24 @@ async function sidecarQueries(api: Api): Promise<number> {
   return Number(/^webhooks_db_queries_total (\d+)/m.exec(String(res.body))?.[1] ?? NaN);
 }
 
-/** Cost per delivery of the last drain: CPU of the sidecar process and statements it sent. */
-const perDelivery = { cpuUs: NaN, queries: NaN };
+/**
+ * Cost per delivery of the last drain: CPU of the sidecar process and
+ * statements it sent; and what the rest of this 2-core box spent on it — the
+ * receiver process and MariaDB — which the raw run has only the first of.
+ */
+const perDelivery = { cpuUs: NaN, queries: NaN, receiverUs: NaN, mariadbUs: NaN };
+
+/** MariaDB's server process, read from its pid file; null where the server is elsewhere. */
+async function mariadbPid(pool: Pool): Promise<number | null> {
+  try {
+    const [[r]] = await pool.query<RowDataPacket[]>('SELECT @@pid_file AS f');
+    const pid = Number(readFileSync(String(r!.f), 'utf8').trim());
+    cpuTicks(pid);
+    return pid;
+  } catch {
+    return null;
+  }
+}
 
 /** `keys`: rows carry ordering_key student_(i mod keys); `ordered`: the endpoints are ordered per key. */
 async function drain(
@@ -87,14 +106,17 @@ async function drain(
   events: number,
   endpoints: number,
   pid?: number,
-  opts: { keys?: number; ordered?: boolean; filter?: unknown } = {},
+  opts: { keys?: number; ordered?: boolean; filter?: unknown; delayMs?: number } = {},
 ): Promise<number> {
   for (let i = 0; i < endpoints; i++) {
-    await api('POST', '/api/endpoints', { url: `${recvUrl}?e=${i}`, events: [type], confirm: true, ordered: opts.ordered === true, ...(opts.filter ? { filter: opts.filter } : {}) });
+    await api('POST', '/api/endpoints', { url: `${recvUrl}?e=${i}${opts.delayMs ? `&delay=${opts.delayMs}` : ''}`, events: [type], confirm: true, ordered: opts.ordered === true, ...(opts.filter ? { filter: opts.filter } : {}) });
   }
   await ask('reset');
   const q0 = await sidecarQueries(api);
   const c0 = pid ? cpuTicks(pid) : 0;
+  const dbPid = await mariadbPid(db.pool);
+  const r0 = cpuTicks(recv.pid!);
+  const m0 = dbPid ? cpuTicks(dbPid) : 0;
   const t0 = Date.now();
   const key = (i: number) => (opts.keys ? `student_${i % opts.keys}` : null);
   await insertOutbox(
@@ -109,6 +131,8 @@ async function drain(
   // Results are recorded in batches after receipt: let the last batch land before counting.
   await sleep(300);
   if (pid) perDelivery.cpuUs = ((cpuTicks(pid) - c0) * 10_000) / total;
+  perDelivery.receiverUs = ((cpuTicks(recv.pid!) - r0) * 10_000) / total;
+  perDelivery.mariadbUs = dbPid ? ((cpuTicks(dbPid) - m0) * 10_000) / total : NaN;
   perDelivery.queries = ((await sidecarQueries(api)) - q0 - 1) / total;
   return total / ((s.lastAt - t0) / 1000);
 }
@@ -180,17 +204,40 @@ async function explainKeys(pool: Pool, sql: string, params: unknown[]): Promise<
   return r.map((x) => `${x.table}:${x.key ?? 'NONE'}`).join(' ');
 }
 
-/** Fills deliveries and attempts to `total` rows: ~1% pending due, the rest done, spread over 20 endpoints. */
-async function fillTo(pool: Pool, t: Tables, total: number) {
+/** Days the scale run's deliveries are spread over, oldest first (ids grow with time, as in production). */
+const SCALE_DAYS = 30;
+/** Distinct students in the scale run's payloads: each has SCALE_MAX / STUDENTS deliveries. */
+const STUDENTS = 50_000;
+/** Distinct courses: each has a tenth of all deliveries, the worst case a payload search meets. */
+const COURSES = 10;
+
+/**
+ * Fills deliveries and attempts to `total` rows: ~1% pending due, the rest
+ * done, spread over 20 endpoints and SCALE_DAYS days; one event per delivery
+ * with its indexed payload values (data.student_id, data.course_id), as fan-out writes them.
+ */
+async function fillTo(pool: Pool, t: Tables, total: number, max: number) {
   const [[c]] = await pool.query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${t.deliveries}`);
   let have = Number(c!.n);
+  const secondsPerId = (SCALE_DAYS * 86400) / max;
   while (have < total) {
     const n = Math.min(100_000, total - have);
     await pool.query(
+      `INSERT INTO ${t.events} (id, event_id, event_type, body, occurred_at, created_at)
+       SELECT ${have} + seq + 1, CONCAT('evt_scale_', ${have} + seq), 'enrollment.created',
+              CONCAT('{"data":{"student_id":"student_', (${have} + seq) % ${STUDENTS}, '","course_id":"course_', (${have} + seq) % ${COURSES}, '"}}'), NOW(3), NOW(3) - INTERVAL (${max} - ${have} - seq) * ${secondsPerId} SECOND
+         FROM seq_1_to_${n}`,
+    );
+    await pool.query(
+      `INSERT INTO ${t.eventValues} (event_pk, path, value)
+       SELECT ${have} + seq + 1, 'data.student_id', CONCAT('student_', (${have} + seq) % ${STUDENTS}) FROM seq_1_to_${n}
+       UNION ALL SELECT ${have} + seq + 1, 'data.course_id', CONCAT('course_', (${have} + seq) % ${COURSES}) FROM seq_1_to_${n}`,
+    );
+    await pool.query(
       `INSERT INTO ${t.deliveries} (endpoint_id, event_pk, event_type, status, attempts, next_attempt_at, created_at, completed_at)
-       SELECT 1 + seq % 20, 1, ELT(1 + seq % 4, 'enrollment.created', 'order.created', 'payment.completed', 'lesson.completed'),
+       SELECT 1 + seq % 20, ${have} + seq + 1, ELT(1 + seq % 4, 'enrollment.created', 'order.created', 'payment.completed', 'lesson.completed'),
               IF(seq % 100 = 0, 'pending', IF(seq % 10 = 1, 'failed', 'succeeded')), 1,
-              IF(seq % 100 = 0, NOW(3) - INTERVAL 1 SECOND, NULL), NOW(3) - INTERVAL (seq % 86400) SECOND, NOW(3)
+              IF(seq % 100 = 0, NOW(3) - INTERVAL 1 SECOND, NULL), NOW(3) - INTERVAL (${max} - ${have} - seq) * ${secondsPerId} SECOND, NOW(3)
          FROM seq_1_to_${n}`,
     );
     await pool.query(
@@ -199,7 +246,7 @@ async function fillTo(pool: Pool, t: Tables, total: number) {
     );
     have += n;
   }
-  await pool.query(`ANALYZE TABLE ${t.deliveries}, ${t.attempts}`);
+  await pool.query(`ANALYZE TABLE ${t.deliveries}, ${t.attempts}, ${t.events}, ${t.eventValues}`);
 }
 
 async function scaleFigures(db: TestDb) {
@@ -207,7 +254,7 @@ async function scaleFigures(db: TestDb) {
   const t = tableNames('scale_');
   await migrate(pool, t, silentLogger);
   await pool.query(`INSERT INTO ${t.endpoints} (url, events, secret) SELECT 'http://x/', '["*"]', 's' FROM seq_1_to_20`);
-  await pool.query(`INSERT INTO ${t.events} (event_id, event_type, body, occurred_at) VALUES ('evt_scale', 'enrollment.created', '{}', NOW(3))`);
+  await pool.query(`INSERT INTO ${t.events} (id, event_id, event_type, body, occurred_at) VALUES (1, 'evt_scale', 'enrollment.created', '{}', NOW(3))`);
   const claim = `SELECT id, endpoint_id FROM ${t.deliveries} WHERE status = 'pending' AND next_attempt_at <= NOW(3) ORDER BY next_attempt_at LIMIT 128 FOR UPDATE SKIP LOCKED`;
   const logPage = `SELECT d.id, d.status, ev.event_id FROM ${t.deliveries} d STRAIGHT_JOIN ${t.events} ev ON ev.id = d.event_pk ORDER BY d.id DESC LIMIT 50`;
   const logFiltered = `SELECT d.id, d.status, ev.event_id FROM ${t.deliveries} d STRAIGHT_JOIN ${t.events} ev ON ev.id = d.event_pk WHERE d.endpoint_id = ? AND d.status = ? ORDER BY d.id DESC LIMIT 50`;
@@ -215,12 +262,26 @@ async function scaleFigures(db: TestDb) {
   const out: Record<string, { small: number; large: number; plan: string }> = {};
   const sizes = [scale(10_000), scale(1_000_000)];
   for (const [i, size] of sizes.entries()) {
-    await fillTo(pool, t, size);
+    await fillTo(pool, t, size, sizes[1]!);
+    // "Did student 42's enrollment go out?": the log's own queries (page and count), bounded to 7 days as the issue asks.
+    // The plan the pages pick for each value (one bounded probe, timed below as its own row).
+    const week = new Date(Date.now() - 7 * 86400_000);
+    const search = { data: [['data.student_id', 'student_42']] as [string, string][], createdFrom: week, dataPlan: await payloadPlan(pool, t, [['data.student_id', 'student_42']]) };
+    const searchPage = listDeliveriesSql(t, { ...search, limit: 50 });
+    const searchCount = countDeliveriesSql(t, search, 10_000);
+    const popular = { data: [['data.course_id', 'course_3']] as [string, string][], createdFrom: week, dataPlan: await payloadPlan(pool, t, [['data.course_id', 'course_3']]) };
+    const popularPage = listDeliveriesSql(t, { ...popular, limit: 50 });
+    const popularCount = countDeliveriesSql(t, popular, 10_000);
     const measures: [string, string, unknown[], boolean][] = [
       ['claim', claim, [], true],
       ['log page', logPage, [], false],
       ['log page (endpoint+status)', logFiltered, [7, 'failed'], false],
       ['attempts of a delivery', attemptsOf, [Math.floor(size / 2)], false],
+      ['payload search, 7 days (page)', searchPage.sql, searchPage.params, false],
+      ['payload search, 7 days (count)', searchCount.sql, searchCount.params, false],
+      ['payload search, a tenth of all rows, 7 days (page)', popularPage.sql, popularPage.params, false],
+      ['payload search, a tenth of all rows, 7 days (count)', popularCount.sql, popularCount.params, false],
+      ['payload search plan probe (common value)', `SELECT COUNT(*) AS n FROM (SELECT 1 FROM ${t.eventValues} WHERE path = ? AND value = ? LIMIT 2001) x`, ['data.course_id', 'course_3'], false],
     ];
     for (const [name, sql, params, tx] of measures) {
       const ms = await timeQuery(pool, sql, params, 50, tx);
@@ -236,6 +297,60 @@ async function scaleFigures(db: TestDb) {
   return { out, sizes };
 }
 
+/**
+ * Where a delivery's CPU goes on this 2-core box, and what 0.8 × raw would
+ * leave the sidecar: MariaDB and the receiver share the cores (the raw run
+ * has no database), so the sidecar's budget per delivery is what remains of
+ * the cores the drain kept busy — and of both cores, the most there is —
+ * once they are paid. Compared with `floorUs`, the sidecar's own sign + send
+ * with no database at all.
+ */
+function cpuBudget(prefix: string, raw: { rate: number; cpuUs?: number }, drainRate: number, floorUs: number) {
+  if (!raw.cpuUs || Number.isNaN(perDelivery.mariadbUs)) return;
+  report(`${prefix}_receiver_us`, 'receiver CPU per delivery', perDelivery.receiverUs, 'µs');
+  report(`${prefix}_mariadb_us`, 'MariaDB CPU per delivery', perDelivery.mariadbUs, 'µs');
+  const box = perDelivery.cpuUs + perDelivery.receiverUs + perDelivery.mariadbUs;
+  const busy = (drainRate * box) / 1e6;
+  report(`${prefix}_box_us`, `box CPU per delivery (sidecar + receiver + MariaDB), ${busy.toFixed(2)} cores busy`, box, 'µs');
+  const target = 0.8 * raw.rate;
+  const left = (cores: number) => (cores * 1e6) / target - perDelivery.receiverUs - perDelivery.mariadbUs;
+  report(`${prefix}_budget_busy_us`, `sidecar CPU per delivery 0.8 × raw leaves on those ${busy.toFixed(2)} cores (sign + send alone: ${floorUs.toFixed(0)} µs)`, left(busy), 'µs');
+  report(`${prefix}_budget_2cores_us`, `… and on 2 whole cores`, left(2), 'µs');
+}
+
+async function scaleReport(db: TestDb) {
+  const { out, sizes } = await scaleFigures(db);
+  for (const [name, v] of Object.entries(out)) {
+    report(`${name}_small_ms`, `${name} at ${sizes[0]} rows`, v.small, 'ms');
+    report(`${name}_large_ms`, `${name} at ${sizes[1]} rows (${v.plan})`, v.large, 'ms', name.startsWith('payload search') ? { text: '< 1000 ms', ok: v.large < 1000 } : undefined);
+    const ratio = v.large / v.small;
+    report(`${name}_ratio`, `${name}: ${sizes[1]} ÷ ${sizes[0]}`, ratio, '', name === 'claim' || name.startsWith('log page') ? { text: '≤ 2', ok: ratio <= 2 } : undefined);
+  }
+}
+
+/**
+ * Slow receivers: 100 endpoints answering after 200 ms. The process keeps
+ * CONCURRENCY (128) requests in flight, so the ideal is 128 / 0.2 s = 640
+ * deliveries/s; the figure is how close scheduling gets to it.
+ */
+async function slowFigure(db: TestDb, api: Api) {
+  const slowEvents = QUICK ? 10 : 60;
+  const dSlow = await drain(db, api, 'bench.slow', slowEvents, 100, undefined, { delayMs: 200 });
+  const ideal = 128 / 0.2;
+  report('slow_100_per_s', `${slowEvents} events × 100 endpoints answering in 200 ms`, dSlow, '/s');
+  report('slow_100_ratio', `÷ concurrency / latency (128 / 0.2 s = ${ideal}/s)`, dSlow / ideal, '', { text: '≥ 0.9', ok: dSlow / ideal >= 0.9 });
+}
+
+/** got alone (`got`) or the sidecar's sign-and-send path (`sender`) POSTing in its own process: {rate, cpuUs}. */
+function rawRun(mode: 'got' | 'sender'): Promise<{ rate: number; cpuUs?: number }> {
+  return new Promise((resolve, reject) => {
+    const c = fork(here('./raw.js'), [recvUrl, String(scale(20_000)), String(CONCURRENCY), mode], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+    let out = '';
+    c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    c.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as { rate: number; cpuUs?: number }) : reject(new Error(`raw (${mode}) exited ${code}`))));
+  });
+}
+
 /** Thrown to end a partial run early, not a failure. */
 class Done extends Error {}
 
@@ -243,17 +358,27 @@ class Done extends Error {}
 const db = await createTestDb('bench');
 let failed = false;
 try {
+  if (SCALE_ONLY) {
+    await scaleReport(db);
+    throw new Done();
+  }
   // 1. raw ceiling
-  const raw = await new Promise<{ rate: number; cpuUs?: number }>((resolve, reject) => {
-    const c = fork(here('./raw.js'), [recvUrl, String(scale(20_000)), String(CONCURRENCY)], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
-    let out = '';
-    c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    c.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as { rate: number; cpuUs?: number }) : reject(new Error(`raw exited ${code}`))));
-  });
+  const rawRecv0 = cpuTicks(recv.pid!);
+  const raw = await rawRun('got');
   report('raw_got_per_s', `raw got, ${CONCURRENCY} in flight`, raw.rate, '/s');
+  report('raw_receiver_us', 'receiver CPU per request (raw run)', ((cpuTicks(recv.pid!) - rawRecv0) * 10_000) / scale(20_000), 'µs');
+  // The sidecar's sign-and-send path alone (no database): what HTTP costs us, beside got's own floor.
+  const alone = await rawRun('sender');
+  report('sender_alone_per_s', `sidecar's sign + send alone, ${CONCURRENCY} in flight, no database`, alone.rate, `/s (${(alone.cpuUs ?? NaN).toFixed(0)} µs CPU per request)`);
 
-  // 2. drain
+  // 2. drain, after a warm-up drain that is not timed (JIT, pool connections), as the raw run warms up too
   let sc = await startSidecar(db);
+  await drain(db, sc.api, 'bench.warmup', scale(2_000), 1);
+  if (SLOW_ONLY) {
+    await slowFigure(db, sc.api);
+    await stopSidecar(sc.child);
+    throw new Done();
+  }
   if (DRAIN_ONLY > 0) {
     const d = await drain(db, sc.api, 'bench.drainonly', DRAIN_ONLY, 1, sc.child.proc.pid);
     report('drain_only_per_s', `drain ${DRAIN_ONLY} events × 1 endpoint`, d, '/s');
@@ -261,6 +386,7 @@ try {
     report('drain_only_cpu_us', 'sidecar CPU per delivery', perDelivery.cpuUs, 'µs');
     report('drain_only_queries', 'database statements per delivery', perDelivery.queries, '');
     if (raw.cpuUs) report('raw_cpu_us', 'raw got CPU per request', raw.cpuUs, 'µs');
+    cpuBudget('drain_only', raw, d, alone.cpuUs ?? NaN);
     await stopSidecar(sc.child);
     throw new Done();
   }
@@ -294,6 +420,7 @@ try {
   report('drain_1x_queries', 'database statements per delivery (1 endpoint)', perDelivery.queries, '');
   // The raw client's own CPU per request, measured in its run: the floor the sidecar is compared with.
   if (raw.cpuUs) report('raw_cpu_us', 'raw got CPU per request', raw.cpuUs, 'µs');
+  cpuBudget('drain_1x', raw, d1, alone.cpuUs ?? NaN);
   const d4 = await drain(db, sc.api, 'bench.drain4', scale(5_000), 4);
   report('drain_4x_per_s', `drain ${scale(5_000)} events × 4 endpoints`, d4, '/s');
   report('drain_4x_ratio', 'drain ÷ raw got (4 endpoints)', d4 / raw.rate, '', { text: '≥ 0.8', ok: d4 / raw.rate >= 0.8 });
@@ -309,6 +436,8 @@ try {
   report('ordered_ratio', 'ordered ÷ the same drain unordered', dOrd / d1, '', { text: '≥ 0.8', ok: dOrd / d1 >= 0.8 });
   report('ordered_cpu_us', 'sidecar CPU per delivery (ordered)', perDelivery.cpuUs, 'µs');
   report('ordered_queries', 'database statements per delivery (ordered)', perDelivery.queries, '');
+
+  await slowFigure(db, sc.api);
 
   // 3. latency
   for (const rate of [100, 500]) {
@@ -349,13 +478,7 @@ try {
   await stopSidecar(sc.child);
 
   // 5. scale
-  const { out, sizes } = await scaleFigures(db);
-  for (const [name, v] of Object.entries(out)) {
-    report(`${name}_small_ms`, `${name} at ${sizes[0]} rows`, v.small, 'ms');
-    report(`${name}_large_ms`, `${name} at ${sizes[1]} rows (${v.plan})`, v.large, 'ms');
-    const ratio = v.large / v.small;
-    report(`${name}_ratio`, `${name}: ${sizes[1]} ÷ ${sizes[0]}`, ratio, '', name === 'claim' || name.startsWith('log page') ? { text: '≤ 2', ok: ratio <= 2 } : undefined);
-  }
+  await scaleReport(db);
 } catch (err) {
   if (!(err instanceof Done)) {
     failed = true;

@@ -148,6 +148,10 @@ describe('admin pages: accessibility, keyboard and small screens', function () {
     expect(await row.locator('[data-label="Last response"]').textContent()).to.match(/HTTP 500\s*Database is locked \(SQLITE_BUSY\)/);
     expect(await row.locator('[data-label="Delivery"] .sub').textContent()).to.equal('Billing bridge');
     expect(await page.locator(`#f-endpoint option[value="${ids.failing}"]`).textContent()).to.equal('Billing bridge');
+    // The endpoint's page says what the receiver answered, in its words.
+    await page.goto(`${fx.sidecar.url}/admin/endpoints/${ids.failing}`);
+    expect(await page.textContent('#health')).to.match(/failing\s+since[\s\S]*Last error[\s\S]*HTTP 500, answering Database is locked \(SQLITE_BUSY\)/);
+    expect(await page.locator('#health q').textContent()).to.equal('Database is locked (SQLITE_BUSY)');
     // A rejected row's payload can be read, as written.
     await page.goto(`${fx.sidecar.url}/admin/events?rejected=1`);
     await page.click(`a[href="/admin/events/${ids.rejectedRow}"]`);

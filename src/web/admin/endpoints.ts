@@ -175,6 +175,8 @@ async function renderEndpoint(service: Service, res: Response, id: number, statu
     service.endpointStats(id, 7),
     service.endpointHealth(id),
   ]);
+  // The receiver's own words, first line: for the health's last error and each recent delivery.
+  const bodies = await service.lastResponseLines([...new Set([...recent.map((d) => d.id), ...(health.lastProblem ? [health.lastProblem.deliveryId] : [])])]);
   const attempts = week.buckets.reduce((a, b) => a + b.attempts, 0);
   const successes = week.buckets.reduce((a, b) => a + b.successes, 0);
   const known = new Set(catalogChoices().flatMap((g) => [...g.types, ...(g.wildcard ? [g.wildcard] : [])]).concat('*'));
@@ -184,6 +186,7 @@ async function renderEndpoint(service: Service, res: Response, id: number, statu
     endpoint,
     maskedSecret: maskSecret(endpoint.secret),
     recent,
+    bodies,
     hasPaused: paused.length > 0,
     stats: { chart: attemptsChart(week.buckets, week.unit), attempts, successes, rate: attempts ? successes / attempts : null },
     health,
