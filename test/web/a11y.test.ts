@@ -148,6 +148,12 @@ describe('admin pages: accessibility, keyboard and small screens', function () {
     expect(await row.locator('[data-label="Last response"]').textContent()).to.match(/HTTP 500\s*Database is locked \(SQLITE_BUSY\)/);
     expect(await row.locator('[data-label="Delivery"] .sub').textContent()).to.equal('Billing bridge');
     expect(await page.locator(`#f-endpoint option[value="${ids.failing}"]`).textContent()).to.equal('Billing bridge');
+    // A bad filter names the field as labelled, and marks it.
+    await page.goto(`${fx.sidecar.url}/admin/deliveries?since=yesterday`);
+    expect(await page.textContent('#filter-error')).to.include('From must be a date and time written as 2026-11-30 10:12 (UTC).');
+    expect(await page.getAttribute('#f-since', 'aria-invalid')).to.equal('true');
+    expect(await page.getAttribute('#f-since', 'aria-describedby')).to.equal('f-when-hint filter-error');
+    expect(await page.getAttribute('#f-until', 'aria-invalid')).to.equal(null);
     // The endpoint's page says what the receiver answered, in its words.
     await page.goto(`${fx.sidecar.url}/admin/endpoints/${ids.failing}`);
     expect(await page.textContent('#health')).to.match(/failing\s+since[\s\S]*Last error[\s\S]*HTTP 500, answering Database is locked \(SQLITE_BUSY\)/);

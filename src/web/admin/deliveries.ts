@@ -8,7 +8,8 @@ import { check } from '../../manage/schemas.js';
 import type { Service } from '../../manage/service.js';
 import { ValidationError } from '../../errors.js';
 import { DELIVERY_STATUSES, type DeliveryStatus } from '../../types.js';
-import { endpointLabel, idOf, localToIso, plainFilterError, query } from './helpers.js';
+import { endpointLabel, FILTER_LABELS, idOf, localToIso, query } from './helpers.js';
+import { plainErrors } from './messages.js';
 import type { AdminDeps } from './index.js';
 
 /** The log counts matches up to this; past it, it says "more than". */
@@ -31,6 +32,7 @@ export function deliveriesRouter(deps: AdminDeps): Router {
       ...payloadFilter(q),
     };
     let error: string | null = null;
+    let errorFields: string[] = [];
     let list: Awaited<ReturnType<Service['listDeliveries']>> = [];
     let total: { count: number; capped: boolean } | null = null;
     let bodies = new Map<number, string>();
@@ -53,7 +55,10 @@ export function deliveriesRouter(deps: AdminDeps): Router {
       bodies = await service.lastResponseLines(list.map((d) => d.id));
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
-      error = plainFilterError(err);
+      const byField = plainErrors(err, FILTER_LABELS);
+      error = Object.values(byField).join(' ');
+      // Payload conditions are named data.…; the page has one Payload box for them.
+      errorFields = Object.keys(byField).map((f) => (f.startsWith('data') || f.startsWith('payload') ? 'payload' : f));
     }
     const endpoints = await service.listEndpoints();
     const keep = { endpoint_id: q.endpoint_id, status: q.status, event_type: q.event_type, event_id: q.event_id, since: q.since, until: q.until, payload: q.payload, ...Object.fromEntries(Object.entries(q).filter(([k]) => k.startsWith('data.'))) };
@@ -70,6 +75,7 @@ export function deliveriesRouter(deps: AdminDeps): Router {
       statuses: DELIVERY_STATUSES,
       filters: keep,
       error,
+      errorFields,
       olderHref: list.length === 50 && last ? `/admin/deliveries?${query({ ...keep, before: String(last.id) })}` : null,
       newestHref: q.before ? `/admin/deliveries?${query(keep)}` : null,
     });

@@ -4,9 +4,7 @@
  */
 import type { Request } from 'express';
 import * as schemas from '../../manage/schemas.js';
-import type { ValidationError } from '../../errors.js';
 import type { Endpoint } from '../../types.js';
-import { plainSentence } from './messages.js';
 
 /** Every notice the pages can show; redirects carry only these keys. */
 export const NOTICES: Record<string, { kind: 'success' | 'error' | 'info'; text: string }> = {
@@ -66,7 +64,3 @@ export function endpointLabel(e: Pick<Endpoint, 'description' | 'url'>): string 
 /** The log filter's labels, for its messages. */
 export const FILTER_LABELS = { endpoint_id: 'Endpoint', status: 'Status', event_type: 'Event type', event_id: 'Event id', since: 'From', until: 'To', before: 'Page', filters: 'The filters' };
 
-/** A filter error in the log's words; a payload condition is named as typed. */
-export function plainFilterError(err: ValidationError): string {
-  return plainSentence(err, FILTER_LABELS);
-}
