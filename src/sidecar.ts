@@ -137,7 +137,8 @@ export async function startSidecar(config: Config, log: Logger, opts: StartOptio
 
 /**
  * The timers that drive a sidecar: the 1 s delivery tick, the 200 ms outbox
- * probe between ticks, and the daily retention job. Returns what stops them.
+ * probe between ticks, the minute sweep for long-failing endpoints, and the
+ * daily retention job. Returns what stops them.
  */
 function startLoop(dispatcher: Dispatcher, settings: SettingsStore, pool: Pool, tables: Tables, log: Logger): () => Promise<void> {
   // The cron callback does not return the tick's promise: tick() itself skips while
@@ -156,6 +157,8 @@ function startLoop(dispatcher: Dispatcher, settings: SettingsStore, pool: Pool, 
     },
     { name: `retention-${dispatcher.worker}`, timezone: 'Etc/UTC' },
   );
+  // Every minute: endpoints failing for an hour that no failure has reported yet (see Dispatcher.sweep).
+  const sweep = cron.schedule('30 * * * * *', () => void dispatcher.sweep(), { name: `failing-sweep-${dispatcher.worker}` });
   // Pick-up between ticks; 200 ms keeps the median outbox-to-send delay near 100 ms
   // for five indexed probes a second when idle (see README "Performance").
   const probe = setInterval(() => void dispatcher.poll(), POLL_MS);
@@ -163,6 +166,7 @@ function startLoop(dispatcher: Dispatcher, settings: SettingsStore, pool: Pool, 
   return async () => {
     await tick.destroy();
     await retention.destroy();
+    await sweep.destroy();
     clearInterval(probe);
   };
 }

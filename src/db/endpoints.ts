@@ -253,6 +253,16 @@ export function claimFailingReports(conn: Queryable, t: Tables, ids: number[], a
   );
 }
 
+/** Enabled endpoints failing for `afterMs` whose spell no failure has reported yet (at most 100): for the minute sweep. */
+export async function unreportedFailing(conn: Queryable, t: Tables, afterMs: number): Promise<number[]> {
+  const r = await rows(
+    conn,
+    `SELECT id FROM ${t.endpoints} WHERE enabled = 1 AND failing_notified_at IS NULL AND failing_since <= NOW(3) - INTERVAL ? SECOND ORDER BY id LIMIT 100`,
+    [Math.round(afterMs / 1000)],
+  );
+  return r.map((x) => Number(x.id));
+}
+
 /** Endpoints among `ids` whose failing was reported: the report is closed (call before markHealthy clears failing_since). */
 export function claimRecoveryReports(conn: Queryable, t: Tables, ids: number[]): Promise<EndpointNotice[]> {
   return claimReports(conn, t, ids, 'failing_notified_at IS NOT NULL', [], 'failing_notified_at = NULL', 'failing_notified_at IS NOT NULL');

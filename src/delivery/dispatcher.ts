@@ -28,6 +28,7 @@ import { SETTLE_MS } from '../db/ordering.js';
 import { createAttempter } from './attempt.js';
 import { createRecorder } from './recorder.js';
 import { isTransient, retryConflicts } from './conflicts.js';
+import { reportLongFailing, type OperationalNotice } from './operational.js';
 
 export interface DispatcherDeps {
   pool: Pool;
@@ -53,6 +54,12 @@ export interface Dispatcher {
    * half the probe interval, for one cheap query per probe when idle.
    */
   poll(): Promise<void>;
+  /**
+   * Reports endpoints that have been failing for an hour when no failure has
+   * reported it: a failure reports it only when it happens, and with a long
+   * retry delay the next one may be hours away. Run every minute.
+   */
+  sweep(): Promise<void>;
   /** Stops claiming, waits for requests in flight (up to graceMs) and records them. */
   stop(graceMs?: number): Promise<void>;
   stats(): { inFlight: number; lastTickAt: number | null; lastError: string | null };
@@ -81,11 +88,13 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     log,
     stopping: () => stopping,
     onAdmitted: () => void pump(),
-    onNotices: (notices) => {
-      void pump(); // operational events are deliveries too
-      deps.notifier?.notify(notices);
-    },
+    onNotices: (notices) => announce(notices),
   });
+  /** Operational events written: they are deliveries too (claim them now), and mail. */
+  function announce(notices: OperationalNotice[]) {
+    void pump();
+    deps.notifier?.notify(notices);
+  }
   const attempt = createAttempter({ sender: deps.sender, settings, userAgent: deps.userAgent, worker, observer: deps.observer });
   const scheduler = createScheduler({
     concurrency: deps.concurrency,
@@ -191,6 +200,15 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
           ticking = null;
         });
       return ticking;
+    },
+    async sweep() {
+      if (stopping) return;
+      try {
+        const notices = await retryConflicts(() => reportLongFailing(pool, t));
+        if (notices.length > 0) announce(notices);
+      } catch (err) {
+        noteDbError('looking for endpoints failing for an hour', err);
+      }
     },
     async stop(graceMs = 8000) {
       stopping = true;

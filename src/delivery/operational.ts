@@ -8,11 +8,12 @@
  * own failures back to itself). Written in the caller's transaction, so an
  * event exists exactly when the change it reports does.
  */
-import type { Queryable } from '../db/pool.js';
+import { withTransaction, type Queryable } from '../db/pool.js';
+import type { Pool } from 'mysql2/promise';
 import type { Tables } from '../db/tables.js';
 import { insertEvents } from '../db/events.js';
 import { insertDeliveries, type NewDelivery } from '../db/deliveries.js';
-import { listEndpoints, type EndpointNotice } from '../db/endpoints.js';
+import { claimFailingReports, listEndpoints, unreportedFailing, type EndpointNotice } from '../db/endpoints.js';
 import { buildEnvelope, newEventId } from './fanout.js';
 import { subscribed } from './subscriptions.js';
 
@@ -58,4 +59,19 @@ export async function emitOperational(conn: Queryable, t: Tables, evs: Operation
   }
   await insertDeliveries(conn, t, deliveries);
   return withIds;
+}
+
+/**
+ * The minute sweep: endpoints failing for FAILING_AFTER_MS that no failure
+ * has reported yet (the next attempt may be hours away) are reported now.
+ * One indexed read when there is nothing to report; the claim decides which
+ * process reports, as the recorder's does.
+ */
+export async function reportLongFailing(pool: Pool, t: Tables): Promise<OperationalNotice[]> {
+  const ids = await unreportedFailing(pool, t, FAILING_AFTER_MS);
+  if (ids.length === 0) return [];
+  return withTransaction(pool, async (conn) => {
+    const claimed = await claimFailingReports(conn, t, ids, FAILING_AFTER_MS);
+    return emitOperational(conn, t, claimed.map((e) => endpointEvent('webhook.endpoint_failing', e)));
+  });
 }

@@ -59,8 +59,8 @@ describe('operational events and mail', function () {
     mails.length = 0;
   });
 
-  const endpoint = async (url: string, events: string[]) => {
-    const res = await api('POST', '/api/endpoints', { url, events, confirm: true });
+  const endpoint = async (url: string, events: string[], extra: Record<string, unknown> = {}) => {
+    const res = await api('POST', '/api/endpoints', { url, events, confirm: true, ...extra });
     expect(res.status, JSON.stringify(res.body)).to.equal(201);
     return res.body as { id: number };
   };
@@ -128,6 +128,29 @@ describe('operational events and mail', function () {
     await sleep(500);
     expect(mails).to.have.length(1);
     expect(mails[0]!.text).to.contain('is failing');
+  });
+
+  it('reports an endpoint failing for an hour from the minute sweep when its next attempt is hours away', async () => {
+    const down = await receiver(() => ({ status: 503 }));
+    const watcher = await receiver();
+    const ep = await endpoint(`${down.url}/late`, ['order.created'], { retry_schedule_seconds: [7200] });
+    await endpoint(`${watcher.url}/ops`, ['webhook.endpoint_failing']);
+    await insertOutbox(db.get().pool, [{ type: 'order.created', payload: { n: 9 } }]);
+    await waitFor('first failure recorded', async () => {
+      const [[r]] = await db.get().pool.query<RowDataPacket[]>('SELECT failing_since FROM wp_webhook_endpoints WHERE id = ?', [ep.id]);
+      return r!.failing_since !== null;
+    });
+    await db.get().pool.query('UPDATE wp_webhook_endpoints SET failing_since = NOW(3) - INTERVAL 2 HOUR WHERE id = ?', [ep.id]);
+    // The retry is two hours away, so no failure will report it; the sweep (every minute; called here) does.
+    await sidecar.dispatcher.sweep();
+    await waitFor('reported by the sweep', () => events(watcher, 'webhook.endpoint_failing').length === 1);
+    expect(events(watcher, 'webhook.endpoint_failing')[0]!.json.data).to.include({ endpoint_id: ep.id });
+    // Once per spell: a second sweep, or another process's, finds it reported.
+    await sidecar.dispatcher.sweep();
+    await sleep(300);
+    expect(events(watcher, 'webhook.endpoint_failing')).to.have.length(1);
+    expect(down.received).to.have.length(1);
+    await waitFor('one mail', () => mails.length === 1);
   });
 
   it('an operator disabling an endpoint is reported too', async () => {
