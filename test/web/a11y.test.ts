@@ -235,6 +235,42 @@ describe('admin pages: accessibility, keyboard and small screens', function () {
     await waitFor('the replay reached a receiver', () => ok.received.length + bad.received.length > before);
   });
 
+  it('puts the error summary at the top of the form that failed, focused and scrolled into view', async () => {
+    await page.setViewportSize({ width: 1280, height: 900 });
+    const summary = () =>
+      page.evaluate(() => {
+        const el = document.getElementById('error-summary');
+        const r = el?.getBoundingClientRect();
+        return {
+          focused: document.activeElement === el,
+          section: el?.closest('section, form')?.id || el?.closest('section, form')?.className || '',
+          onScreen: !!r && r.top >= 0 && r.bottom <= window.innerHeight,
+          count: document.querySelectorAll('#error-summary').length,
+        };
+      });
+    const url = `${fx.sidecar.url}/admin/endpoints/${ids.failing}`;
+    // The endpoint's settings form sits below its health, actions and history.
+    await page.goto(url);
+    await page.fill('#url', 'not a url');
+    await page.click('button:has-text("Save endpoint")');
+    await page.waitForSelector('#error-summary');
+    expect(await summary()).to.deep.equal({ focused: true, section: 'card form', onScreen: true, count: 1 });
+    expect(await page.textContent('#error-summary')).to.include('Endpoint URL must be a full web address');
+    // Replay failed since a time that is not one: the summary heads the actions.
+    await page.goto(url);
+    await page.fill('#since', 'yesterday');
+    await page.click('button:has-text("Replay failed")');
+    await page.waitForSelector('#error-summary');
+    expect(await summary()).to.deep.equal({ focused: true, section: 'actions', onScreen: true, count: 1 });
+    expect(await page.inputValue('#since')).to.equal('yesterday');
+    // Rotate without ticking the box, far down the page: the summary heads the secret's section.
+    await page.goto(url);
+    await page.click('button:has-text("Rotate secret")');
+    await page.waitForSelector('#error-summary');
+    expect(await summary()).to.deep.equal({ focused: true, section: 'secret', onScreen: true, count: 1 });
+    expect(await page.getAttribute('#rotate_confirm', 'aria-invalid')).to.equal('true');
+  });
+
   it('fits a 390 px screen: no sideways scroll, every key column shown as a labelled line, actions first', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     for (const [name, path] of pages()) {
