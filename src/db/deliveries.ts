@@ -437,6 +437,11 @@ export interface DeliveryFilter {
 /** Past this many events carrying a value, a log search walks deliveries instead of reading every match first. */
 export const COMMON_VALUE = 2000;
 
+/** payloadPlan's probe: how many events carry this value, counted up to COMMON_VALUE + 1 (exported for the bench). */
+export function payloadProbeSql(t: Tables, path: string, value: string): { sql: string; params: unknown[] } {
+  return { sql: `SELECT COUNT(*) AS n FROM (SELECT 1 FROM ${t.eventValues} WHERE path = ? AND value = ? LIMIT ?) x`, params: [path, value, COMMON_VALUE + 1] };
+}
+
 /**
  * Which way to run a payload search: a value few events carry ("student_42")
  * is fastest read from idx_lookup first; one a tenth of all events carry
@@ -446,7 +451,8 @@ export const COMMON_VALUE = 2000;
  */
 export async function payloadPlan(conn: Queryable, t: Tables, data: [string, string][]): Promise<'lookup' | 'walk'> {
   for (const [path, value] of data) {
-    const [r] = await rows(conn, `SELECT COUNT(*) AS n FROM (SELECT 1 FROM ${t.eventValues} WHERE path = ? AND value = ? LIMIT ?) x`, [path, value, COMMON_VALUE + 1]);
+    const probe = payloadProbeSql(t, path, value);
+    const [r] = await rows(conn, probe.sql, probe.params);
     // One rare condition is enough: the lookup reads its few events and checks the rest.
     if (Number(r?.n ?? 0) <= COMMON_VALUE) return 'lookup';
   }

@@ -256,6 +256,8 @@ export function createService(deps: ServiceDeps) {
       return mustGetDelivery(deliveryId);
     },
 
+    /** The filter with its payload-search plan chosen: a page that lists and counts probes once, not twice. */
+    planSearch: withPlan,
     listDeliveries: async (f: deliveriesSql.DeliveryFilter) => withWaitingFor(await deliveriesSql.listDeliveries(pool, t, await withPlan(f))),
     countDeliveries: async (f: Omit<deliveriesSql.DeliveryFilter, 'limit' | 'beforeId'>, cap: number) => deliveriesSql.countDeliveries(pool, t, await withPlan(f), cap),
     lastResponseLines: (ids: number[]) => deliveriesSql.lastResponseLines(pool, t, ids),

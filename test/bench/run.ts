@@ -18,7 +18,7 @@ import { freePort } from '../support/net.js';
 import { createPool, parseDatabaseUrl } from '../../src/db/pool.js';
 import { migrate } from '../../src/db/migrate.js';
 import { tableNames, type Tables } from '../../src/db/tables.js';
-import { countDeliveriesSql, listDeliveriesSql, payloadPlan } from '../../src/db/deliveries.js';
+import { countDeliveriesSql, listDeliveriesSql, payloadPlan, payloadProbeSql } from '../../src/db/deliveries.js';
 import { silentLogger } from '../../src/log.js';
 
 const JSON_OUT = process.argv.includes('--json');
@@ -272,6 +272,7 @@ async function scaleFigures(db: TestDb) {
     const popular = { data: [['data.course_id', 'course_3']] as [string, string][], createdFrom: week, dataPlan: await payloadPlan(pool, t, [['data.course_id', 'course_3']]) };
     const popularPage = listDeliveriesSql(t, { ...popular, limit: 50 });
     const popularCount = countDeliveriesSql(t, popular, 10_000);
+    const probe = payloadProbeSql(t, 'data.course_id', 'course_3');
     const measures: [string, string, unknown[], boolean][] = [
       ['claim', claim, [], true],
       ['log page', logPage, [], false],
@@ -281,7 +282,7 @@ async function scaleFigures(db: TestDb) {
       ['payload search, 7 days (count)', searchCount.sql, searchCount.params, false],
       ['payload search, a tenth of all rows, 7 days (page)', popularPage.sql, popularPage.params, false],
       ['payload search, a tenth of all rows, 7 days (count)', popularCount.sql, popularCount.params, false],
-      ['payload search plan probe (common value)', `SELECT COUNT(*) AS n FROM (SELECT 1 FROM ${t.eventValues} WHERE path = ? AND value = ? LIMIT 2001) x`, ['data.course_id', 'course_3'], false],
+      ['payload search plan probe (common value)', probe.sql, probe.params, false],
     ];
     for (const [name, sql, params, tx] of measures) {
       const ms = await timeQuery(pool, sql, params, 50, tx);

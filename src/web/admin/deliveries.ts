@@ -42,7 +42,7 @@ export function deliveriesRouter(deps: AdminDeps): Router {
         filters,
         'filters',
       );
-      const where = {
+      const where = await service.planSearch({
         endpointId: f.endpoint_id,
         status: f.status,
         eventType: f.event_type,
@@ -50,7 +50,7 @@ export function deliveriesRouter(deps: AdminDeps): Router {
         createdFrom: f.since,
         createdTo: f.until,
         data: schemas.dataConditions(f),
-      };
+      });
       [list, total] = await Promise.all([service.listDeliveries({ ...where, beforeId: f.before, limit: f.limit }), service.countDeliveries(where, COUNT_CAP)]);
       bodies = await service.lastResponseLines(list.map((d) => d.id));
     } catch (err) {

@@ -39,8 +39,8 @@ function plainMessage(d: ValidationDetail, rawPath: string, labels: Labels): str
   // A filter condition: which one, and which of its keys, as the JSON typed has them.
   const cond = /^filter\.(all|any)\.(\d+)(?:\.(\w+))?$/.exec(rawPath);
   if (cond) {
-    const joiName = rawPath.replace(/\.(\d+)(?=\.|$)/g, '[$1]');
-    const rest = (d.message.startsWith(joiName) ? d.message.slice(joiName.length) : ` ${d.message}`).replace(/^:?\s*/, '');
+    const name = joiName(rawPath);
+    const rest = (d.message.startsWith(name) ? d.message.slice(name.length) : ` ${d.message}`).replace(/^:?\s*/, '');
     return sentence(`${label}, condition ${Number(cond[2]) + 1} of "${cond[1]}": ${cond[3] ? `"${cond[3]}" ` : ''}${rest}`);
   }
   const special = SPECIAL[`${d.field}:${d.type}`];
@@ -94,11 +94,15 @@ const SPECIAL: Record<string, (label: string, d: ValidationDetail) => string> = 
 
 /** The message with the field's own name (as joi or our code wrote it, "events[1]", "since") replaced by the label. */
 function relabel(message: string, rawPath: string, label: string): string {
-  const joiName = rawPath.replace(/\.(\d+)(?=\.|$)/g, '[$1]');
-  for (const name of [joiName, rawPath, fieldOf(rawPath)]) {
+  for (const name of [joiName(rawPath), rawPath, fieldOf(rawPath)]) {
     if (message.startsWith(name)) return label + message.slice(name.length);
   }
   return message;
+}
+
+/** A field path as joi names it in messages: filter.all.0.op → filter.all[0].op. */
+function joiName(rawPath: string): string {
+  return rawPath.replace(/\.(\d+)(?=\.|$)/g, '[$1]');
 }
 
 function sentence(s: string): string {
