@@ -13,8 +13,8 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Pool } from 'mysql2/promise';
 import type { Tables } from '../db/tables.js';
-import { fanOutIsolating } from './fanout.js';
-import { hasWaitingRows, outboxHasOrderingKey } from '../db/outbox.js';
+import { createFanOutLoop } from './fanoutLoop.js';
+import { hasWaitingRows } from '../db/outbox.js';
 import type { Sender } from './send.js';
 import type { SettingsStore } from './settingsStore.js';
 import type { Logger } from '../log.js';
@@ -24,7 +24,6 @@ import { createClaimer, createClaimLoop } from './claimer.js';
 import { createScheduler } from './scheduler.js';
 import { createPolicySource } from './policies.js';
 import type { Notifier } from './notifier.js';
-import { SETTLE_MS } from '../db/ordering.js';
 import { createAttempter } from './attempt.js';
 import { createRecorder } from './recorder.js';
 import { isTransient, retryConflicts } from './conflicts.js';
@@ -65,9 +64,32 @@ export interface Dispatcher {
   stats(): { inFlight: number; lastTickAt: number | null; lastError: string | null };
 }
 
-const FANOUT_BATCH = 500;
-const FANOUT_MAX_BATCHES_PER_TICK = 40;
 const MAX_DB_BACKOFF_MS = 30_000;
+
+/** Backs off (1 s doubling to 30 s) while the database is unreachable; logs other errors as they are. */
+function createDbBackoff(log: Logger) {
+  let backoffMs = 0;
+  let pausedUntil = 0;
+  let lastError: string | null = null;
+  return {
+    paused: () => Date.now() < pausedUntil,
+    reset: () => {
+      backoffMs = 0;
+    },
+    lastError: () => lastError,
+    noteError(what: string, err: unknown) {
+      const e = coerceError(err);
+      lastError = e.message;
+      if (isTransient(err)) {
+        backoffMs = Math.min(MAX_DB_BACKOFF_MS, backoffMs ? backoffMs * 2 : 1000);
+        pausedUntil = Date.now() + backoffMs;
+        log.warn(`database unavailable while ${what}; retrying in ${backoffMs} ms`, { error: e.message, code: (e as { code?: string }).code });
+      } else {
+        log.error(`${what} failed`, { error: e.message, code: (e as { code?: string }).code });
+      }
+    },
+  };
+}
 
 export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   const { pool, tables: t, settings, log } = deps;
@@ -75,9 +97,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   let ticking: Promise<void> | null = null;
   let stopping = false;
   let lastTickAt: number | null = null;
-  let lastError: string | null = null;
-  let dbBackoffMs = 0;
-  let dbPausedUntil = 0;
+  const db = createDbBackoff(log);
 
   const claimer = createClaimer({ pool, tables: t, worker });
   // A key's next delivery, admitted as its head ends, is claimed now rather than at the next tick.
@@ -111,79 +131,24 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     scheduler,
     timeoutSeconds: () => Math.max(settings.current().timeout_seconds, policies.current().maxTimeoutSeconds ?? 0),
     rateLimits: () => policies.current().rateLimits,
-    mayClaim: () => !stopping && Date.now() >= dbPausedUntil,
+    mayClaim: () => !stopping && !db.paused(),
     stopping: () => stopping,
-    onSuccess: () => {
-      dbBackoffMs = 0;
-    },
-    onError: (err) => noteDbError('claiming deliveries', err),
+    onSuccess: db.reset,
+    onError: (err) => db.noteError('claiming deliveries', err),
   });
   const pump = () => claims.pump();
-
-  function noteDbError(what: string, err: unknown) {
-    const e = coerceError(err);
-    lastError = e.message;
-    if (isTransient(err)) {
-      dbBackoffMs = Math.min(MAX_DB_BACKOFF_MS, dbBackoffMs ? dbBackoffMs * 2 : 1000);
-      dbPausedUntil = Date.now() + dbBackoffMs;
-      log.warn(`database unavailable while ${what}; retrying in ${dbBackoffMs} ms`, { error: e.message, code: (e as { code?: string }).code });
-    } else {
-      log.error(`${what} failed`, { error: e.message, code: (e as { code?: string }).code });
-    }
-  }
-
-  // ---- fan-out ----
-  // Whether the outbox has ordering_key; looked at again every minute while it
-  // has not (an operator may add it), and after an "unknown column" error.
-  let orderingKey: { has: boolean; at: number } | null = null;
-  async function outboxHasKey(): Promise<boolean> {
-    if (!orderingKey || (!orderingKey.has && Date.now() - orderingKey.at > 60_000)) {
-      orderingKey = { has: await outboxHasOrderingKey(pool, t), at: Date.now() };
-    }
-    return orderingKey.has;
-  }
-
-  // Heads admitted at fan-out are due SETTLE_MS later: claim them then, not at the tick after.
-  let settleTimer: NodeJS.Timeout | null = null;
-  function pumpAfterSettling() {
-    if (settleTimer || stopping) return;
-    settleTimer = setTimeout(() => {
-      settleTimer = null;
-      void pump();
-    }, SETTLE_MS + 20);
-    settleTimer.unref();
-  }
-
-  async function fanOut(): Promise<void> {
-    const s = settings.current();
-    const withOrderingKey = await outboxHasKey();
-    for (let i = 0; i < FANOUT_MAX_BATCHES_PER_TICK && !stopping; i++) {
-      const r = await retryConflicts(() =>
-        fanOutIsolating(pool, t, { limit: FANOUT_BATCH, maxPayloadBytes: s.max_payload_bytes, withOrderingKey }, (id, reason) =>
-          log.warn('the database refused an outbox row; it is stamped rejected and the others go on', { outbox_id: id, reason }),
-        ),
-      );
-      if (r.rejected > 0) {
-        log.warn('outbox rows rejected; see Events in the admin UI for the reasons', { count: r.rejected });
-        deps.observer?.rejected(r.rejected);
-      }
-      if (r.deliveries > 0) void pump();
-      if (r.inLine > 0) pumpAfterSettling();
-      // A short batch means the outbox is drained, unless the byte budget cut it.
-      if (r.rows === 0 || (r.rows < FANOUT_BATCH && !r.truncated)) break;
-    }
-  }
+  const fanOutLoop = createFanOutLoop({ pool, tables: t, settings, log, observer: deps.observer, stopping: () => stopping, pump: () => void pump() });
 
   async function runTick(): Promise<void> {
-    if (Date.now() < dbPausedUntil) return;
+    if (db.paused()) return;
     try {
       await settings.refreshIfStale();
       await policies.refreshIfStale();
-      await fanOut();
-      dbBackoffMs = 0;
+      await fanOutLoop.run();
+      db.reset();
     } catch (err) {
-      if ((err as { code?: string }).code === 'ER_BAD_FIELD_ERROR') orderingKey = null;
-      noteDbError('fanning out the outbox', err);
+      if ((err as { code?: string }).code === 'ER_BAD_FIELD_ERROR') fanOutLoop.forgetColumns();
+      db.noteError('fanning out the outbox', err);
       return;
     }
     await pump();
@@ -207,12 +172,12 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         const notices = await retryConflicts(() => reportLongFailing(pool, t));
         if (notices.length > 0) announce(notices);
       } catch (err) {
-        noteDbError('looking for endpoints failing for an hour', err);
+        db.noteError('looking for endpoints failing for an hour', err);
       }
     },
     async stop(graceMs = 8000) {
       stopping = true;
-      if (settleTimer) clearTimeout(settleTimer);
+      fanOutLoop.stop();
       // Claimed but never started: handed back below so another process can send them now.
       const unsent = scheduler.stop();
       if (ticking) await ticking;
@@ -230,13 +195,13 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       );
     },
     async poll() {
-      if (ticking || stopping || claims.running() || Date.now() < dbPausedUntil) return;
+      if (ticking || stopping || claims.running() || db.paused()) return;
       try {
         if (await hasWaitingRows(pool, t)) await this.tick();
       } catch (err) {
-        noteDbError('probing the outbox', err);
+        db.noteError('probing the outbox', err);
       }
     },
-    stats: () => ({ inFlight: scheduler.stats().inFlight, lastTickAt, lastError: lastError ?? recorder.lastError() }),
+    stats: () => ({ inFlight: scheduler.stats().inFlight, lastTickAt, lastError: db.lastError() ?? recorder.lastError() }),
   };
 }

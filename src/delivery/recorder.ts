@@ -8,7 +8,7 @@
  * oldest are dropped and their deliveries, whose leases expire, are sent
  * again (at-least-once).
  */
-import type { Pool } from 'mysql2/promise';
+import type { Pool, PoolConnection } from 'mysql2/promise';
 import type { Tables } from '../db/tables.js';
 import { completeDeliveries, pauseForEndpoint, type Completion } from '../db/deliveries.js';
 import { insertAttempts, type NewAttempt } from '../db/attempts.js';
@@ -134,47 +134,7 @@ export function createRecorder(deps: {
 
   async function write(batch: Recorded[]): Promise<void> {
     const s = deps.settings.current();
-    const disabled: number[] = [];
-    let admitted = 0;
-    let notices: OperationalNotice[] = [];
-    await retryConflicts(() =>
-      withTransaction(pool, async (conn) => {
-        disabled.length = 0;
-        admitted = 0;
-        notices = [];
-        // First, in id order: the ordered endpoints whose heads end here (see db/ordering).
-        const ended = batch.filter((b) => b.orderingKey !== null && (b.completion.status === 'succeeded' || b.completion.status === 'failed'));
-        const locked = await lockEndpoints(conn, t, ended.map((b) => b.endpointId));
-        await insertAttempts(conn, t, batch.flatMap((b) => (b.attempt ? [b.attempt] : [])));
-        for (const b of batch) {
-          if (b.disableReason && (await disableEndpoint(conn, t, b.endpointId, b.disableReason))) disabled.push(b.endpointId);
-        }
-        // The sidecar's own faults say nothing about the endpoint's health.
-        const failing = unique(batch.filter((b) => b.attempt && !b.ok && b.attempt.errorClass !== 'internal').map((b) => b.endpointId));
-        const healthy = unique(batch.filter((b) => b.ok).map((b) => b.endpointId));
-        const recovered = await claimRecoveryReports(conn, t, healthy);
-        await markFailing(conn, t, failing);
-        await markHealthy(conn, t, healthy);
-        const stillFailing = failing.filter((id) => !healthy.includes(id));
-        const failingLong = await claimFailingReports(conn, t, stillFailing, FAILING_AFTER_MS);
-        disabled.push(...(await disableLongFailing(conn, t, stillFailing, s.auto_disable_after_hours)));
-        await completeDeliveries(conn, t, batch.map((b) => b.completion));
-        // What operators hear about, written with the change it reports.
-        const failedFor = batch.filter((b) => b.completion.status === 'failed' && !b.eventType.startsWith('webhook.'));
-        const failed = await failedDeliveries(conn, t, failedFor.map((b) => b.completion.id));
-        notices = await emitOperational(conn, t, [
-          ...failingLong.map((e) => endpointEvent('webhook.endpoint_failing', e)),
-          ...(await endpointNotices(conn, t, unique(disabled))).map((e) => endpointEvent('webhook.endpoint_disabled', e)),
-          ...recovered.map((e) => endpointEvent('webhook.endpoint_recovered', e)),
-          ...failed.map((d) => ({ type: 'webhook.delivery_failed' as const, endpointId: d.endpoint_id, data: d })),
-        ]);
-        // A completion that lost its lease changed nothing; admitting is a no-op then, as the key still has its head.
-        for (const [endpointId, ep] of locked) {
-          const keys = ended.filter((b) => b.endpointId === endpointId).map((b) => b.orderingKey!);
-          admitted += await admitHeads(conn, t, endpointId, ep.enabled, keys);
-        }
-      }),
-    );
+    const { disabled, admitted, notices } = await retryConflicts(() => withTransaction(pool, (conn) => writeResults(conn, t, batch, s.auto_disable_after_hours)));
     if (admitted > 0) deps.onAdmitted?.();
     if (notices.length > 0) deps.onNotices?.(notices);
     for (const id of unique(disabled)) {
@@ -184,6 +144,53 @@ export function createRecorder(deps: {
   }
 
   return { record, flush, pending: () => buffer.length, lastError: () => lastError };
+}
+
+/**
+ * One batch of results in one transaction: attempt rows, completions,
+ * endpoint health and the operational events it causes, and the next
+ * delivery of each ordered key whose head ended.
+ */
+async function writeResults(
+  conn: PoolConnection,
+  t: Tables,
+  batch: Recorded[],
+  autoDisableAfterHours: number,
+): Promise<{ disabled: number[]; admitted: number; notices: OperationalNotice[] }> {
+  const disabled: number[] = [];
+  let admitted = 0;
+  // First, in id order: the ordered endpoints whose heads end here (see db/ordering).
+  const ended = batch.filter((b) => b.orderingKey !== null && (b.completion.status === 'succeeded' || b.completion.status === 'failed'));
+  const locked = await lockEndpoints(conn, t, ended.map((b) => b.endpointId));
+  await insertAttempts(conn, t, batch.flatMap((b) => (b.attempt ? [b.attempt] : [])));
+  for (const b of batch) {
+    if (b.disableReason && (await disableEndpoint(conn, t, b.endpointId, b.disableReason))) disabled.push(b.endpointId);
+  }
+  // The sidecar's own faults say nothing about the endpoint's health.
+  const failing = unique(batch.filter((b) => b.attempt && !b.ok && b.attempt.errorClass !== 'internal').map((b) => b.endpointId));
+  const healthy = unique(batch.filter((b) => b.ok).map((b) => b.endpointId));
+  const recovered = await claimRecoveryReports(conn, t, healthy);
+  await markFailing(conn, t, failing);
+  await markHealthy(conn, t, healthy);
+  const stillFailing = failing.filter((id) => !healthy.includes(id));
+  const failingLong = await claimFailingReports(conn, t, stillFailing, FAILING_AFTER_MS);
+  disabled.push(...(await disableLongFailing(conn, t, stillFailing, autoDisableAfterHours)));
+  await completeDeliveries(conn, t, batch.map((b) => b.completion));
+  // What operators hear about, written with the change it reports.
+  const failedFor = batch.filter((b) => b.completion.status === 'failed' && !b.eventType.startsWith('webhook.'));
+  const failed = await failedDeliveries(conn, t, failedFor.map((b) => b.completion.id));
+  const notices = await emitOperational(conn, t, [
+    ...failingLong.map((e) => endpointEvent('webhook.endpoint_failing', e)),
+    ...(await endpointNotices(conn, t, unique(disabled))).map((e) => endpointEvent('webhook.endpoint_disabled', e)),
+    ...recovered.map((e) => endpointEvent('webhook.endpoint_recovered', e)),
+    ...failed.map((d) => ({ type: 'webhook.delivery_failed' as const, endpointId: d.endpoint_id, data: d })),
+  ]);
+  // A completion that lost its lease changed nothing; admitting is a no-op then, as the key still has its head.
+  for (const [endpointId, ep] of locked) {
+    const keys = ended.filter((b) => b.endpointId === endpointId).map((b) => b.orderingKey!);
+    admitted += await admitHeads(conn, t, endpointId, ep.enabled, keys);
+  }
+  return { disabled, admitted, notices };
 }
 
 function unique(ids: number[]): number[] {

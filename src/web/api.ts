@@ -8,10 +8,29 @@ import { check } from '../manage/schemas.js';
 import { presentAttempt, presentDelivery, presentEndpoint } from './present.js';
 import type { DeliveryStatus, Settings } from '../types.js';
 
+const id = schemas.parseId;
+
 export function apiRouter(service: Service): Router {
   const r = express.Router();
-  const id = schemas.parseId;
+  endpointRoutes(r, service);
+  deliveryRoutes(r, service);
+  r.get('/event-types', async (_req, res) => {
+    const { catalog, seen } = await service.eventTypes();
+    res.json({ data: catalog, seen: seen.map((type) => ({ type })) });
+  });
 
+  r.get('/settings', async (_req, res) => {
+    res.json(await service.getSettings());
+  });
+
+  r.patch('/settings', async (req, res) => {
+    res.json(await service.updateSettings(check<Partial<Settings> & { confirm?: boolean }>(schemas.settingsPatch, req.body)));
+  });
+  return r;
+}
+
+/** /endpoints and what is done to one endpoint. */
+function endpointRoutes(r: Router, service: Service): void {
   r.get('/endpoints', async (_req, res) => {
     res.json({ data: (await service.listEndpoints()).map((e) => presentEndpoint(e)) });
   });
@@ -75,6 +94,10 @@ export function apiRouter(service: Service): Router {
     res.status(202).json(note ? { queued, note } : { queued });
   });
 
+}
+
+/** The delivery log, one delivery, replay and skip. */
+function deliveryRoutes(r: Router, service: Service): void {
   r.get('/deliveries', async (req, res) => {
     const q = check<{
       endpoint_id?: number;
@@ -118,19 +141,4 @@ export function apiRouter(service: Service): Router {
     const { skipped, next } = await service.skipDelivery(id(req.params.id));
     res.json({ ...presentDelivery(skipped), next_delivery_id: next });
   });
-
-  r.get('/event-types', async (_req, res) => {
-    const { catalog, seen } = await service.eventTypes();
-    res.json({ data: catalog, seen: seen.map((type) => ({ type })) });
-  });
-
-  r.get('/settings', async (_req, res) => {
-    res.json(await service.getSettings());
-  });
-
-  r.patch('/settings', async (req, res) => {
-    res.json(await service.updateSettings(check<Partial<Settings> & { confirm?: boolean }>(schemas.settingsPatch, req.body)));
-  });
-
-  return r;
 }

@@ -43,6 +43,42 @@ async function status(port: number, name: string): Promise<string | null> {
   }
 }
 
+interface NodePorts {
+  sql: number;
+  gcomm: number;
+  ist: number;
+  sst: number;
+}
+
+/** One node's mariadbd command line: own datadir, socket and ports on loopback, rsync state transfer. */
+function nodeArgs(o: { dir: string; ports: NodePorts; name: string; clusterAddress: string; bootstrap: boolean }): string[] {
+  const { dir: d, ports: p, clusterAddress, bootstrap } = o;
+  return [
+    '--no-defaults',
+    `--datadir=${path.join(d, 'data')}`,
+    `--port=${p.sql}`,
+    '--bind-address=127.0.0.1',
+    `--socket=${path.join(d, 'sock')}`,
+    `--pid-file=${path.join(d, 'pid')}`,
+    `--log-error=${path.join(d, 'err.log')}`,
+    '--user=mysql',
+    '--innodb-buffer-pool-size=32M',
+    '--binlog-format=ROW',
+    '--innodb-autoinc-lock-mode=2',
+    '--default-storage-engine=InnoDB',
+    '--wsrep-on=ON',
+    `--wsrep-provider=${GALERA_PROVIDER}`,
+    '--wsrep-cluster-name=whtest',
+    `--wsrep-cluster-address=${clusterAddress}`,
+    `--wsrep-node-name=${o.name}`,
+    `--wsrep-node-address=127.0.0.1:${p.gcomm}`,
+    `--wsrep-provider-options=gmcast.listen_addr=tcp://127.0.0.1:${p.gcomm};ist.recv_addr=127.0.0.1:${p.ist};evs.suspect_timeout=PT3S;evs.inactive_timeout=PT6S`,
+    '--wsrep-sst-method=rsync',
+    `--wsrep-sst-receive-address=127.0.0.1:${p.sst}`,
+    ...(bootstrap ? ['--wsrep-new-cluster'] : []),
+  ];
+}
+
 export async function startGalera(size = 3): Promise<GaleraCluster> {
   const dir = mkdtempSync(path.join(tmpdir(), 'whtest-galera-'));
   chmodSync(dir, 0o755); // the mysql user must reach its data directories
@@ -83,36 +119,7 @@ export async function startGalera(size = 3): Promise<GaleraCluster> {
   };
 
   function spawnNode(i: number, bootstrap: boolean) {
-    const p = ports[i]!;
-    const d = nodeDir(i);
-    procs[i] = spawn(
-      '/usr/sbin/mariadbd',
-      [
-        '--no-defaults',
-        `--datadir=${path.join(d, 'data')}`,
-        `--port=${p.sql}`,
-        '--bind-address=127.0.0.1',
-        `--socket=${path.join(d, 'sock')}`,
-        `--pid-file=${path.join(d, 'pid')}`,
-        `--log-error=${path.join(d, 'err.log')}`,
-        '--user=mysql',
-        '--innodb-buffer-pool-size=32M',
-        '--binlog-format=ROW',
-        '--innodb-autoinc-lock-mode=2',
-        '--default-storage-engine=InnoDB',
-        '--wsrep-on=ON',
-        `--wsrep-provider=${GALERA_PROVIDER}`,
-        '--wsrep-cluster-name=whtest',
-        `--wsrep-cluster-address=${clusterAddress}`,
-        `--wsrep-node-name=node${i + 1}`,
-        `--wsrep-node-address=127.0.0.1:${p.gcomm}`,
-        `--wsrep-provider-options=gmcast.listen_addr=tcp://127.0.0.1:${p.gcomm};ist.recv_addr=127.0.0.1:${p.ist};evs.suspect_timeout=PT3S;evs.inactive_timeout=PT6S`,
-        '--wsrep-sst-method=rsync',
-        `--wsrep-sst-receive-address=127.0.0.1:${p.sst}`,
-        ...(bootstrap ? ['--wsrep-new-cluster'] : []),
-      ],
-      { stdio: 'ignore' },
-    );
+    procs[i] = spawn('/usr/sbin/mariadbd', nodeArgs({ dir: nodeDir(i), ports: ports[i]!, name: `node${i + 1}`, clusterAddress, bootstrap }), { stdio: 'ignore' });
   }
 
   const nodes: GaleraNode[] = ports.map((p, i) => ({

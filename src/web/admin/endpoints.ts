@@ -77,6 +77,13 @@ export function endpointsRouter(deps: AdminDeps): Router {
     }
   });
 
+  endpointActions(r, deps);
+  return r;
+}
+
+/** The forms on one endpoint's page: rotate, test, replay failed, backfill, delete. */
+function endpointActions(r: Router, deps: AdminDeps): void {
+  const { service } = deps;
   r.post('/endpoints/:id/rotate', async (req, res) => {
     const id = idOf(req);
     const body = req.body as Record<string, unknown>;
@@ -161,8 +168,6 @@ export function endpointsRouter(deps: AdminDeps): Router {
     await service.deleteEndpoint(id);
     res.redirect(303, '/admin/endpoints?notice=endpoint-deleted');
   });
-
-  return r;
 }
 
 /** The endpoint page: its form, secret, test and replay, recent deliveries. */
