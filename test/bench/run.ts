@@ -6,13 +6,15 @@
  * --drain-only=N (just the raw ceiling and one drain of N events × 1 endpoint),
  * --ordered-only=N (N keyed events drained unordered, then ordered per key over 1,000 keys),
  * --filtered-only=N (N events drained without, then through, a 3-condition filter).
+ * Environment: BENCH_CPU_PROF=dir (a V8 CPU profile per sidecar process),
+ * BENCH_NODE_FLAGS='--flag …' (appended to npm start's node flags, to measure them).
  */
 import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { createTestDb, insertOutbox, type TestDb } from '../support/db.js';
-import { apiClient, spawnSidecar, testEnv, type Api, type Child } from '../support/sidecar.js';
+import { apiClient, spawnSidecar, START_FLAGS, testEnv, type Api, type Child } from '../support/sidecar.js';
 import { sleep, waitFor } from '../support/wait.js';
 import { freePort } from '../support/net.js';
 import { createPool, parseDatabaseUrl } from '../../src/db/pool.js';
@@ -61,7 +63,7 @@ async function startSidecar(db: TestDb): Promise<{ child: Child; api: Api }> {
   const port = await freePort();
   // Default concurrency (128 overall, 64 per endpoint): one endpoint gets the raw run's 64 in flight.
   // BENCH_CPU_PROF=dir writes a V8 CPU profile of each sidecar process there (node --cpu-prof).
-  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  const prof = [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []), ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? [])];
   const child = spawnSidecar(testEnv(db.url, { PORT: String(port), LOG_LEVEL: 'warn' }), prof);
   const api = apiClient(`http://127.0.0.1:${port}`);
   await waitFor('sidecar up', async () => (await api('GET', '/healthz', undefined, null)).status === 200, 30_000, 100);
@@ -73,10 +75,18 @@ async function stopSidecar(c: Child) {
   await c.exited;
 }
 
-/** The sidecar's own count of statements sent (webhooks_db_queries_total on /metrics). */
-async function sidecarQueries(api: Api): Promise<number> {
-  const res = await api('GET', '/metrics', undefined, null);
-  return Number(/^webhooks_db_queries_total (\d+)/m.exec(String(res.body))?.[1] ?? NaN);
+/**
+ * From the sidecar's /metrics: statements sent (webhooks_db_queries_total),
+ * and its garbage collections (prom-client's nodejs_gc_duration_seconds).
+ */
+async function sidecarCounters(api: Api): Promise<{ queries: number; gcSeconds: number; majorGcs: number }> {
+  const text = String((await api('GET', '/metrics', undefined, null)).body);
+  const gcSeconds = [...text.matchAll(/^nodejs_gc_duration_seconds_sum\{kind="\w+"\} ([\d.e-]+)/gm)].reduce((a, m) => a + Number(m[1]), 0);
+  return {
+    queries: Number(/^webhooks_db_queries_total (\d+)/m.exec(text)?.[1] ?? NaN),
+    gcSeconds,
+    majorGcs: Number(/^nodejs_gc_duration_seconds_count\{kind="major"\} (\d+)/m.exec(text)?.[1] ?? 0),
+  };
 }
 
 /**
@@ -84,7 +94,7 @@ async function sidecarQueries(api: Api): Promise<number> {
  * statements it sent; and what the rest of this 2-core box spent on it — the
  * receiver process and MariaDB — which the raw run has only the first of.
  */
-const perDelivery = { cpuUs: NaN, queries: NaN, receiverUs: NaN, mariadbUs: NaN };
+const perDelivery = { cpuUs: NaN, queries: NaN, receiverUs: NaN, mariadbUs: NaN, gcUs: NaN, majorGcs: NaN };
 
 /** MariaDB's server process, read from its pid file; null where the server is elsewhere. */
 async function mariadbPid(pool: Pool): Promise<number | null> {
@@ -112,7 +122,7 @@ async function drain(
     await api('POST', '/api/endpoints', { url: `${recvUrl}?e=${i}${opts.delayMs ? `&delay=${opts.delayMs}` : ''}`, events: [type], confirm: true, ordered: opts.ordered === true, ...(opts.filter ? { filter: opts.filter } : {}) });
   }
   await ask('reset');
-  const q0 = await sidecarQueries(api);
+  const q0 = await sidecarCounters(api);
   const c0 = pid ? cpuTicks(pid) : 0;
   const dbPid = await mariadbPid(db.pool);
   const r0 = cpuTicks(recv.pid!);
@@ -133,7 +143,10 @@ async function drain(
   if (pid) perDelivery.cpuUs = ((cpuTicks(pid) - c0) * 10_000) / total;
   perDelivery.receiverUs = ((cpuTicks(recv.pid!) - r0) * 10_000) / total;
   perDelivery.mariadbUs = dbPid ? ((cpuTicks(dbPid) - m0) * 10_000) / total : NaN;
-  perDelivery.queries = ((await sidecarQueries(api)) - q0 - 1) / total;
+  const q1 = await sidecarCounters(api);
+  perDelivery.queries = (q1.queries - q0.queries - 1) / total;
+  perDelivery.gcUs = ((q1.gcSeconds - q0.gcSeconds) * 1e6) / total;
+  perDelivery.majorGcs = q1.majorGcs - q0.majorGcs;
   return total / ((s.lastAt - t0) / 1000);
 }
 
@@ -310,6 +323,7 @@ function cpuBudget(prefix: string, raw: { rate: number; cpuUs?: number }, drainR
   if (!raw.cpuUs || Number.isNaN(perDelivery.mariadbUs)) return;
   report(`${prefix}_receiver_us`, 'receiver CPU per delivery', perDelivery.receiverUs, 'µs');
   report(`${prefix}_mariadb_us`, 'MariaDB CPU per delivery', perDelivery.mariadbUs, 'µs');
+  report(`${prefix}_gc_us`, `sidecar GC pauses per delivery (${perDelivery.majorGcs} major GCs in the drain)`, perDelivery.gcUs, 'µs');
   const box = perDelivery.cpuUs + perDelivery.receiverUs + perDelivery.mariadbUs;
   const busy = (drainRate * box) / 1e6;
   report(`${prefix}_box_us`, `box CPU per delivery (sidecar + receiver + MariaDB), ${busy.toFixed(2)} cores busy`, box, 'µs');
@@ -352,6 +366,19 @@ function rawRun(mode: 'got' | 'sender'): Promise<{ rate: number; cpuUs?: number 
   });
 }
 
+/**
+ * The pipeline with no HTTP (fan-out, claim, sign, record; the sender answers
+ * at once), in its own process with npm start's node flags: {rate, cpuUs}.
+ */
+function pipelineRun(): Promise<{ rate: number; cpuUs: number; gcUs: number; majorGcs: number }> {
+  return new Promise((resolve, reject) => {
+    const c = fork(here('./pipeline.js'), [String(scale(20_000))], { execArgv: START_FLAGS, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+    let out = '';
+    c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    c.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as { rate: number; cpuUs: number; gcUs: number; majorGcs: number }) : reject(new Error(`pipeline exited ${code}`))));
+  });
+}
+
 /** Thrown to end a partial run early, not a failure. */
 class Done extends Error {}
 
@@ -371,6 +398,9 @@ try {
   // The sidecar's sign-and-send path alone (no database): what HTTP costs us, beside got's own floor.
   const alone = await rawRun('sender');
   report('sender_alone_per_s', `sidecar's sign + send alone, ${CONCURRENCY} in flight, no database`, alone.rate, `/s (${(alone.cpuUs ?? NaN).toFixed(0)} µs CPU per request)`);
+  // …and the rest of the pipeline alone (no HTTP): the two add up to what a delivery should cost.
+  const pipe = await pipelineRun();
+  report('pipeline_alone_per_s', 'the pipeline alone: fan-out, claim, sign, record (no HTTP)', pipe.rate, `/s (${pipe.cpuUs.toFixed(0)} µs CPU per delivery, ${pipe.gcUs.toFixed(0)} µs of it in GC pauses, ${pipe.majorGcs} major GCs)`);
 
   // 2. drain, after a warm-up drain that is not timed (JIT, pool connections), as the raw run warms up too
   let sc = await startSidecar(db);
@@ -388,6 +418,7 @@ try {
     report('drain_only_queries', 'database statements per delivery', perDelivery.queries, '');
     if (raw.cpuUs) report('raw_cpu_us', 'raw got CPU per request', raw.cpuUs, 'µs');
     cpuBudget('drain_only', raw, d, alone.cpuUs ?? NaN);
+    report('drain_only_rss_mb', 'peak RSS of the sidecar', peakRssMb(sc.child.proc.pid!), 'MB');
     await stopSidecar(sc.child);
     throw new Done();
   }

@@ -80,8 +80,8 @@ export function useTestDb(label: string): { get(): TestDb } {
 }
 
 /** A pool on the test database with the sidecar's migrations applied under `prefix`; end() it after. */
-export async function migratedPool(url: string, prefix = 'wp_') {
-  const pool = createPool(parseDatabaseUrl(url), 2);
+export async function migratedPool(url: string, prefix = 'wp_', connections = 2) {
+  const pool = createPool(parseDatabaseUrl(url), connections);
   const t = tableNames(prefix);
   await migrate(pool, t, silentLogger);
   return { pool, t };
