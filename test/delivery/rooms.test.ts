@@ -1,5 +1,5 @@
 /**
- * The claimer, the sender room (attempt) and the recorder, each alone, on a
+ * The claimer, the sender room (attempt), the recorder and the fan-out loop, each alone, on a
  * real database and against a real receiver: what the dispatcher wires
  * together, pinned one room at a time.
  */
@@ -13,6 +13,7 @@ import { createRecorder } from '../../src/delivery/recorder.js';
 import { createSender, type Sender } from '../../src/delivery/send.js';
 import { createSettingsStore, type SettingsStore } from '../../src/delivery/settingsStore.js';
 import { fanOutBatch } from '../../src/delivery/fanout.js';
+import { createFanOutLoop } from '../../src/delivery/fanoutLoop.js';
 import { insertEndpoint } from '../../src/db/endpoints.js';
 import type { ClaimedDelivery } from '../../src/db/deliveries.js';
 import type { Tables } from '../../src/db/tables.js';
@@ -154,6 +155,37 @@ describe('the dispatcher rooms, one at a time', function () {
       ]);
       const [[after]] = await pool.query<RowDataPacket[]>('SELECT failing_since FROM wp_webhook_endpoints WHERE id = ?', [endpointId]);
       expect(after!.failing_since, 'a 500 from the receiver does count').to.not.equal(null);
+    });
+  });
+
+  describe('fan-out loop (each tick)', () => {
+    it('fans out batch after batch until the outbox is drained, asks for a claim after each, and stops between batches', async () => {
+      await fresh([]);
+      await insertOutbox(pool, Array.from({ length: 1200 }, (_, i) => ({ type: 'room.loop', payload: { i } })));
+      let pumps = 0;
+      let stopping = false;
+      const loop = createFanOutLoop({ pool, tables: t, settings, log: silentLogger, stopping: () => stopping, pump: () => pumps++ });
+      await loop.run();
+      const [[o]] = await pool.query<RowDataPacket[]>("SELECT SUM(fanned_out_at IS NULL) AS waiting, COUNT(*) AS n FROM wp_webhook_outbox WHERE event_type = 'room.loop'");
+      expect(Number(o!.waiting), 'every row fanned out in one run').to.equal(0);
+      expect(Number(o!.n)).to.equal(1200);
+      expect(pumps, 'one claim asked for per batch of 500').to.equal(3);
+      expect(await due()).to.equal(1200);
+
+      await insertOutbox(pool, Array.from({ length: 600 }, (_, i) => ({ type: 'room.loop', payload: { i } })));
+      stopping = true;
+      await loop.run();
+      const [[left]] = await pool.query<RowDataPacket[]>("SELECT SUM(fanned_out_at IS NULL) AS waiting FROM wp_webhook_outbox WHERE event_type = 'room.loop'");
+      expect(Number(left!.waiting), 'a stopping process starts no batch').to.equal(600);
+      loop.stop();
+    });
+
+    it('rejects when the database refuses the batch, so the dispatcher backs off', async () => {
+      const broken = { ...t, outbox: '`wp_no_such_outbox`' };
+      const loop = createFanOutLoop({ pool, tables: broken, settings, log: silentLogger, stopping: () => false, pump: () => undefined });
+      let err: unknown = null;
+      await loop.run().catch((e: unknown) => (err = e));
+      expect((err as { code?: string } | null)?.code).to.equal('ER_NO_SUCH_TABLE');
     });
   });
 });
