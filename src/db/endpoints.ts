@@ -240,13 +240,16 @@ async function claimReports(conn: Queryable, t: Tables, ids: number[], where: st
   return out;
 }
 
+/** Failing for `?` seconds without a success, and that spell not reported yet. */
+const FAILING_UNREPORTED = 'failing_notified_at IS NULL AND failing_since <= NOW(3) - INTERVAL ? SECOND';
+
 /** Endpoints among `ids` failing for `afterMs` without a success and not yet reported: marked reported. */
 export function claimFailingReports(conn: Queryable, t: Tables, ids: number[], afterMs: number): Promise<EndpointNotice[]> {
   return claimReports(
     conn,
     t,
     ids,
-    'failing_notified_at IS NULL AND failing_since <= NOW(3) - INTERVAL ? SECOND',
+    FAILING_UNREPORTED,
     [Math.round(afterMs / 1000)],
     'failing_notified_at = NOW(3)',
     'failing_notified_at IS NULL',
@@ -257,7 +260,7 @@ export function claimFailingReports(conn: Queryable, t: Tables, ids: number[], a
 export async function unreportedFailing(conn: Queryable, t: Tables, afterMs: number): Promise<number[]> {
   const r = await rows(
     conn,
-    `SELECT id FROM ${t.endpoints} WHERE enabled = 1 AND failing_notified_at IS NULL AND failing_since <= NOW(3) - INTERVAL ? SECOND ORDER BY id LIMIT 100`,
+    `SELECT id FROM ${t.endpoints} WHERE enabled = 1 AND ${FAILING_UNREPORTED} ORDER BY id LIMIT 100`,
     [Math.round(afterMs / 1000)],
   );
   return r.map((x) => Number(x.id));

@@ -139,9 +139,13 @@ function errorHandler(log: Logger): ErrorRequestHandler {
     let payload: Record<string, unknown>;
     if (err instanceof ValidationError) {
       status = 400;
-      payload = err.flags.needsConfirm
-        ? { code: 'confirmation_required', message: err.message, field: err.field, details: err.details.map(({ field, message }) => ({ field, message })) }
-        : { code: 'validation_error', message: err.message, field: err.field, details: err.details.map(({ field, message }) => ({ field, message })) };
+      payload = {
+        code: err.flags.needsConfirm ? 'confirmation_required' : 'validation_error',
+        message: err.message,
+        field: err.field,
+        // The wire keeps field and message; joi's rule and context are for the pages' own wording.
+        details: err.details.map(({ field, message }) => ({ field, message })),
+      };
     } else if (bodyErr.type === 'entity.parse.failed') {
       status = 400;
       payload = { code: 'invalid_json', message: `request body is not valid JSON: ${err.message}` };

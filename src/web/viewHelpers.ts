@@ -3,6 +3,7 @@
  * strings; templates print them with <%= %>, which escapes.
  */
 import { formatInZone, UTC_ZONE, type SiteZone } from '../wordpress/timeZone.js';
+import { DATE_EXAMPLE } from './admin/messages.js';
 
 const utc = (d: Date) => d.toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, ' UTC');
 
@@ -24,7 +25,7 @@ export function viewHelpersFor(zone: SiteZone) {
 export const viewHelpers = {
   zone: 'UTC',
   /** How a time is typed into a form: the format the pages show times in. */
-  dateExample: '2026-11-30 10:12',
+  dateExample: DATE_EXAMPLE,
   /** "2025-03-20 10:30:00 UTC", where the site's zone is not known. */
   time(d: Date | null | undefined): string {
     return d && !Number.isNaN(d.getTime()) ? utc(d) : '—';
