@@ -90,8 +90,8 @@ async function sidecarCounters(api: Api): Promise<{ queries: number; gcSeconds: 
 }
 
 /**
- * Cost per delivery of the last drain: CPU of the sidecar process and
- * statements it sent; and what the rest of this 2-core box spent on it — the
+ * Cost per delivery of the last drain: CPU of the sidecar process, statements
+ * it sent and its GC; and what the rest of this 2-core box spent on it — the
  * receiver process and MariaDB — which the raw run has only the first of.
  */
 const perDelivery = { cpuUs: NaN, queries: NaN, receiverUs: NaN, mariadbUs: NaN, gcUs: NaN, majorGcs: NaN };
@@ -356,28 +356,24 @@ async function slowFigure(db: TestDb, api: Api) {
   report('slow_100_ratio', `÷ concurrency / latency (128 / 0.2 s = ${ideal}/s)`, dSlow / ideal, '', { text: '≥ 0.9', ok: dSlow / ideal >= 0.9 });
 }
 
-/** got alone (`got`) or the sidecar's sign-and-send path (`sender`) POSTing in its own process: {rate, cpuUs}. */
-function rawRun(mode: 'got' | 'sender'): Promise<{ rate: number; cpuUs?: number }> {
+/** Runs a bench script in its own process (with this one's node flags unless given others) and returns the JSON line it prints. */
+function forkJson<T>(script: string, args: string[], execArgv?: string[]): Promise<T> {
   return new Promise((resolve, reject) => {
-    const c = fork(here('./raw.js'), [recvUrl, String(scale(20_000)), String(CONCURRENCY), mode], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+    const c = fork(here(script), args, { ...(execArgv ? { execArgv } : {}), stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
     let out = '';
     c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    c.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as { rate: number; cpuUs?: number }) : reject(new Error(`raw (${mode}) exited ${code}`))));
+    c.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as T) : reject(new Error(`${script} ${args.join(' ')} exited ${code}`))));
   });
 }
+
+/** got alone (`got`) or the sidecar's sign-and-send path (`sender`) POSTing in its own process: {rate, cpuUs}. */
+const rawRun = (mode: 'got' | 'sender') => forkJson<{ rate: number; cpuUs?: number }>('./raw.js', [recvUrl, String(scale(20_000)), String(CONCURRENCY), mode]);
 
 /**
  * The pipeline with no HTTP (fan-out, claim, sign, record; the sender answers
  * at once), in its own process with npm start's node flags: {rate, cpuUs}.
  */
-function pipelineRun(): Promise<{ rate: number; cpuUs: number; gcUs: number; majorGcs: number }> {
-  return new Promise((resolve, reject) => {
-    const c = fork(here('./pipeline.js'), [String(scale(20_000))], { execArgv: START_FLAGS, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
-    let out = '';
-    c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    c.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as { rate: number; cpuUs: number; gcUs: number; majorGcs: number }) : reject(new Error(`pipeline exited ${code}`))));
-  });
-}
+const pipelineRun = () => forkJson<{ rate: number; cpuUs: number; gcUs: number; majorGcs: number }>('./pipeline.js', [String(scale(20_000))], START_FLAGS);
 
 /** Thrown to end a partial run early, not a failure. */
 class Done extends Error {}

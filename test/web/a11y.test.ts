@@ -249,25 +249,22 @@ describe('admin pages: accessibility, keyboard and small screens', function () {
         };
       });
     const url = `${fx.sidecar.url}/admin/endpoints/${ids.failing}`;
+    /** Opens the endpoint page, types `fill` (selector, text), presses `button`, and checks the summary heads `section`. */
+    const failIn = async (button: string, section: string, fill?: [string, string]) => {
+      await page.goto(url);
+      if (fill) await page.fill(...fill);
+      await page.click(`button:has-text("${button}")`);
+      await page.waitForSelector('#error-summary');
+      expect(await summary(), button).to.deep.equal({ focused: true, section, onScreen: true, count: 1 });
+    };
     // The endpoint's settings form sits below its health, actions and history.
-    await page.goto(url);
-    await page.fill('#url', 'not a url');
-    await page.click('button:has-text("Save endpoint")');
-    await page.waitForSelector('#error-summary');
-    expect(await summary()).to.deep.equal({ focused: true, section: 'card form', onScreen: true, count: 1 });
+    await failIn('Save endpoint', 'card form', ['#url', 'not a url']);
     expect(await page.textContent('#error-summary')).to.include('Endpoint URL must be a full web address');
     // Replay failed since a time that is not one: the summary heads the actions.
-    await page.goto(url);
-    await page.fill('#since', 'yesterday');
-    await page.click('button:has-text("Replay failed")');
-    await page.waitForSelector('#error-summary');
-    expect(await summary()).to.deep.equal({ focused: true, section: 'actions', onScreen: true, count: 1 });
+    await failIn('Replay failed', 'actions', ['#since', 'yesterday']);
     expect(await page.inputValue('#since')).to.equal('yesterday');
     // Rotate without ticking the box, far down the page: the summary heads the secret's section.
-    await page.goto(url);
-    await page.click('button:has-text("Rotate secret")');
-    await page.waitForSelector('#error-summary');
-    expect(await summary()).to.deep.equal({ focused: true, section: 'secret', onScreen: true, count: 1 });
+    await failIn('Rotate secret', 'secret');
     expect(await page.getAttribute('#rotate_confirm', 'aria-invalid')).to.equal('true');
   });
 
