@@ -57,7 +57,12 @@ export interface Recorder {
 
 const FLUSH_SIZE = 100;
 const FLUSH_DELAY_MS = 20;
-const MAX_DB_BACKOFF_MS = 30_000;
+/**
+ * Retries stay frequent (0.5 s doubling to 5 s, against 30 s for claims): a
+ * result still unwritten when its lease ends is sent again, and one write
+ * attempt every 5 s costs a database that is away nothing.
+ */
+const MAX_DB_BACKOFF_MS = 5_000;
 /** Results kept in memory while the database cannot take them (about 2 MB). */
 export const MAX_UNRECORDED = 5000;
 
@@ -81,33 +86,50 @@ export function createRecorder(deps: {
 
   function record(r: Recorded) {
     buffer.push(r);
-    if (retryMs > 0) return; // a retry is scheduled; it takes everything buffered
-    if (buffer.length >= FLUSH_SIZE) void flush();
-    else if (!flushTimer) flushTimer = setTimeout(() => void flush(), FLUSH_DELAY_MS);
+    schedule();
   }
 
-  async function flush(): Promise<void> {
+  /**
+   * Arranges the next write of what is buffered. Nothing while a write is
+   * under way (it calls back here when it ends, so results that came in
+   * meanwhile are never left without a write) or while one is timed
+   * already: the batch timer, or the retry timer while the database is away.
+   */
+  function schedule() {
+    if (flushing || flushTimer || buffer.length === 0) return;
+    if (retryMs === 0 && buffer.length >= FLUSH_SIZE) void writeBuffered();
+    else flushTimer = setTimeout(() => void flush(), retryMs || FLUSH_DELAY_MS);
+  }
+
+  /** One write of everything buffered; on failure the batch goes back to the buffer and the retry is timed. */
+  function writeBuffered(): Promise<void> {
     if (flushTimer) {
       clearTimeout(flushTimer);
       flushTimer = null;
     }
-    if (flushing) {
-      await flushing;
-      if (buffer.length === 0) return;
-    }
     const batch = buffer;
     buffer = [];
-    if (batch.length === 0) return;
     flushing = write(batch)
-      .then(() => {
-        retryMs = 0;
-      })
-      .catch((err: unknown) => keepForLater(batch, err))
+      .then(
+        () => {
+          retryMs = 0;
+        },
+        (err: unknown) => keepForLater(batch, err),
+      )
       .finally(() => {
         flushing = null;
+        schedule();
       });
-    await flushing;
-    if (buffer.length >= FLUSH_SIZE && retryMs === 0) await flush();
+    return flushing;
+  }
+
+  async function flush(): Promise<void> {
+    for (;;) {
+      while (flushing) await flushing;
+      if (buffer.length === 0) return;
+      await writeBuffered();
+      if (retryMs > 0) return; // kept; the retry timer writes it
+    }
   }
 
   function keepForLater(batch: Recorded[], err: unknown) {
@@ -129,7 +151,6 @@ export function createRecorder(deps: {
     }
     retryMs = Math.min(MAX_DB_BACKOFF_MS, retryMs ? retryMs * 2 : 500);
     log.warn(`database unavailable while recording results; retrying in ${retryMs} ms`, { pending: buffer.length, error: e.message });
-    if (!flushTimer) flushTimer = setTimeout(() => void flush(), retryMs);
   }
 
   async function write(batch: Recorded[]): Promise<void> {

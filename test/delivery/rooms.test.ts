@@ -4,7 +4,7 @@
  * together, pinned one room at a time.
  */
 import { expect } from 'chai';
-import type { Pool, RowDataPacket } from 'mysql2/promise';
+import mysql, { type Pool, type RowDataPacket } from 'mysql2/promise';
 import { insertOutbox, migratedPool, useTestDb } from '../support/db.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
 import { createClaimer } from '../../src/delivery/claimer.js';
@@ -17,7 +17,8 @@ import { createFanOutLoop } from '../../src/delivery/fanoutLoop.js';
 import { insertEndpoint } from '../../src/db/endpoints.js';
 import type { ClaimedDelivery } from '../../src/db/deliveries.js';
 import type { Tables } from '../../src/db/tables.js';
-import { silentLogger } from '../../src/log.js';
+import { createLogger, silentLogger } from '../../src/log.js';
+import { waitFor } from '../support/wait.js';
 
 describe('the dispatcher rooms, one at a time', function () {
   this.timeout(30_000);
@@ -155,6 +156,43 @@ describe('the dispatcher rooms, one at a time', function () {
       ]);
       const [[after]] = await pool.query<RowDataPacket[]>('SELECT failing_since FROM wp_webhook_endpoints WHERE id = ?', [endpointId]);
       expect(after!.failing_since, 'a 500 from the receiver does count').to.not.equal(null);
+    });
+
+    it('keeps results the database refused and retries them, and writes results that came in during the retry at once', async () => {
+      await fresh([{}, {}]);
+      const { claimed } = await createClaimer({ pool, tables: t, worker: 'w' }).claim({ limit: 2, timeoutSeconds: 2, excludeEndpoints: [], rateLimits: new Map(), freeSlots: () => 2 });
+      const run = createAttempter({ sender, settings, userAgent: 'test/1', worker: 'w' });
+      const [first, second] = await Promise.all(claimed.map((c) => run(c)));
+      const warnings: string[] = [];
+      const recorder = createRecorder({ pool, tables: t, settings, log: createLogger('warn', (l) => void warnings.push(l)), stopping: () => false });
+      const locker = await mysql.createConnection({ uri: db.get().url });
+      // The recorder's statement held up by the lock (its state varies: 'Statistics', 'Updating').
+      const lockWaiter = async () => {
+        const [w] = await locker.query<RowDataPacket[]>("SELECT id FROM information_schema.processlist WHERE info LIKE 'UPDATE `wp_webhook_deliveries` d%'");
+        return w[0] ? Number(w[0].id) : null;
+      };
+      try {
+        // The first write waits on a row lock and loses its connection: kept, and retried after a pause.
+        await locker.query('BEGIN');
+        await locker.query(`SELECT id FROM ${t.deliveries} WHERE id = ? FOR UPDATE`, [first!.completion.id]);
+        recorder.record(first!);
+        await locker.query('KILL ?', [await waitFor('the first write waits', lockWaiter)]);
+        await waitFor('the first write failed', () => warnings.some((w) => w.includes('database unavailable while recording results')));
+        expect(recorder.pending()).to.equal(1);
+        // The retry waits on the lock too; the second result comes in while it is under way.
+        await waitFor('the retry waits', lockWaiter);
+        recorder.record(second!);
+        await locker.query('COMMIT');
+        // Written by the recorder itself, without another result to set it going.
+        const statuses = async () => {
+          const [rows] = await pool.query<RowDataPacket[]>('SELECT status, claim_token FROM wp_webhook_deliveries WHERE id IN (?) ORDER BY id', [claimed.map((c) => c.id)]);
+          return rows.map((r) => `${r.status} ${r.claim_token ?? 'unclaimed'}`).join(', ');
+        };
+        await waitFor('both results written', async () => (await statuses()) === 'succeeded unclaimed, succeeded unclaimed', 2000);
+      } finally {
+        await locker.end();
+      }
+      expect(recorder.pending()).to.equal(0);
     });
   });
 
