@@ -45,7 +45,6 @@ describe('the dispatcher rooms, one at a time', function () {
   });
 
   const due = async () => Number((await pool.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM wp_webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= NOW(3)"))[0][0]!.n);
-  const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
   async function fresh(rows: { status?: number }[]): Promise<void> {
     await pool.query("UPDATE wp_webhook_deliveries SET status = 'succeeded' WHERE status = 'pending'");
     await insertOutbox(pool, rows.map((data) => ({ type: 'room.test', payload: data })));
@@ -140,10 +139,14 @@ describe('the dispatcher rooms, one at a time', function () {
       expect(ep!.failing_since).to.equal(null);
       expect(ep!.last_success_at).to.not.equal(null);
       recorder.record(results[1]!);
-      await wait(100); // the 20 ms batch timer writes it
+      // The 20 ms batch timer writes it, with no flush() asked for.
+      const states = async () => {
+        const [rows] = await pool.query<RowDataPacket[]>('SELECT status, attempts, claim_token FROM wp_webhook_deliveries WHERE id IN (?) ORDER BY id', [claimed.map((c) => c.id)]);
+        return rows.map((r) => [r.status, r.attempts, r.claim_token]);
+      };
+      await waitFor('the batch timer writes it', async () => (await states()).every((s) => s[2] === null), 5000);
       expect(recorder.pending()).to.equal(0);
-      const [rows] = await pool.query<RowDataPacket[]>('SELECT id, status, attempts, last_status_code, claim_token FROM wp_webhook_deliveries WHERE id IN (?) ORDER BY id', [claimed.map((c) => c.id)]);
-      expect(rows.map((r) => [r.status, r.attempts, r.claim_token])).to.deep.equal([
+      expect(await states()).to.deep.equal([
         ['succeeded', 1, null],
         ['pending', 1, null],
         ['failed', 1, null],
