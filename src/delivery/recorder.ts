@@ -65,6 +65,23 @@ const FLUSH_DELAY_MS = 20;
 const MAX_DB_BACKOFF_MS = 5_000;
 /** Results kept in memory while the database cannot take them (about 2 MB). */
 export const MAX_UNRECORDED = 5000;
+/**
+ * One write's share of max_allowed_packet: 4 MB, MySQL 5.7's default and
+ * what many hosts still set (MariaDB's is 16, MySQL 8's 64). A backlog held
+ * through an outage goes in several transactions, not one statement the
+ * server refuses again on every retry.
+ */
+const WRITE_MAX_BYTES = 4 << 20;
+const WRITE_MAX_RESULTS = 1000;
+
+/** What a result adds to a write's statements, at worst: escaped or multi-byte text counted thrice, 1 KB for the rest. */
+function writeBytes(r: Recorded): number {
+  const a = r.attempt;
+  if (!a) return 1024;
+  let chars = (a.responseBody?.length ?? 0) + (a.errorMessage?.length ?? 0) + a.requestUrl.length;
+  for (const h of [a.requestHeaders, a.responseHeaders]) if (h) for (const k in h) chars += k.length + (h[k]?.length ?? 0) + 6;
+  return 1024 + 3 * chars;
+}
 
 export function createRecorder(deps: {
   pool: Pool;
@@ -101,14 +118,13 @@ export function createRecorder(deps: {
     else flushTimer = setTimeout(() => void flush(), retryMs || FLUSH_DELAY_MS);
   }
 
-  /** One write of everything buffered; on failure the batch goes back to the buffer and the retry is timed. */
+  /** One write of the oldest results buffered; on failure they go back to the buffer and the retry is timed. */
   function writeBuffered(): Promise<void> {
     if (flushTimer) {
       clearTimeout(flushTimer);
       flushTimer = null;
     }
-    const batch = buffer;
-    buffer = [];
+    const batch = takeBatch();
     flushing = write(batch)
       .then(
         () => {
@@ -121,6 +137,23 @@ export function createRecorder(deps: {
         schedule();
       });
     return flushing;
+  }
+
+  /** The oldest results, as many as one write may carry. */
+  function takeBatch(): Recorded[] {
+    let n = 0;
+    let bytes = 0;
+    while (n < buffer.length && n < WRITE_MAX_RESULTS) {
+      bytes += writeBytes(buffer[n]!);
+      if (n > 0 && bytes > WRITE_MAX_BYTES) break;
+      n++;
+    }
+    if (n === buffer.length) {
+      const all = buffer;
+      buffer = [];
+      return all;
+    }
+    return buffer.splice(0, n);
   }
 
   async function flush(): Promise<void> {

@@ -35,7 +35,10 @@ describe('the dispatcher rooms, one at a time', function () {
     settings = createSettingsStore(pool, t);
     await settings.update({ retry_schedule_seconds: [60], retry_jitter_ratio: 0, timeout_seconds: 2 });
     sender = createSender({ allowPrivateTargets: true });
-    receiver = await startReceiver((req) => ({ status: (req.json.data as { status?: number })?.status ?? 200 }));
+    receiver = await startReceiver((req) => {
+      const data = req.json.data as { status?: number; bodyBytes?: number };
+      return { status: data?.status ?? 200, body: data?.bodyBytes ? '"'.repeat(data.bodyBytes) : undefined };
+    });
     endpointId = await insertEndpoint(pool, t, { url: receiver.url, description: '', events: ['*'], enabled: true, secret: 'a-secret-of-16-chars' });
     db.get().beforeDrop(async () => {
       sender.close();
@@ -45,7 +48,7 @@ describe('the dispatcher rooms, one at a time', function () {
   });
 
   const due = async () => Number((await pool.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM wp_webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= NOW(3)"))[0][0]!.n);
-  async function fresh(rows: { status?: number }[]): Promise<void> {
+  async function fresh(rows: { status?: number; bodyBytes?: number }[]): Promise<void> {
     await pool.query("UPDATE wp_webhook_deliveries SET status = 'succeeded' WHERE status = 'pending'");
     await insertOutbox(pool, rows.map((data) => ({ type: 'room.test', payload: data })));
     await fanOutBatch(pool, t, { limit: 500, maxPayloadBytes: 1 << 20 });
@@ -161,41 +164,81 @@ describe('the dispatcher rooms, one at a time', function () {
       expect(after!.failing_since, 'a 500 from the receiver does count').to.not.equal(null);
     });
 
-    it('keeps results the database refused and retries them, and writes results that came in during the retry at once', async () => {
-      await fresh([{}, {}]);
-      const { claimed } = await createClaimer({ pool, tables: t, worker: 'w' }).claim({ limit: 2, timeoutSeconds: 2, excludeEndpoints: [], rateLimits: new Map(), freeSlots: () => 2 });
-      const run = createAttempter({ sender, settings, userAgent: 'test/1', worker: 'w' });
-      const [first, second] = await Promise.all(claimed.map((c) => run(c)));
-      const warnings: string[] = [];
-      const recorder = createRecorder({ pool, tables: t, settings, log: createLogger('warn', (l) => void warnings.push(l)), stopping: () => false });
+    /**
+     * A database that goes away mid-write: a row lock holds the recorder's
+     * write of `deliveryId` (after `record()` is called) and its connection is
+     * killed. Returns the locker, still holding the lock, and a probe for a
+     * write waiting on it.
+     */
+    async function killWriteOn(deliveryId: number, warnings: string[], record: () => void) {
       const locker = await mysql.createConnection({ uri: db.get().url });
       // The recorder's statement held up by the lock (its state varies: 'Statistics', 'Updating').
-      const lockWaiter = async () => {
+      const waiting = async () => {
         const [w] = await locker.query<RowDataPacket[]>("SELECT id FROM information_schema.processlist WHERE info LIKE 'UPDATE `wp_webhook_deliveries` d%'");
         return w[0] ? Number(w[0].id) : null;
       };
+      await locker.query('BEGIN');
+      await locker.query(`SELECT id FROM ${t.deliveries} WHERE id = ? FOR UPDATE`, [deliveryId]);
+      record();
+      await locker.query('KILL ?', [await waitFor('the write waits', waiting)]);
+      await waitFor('the write failed', () => warnings.some((w) => w.includes('database unavailable while recording results')));
+      return { locker, waiting };
+    }
+
+    async function resultsOf(rows: { status?: number; bodyBytes?: number }[]) {
+      await fresh(rows);
+      const { claimed } = await createClaimer({ pool, tables: t, worker: 'w' }).claim({ limit: rows.length, timeoutSeconds: 2, excludeEndpoints: [], rateLimits: new Map(), freeSlots: () => rows.length });
+      expect(claimed).to.have.length(rows.length);
+      const run = createAttempter({ sender, settings, userAgent: 'test/1', worker: 'w' });
+      const results = await Promise.all(claimed.map((c) => run(c)));
+      const warnings: string[] = [];
+      const recorder = createRecorder({ pool, tables: t, settings, log: createLogger('warn', (l) => void warnings.push(l)), stopping: () => false });
+      /** "status claim_token" of each delivery, in id order. */
+      const statuses = async () => {
+        const [r] = await pool.query<RowDataPacket[]>('SELECT status, claim_token FROM wp_webhook_deliveries WHERE id IN (?) ORDER BY id', [claimed.map((c) => c.id)]);
+        return r.map((x) => `${x.status} ${x.claim_token ?? 'unclaimed'}`);
+      };
+      return { results, warnings, recorder, statuses };
+    }
+
+    it('keeps results the database refused and retries them, and writes results that came in during the retry at once', async () => {
+      const { results, warnings, recorder, statuses } = await resultsOf([{}, {}]);
+      const [first, second] = results;
+      // The first write loses its connection: kept, and retried after a pause.
+      const { locker, waiting } = await killWriteOn(first!.completion.id, warnings, () => recorder.record(first!));
       try {
-        // The first write waits on a row lock and loses its connection: kept, and retried after a pause.
-        await locker.query('BEGIN');
-        await locker.query(`SELECT id FROM ${t.deliveries} WHERE id = ? FOR UPDATE`, [first!.completion.id]);
-        recorder.record(first!);
-        await locker.query('KILL ?', [await waitFor('the first write waits', lockWaiter)]);
-        await waitFor('the first write failed', () => warnings.some((w) => w.includes('database unavailable while recording results')));
         expect(recorder.pending()).to.equal(1);
         // The retry waits on the lock too; the second result comes in while it is under way.
-        await waitFor('the retry waits', lockWaiter);
+        await waitFor('the retry waits', waiting);
         recorder.record(second!);
         await locker.query('COMMIT');
         // Written by the recorder itself, without another result to set it going.
-        const statuses = async () => {
-          const [rows] = await pool.query<RowDataPacket[]>('SELECT status, claim_token FROM wp_webhook_deliveries WHERE id IN (?) ORDER BY id', [claimed.map((c) => c.id)]);
-          return rows.map((r) => `${r.status} ${r.claim_token ?? 'unclaimed'}`).join(', ');
-        };
-        await waitFor('both results written', async () => (await statuses()) === 'succeeded unclaimed, succeeded unclaimed', 2000);
+        await waitFor('both results written', async () => (await statuses()).join(', ') === 'succeeded unclaimed, succeeded unclaimed', 2000);
       } finally {
         await locker.end();
       }
       expect(recorder.pending()).to.equal(0);
+    });
+
+    it('writes a backlog held through an outage in several transactions, none over max_allowed_packet', async () => {
+      // 300 results with 64 KB response bodies of quotes (escaped: 128 KB each): about 39 MB in one statement.
+      await settings.update({ response_body_max_bytes: 65536 });
+      try {
+        const { results, warnings, recorder, statuses } = await resultsOf(Array.from({ length: 300 }, () => ({ bodyBytes: 65536 })));
+        expect(results[0]!.attempt!.responseBody).to.have.length(65536);
+        const { locker } = await killWriteOn(results[0]!.completion.id, warnings, () => results.forEach((r) => recorder.record(r)));
+        try {
+          expect(recorder.pending()).to.equal(300);
+          await locker.query('COMMIT');
+          await waitFor('the backlog written', async () => (await statuses()).every((x) => x === 'succeeded unclaimed'), 15_000, 200);
+        } finally {
+          await locker.end();
+        }
+        expect(recorder.pending()).to.equal(0);
+        expect(warnings, 'only the killed write failed').to.have.length(1);
+      } finally {
+        await settings.update({ response_body_max_bytes: 4096 });
+      }
     });
   });
 
