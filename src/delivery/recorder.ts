@@ -169,8 +169,10 @@ export function createRecorder(deps: {
     const e = coerceError(err);
     lastError = e.message;
     if (!isTransient(err) || deps.stopping()) {
+      // Stopping: no retry is coming, so what is still held is unrecorded too, and counted here.
+      const held = deps.stopping() ? buffer.splice(0).length : 0;
       log.error('could not record delivery results; they will be sent again when their leases expire', {
-        count: batch.length,
+        count: batch.length + held,
         error: e.message,
         code: (e as { code?: string }).code,
       });
