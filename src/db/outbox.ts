@@ -50,7 +50,11 @@ export async function lockPending(
   onlyIds?: readonly number[],
   /** Whether the outbox has the optional ordering_key column. */
   withOrderingKey = false,
+  /** What one statement may carry here (statementBudget): a payload over it is not read, and a batch's payloads stay within it. */
+  statementBytes = BATCH_BYTES,
 ): Promise<{ rows: OutboxRow[]; truncated: boolean }> {
+  const readMax = Math.min(maxPayloadBytes, statementBytes);
+  const batchBytes = Math.min(BATCH_BYTES, statementBytes);
   const locked = await rows(
     conn,
     `SELECT id, LENGTH(payload) AS payload_bytes FROM ${t.outbox}
@@ -64,8 +68,9 @@ export async function lockPending(
   let bytes = 0;
   for (const x of locked) {
     const n = Number(x.payload_bytes ?? 0);
-    const cost = n > maxPayloadBytes ? 0 : n;
-    if (ids.length > 0 && bytes + cost > BATCH_BYTES) break;
+    // 512 for the envelope and the other columns each event row adds to the statement.
+    const cost = (n > readMax ? 0 : n) + 512;
+    if (ids.length > 0 && bytes + cost > batchBytes) break;
     bytes += cost;
     ids.push(Number(x.id));
   }
@@ -79,7 +84,7 @@ export async function lockPending(
             CAST(inserted_at AS CHAR) AS inserted_at_text,
             ${withOrderingKey ? `LEFT(ordering_key, ${TEXT_READ_CHARS}) AS ordering_key, CHAR_LENGTH(ordering_key) AS ordering_key_chars` : 'NULL AS ordering_key, 0 AS ordering_key_chars'}
        FROM ${t.outbox} WHERE id IN (?) ORDER BY id`,
-    [maxPayloadBytes, ids],
+    [readMax, ids],
   );
   const out = r.map((x) => ({
     id: Number(x.id),

@@ -130,6 +130,25 @@ function createHostPool(options: PoolOptions, connectionLimit: number, counter: 
   return pool;
 }
 
+const budgets = new WeakMap<Queryable, number>();
+
+/**
+ * Bytes of values one statement may carry on this server: half its
+ * max_allowed_packet (escaping can double text), less 64 KB for the rest of
+ * the statement. Batches are cut to it, so a host still at MySQL 5.7's 4 MB
+ * default never gets a statement it refuses, which would be refused again
+ * on every retry. Read once per pool; a failed read is tried again next time.
+ */
+export async function statementBudget(pool: Queryable): Promise<number> {
+  let b = budgets.get(pool);
+  if (b === undefined) {
+    const [[r]] = await pool.query<RowDataPacket[]>('SELECT @@max_allowed_packet AS p');
+    b = Math.max(64 * 1024, Math.floor(Number(r!.p) / 2) - 64 * 1024);
+    budgets.set(pool, b);
+  }
+  return b;
+}
+
 const hostOf = new WeakMap<Pool, () => string>();
 
 /** The database host this pool talks to now (host:port), for /healthz. */

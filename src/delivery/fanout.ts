@@ -65,7 +65,7 @@ export type RowJudgement =
   | { ok: true; occurredAt: Date; insertedAt: Date; note: string | null; orderingKey: string | null };
 
 /** Checks every column fan-out reads; pure, so each rule has a test without a database. */
-export function judgeRow(row: OutboxRow, maxPayloadBytes: number, now: Date = new Date()): RowJudgement {
+export function judgeRow(row: OutboxRow, maxPayloadBytes: number, now: Date = new Date(), statementBytes = Infinity): RowJudgement {
   const no = (reason: string): RowJudgement => ({ ok: false, reason: reason.slice(0, 500) });
   if (row.eventTypeChars === 0 || row.eventType.trim() === '') return no('event_type is empty');
   if (row.eventTypeChars > MAX_EVENT_TYPE_CHARS) return no(`event_type is ${row.eventTypeChars} characters; at most ${MAX_EVENT_TYPE_CHARS} fit`);
@@ -82,7 +82,12 @@ export function judgeRow(row: OutboxRow, maxPayloadBytes: number, now: Date = ne
   // An over-long key is refused rather than cut: two keys cut to the same
   // prefix would serialise unrelated students, a silent change of meaning.
   if (row.orderingKeyChars > MAX_ORDERING_KEY_CHARS) return no(`ordering_key is ${row.orderingKeyChars} characters; at most ${MAX_ORDERING_KEY_CHARS} fit`);
-  if (row.payload === null) return no(`payload is ${row.payloadBytes} bytes, over the max_payload_bytes limit of ${maxPayloadBytes}`);
+  if (row.payload === null) {
+    if (row.payloadBytes > maxPayloadBytes) return no(`payload is ${row.payloadBytes} bytes, over the max_payload_bytes limit of ${maxPayloadBytes}`);
+    return no(
+      `payload is ${row.payloadBytes} bytes, more than this database server takes in one statement once escaped (${statementBytes} bytes at its max_allowed_packet); raise max_allowed_packet, then replay the row`,
+    );
+  }
   try {
     JSON.parse(row.payload);
   } catch (err) {
@@ -116,6 +121,8 @@ export interface FanoutOptions {
   maxPayloadBytes: number;
   /** Whether the outbox has the optional ordering_key column. */
   withOrderingKey?: boolean;
+  /** What one statement may carry on this server (statementBudget); BATCH_BYTES when not given. */
+  statementBytes?: number;
 }
 
 const EMPTY: FanoutResult = { rows: 0, truncated: false, accepted: 0, rejected: 0, deliveries: 0, inLine: 0 };
@@ -153,7 +160,7 @@ export async function fanOutBatch(pool: Pool, t: Tables, opts: FanoutOptions, on
   let ids: number[] = [];
   try {
     return await withTransaction(pool, async (conn) => {
-      const { rows: batch, truncated } = await lockPending(conn, t, opts.limit, opts.maxPayloadBytes, onlyIds, opts.withOrderingKey);
+      const { rows: batch, truncated } = await lockPending(conn, t, opts.limit, opts.maxPayloadBytes, onlyIds, opts.withOrderingKey, opts.statementBytes);
       ids = batch.map((r) => r.id);
       if (batch.length === 0) return EMPTY;
       return await fanOutRows(conn, t, batch, truncated, opts);
@@ -175,7 +182,7 @@ async function fanOutRows(conn: PoolConnection, t: Tables, batch: OutboxRow[], t
   const events: (NewEvent & { orderingKey: string | null; outboxId: number })[] = [];
   const targets = new Map<string, Endpoint[]>();
   for (const row of batch) {
-    const j = judgeRow(row, opts.maxPayloadBytes);
+    const j = judgeRow(row, opts.maxPayloadBytes, undefined, opts.statementBytes);
     let reason = j.ok ? null : j.reason;
     if (j.ok && row.eventId !== null) {
       const key = row.eventId.toLowerCase();

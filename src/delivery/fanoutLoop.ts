@@ -11,6 +11,7 @@ import type { SettingsStore } from './settingsStore.js';
 import type { Logger } from '../log.js';
 import type { DeliveryObserver } from '../metrics.js';
 import { retryConflicts } from './conflicts.js';
+import { statementBudget } from '../db/pool.js';
 
 const FANOUT_BATCH = 500;
 const FANOUT_MAX_BATCHES_PER_TICK = 40;
@@ -62,9 +63,10 @@ export function createFanOutLoop(deps: {
     async run() {
       const s = deps.settings.current();
       const withOrderingKey = await outboxHasKey();
+      const statementBytes = await statementBudget(pool);
       for (let i = 0; i < FANOUT_MAX_BATCHES_PER_TICK && !deps.stopping(); i++) {
         const r = await retryConflicts(() =>
-          fanOutIsolating(pool, t, { limit: FANOUT_BATCH, maxPayloadBytes: s.max_payload_bytes, withOrderingKey }, onRefused),
+          fanOutIsolating(pool, t, { limit: FANOUT_BATCH, maxPayloadBytes: s.max_payload_bytes, withOrderingKey, statementBytes }, onRefused),
         );
         if (r.rejected > 0) {
           log.warn('outbox rows rejected; see Events in the admin UI for the reasons', { count: r.rejected });

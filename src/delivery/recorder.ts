@@ -25,7 +25,7 @@ import {
 import { failedDeliveries } from '../db/deliveries.js';
 import { emitOperational, endpointEvent, FAILING_AFTER_MS, type OperationalNotice } from './operational.js';
 import { admitHeads } from '../db/ordering.js';
-import { withTransaction } from '../db/pool.js';
+import { statementBudget, withTransaction } from '../db/pool.js';
 import type { SettingsStore } from './settingsStore.js';
 import type { Logger } from '../log.js';
 import { coerceError } from '../errors.js';
@@ -66,10 +66,10 @@ const MAX_DB_BACKOFF_MS = 5_000;
 /** Results kept in memory while the database cannot take them (about 2 MB). */
 export const MAX_UNRECORDED = 5000;
 /**
- * One write's share of max_allowed_packet: 4 MB, MySQL 5.7's default and
- * what many hosts still set (MariaDB's is 16, MySQL 8's 64). A backlog held
- * through an outage goes in several transactions, not one statement the
- * server refuses again on every retry.
+ * At most 4 MB a write, and no more than the server's statement budget
+ * (db/pool statementBudget, from max_allowed_packet): a backlog held through
+ * an outage goes in several transactions, not one statement the server
+ * refuses again on every retry.
  */
 const WRITE_MAX_BYTES = 4 << 20;
 const WRITE_MAX_RESULTS = 1000;
@@ -124,28 +124,31 @@ export function createRecorder(deps: {
       clearTimeout(flushTimer);
       flushTimer = null;
     }
-    const batch = takeBatch();
-    flushing = write(batch)
-      .then(
-        () => {
-          retryMs = 0;
-        },
-        (err: unknown) => keepForLater(batch, err),
-      )
-      .finally(() => {
-        flushing = null;
-        schedule();
-      });
+    flushing = (async () => {
+      // Not known yet with the database away: 4 MB until it answers (the write fails then anyway).
+      const maxBytes = await statementBudget(pool).then((b) => Math.min(WRITE_MAX_BYTES, b), () => WRITE_MAX_BYTES);
+      const batch = takeBatch(maxBytes);
+      if (batch.length === 0) return;
+      try {
+        await write(batch);
+        retryMs = 0;
+      } catch (err) {
+        keepForLater(batch, err);
+      }
+    })().finally(() => {
+      flushing = null;
+      schedule();
+    });
     return flushing;
   }
 
   /** The oldest results, as many as one write may carry. */
-  function takeBatch(): Recorded[] {
+  function takeBatch(maxBytes: number): Recorded[] {
     let n = 0;
     let bytes = 0;
     while (n < buffer.length && n < WRITE_MAX_RESULTS) {
       bytes += writeBytes(buffer[n]!);
-      if (n > 0 && bytes > WRITE_MAX_BYTES) break;
+      if (n > 0 && bytes > maxBytes) break;
       n++;
     }
     if (n === buffer.length) {

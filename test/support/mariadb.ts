@@ -19,7 +19,8 @@ export interface PrivateMariaDb {
   destroy(): Promise<void>;
 }
 
-export async function createPrivateMariaDb(): Promise<PrivateMariaDb> {
+/** `serverArgs` are added to the server's command line (e.g. `--max-allowed-packet=1M`). */
+export async function createPrivateMariaDb(serverArgs: string[] = []): Promise<PrivateMariaDb> {
   const dir = mkdtempSync(path.join(tmpdir(), 'whtest-mariadb-'));
   const data = path.join(dir, 'data');
   const mysqld = process.env.TEST_MYSQLD;
@@ -46,8 +47,8 @@ export async function createPrivateMariaDb(): Promise<PrivateMariaDb> {
     async start() {
       const common = [`--datadir=${data}`, `--port=${port}`, '--bind-address=127.0.0.1', `--socket=${path.join(dir, 'sock')}`, '--user=root', '--innodb-buffer-pool-size=32M', `--log-error=${path.join(dir, 'err.log')}`, `--pid-file=${path.join(dir, 'pid')}`];
       proc = mysqld
-        ? spawn(mysqld, [...common, '--mysqlx=OFF', '--disable-log-bin', `--secure-file-priv=${path.join(dir, 'files')}`], { stdio: 'ignore' })
-        : spawn('/usr/sbin/mariadbd', ['--no-defaults', ...common], { stdio: 'ignore' });
+        ? spawn(mysqld, [...common, '--mysqlx=OFF', '--disable-log-bin', `--secure-file-priv=${path.join(dir, 'files')}`, ...serverArgs], { stdio: 'ignore' })
+        : spawn('/usr/sbin/mariadbd', ['--no-defaults', ...common, ...serverArgs], { stdio: 'ignore' });
       const deadline = Date.now() + 30_000;
       for (;;) {
         try {
