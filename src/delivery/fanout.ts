@@ -84,9 +84,12 @@ export function judgeRow(row: OutboxRow, maxPayloadBytes: number, now: Date = ne
   if (row.orderingKeyChars > MAX_ORDERING_KEY_CHARS) return no(`ordering_key is ${row.orderingKeyChars} characters; at most ${MAX_ORDERING_KEY_CHARS} fit`);
   if (row.payload === null) {
     if (row.payloadBytes > maxPayloadBytes) return no(`payload is ${row.payloadBytes} bytes, over the max_payload_bytes limit of ${maxPayloadBytes}`);
-    return no(
-      `payload is ${row.payloadBytes} bytes, more than this database server takes in one statement once escaped (${statementBytes} bytes at its max_allowed_packet); raise max_allowed_packet, then replay the row`,
-    );
+    if (row.payloadBytes > statementBytes) {
+      return no(
+        `payload is ${row.payloadBytes} bytes, more than this database server takes in one statement once escaped (${statementBytes} bytes at its max_allowed_packet); raise max_allowed_packet, then replay the row`,
+      );
+    }
+    return no('payload is NULL; it must be JSON text');
   }
   try {
     JSON.parse(row.payload);

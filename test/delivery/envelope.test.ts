@@ -26,6 +26,11 @@ describe('envelope and subscriptions', () => {
     expect(reason({})).to.equal(null);
     expect(reason({ payload: '{bad' })).to.match(/^payload is not valid JSON/);
     expect(reason({ payload: null, payloadBytes: 5000 })).to.equal('payload is 5000 bytes, over the max_payload_bytes limit of 100');
+    const packet = judgeRow({ ...row, payload: null, payloadBytes: 90 }, 100, new Date(), 80);
+    expect(packet.ok ? null : packet.reason).to.equal(
+      'payload is 90 bytes, more than this database server takes in one statement once escaped (80 bytes at its max_allowed_packet); raise max_allowed_packet, then replay the row',
+    );
+    expect(reason({ payload: null, payloadBytes: 0 })).to.equal('payload is NULL; it must be JSON text');
     expect(reason({ eventType: '', eventTypeChars: 0 })).to.equal('event_type is empty');
     expect(reason({ orderingKey: 'k'.repeat(192), orderingKeyChars: 192 })).to.equal('ordering_key is 192 characters; at most 191 fit');
     expect(reason({ orderingKey: 'k'.repeat(191), orderingKeyChars: 191 })).to.equal(null);
