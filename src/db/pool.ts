@@ -5,6 +5,7 @@
 import mysql from 'mysql2/promise';
 import type { Pool, PoolConnection, PoolOptions, RowDataPacket } from 'mysql2/promise';
 import { ConfigError, isConnectionError } from '../errors.js';
+import { rows } from './sql.js';
 
 export type Queryable = Pool | PoolConnection;
 
@@ -142,7 +143,7 @@ const budgets = new WeakMap<Queryable, number>();
 export async function statementBudget(pool: Queryable): Promise<number> {
   let b = budgets.get(pool);
   if (b === undefined) {
-    const [[r]] = await pool.query<RowDataPacket[]>('SELECT @@max_allowed_packet AS p');
+    const [r] = await rows(pool, 'SELECT @@max_allowed_packet AS p');
     b = Math.max(64 * 1024, Math.floor(Number(r!.p) / 2) - 64 * 1024);
     budgets.set(pool, b);
   }
