@@ -48,7 +48,9 @@ describe('the dispatcher rooms, one at a time', function () {
   });
 
   const due = async () => Number((await pool.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM wp_webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= NOW(3)"))[0][0]!.n);
-  async function fresh(rows: { status?: number; bodyBytes?: number }[]): Promise<void> {
+  /** An outbox row's payload: the status and body length the receiver answers it with. */
+  type RoomRow = { status?: number; bodyBytes?: number };
+  async function fresh(rows: RoomRow[]): Promise<void> {
     await pool.query("UPDATE wp_webhook_deliveries SET status = 'succeeded' WHERE status = 'pending'");
     await insertOutbox(pool, rows.map((data) => ({ type: 'room.test', payload: data })));
     await fanOutBatch(pool, t, { limit: 500, maxPayloadBytes: 1 << 20 });
@@ -185,7 +187,7 @@ describe('the dispatcher rooms, one at a time', function () {
       return { locker, waiting };
     }
 
-    async function resultsOf(rows: { status?: number; bodyBytes?: number }[], stopping = () => false) {
+    async function resultsOf(rows: RoomRow[], stopping = () => false) {
       await fresh(rows);
       const { claimed } = await createClaimer({ pool, tables: t, worker: 'w' }).claim({ limit: rows.length, timeoutSeconds: 2, excludeEndpoints: [], rateLimits: new Map(), freeSlots: () => rows.length });
       expect(claimed).to.have.length(rows.length);
@@ -220,42 +222,48 @@ describe('the dispatcher rooms, one at a time', function () {
       expect(recorder.pending()).to.equal(0);
     });
 
-    it('writes a backlog held through an outage in several transactions, none over max_allowed_packet', async () => {
-      // 300 results with 64 KB response bodies of quotes (escaped: 128 KB each): about 39 MB in one statement.
+    /**
+     * 300 results with 64 KB response bodies of quotes (escaped: 128 KB each,
+     * about 39 MB in one statement), all recorded while the first write is
+     * held and killed: the recorder holds them all. Returns the locker too.
+     */
+    async function bigBacklogHeld(stopping?: () => boolean) {
+      const before = settings.current().response_body_max_bytes;
       await settings.update({ response_body_max_bytes: 65536 });
+      let held: Awaited<ReturnType<typeof resultsOf>>;
       try {
-        const { results, warnings, recorder, statuses } = await resultsOf(Array.from({ length: 300 }, () => ({ bodyBytes: 65536 })));
-        expect(results[0]!.attempt!.responseBody).to.have.length(65536);
-        const { locker } = await killWriteOn(results[0]!.completion.id, warnings, () => results.forEach((r) => recorder.record(r)));
-        try {
-          expect(recorder.pending()).to.equal(300);
-          await locker.query('COMMIT');
-          await waitFor('the backlog written', async () => (await statuses()).every((x) => x === 'succeeded unclaimed'), 15_000, 200);
-        } finally {
-          await locker.end();
-        }
-        expect(recorder.pending()).to.equal(0);
-        expect(warnings, 'only the killed write failed').to.have.length(1);
+        held = await resultsOf(Array.from({ length: 300 }, () => ({ bodyBytes: 65536 })), stopping);
       } finally {
-        await settings.update({ response_body_max_bytes: 4096 });
+        await settings.update({ response_body_max_bytes: before });
       }
+      const { results, warnings, recorder } = held;
+      expect(results[0]!.attempt!.responseBody).to.have.length(65536);
+      const { locker } = await killWriteOn(results[0]!.completion.id, warnings, () => results.forEach((r) => recorder.record(r)));
+      return { ...held, locker };
+    }
+
+    it('writes a backlog held through an outage in several transactions, none over max_allowed_packet', async () => {
+      const { warnings, recorder, statuses, locker } = await bigBacklogHeld();
+      try {
+        expect(recorder.pending()).to.equal(300);
+        await locker.query('COMMIT');
+        await waitFor('the backlog written', async () => (await statuses()).every((x) => x === 'succeeded unclaimed'), 15_000, 200);
+      } finally {
+        await locker.end();
+      }
+      expect(recorder.pending()).to.equal(0);
+      expect(warnings, 'only the killed write failed').to.have.length(1);
     });
 
     it('when stopping, a failed write is the last: one error counts every result still held, and none is left behind', async () => {
-      await settings.update({ response_body_max_bytes: 65536 });
-      try {
-        const { results, warnings, recorder, statuses } = await resultsOf(Array.from({ length: 300 }, () => ({ bodyBytes: 65536 })), () => true);
-        const { locker } = await killWriteOn(results[0]!.completion.id, warnings, () => results.forEach((r) => recorder.record(r)));
-        await locker.query('COMMIT');
-        await locker.end();
-        await recorder.flush();
-        expect(recorder.pending()).to.equal(0);
-        expect(warnings).to.have.length(1);
-        expect(JSON.parse(warnings[0]!)).to.include({ level: 'error', msg: 'could not record delivery results; they will be sent again when their leases expire', count: 300 });
-        expect(new Set(await statuses()), 'all left to their leases').to.deep.equal(new Set([`pending ${results[0]!.completion.claimToken}`]));
-      } finally {
-        await settings.update({ response_body_max_bytes: 4096 });
-      }
+      const { results, warnings, recorder, statuses, locker } = await bigBacklogHeld(() => true);
+      await locker.query('COMMIT');
+      await locker.end();
+      await recorder.flush();
+      expect(recorder.pending()).to.equal(0);
+      expect(warnings).to.have.length(1);
+      expect(JSON.parse(warnings[0]!)).to.include({ level: 'error', msg: 'could not record delivery results; they will be sent again when their leases expire', count: 300 });
+      expect(new Set(await statuses()), 'all left to their leases').to.deep.equal(new Set([`pending ${results[0]!.completion.claimToken}`]));
     });
   });
 
