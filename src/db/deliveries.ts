@@ -76,8 +76,6 @@ export interface ClaimRequest {
   excludeEndpoints: number[];
   /** Free slots per endpoint, so one claim never takes more than an endpoint can take now. */
   freeSlots: (endpointId: number) => number;
-  /** Endpoints with a rate limit: deliveries started per second, over every replica. */
-  rateLimits: ReadonlyMap<number, number>;
 }
 
 export interface ClaimResult {
@@ -164,10 +162,19 @@ export async function claimDue(pool: Pool, t: Tables, req: ClaimRequest): Promis
       perEndpoint.set(ep, n + 1);
       taken.push({ id: Number(c.id), ep });
     }
+    // The limit in force is the one in the database now, not a cached copy: an endpoint
+    // created or lowered a moment ago is paced from its first claim, on every replica.
     const wanted = new Map<number, { rate: number; count: number }>();
-    for (const [ep, count] of perEndpoint) {
-      const rate = req.rateLimits.get(ep);
-      if (rate !== undefined) wanted.set(ep, { rate, count });
+    if (perEndpoint.size > 0) {
+      const limited = await rows(
+        conn,
+        `SELECT id, rate_limit_per_second FROM ${t.endpoints} WHERE id IN (?) AND rate_limit_per_second IS NOT NULL`,
+        [[...perEndpoint.keys()]],
+      );
+      for (const x of limited) {
+        const ep = Number(x.id);
+        wanted.set(ep, { rate: Number(x.rate_limit_per_second), count: perEndpoint.get(ep)! });
+      }
     }
     if (wanted.size > 0) {
       const { now, starts } = await bookStarts(conn, t, wanted);

@@ -26,7 +26,6 @@ export interface Claimer {
     timeoutSeconds: number;
     excludeEndpoints: number[];
     freeSlots: (endpointId: number) => number;
-    rateLimits: ReadonlyMap<number, number>;
   }): Promise<ClaimResult>;
   /** Hands claimed deliveries back, due now, for any process to send. */
   release(claims: ClaimedDelivery[]): Promise<void>;
@@ -43,7 +42,6 @@ export function createClaimer(deps: { pool: Pool; tables: Tables; worker: string
           worker: deps.worker,
           excludeEndpoints: req.excludeEndpoints,
           freeSlots: req.freeSlots,
-          rateLimits: req.rateLimits,
         }),
       ),
     release: (claims) => releaseClaims(deps.pool, deps.tables, claims),
@@ -68,7 +66,6 @@ export function createClaimLoop(deps: {
   scheduler: Scheduler;
   /** The longest request timeout any endpoint may use: it sets the lease. */
   timeoutSeconds: () => number;
-  rateLimits: () => ReadonlyMap<number, number>;
   /** false while stopping or while the database is backed off. */
   mayClaim: () => boolean;
   stopping: () => boolean;
@@ -94,7 +91,6 @@ export function createClaimLoop(deps: {
         timeoutSeconds: deps.timeoutSeconds(),
         excludeEndpoints: [...new Set([...full, ...rateHeld.keys()])],
         freeSlots: scheduler.freeSlots,
-        rateLimits: deps.rateLimits(),
       });
       for (const [ep, until] of held) rateHeld.set(ep, until);
       if (deps.stopping()) {

@@ -130,7 +130,6 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     claimer,
     scheduler,
     timeoutSeconds: () => Math.max(settings.current().timeout_seconds, policies.current().maxTimeoutSeconds ?? 0),
-    rateLimits: () => policies.current().rateLimits,
     mayClaim: () => !stopping && !db.paused(),
     stopping: () => stopping,
     onSuccess: db.reset,

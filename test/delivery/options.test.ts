@@ -292,4 +292,41 @@ describe('rate limit over two processes', function () {
     expect(perSecond).to.be.within(RATE * 0.8, RATE * 1.1);
     expect(freeDoneAt - at[0]!, 'the other endpoint was not held back').to.be.below(span * 1000 / 2);
   });
+
+  it('holds a limit from the first claim: an endpoint created, or lowered, just before its events arrive', async () => {
+    receiver = await startReceiver();
+    const admin = await startInProcess(db.get().url, {}, { loop: false });
+    const api = apiClient(admin.url);
+    try {
+      for (let i = 0; i < 2; i++) children.push(spawnSidecar(testEnv(db.get().url, { LOG_LEVEL: 'info' })));
+      await waitFor('both started', () => children.every((c) => c.output().includes('sidecar started')), 20_000);
+      /** The busiest one-second window of arrivals at `path`. */
+      const busiest = (path: string) => {
+        const at = receiver!.received.filter((r) => r.path === path).map((r) => r.at);
+        return Math.max(...at.map((t0) => at.filter((t) => t >= t0 && t < t0 + 1000).length));
+      };
+
+      // Created with 5/s while both processes run, its events inserted within 100 ms.
+      const created = await api('POST', '/api/endpoints', { url: `${receiver.url}/created`, events: ['order.created'], rate_limit_per_second: 5 });
+      expect(created.status).to.equal(201);
+      await insertOutbox(db.get().pool, Array.from({ length: 12 }, (_, n) => ({ type: 'order.created', payload: { n } })));
+      await waitFor('all 12 sent', () => receiver!.received.filter((r) => r.path === '/created').length === 12, 20_000, 20);
+      const createdBusiest = busiest('/created');
+
+      // Lowered to 1/s, then events inserted at once.
+      expect((await api('PATCH', `/api/endpoints/${created.body.id}`, { rate_limit_per_second: 1 })).status).to.equal(200);
+      const before = receiver.received.length;
+      await insertOutbox(db.get().pool, Array.from({ length: 4 }, (_, n) => ({ type: 'order.created', payload: { n } })));
+      await waitFor('all 4 sent', () => receiver!.received.length === before + 4, 20_000, 20);
+      const after = receiver.received.slice(before).map((r) => r.at);
+      const loweredBusiest = Math.max(...after.map((t0) => after.filter((t) => t >= t0 && t < t0 + 1000).length));
+      process.stdout.write(`      (created at 5/s: busiest second ${createdBusiest}; lowered to 1/s: busiest second ${loweredBusiest}, 4 sent over ${((after[3]! - after[0]!) / 1000).toFixed(2)} s)\n`);
+      // Starts are booked 1/rate apart on the database clock; arrival jitter may put one more in a second.
+      expect(createdBusiest, 'created at 5/s').to.be.at.most(6);
+      expect(loweredBusiest, 'lowered to 1/s').to.be.at.most(2);
+      expect(after[3]! - after[0]!, 'four starts 1 s apart span about 3 s').to.be.at.least(2700);
+    } finally {
+      await admin.stop();
+    }
+  });
 });

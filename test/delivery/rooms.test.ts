@@ -61,7 +61,7 @@ describe('the dispatcher rooms, one at a time', function () {
       await fresh(Array.from({ length: 20 }, () => ({})));
       const a = createClaimer({ pool, tables: t, worker: 'a' });
       const b = createClaimer({ pool, tables: t, worker: 'b' });
-      const req = { limit: 15, timeoutSeconds: 2, excludeEndpoints: [], rateLimits: new Map(), freeSlots: () => 100 };
+      const req = { limit: 15, timeoutSeconds: 2, excludeEndpoints: [], freeSlots: () => 100 };
       const [ra, rb] = await Promise.all([a.claim(req), b.claim(req)]);
       const ids = [...ra.claimed, ...rb.claimed].map((c) => c.id);
       expect(ids).to.have.length(20);
@@ -81,7 +81,7 @@ describe('the dispatcher rooms, one at a time', function () {
   describe('sender room (attempt)', () => {
     const attempt = () => createAttempter({ sender, settings, userAgent: 'test/1', worker: 'w' });
     const claimOne = async (): Promise<ClaimedDelivery> => {
-      const { claimed } = await createClaimer({ pool, tables: t, worker: 'w' }).claim({ limit: 1, timeoutSeconds: 2, excludeEndpoints: [], rateLimits: new Map(), freeSlots: () => 1 });
+      const { claimed } = await createClaimer({ pool, tables: t, worker: 'w' }).claim({ limit: 1, timeoutSeconds: 2, excludeEndpoints: [], freeSlots: () => 1 });
       return claimed[0]!;
     };
 
@@ -130,7 +130,7 @@ describe('the dispatcher rooms, one at a time', function () {
   describe('recorder', () => {
     it('writes a batch of results in one go: attempt rows, backoff columns, endpoint health; our own faults leave health alone', async () => {
       await fresh([{}, { status: 500 }, {}]);
-      const { claimed } = await createClaimer({ pool, tables: t, worker: 'w' }).claim({ limit: 3, timeoutSeconds: 2, excludeEndpoints: [], rateLimits: new Map(), freeSlots: () => 3 });
+      const { claimed } = await createClaimer({ pool, tables: t, worker: 'w' }).claim({ limit: 3, timeoutSeconds: 2, excludeEndpoints: [], freeSlots: () => 3 });
       const run = createAttempter({ sender, settings, userAgent: 'test/1', worker: 'w' });
       const results = await Promise.all(claimed.map((c, i) => run(i === 2 ? { ...c, eventType: 'bad\u0001' } : c)));
       const recorder = createRecorder({ pool, tables: t, settings, log: silentLogger, stopping: () => false });
@@ -189,7 +189,7 @@ describe('the dispatcher rooms, one at a time', function () {
 
     async function resultsOf(rows: RoomRow[], stopping = () => false) {
       await fresh(rows);
-      const { claimed } = await createClaimer({ pool, tables: t, worker: 'w' }).claim({ limit: rows.length, timeoutSeconds: 2, excludeEndpoints: [], rateLimits: new Map(), freeSlots: () => rows.length });
+      const { claimed } = await createClaimer({ pool, tables: t, worker: 'w' }).claim({ limit: rows.length, timeoutSeconds: 2, excludeEndpoints: [], freeSlots: () => rows.length });
       expect(claimed).to.have.length(rows.length);
       const run = createAttempter({ sender, settings, userAgent: 'test/1', worker: 'w' });
       const results = await Promise.all(claimed.map((c) => run(c)));
