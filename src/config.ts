@@ -3,6 +3,7 @@
  * in README "Configuration"; a bad value stops the start with one line naming it.
  */
 import Joi from 'joi';
+import proxyaddr from 'proxy-addr';
 import { ConfigError } from './errors.js';
 import { readWpConfig } from './wordpress/config.js';
 import { splitHosts } from './db/pool.js';
@@ -23,8 +24,8 @@ export interface Config {
   readonly apiToken: string | undefined;
   readonly allowPrivateTargets: boolean;
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
-  /** express `trust proxy`, for Secure cookies and client IPs behind a TLS proxy. */
-  readonly trustProxy: string | false;
+  /** express `trust proxy`, for Secure cookies and client IPs behind a TLS proxy: a boolean, a hop count, or addresses/CIDRs/names. */
+  readonly trustProxy: boolean | number | string;
   /** Requests in flight per process, over all endpoints. */
   readonly concurrency: number;
   /** smtp:// or smtps:// server operational events are mailed through; no mail when unset. */
@@ -99,7 +100,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }
   }
 
-  const trust = String(value.TRUST_PROXY).trim();
+  const trustProxy = parseTrustProxy(String(value.TRUST_PROXY));
   return Object.freeze({
     databaseUrl,
     databaseSocket,
@@ -111,11 +112,34 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     apiToken: value.API_TOKEN,
     allowPrivateTargets: value.ALLOW_PRIVATE_TARGETS,
     logLevel: value.LOG_LEVEL,
-    trustProxy: trust === '' || trust === 'false' ? false : trust,
+    trustProxy,
     concurrency: value.CONCURRENCY,
     smtpUrl: value.SMTP_URL,
     notifyEmail: value.NOTIFY_EMAIL,
   });
+}
+
+/**
+ * TRUST_PROXY in every form express's `trust proxy` takes: true/false, a
+ * number of hops, or a comma-separated list of addresses, CIDRs and the names
+ * loopback, linklocal, uniquelocal. The list is checked by proxy-addr, the
+ * library express hands it to, so what passes here is what express will read.
+ */
+export function parseTrustProxy(raw: string): boolean | number | string {
+  const v = raw.trim();
+  if (v === '' || /^false$/i.test(v)) return false;
+  if (/^true$/i.test(v)) return true;
+  if (/^\d+$/.test(v)) return Number(v);
+  const list = v.split(',').map((x) => x.trim());
+  try {
+    proxyaddr.compile(list);
+  } catch (err) {
+    throw new ConfigError(
+      'TRUST_PROXY',
+      `TRUST_PROXY must be true, false, a number of proxy hops, or addresses/CIDRs/loopback/linklocal/uniquelocal separated by commas; ${(err as Error).message} in "${v}"`,
+    );
+  }
+  return list.join(',');
 }
 
 /** DATABASE_URL's ?socket=/path/to/mysqld.sock, for hosts where the account exists only for localhost. */

@@ -45,6 +45,14 @@ export async function findUser(conn: Queryable, t: Tables, name: string): Promis
   }, null);
 }
 
+/** The password hash of the site's first user (lowest ID), or null when there is none. */
+export async function firstPasswordHash(conn: Queryable, t: Tables): Promise<string | null> {
+  return orNothing(async () => {
+    const r = await rows(conn, `SELECT user_pass FROM ${t.wpUsers} ORDER BY ID LIMIT 1`);
+    return r[0] ? String(r[0].user_pass) : null;
+  }, null);
+}
+
 /** Values of the named options that exist. */
 export async function getOptions(conn: Queryable, t: Tables, names: string[]): Promise<Map<string, string>> {
   return orNothing(async () => {

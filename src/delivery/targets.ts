@@ -9,16 +9,48 @@ import net from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { ValidationError } from '../errors.js';
 
-/** The ipaddr.js range of an address when it is not public unicast, else null. */
+type IPv6 = ipaddr.IPv6;
+
+const v4Of = (hi: number, lo: number) => new ipaddr.IPv4([hi >> 8, hi & 255, lo >> 8, lo & 255]);
+
+/** The IPv4 address an IPv6 address carries, and in which form, for the forms that carry one. */
+function embeddedIPv4(a: IPv6): { form: string; v4: ipaddr.IPv4 } | null {
+  const p = a.parts;
+  const zero = (from: number, to: number) => p.slice(from, to).every((x) => x === 0);
+  if (a.isIPv4MappedAddress()) return { form: 'IPv4-mapped', v4: a.toIPv4Address() };
+  if (zero(0, 6)) return { form: 'IPv4-compatible', v4: v4Of(p[6]!, p[7]!) };
+  if (p[0] === 0x2002) return { form: '6to4', v4: v4Of(p[1]!, p[2]!) };
+  if (p[0] === 0x64 && p[1] === 0xff9b && zero(2, 6)) return { form: 'NAT64', v4: v4Of(p[6]!, p[7]!) };
+  // Teredo: the client's address is stored inverted.
+  if (p[0] === 0x2001 && p[1] === 0) return { form: 'Teredo', v4: v4Of(p[6]! ^ 0xffff, p[7]! ^ 0xffff) };
+  return null;
+}
+
+/**
+ * Why an address is not a public unicast one (its ipaddr.js range, or what an
+ * IPv6 form carries), else null. IPv6 forms that carry an IPv4 address are
+ * judged by it: IPv4-mapped and NAT64 (64:ff9b::/96, how IPv6-only hosts
+ * reach IPv4) pass when it is public; the deprecated IPv4-compatible ::/96,
+ * 6to4 and Teredo are tunnels, never a receiver's address, and are refused.
+ */
 export function blockedRange(ip: string): string | null {
-  let addr: ipaddr.IPv4 | ipaddr.IPv6;
+  let addr: ipaddr.IPv4 | IPv6;
   try {
-    addr = ipaddr.parse(ip);
+    // ipaddr.js reads "::127.0.0.1" as ::ffff:127.0.0.1; the WHATWG form (::7f00:1) is what is dialled.
+    addr = ipaddr.parse(net.isIPv6(ip) ? new URL(`http://[${ip}]/`).hostname.slice(1, -1) : ip);
   } catch {
     return 'unparseable';
   }
-  if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress()) addr = (addr as ipaddr.IPv6).toIPv4Address();
   const range = addr.range();
+  if (addr.kind() === 'ipv6' && range !== 'loopback' && range !== 'unspecified') {
+    const e = embeddedIPv4(addr as IPv6);
+    if (e) {
+      const inner = e.v4.range();
+      if (inner !== 'unicast') return `${inner} (${e.v4.toString()} in ${e.form} form)`;
+      if (e.form === 'IPv4-mapped' || e.form === 'NAT64') return null;
+      return `${e.form} (a transition form, deprecated or tunnelled)`;
+    }
+  }
   return range === 'unicast' ? null : range;
 }
 
@@ -76,6 +108,7 @@ export async function validateEndpointUrl(raw: string, policy: UrlPolicy, lookup
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ValidationError('url must start with http:// or https://', 'url');
   if (policy.httpsOnly && url.protocol !== 'https:') throw new ValidationError('url must use https:// (the HTTPS-only setting is on)', 'url');
   if (url.username || url.password) throw new ValidationError('url must not contain a user name or password; they would be stored and shown in logs', 'url');
+  if (url.port === '0') throw new ValidationError('url has port 0, which no receiver can listen on', 'url');
   if (url.hash) url.hash = '';
   if (!policy.allowPrivateTargets) {
     const host = url.hostname.replace(/^\[|\]$/g, '');

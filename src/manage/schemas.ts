@@ -15,7 +15,22 @@ const eventPattern = Joi.string()
   .messages({ 'string.pattern.base': '{{#label}} must be an event type such as enrollment.created, a wildcard such as enrollment.*, or *' });
 
 const events = Joi.array().items(eventPattern).min(1).max(100).unique();
-const url = Joi.string().trim().max(2048).uri({ scheme: ['http', 'https'] }).messages({
+/**
+ * A URL with non-ASCII characters (https://bücher.example/) in its ASCII form:
+ * the WHATWG parser turns the host into punycode (what node:url's
+ * domainToASCII gives) and percent-encodes the rest, so the URI rule, the
+ * stored value and the receiver's TLS name all see one spelling.
+ */
+function asciiUrl(value: string): string {
+  if (/^[\x21-\x7e]*$/.test(value)) return value;
+  try {
+    return new URL(value).href;
+  } catch {
+    return value; // the uri rule names what is wrong
+  }
+}
+
+const url = Joi.string().trim().max(2048).custom(asciiUrl).uri({ scheme: ['http', 'https'] }).messages({
   'string.uriCustomScheme': '{{#label}} must be an http:// or https:// URL',
   'string.uri': '{{#label}} must be an absolute http:// or https:// URL',
 });

@@ -12,7 +12,8 @@ import type { Logger } from '../log.js';
 import { apiRouter } from './api.js';
 import { adminRouter, type AdminDeps } from './admin/index.js';
 import { viewHelpers } from './viewHelpers.js';
-import { requireBearer } from './auth.js';
+import { hasBearer, requireBearer } from './auth.js';
+import { isUnreadableBody, readBody } from './body.js';
 import { NotFoundError, UnavailableError, ValidationError, coerceError, isConnectionError } from '../errors.js';
 
 export interface Health {
@@ -29,7 +30,7 @@ export interface AppDeps {
   service: Service;
   log: Logger;
   apiToken: string | undefined;
-  trustProxy: string | false;
+  trustProxy: boolean | number | string;
   health: Health;
   /** Prometheus registry served at /metrics. */
   metrics?: Registry;
@@ -82,7 +83,13 @@ export function createApp(deps: AppDeps): Express {
     next();
   });
 
-  app.get('/healthz', async (_req, res) => {
+  // Admin pages and API answers can hold secrets (the reveal box, a created endpoint's secret): never cached.
+  app.use(['/admin', '/api'], (req, res, next) => {
+    if (!req.path.startsWith('/static/')) res.set('Cache-Control', 'no-store');
+    next();
+  });
+
+  app.get('/healthz', async (req, res) => {
     const last = deps.health.lastTickAt();
     let database = 'up';
     try {
@@ -92,13 +99,12 @@ export function createApp(deps: AppDeps): Express {
     }
     const loopStale = last === null || Date.now() - last > STALE_TICK_MS;
     const ok = database === 'up' && !loopStale;
-    res.status(ok ? 200 : 503).json({
-      status: ok ? 'ok' : 'unhealthy',
-      database,
-      database_host: deps.health.databaseHost?.() ?? null,
-      last_tick_at: last === null ? null : new Date(last).toISOString(),
-      loop: loopStale ? 'stale' : 'ticking',
-    });
+    const status = { status: ok ? 'ok' : 'unhealthy', database, loop: loopStale ? 'stale' : 'ticking' };
+    // Where the database is and when the loop ran are for the operator: only with the API token.
+    const detail = hasBearer(req.get('authorization'), deps.apiToken)
+      ? { database_host: deps.health.databaseHost?.() ?? null, last_tick_at: last === null ? null : new Date(last).toISOString() }
+      : {};
+    res.status(ok ? 200 : 503).json({ ...status, ...detail });
   });
 
   // Unauthenticated like /healthz, for scrapers; labels carry endpoint ids only.
@@ -114,7 +120,7 @@ export function createApp(deps: AppDeps): Express {
   app.get('/api/openapi.json', (_req, res) => {
     res.json(openApiDocument(deps.version ?? '0.0.0'));
   });
-  app.use('/api', requireBearer(deps.apiToken), express.json({ limit: '1mb', strict: false }), apiRouter(deps.service));
+  app.use('/api', requireBearer(deps.apiToken), readBody(express.json({ limit: '1mb', strict: false })), apiRouter(deps.service));
   app.use('/api', (_req, res) => {
     res.status(404).json({ error: { code: 'not_found', message: 'no such API route' } });
   });
@@ -152,6 +158,12 @@ function errorHandler(log: Logger): ErrorRequestHandler {
     } else if (bodyErr.type === 'entity.too.large') {
       status = 413;
       payload = { code: 'too_large', message: 'request body is larger than 1 MB' };
+    } else if (isUnreadableBody(thrown)) {
+      // Bad input, not our fault: a warning without a stack.
+      status = thrown.status === 415 ? 415 : 400;
+      const encoding = req.get('content-encoding') ?? 'none';
+      payload = { code: 'unreadable_body', message: `request body could not be decoded as Content-Encoding ${encoding}: ${err.message}` };
+      log.warn('request body could not be decoded', { method: req.method, path: req.path, content_encoding: encoding, error: err.message });
     } else if (bodyErr.type && bodyErr.status && bodyErr.status < 500) {
       status = bodyErr.status;
       payload = { code: 'bad_request', message: err.message };
@@ -167,7 +179,7 @@ function errorHandler(log: Logger): ErrorRequestHandler {
     }
     if (res.headersSent) return;
     if (req.originalUrl.startsWith('/admin')) {
-      const titles: Record<number, string> = { 400: 'Not valid', 404: 'Not found', 503: 'Database unavailable', 500: 'Something went wrong' };
+      const titles: Record<number, string> = { 400: 'Not valid', 415: 'Not valid', 404: 'Not found', 503: 'Database unavailable', 500: 'Something went wrong' };
       res.status(status).render('error', { title: titles[status] ?? 'Error', message: String(payload.message) });
       return;
     }

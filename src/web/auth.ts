@@ -11,15 +11,20 @@ export function constantTimeEqual(a: string, b: string): boolean {
   return timingSafeEqual(ha, hb);
 }
 
+/** Whether an Authorization header carries this bearer token (false when no token is configured). */
+export function hasBearer(header: string | undefined, token: string | undefined): boolean {
+  if (!token) return false;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+  return m !== null && constantTimeEqual(m[1]!, token);
+}
+
 export function requireBearer(token: string | undefined): RequestHandler {
   return (req, res, next) => {
     if (!token) {
       res.status(404).json({ error: { code: 'api_disabled', message: 'the API is off: set API_TOKEN to enable it' } });
       return;
     }
-    const header = req.get('authorization') ?? '';
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!m || !constantTimeEqual(m[1]!, token)) {
+    if (!hasBearer(req.get('authorization'), token)) {
       res.set('WWW-Authenticate', 'Bearer realm="webhooks"');
       res.status(401).json({ error: { code: 'unauthorized', message: 'missing or wrong bearer token in the Authorization header' } });
       return;

@@ -4,8 +4,20 @@
  */
 import type { Attempt, Delivery, Endpoint, EndpointAuth } from '../types.js';
 
+/** Values shorter than this show no hint at all: four characters would be too large a share of them. */
+const HINT_MIN_CHARS = 24;
+/** Prefixes the sidecar itself writes: they say what a value is, not what it holds. */
+const KNOWN_PREFIX = /^whsec_/;
+
+/**
+ * A fixed, short hint that tells two secrets apart without helping to guess
+ * one: the sidecar's own prefix (whsec_) and the last 4 characters, only for
+ * values of 24 characters or more; anything shorter is all stars. The same
+ * on pages and in the API; the log never shows a secret at all.
+ */
 export function maskSecret(secret: string): string {
-  return secret.length <= 10 ? '********' : `${secret.slice(0, 6)}…${secret.slice(-4)}`;
+  if (secret.length < HINT_MIN_CHARS) return '********';
+  return `${KNOWN_PREFIX.exec(secret)?.[0] ?? ''}…${secret.slice(-4)}`;
 }
 
 /** Credentials are masked like the secret: the type and user name stay readable. */

@@ -7,8 +7,8 @@
 import type { Pool } from 'mysql2/promise';
 import { unserialize } from 'php-serialize';
 import type { Tables } from '../db/tables.js';
-import { findUser, getOptions } from '../db/wordpress.js';
-import { checkWordPressPassword } from './passwords.js';
+import { findUser, firstPasswordHash, getOptions } from '../db/wordpress.js';
+import { checkWordPressPassword, decoyHashLike } from './passwords.js';
 
 /** A PHP-serialized array as a plain object; null for anything else (never throws). */
 function phpArray(text: string | null | undefined): Record<string, unknown> | null {
@@ -43,8 +43,26 @@ export function canManageOptions(userCaps: string | null, rolesOption: string | 
  */
 export async function checkWordPressAdmin(pool: Pool, t: Tables, name: string, password: string): Promise<string | null> {
   const user = await findUser(pool, t, name.trim());
-  if (!user) return null;
+  if (!user) {
+    // The same work as for a user who exists, so the answer's timing does not tell user names apart.
+    await checkWordPressPassword(password, await decoyHash(pool, t));
+    return null;
+  }
   if (!(await checkWordPressPassword(password, user.passwordHash))) return null;
   const roles = (await getOptions(pool, t, [`${t.prefix}user_roles`])).get(`${t.prefix}user_roles`);
   return canManageOptions(user.capabilities, roles) ? user.login : null;
+}
+
+const decoys = new WeakMap<Pool, Promise<string>>();
+
+/** A hash of the kind and cost this site's first user has, of a password nobody knows; made once per pool. */
+function decoyHash(pool: Pool, t: Tables): Promise<string> {
+  let d = decoys.get(pool);
+  if (!d) {
+    d = firstPasswordHash(pool, t).then(decoyHashLike);
+    decoys.set(pool, d);
+    // A database error is tried again on the next sign-in, not kept.
+    d.catch(() => decoys.delete(pool));
+  }
+  return d;
 }

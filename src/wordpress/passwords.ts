@@ -11,7 +11,7 @@
  * Primitives come from node:crypto (MD5, HMAC-SHA384) and bcryptjs (bcrypt);
  * phpass's own loop and alphabet are the few lines below.
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import bcrypt from 'bcryptjs';
 
 /** wp_check_password refuses longer passwords outright. */
@@ -44,6 +44,25 @@ async function bcryptCompare(password: string, hash: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/**
+ * A hash of the same kind and cost as `like`, of a random password: checking
+ * any password against it costs what checking against `like` costs. For a
+ * site without users (or an unknown kind), phpass at WordPress's own cost.
+ */
+export async function decoyHashLike(like: string | null): Promise<string> {
+  const secret = randomBytes(24).toString('base64');
+  const bcryptCost = /^(?:\$wp)?\$2[abxy]\$(\d\d)\$/.exec(like ?? '')?.[1];
+  if (bcryptCost !== undefined) {
+    const h = await bcrypt.hash(secret, Number(bcryptCost));
+    return like!.startsWith('$wp') ? `$wp${h}` : h;
+  }
+  if (like !== null && like.length <= 32) return randomBytes(16).toString('hex');
+  // phpass: the same count character; the salt random; the checksum never matches.
+  const count = like !== null && /^\$[PH]\$/.test(like) ? like[3]! : 'B';
+  const salt = Array.from(randomBytes(8), (b) => ITOA64[b & 63]).join('');
+  return `$P$${count}${salt}${'.'.repeat(22)}`;
 }
 
 /** phpass crypt_private(): the hash `setting` would give this password, or null for a malformed setting. */

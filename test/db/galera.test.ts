@@ -164,7 +164,7 @@ describe('on a 3-node Galera cluster', function () {
     await waitFor('started', () => [onNode2, ...others].every((c) => c.output().includes('sidecar started')), 30_000);
     const health = async () => {
       try {
-        const res = await fetch(`${urlOf(onNode2)}/healthz`);
+        const res = await fetch(`${urlOf(onNode2)}/healthz`, { headers: { authorization: `Bearer ${API_TOKEN}` } });
         return { ...((await res.json()) as { database_host: string }), code: res.status };
       } catch {
         return null;

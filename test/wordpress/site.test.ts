@@ -17,6 +17,8 @@ import { waitFor } from '../support/wait.js';
 import { installWordPress, readmeBlock, runLms, writeWpConfig, type WpUserSpec } from '../support/wordpress.js';
 import { USUAL_SOCKETS } from '../../src/wordpress/socket.js';
 import { mkdirSync } from 'node:fs';
+import { checkWordPressAdmin } from '../../src/wordpress/admins.js';
+import { tableNames } from '../../src/db/tables.js';
 import { chromium } from 'playwright-core';
 
 const PASSWORDS = { siteadmin: 'Site admin pass 1!', admin68: 'wp 6.8 hashed pass', adminbc: 'plain bcrypt pass', adminmd5: 'very old md5 pass', ed: 'editor password', sub: 'subscriber password' };
@@ -151,6 +153,31 @@ describe('on a real WordPress host', function () {
     // Read only: WordPress's own tables were not written.
     const [[u]] = await db.get().pool.query<RowDataPacket[]>('SELECT user_pass FROM wp_users WHERE user_login = ?', ['adminmd5']);
     expect(u!.user_pass).to.equal(hashes.adminmd5!.hash);
+  });
+
+  it('spends the same work on a user name that does not exist as on one that does', async () => {
+    const pool = db.get().pool;
+    const t = tableNames('wp_');
+    const time = async (name: string) => {
+      const started = process.hrtime.bigint();
+      expect(await checkWordPressAdmin(pool, t, name, 'not the password')).to.equal(null);
+      return Number(process.hrtime.bigint() - started) / 1e6;
+    };
+    // Interleaved, after one of each to warm up, so a busy moment on the machine falls on both alike.
+    await time('siteadmin');
+    await time('nobody-at-all');
+    const knownMs: number[] = [];
+    const unknownMs: number[] = [];
+    for (let i = 0; i < 9; i++) {
+      knownMs.push(await time('siteadmin'));
+      unknownMs.push(await time('nobody-at-all'));
+    }
+    const median = (xs: number[]) => xs.sort((x, y) => x - y)[4]!;
+    const known = median(knownMs);
+    const unknown = median(unknownMs);
+    process.stdout.write(`      (wrong password: ${known.toFixed(2)} ms for a user who exists, ${unknown.toFixed(2)} ms for one who does not)\n`);
+    // Without the decoy hash the unknown name answers in about a tenth of the time (two quick queries, no hashing).
+    expect(unknown / known, 'the same order of time').to.be.within(1 / 3, 3);
   });
 
   it('shows times in the site’s zone with UTC alongside', async () => {

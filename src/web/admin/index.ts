@@ -6,6 +6,7 @@
  */
 import { troubledEndpoints } from '../../db/endpoints.js';
 import express, { type Router } from 'express';
+import { readBody } from '../body.js';
 import type { Pool } from 'mysql2/promise';
 import type { Tables } from '../../db/tables.js';
 import type { Service } from '../../manage/service.js';
@@ -32,7 +33,7 @@ export interface AdminDeps {
 
 export function adminRouter(deps: AdminDeps): Router {
   const r = express.Router();
-  r.use(express.urlencoded({ extended: false, limit: '100kb', parameterLimit: 200 }));
+  r.use(readBody(express.urlencoded({ extended: false, limit: '100kb', parameterLimit: 200 })));
   r.use((req, _res, next) => {
     // A POST without a form body still gets an object, so every check can read it.
     req.body ??= {};
