@@ -41,4 +41,17 @@ describe('packaging', () => {
     for (const dir of ['dist', 'sql', 'views', 'public', 'node_modules']) expect(d, dir).to.match(new RegExp(`^COPY .*\\b${dir}\\b`, 'm'));
     expect(d).to.match(/npm prune --omit=dev/);
   });
+
+  it('test tiers: the unit tier opens no database, and every file the integration tier leaves out exists', () => {
+    const tier = (name: string) => JSON.parse(readFileSync(name, 'utf8')) as { spec: string[]; ignore?: string[] };
+    const source = (compiled: string) => compiled.replace(/^dist\//, '').replace(/\.js$/, '.ts');
+    const unit = tier('.mocharc.unit.json').spec.map(source);
+    expect(unit.length).to.be.greaterThan(5);
+    for (const f of unit) {
+      const text = readFileSync(f, 'utf8');
+      expect(text, f).to.not.match(/from '\.\.?\/(?:\.\.\/)?support\/(?:db|sidecar|mariadb|galera|wordpress)\.js'/);
+    }
+    for (const f of tier('.mocharc.integration.json').ignore ?? []) expect(() => readFileSync(source(f)), f).to.not.throw();
+  });
 });
+

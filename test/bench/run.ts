@@ -5,7 +5,8 @@
  * Options: --json (machine-readable), --quick (smaller runs, for a smoke test),
  * --drain-only=N (just the raw ceiling and one drain of N events × 1 endpoint),
  * --ordered-only=N (N keyed events drained unordered, then ordered per key over 1,000 keys),
- * --filtered-only=N (N events drained without, then through, a 3-condition filter).
+ * --filtered-only=N (N events drained without, then through, a 3-condition filter),
+ * --memory-only=N (a fresh sidecar's idle RSS, then the peak RSS and major GCs of draining N deliveries).
  * Environment: BENCH_CPU_PROF=dir (a V8 CPU profile per sidecar process),
  * BENCH_NODE_FLAGS='--flag …' (appended to npm start's node flags, to measure them).
  */
@@ -29,6 +30,7 @@ const DRAIN_ONLY = Number(process.argv.find((a) => a.startsWith('--drain-only=')
 const FILTERED_ONLY = Number(process.argv.find((a) => a.startsWith('--filtered-only='))?.split('=')[1] ?? 0);
 const SCALE_ONLY = process.argv.includes('--scale-only');
 const SLOW_ONLY = process.argv.includes('--slow-only');
+const MEMORY_ONLY = Number(process.argv.find((a) => a.startsWith('--memory-only='))?.split('=')[1] ?? 0);
 const ORDERED_ONLY = Number(process.argv.find((a) => a.startsWith('--ordered-only='))?.split('=')[1] ?? 0);
 const scale = (n: number) => (QUICK ? Math.max(100, Math.round(n / 20)) : n);
 const CONCURRENCY = 64;
@@ -181,6 +183,11 @@ async function latency(db: TestDb, api: Api, type: string, perSecond: number, se
 
 function peakRssMb(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
@@ -386,6 +393,21 @@ try {
     await scaleReport(db);
     throw new Done();
   }
+  if (MEMORY_ONLY > 0) {
+    // What a small host pays at rest, then the high-water mark of a long drain, on one fresh process.
+    const sc = await startSidecar(db);
+    await sleep(10_000);
+    report('idle_rss_mb', 'RSS of a fresh sidecar after 10 s idle', rssMb(sc.child.proc.pid!), 'MB');
+    const m = await drain(db, sc.api, 'bench.memoryonly', MEMORY_ONLY, 1, sc.child.proc.pid);
+    report('memory_only_per_s', `drain ${MEMORY_ONLY} (memory run)`, m, '/s');
+    report('memory_only_cpu_us', 'sidecar CPU per delivery', perDelivery.cpuUs, 'µs');
+    report('memory_only_major_gcs', 'major GCs in the drain', perDelivery.majorGcs, '');
+    report('memory_only_rss_mb', `peak RSS draining ${MEMORY_ONLY}`, peakRssMb(sc.child.proc.pid!), 'MB', { text: '≤ 150 MB', ok: peakRssMb(sc.child.proc.pid!) <= 150 });
+    await sleep(10_000);
+    report('after_rss_mb', 'RSS 10 s after the drain', rssMb(sc.child.proc.pid!), 'MB');
+    await stopSidecar(sc.child);
+    throw new Done();
+  }
   // 1. raw ceiling
   const rawRecv0 = cpuTicks(recv.pid!);
   const raw = await rawRun('got');
@@ -414,6 +436,7 @@ try {
     report('drain_only_queries', 'database statements per delivery', perDelivery.queries, '');
     if (raw.cpuUs) report('raw_cpu_us', 'raw got CPU per request', raw.cpuUs, 'µs');
     cpuBudget('drain_only', raw, d, alone.cpuUs ?? NaN);
+    report('drain_only_major_gcs', 'major GCs in the drain', perDelivery.majorGcs, '');
     report('drain_only_rss_mb', 'peak RSS of the sidecar', peakRssMb(sc.child.proc.pid!), 'MB');
     await stopSidecar(sc.child);
     throw new Done();
