@@ -40,7 +40,24 @@ export const DEFAULT_DATABASE_URL = 'mysql://root@127.0.0.1:3306/lms';
 // prefix; MySQL identifiers stop at 64, so the prefix may have 40.
 const PREFIX_RE = /^[A-Za-z0-9_]{1,40}$/;
 
-const schema = Joi.object({
+/** The environment as the schema leaves it: defaults filled in, numbers and booleans converted. */
+interface CheckedEnv {
+  DATABASE_URL?: string;
+  TABLE_PREFIX?: string;
+  WP_CONFIG?: string;
+  HOST: string;
+  PORT: number;
+  ADMIN_PASSWORD?: string;
+  API_TOKEN?: string;
+  ALLOW_PRIVATE_TARGETS: boolean;
+  LOG_LEVEL: Config['logLevel'];
+  TRUST_PROXY: string;
+  CONCURRENCY: number;
+  SMTP_URL?: string;
+  NOTIFY_EMAIL?: string;
+}
+
+const schema = Joi.object<CheckedEnv>({
   DATABASE_URL: Joi.string()
     .uri({ scheme: ['mysql', 'mariadb'] })
     .messages({ 'string.uriCustomScheme': '{{#label}} must be a mysql:// URL such as mysql://user:pass@127.0.0.1:3306/lms' }),
@@ -74,12 +91,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (cleaned.DATABASE_URL) checkUserInfo(cleaned.DATABASE_URL);
   // Several hosts (a cluster) are checked as the URL with the first one; the list is parsed by the pool.
   const single = cleaned.DATABASE_URL ? { ...cleaned, DATABASE_URL: splitHosts(cleaned.DATABASE_URL).url } : cleaned;
-  const { value: checked, error } = schema.validate(single, { abortEarly: true, convert: true });
-  const value = { ...checked, ...(cleaned.DATABASE_URL ? { DATABASE_URL: cleaned.DATABASE_URL } : {}) };
-  if (error) {
-    const detail = error.details[0];
-    throw new ConfigError(String(detail?.path[0] ?? 'environment'), detail?.message ?? error.message);
+  const result = schema.validate(single, { abortEarly: true, convert: true });
+  if (result.error) {
+    const detail = result.error.details[0];
+    throw new ConfigError(String(detail?.path[0] ?? 'environment'), detail?.message ?? result.error.message);
   }
+  const value: CheckedEnv = { ...result.value, ...(cleaned.DATABASE_URL ? { DATABASE_URL: cleaned.DATABASE_URL } : {}) };
 
   let databaseUrl: string = value.DATABASE_URL ?? DEFAULT_DATABASE_URL;
   let tablePrefix: string = value.TABLE_PREFIX ?? 'wp_';
@@ -100,7 +117,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }
   }
 
-  const trustProxy = parseTrustProxy(String(value.TRUST_PROXY));
+  const trustProxy = parseTrustProxy(value.TRUST_PROXY);
   return Object.freeze({
     databaseUrl,
     databaseSocket,

@@ -74,7 +74,7 @@ export function searchableValues(body: string): [string, string][] {
   if (data === null || typeof data !== 'object' || Array.isArray(data)) return out;
   for (const [k, v] of Object.entries(data)) {
     if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
-      for (const [k2, v2] of Object.entries(v)) add(`data.${k}.${k2}`, v2);
+      for (const [k2, v2] of Object.entries(v as Record<string, unknown>)) add(`data.${k}.${k2}`, v2);
     } else add(`data.${k}`, v);
   }
   return out;

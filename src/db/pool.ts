@@ -254,9 +254,9 @@ function createFailoverPool(target: DbTarget, connectionLimit: number, counter: 
   // Anything else our code might touch goes to the current host's pool.
   const pool = new Proxy(facade, {
     get(t, prop, receiver) {
-      if (prop in t) return Reflect.get(t, prop, receiver);
+      if (prop in t) return Reflect.get(t, prop, receiver) as unknown;
       const v = (pools[current] as unknown as Record<string | symbol, unknown>)[prop];
-      return typeof v === 'function' ? v.bind(pools[current]) : v;
+      return typeof v === 'function' ? ((v as (...args: unknown[]) => unknown).bind(pools[current]) as unknown) : v;
     },
   }) as unknown as Pool;
   issued.set(pool, counter);

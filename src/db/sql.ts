@@ -3,6 +3,7 @@
  */
 import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import type { Queryable } from './pool.js';
+import { asText } from '../text.js';
 
 export type Row = RowDataPacket;
 
@@ -30,7 +31,7 @@ export function valuesTable(columns: readonly string[], data: readonly unknown[]
 
 export function toDate(v: unknown): Date | null {
   if (v === null || v === undefined) return null;
-  return v instanceof Date ? v : new Date(String(v));
+  return v instanceof Date ? v : new Date(asText(v));
 }
 
 /**
@@ -41,7 +42,7 @@ export function toDate(v: unknown): Date | null {
  */
 export function parseUtcDateTime(v: unknown): Date | null {
   if (v === null || v === undefined) return null;
-  const m = /^(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?$/.exec(String(v).trim());
+  const m = /^(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?$/.exec(asText(v).trim());
   if (!m) return null;
   const [y, mo, d, h, mi, s] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
   const ms = m[7] ? Math.floor(Number(`0.${m[7]}`) * 1000) : 0;
@@ -55,7 +56,7 @@ export function parseUtcDateTime(v: unknown): Date | null {
 export function parseJsonColumn<T>(v: unknown, fallback: T): T {
   if (v === null || v === undefined) return fallback;
   try {
-    return JSON.parse(String(v)) as T;
+    return JSON.parse(asText(v)) as T;
   } catch {
     return fallback;
   }

@@ -90,7 +90,7 @@ export function createClaimLoop(deps: {
         limit: room,
         timeoutSeconds: deps.timeoutSeconds(),
         excludeEndpoints: [...new Set([...full, ...rateHeld.keys()])],
-        freeSlots: scheduler.freeSlots,
+        freeSlots: (ep) => scheduler.freeSlots(ep),
       });
       for (const [ep, until] of held) rateHeld.set(ep, until);
       if (deps.stopping()) {

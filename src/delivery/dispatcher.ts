@@ -120,7 +120,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     concurrency: deps.concurrency,
     perEndpointCap: () => settings.current().max_in_flight_per_endpoint,
     run: (c) =>
-      attempt(c).then(recorder.record, (err: unknown) => log.error('delivery crashed', { delivery_id: c.id, error: coerceError(err).message })),
+      attempt(c).then((result) => recorder.record(result), (err: unknown) => log.error('delivery crashed', { delivery_id: c.id, error: coerceError(err).message })),
     onSettled: () => {
       if (claims.moreDue()) void pump();
     },

@@ -14,6 +14,7 @@ import { claimMailSlot } from '../db/endpoints.js';
 import { getOptions } from '../db/wordpress.js';
 import { coerceError } from '../errors.js';
 import type { OperationalNotice } from './operational.js';
+import { asText } from '../text.js';
 
 export interface NotifierConfig {
   smtpUrl: string;
@@ -31,14 +32,14 @@ const SUBJECTS: Record<string, string> = {
 };
 
 export function mailText(n: OperationalNotice, adminBaseUrl: string): { subject: string; text: string } {
-  const d = n.data as Record<string, unknown>;
-  const name = String(d.description || d.url);
+  const d = n.data;
+  const name = asText(d.description) || asText(d.url);
   const lines = [`Endpoint ${n.endpointId} (${name}) ${SUBJECTS[n.type]}.`, ''];
-  lines.push(`URL: ${String(d.url)}`);
-  if (d.failing_since) lines.push(`Failing since: ${String(d.failing_since)}`);
-  if (d.reason) lines.push(`Reason: ${String(d.reason)}`);
-  if (d.recovered_at) lines.push(`Recovered at: ${String(d.recovered_at)}`);
-  if (d.event_id) lines.push(`Event: ${String(d.event_type)} ${String(d.event_id)}, ${String(d.attempts)} attempts, last error: ${String(d.last_error ?? 'none')}`);
+  lines.push(`URL: ${asText(d.url)}`);
+  if (d.failing_since) lines.push(`Failing since: ${asText(d.failing_since)}`);
+  if (d.reason) lines.push(`Reason: ${asText(d.reason)}`);
+  if (d.recovered_at) lines.push(`Recovered at: ${asText(d.recovered_at)}`);
+  if (d.event_id) lines.push(`Event: ${asText(d.event_type)} ${asText(d.event_id)}, ${asText(d.attempts)} attempts, last error: ${asText(d.last_error, 'none')}`);
   lines.push('', `Endpoint page: ${adminBaseUrl}/admin/endpoints/${n.endpointId}`, '', `(${n.type}, event ${n.eventId}. At most one mail per endpoint per hour.)`);
   return { subject: `[LMS webhooks] Endpoint ${n.endpointId} ${SUBJECTS[n.type]}`, text: lines.join('\n') };
 }

@@ -32,7 +32,7 @@ export function createPolicySource(pool: Pool, t: Tables): PolicySource {
         pool,
         `SELECT MAX(timeout_seconds) AS max_timeout FROM ${t.endpoints} WHERE timeout_seconds IS NOT NULL`,
       );
-      const max = r[0]?.max_timeout;
+      const max: unknown = r[0]?.max_timeout;
       value = { maxTimeoutSeconds: max === null || max === undefined ? null : Number(max) };
       loadedAt = Date.now();
     },

@@ -197,17 +197,17 @@ export function check<T>(schema: Joi.Schema, input: unknown, what = 'body'): T {
   if (input === undefined || input === null || typeof input !== 'object' || Array.isArray(input)) {
     if (schema.type === 'object') throw new ValidationError(`${what} must be a JSON object`, what);
   }
-  const { value, error } = schema.validate(input, { abortEarly: false, convert: true, errors: { wrap: { label: false } } });
-  if (error) {
-    const details = error.details.map((d) => ({
+  const result: Joi.ValidationResult<unknown> = schema.validate(input, { abortEarly: false, convert: true, errors: { wrap: { label: false } } });
+  if (result.error) {
+    const details = result.error.details.map((d) => ({
       field: d.path.join('.') || what,
       message: d.message,
       type: d.type,
-      context: { limit: d.context?.limit, value: d.context?.value, valids: d.context?.valids as unknown[] | undefined },
+      context: { limit: d.context?.limit as unknown, value: d.context?.value as unknown, valids: d.context?.valids as unknown[] | undefined },
     }));
     throw new ValidationError(details.map((d) => d.message).join('; '), details[0]?.field, details);
   }
-  return value as T;
+  return result.value as T;
 }
 
 /** A numeric id from a route parameter, or a ValidationError naming `id`. */

@@ -188,7 +188,9 @@ function resolve(flat: Flat, file: string, opts: ReadOptions): WpConfig {
   const prefixExpr = tablePrefixExpr(code) ?? fail('$table_prefix = …; not found');
   const tablePrefix = literal(prefixExpr, '$table_prefix', fail);
 
-  let { host, port, socketPath, localSocket } = parseDbHost(hostSpec, fail);
+  const dbHost = parseDbHost(hostSpec, fail);
+  const { port, localSocket } = dbHost;
+  let { host, socketPath } = dbHost;
   if (localSocket) {
     const search = (opts.findSocket ?? (() => findLocalSocket()))();
     if (search.socket) {

@@ -307,10 +307,10 @@ async function scaleFigures(db: TestDb) {
     for (const [name, sql, params, tx] of measures) {
       const ms = await timeQuery(pool, sql, params, 50, tx);
       out[name] ??= { small: 0, large: 0, plan: '' };
-      if (i === 0) out[name]!.small = ms;
+      if (i === 0) out[name].small = ms;
       else {
-        out[name]!.large = ms;
-        out[name]!.plan = await explainKeys(pool, sql.replace(' FOR UPDATE SKIP LOCKED', ''), params);
+        out[name].large = ms;
+        out[name].plan = await explainKeys(pool, sql.replace(' FOR UPDATE SKIP LOCKED', ''), params);
       }
     }
   }

@@ -143,7 +143,7 @@ describe('endpoint options', function () {
     const [scheme, sig] = String(r.headers['webhook-signature']).split(',');
     expect(scheme).to.equal('v1a');
     const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(shown.public_key.slice(5), 'base64').toString('base64url') }, format: 'jwk' });
-    const signed = Buffer.concat([Buffer.from(`${r.headers['webhook-id']}.${r.headers['webhook-timestamp']}.`), r.raw]);
+    const signed = Buffer.concat([Buffer.from(`${String(r.headers['webhook-id'])}.${String(r.headers['webhook-timestamp'])}.`), r.raw]);
     expect(verify(null, signed, key, Buffer.from(sig!, 'base64'))).to.equal(true);
     expect(verify(null, Buffer.concat([signed, Buffer.from(' ')]), key, Buffer.from(sig!, 'base64'))).to.equal(false);
     // X-Webhook-Signature stays the hex HMAC.

@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import type { RowDataPacket } from 'mysql2/promise';
 import { insertOutbox, useTestDb } from '../support/db.js';
 import { ADMIN_PASSWORD, FAST_RETRIES, apiClient, spawnSidecar, stopChildren, startInProcess, testEnv, useSidecar, type Child } from '../support/sidecar.js';
-import { startReceiver, type Receiver, type Reply, type Received } from '../support/receiver.js';
+import { startReceiver, type Receiver, type Received } from '../support/receiver.js';
 import { Client } from '../support/browserless.js';
 import { keyWatch, type KeyData } from '../support/keyWatch.js';
 import { sleep, waitFor } from '../support/wait.js';

@@ -13,8 +13,8 @@ describe('SSRF protection', () => {
   });
 
   const policy = { allowPrivateTargets: false };
-  const publicLookup = (async () => [{ address: '93.184.216.34', family: 4 }]) as never;
-  const privateLookup = (async () => [{ address: '10.0.0.5', family: 4 }]) as never;
+  const publicLookup = (() => Promise.resolve([{ address: '93.184.216.34', family: 4 }])) as never;
+  const privateLookup = (() => Promise.resolve([{ address: '10.0.0.5', family: 4 }])) as never;
 
   async function refused(url: string, lookup = publicLookup): Promise<string> {
     try {
@@ -58,7 +58,7 @@ describe('SSRF protection', () => {
   it('refuses them when a URL is saved and when it is dialled', async () => {
     expect(await refused('http://[::127.0.0.1]/')).to.equal('url points at ::7f00:1, a loopback (127.0.0.1 in IPv4-compatible form) address; only public addresses are allowed (ALLOW_PRIVATE_TARGETS is for development)');
     expect(await refused('http://[64:ff9b::7f00:1]:8080/')).to.match(/in NAT64 form/);
-    expect(await refused('https://v6.example/', (async () => [{ address: '::7f00:1', family: 6 }]) as never)).to.match(/resolves to ::7f00:1, a loopback/);
+    expect(await refused('https://v6.example/', (() => Promise.resolve([{ address: '::7f00:1', family: 6 }])) as never)).to.match(/resolves to ::7f00:1, a loopback/);
     expect(() => checkLiteralHost(new URL('http://[::7f00:1]:9/x'), false)).to.throw(/::7f00:1 is a loopback \(127\.0\.0\.1 in IPv4-compatible form\) address/);
   });
 

@@ -97,10 +97,10 @@ export async function startGalera(size = 3): Promise<GaleraCluster> {
 
   async function waitSynced(i: number, ms: number) {
     const deadline = Date.now() + ms;
-    let last = '';
+    let last: string;
     for (;;) {
       if (procs[i]?.exitCode !== null && procs[i]?.exitCode !== undefined) {
-        throw new Error(`galera node ${i + 1} exited (${procs[i]!.exitCode}): ${tail(i)}`);
+        throw new Error(`galera node ${i + 1} exited (${procs[i]?.exitCode}): ${tail(i)}`);
       }
       try {
         last = (await status(ports[i]!.sql, 'wsrep_local_state_comment')) ?? '';

@@ -55,7 +55,7 @@ export async function createPrivateMariaDb(serverArgs: string[] = []): Promise<P
           await ping();
           return;
         } catch (err) {
-          if (Date.now() > deadline) throw new Error(`private MariaDB on ${port} did not start: ${(err as Error).message}`);
+          if (Date.now() > deadline) throw new Error(`private MariaDB on ${port} did not start: ${(err as Error).message}`, { cause: err });
           await new Promise((r) => setTimeout(r, 100));
         }
       }

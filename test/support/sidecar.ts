@@ -66,8 +66,8 @@ export const START_FLAGS: string[] = (() => {
 export function spawnSidecar(env: Record<string, string>, nodeFlags: string[] = []): Child {
   let out = '';
   const proc = spawn(process.execPath, [...START_FLAGS, ...nodeFlags, MAIN], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+  proc.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  proc.stderr.on('data', (c: Buffer) => (out += c.toString()));
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
   return { proc, output: () => out, exited };
 }
@@ -88,11 +88,11 @@ export interface SidecarFixture {
   /** API client for it; a stable function, so it can be destructured. */
   api: Api;
   /** A receiver that reset() and the file's end close. */
-  receiver(...args: Parameters<typeof startReceiver>): Promise<Receiver>;
+  receiver: (...args: Parameters<typeof startReceiver>) => Promise<Receiver>;
   /** Creates an endpoint through the API and expects 201. */
-  endpoint(url: string, events: string[], extra?: Record<string, unknown>): Promise<{ id: number; secret: string }>;
+  endpoint: (url: string, events: string[], extra?: Record<string, unknown>) => Promise<{ id: number; secret: string }>;
   /** Deletes every endpoint and closes the receivers: for afterEach. */
-  reset(): Promise<void>;
+  reset: () => Promise<void>;
 }
 
 /**

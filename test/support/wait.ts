@@ -5,7 +5,7 @@ export async function waitFor<T>(what: string, check: () => T | Promise<T>, time
   for (;;) {
     try {
       const v = await check();
-      if (v && !(Array.isArray(v) && v.length === 0)) return v as NonNullable<T>;
+      if (v && !(Array.isArray(v) && v.length === 0)) return v;
     } catch (err) {
       last = err;
     }

@@ -40,7 +40,7 @@ function php(args: string[]): string {
     return execFileSync('php', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (err) {
     const e = err as { stderr?: string; stdout?: string; message: string };
-    throw new Error(`php ${path.basename(args[0]!)} failed: ${e.stderr || e.stdout || e.message}`);
+    throw new Error(`php ${path.basename(args[0]!)} failed: ${e.stderr || e.stdout || e.message}`, { cause: err });
   }
 }
 

@@ -55,7 +55,7 @@ describe('admin pages: accessibility, keyboard and small screens', function () {
 
   async function axe(name: string): Promise<void> {
     await page.addScriptTag({ path: AXE });
-    const result = (await page.evaluate(`axe.run(document, { runOnly: { type: 'tag', values: ${JSON.stringify(WCAG)} } })`)) as AxeResult;
+    const result = await page.evaluate<AxeResult>(`axe.run(document, { runOnly: { type: 'tag', values: ${JSON.stringify(WCAG)} } })`);
     report.push(`${name}: ${result.violations.length} violations, ${result.passes.length} rules passed`);
     const found = result.violations.map((v) => `${v.id} (${v.impact}): ${v.help}\n    ${v.nodes.slice(0, 3).map((n) => `${n.target.join(' ')} — ${n.failureSummary.replace(/\n/g, ' ')}`).join('\n    ')}`);
     expect(found, `${name} ${page.url()}`).to.deep.equal([]);

@@ -22,13 +22,6 @@ describe('admin pages', function () {
     receiver = await fx.receiver();
   });
 
-  async function loggedIn(): Promise<Client> {
-    const c = new Client(fx.sidecar.url);
-    const res = await c.login(ADMIN_PASSWORD);
-    expect(res.status).to.equal(303);
-    return c;
-  }
-
   describe('login and sessions', () => {
     it('redirects every admin page to the login form without a session', async () => {
       const c = new Client(fx.sidecar.url);

@@ -17,6 +17,7 @@ import { maskSecret } from '../present.js';
 import { idOf, localToIso, toField } from './helpers.js';
 import { DATE_EXAMPLE, plainErrors, plainSentence } from './messages.js';
 import type { AdminDeps } from './index.js';
+import { asText } from '../../text.js';
 
 /** The endpoint form's labels, as its messages name the fields. */
 const ENDPOINT_LABELS = {
@@ -92,7 +93,7 @@ function endpointActions(r: Router, deps: AdminDeps): void {
     }
     let grace: number;
     try {
-      ({ grace_hours: grace } = check<{ grace_hours: number }>(schemas.rotateSecret, { grace_hours: String(body.grace_hours ?? '') }));
+      ({ grace_hours: grace } = check<{ grace_hours: number }>(schemas.rotateSecret, { grace_hours: asText(body.grace_hours) }));
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
       return renderEndpoint(service, res, id, 400, undefined, { grace_hours: 'Choose how long the previous secret keeps working.' });
@@ -116,7 +117,7 @@ function endpointActions(r: Router, deps: AdminDeps): void {
 
   r.post('/endpoints/:id/replay-failed', async (req, res) => {
     const id = idOf(req);
-    const raw = String((req.body as Record<string, unknown>).since ?? '');
+    const raw = asText((req.body as Record<string, unknown>).since);
     let since: Date;
     try {
       ({ since } = check<{ since: Date }>(schemas.replayFailed, { since: localToIso(raw) }));
@@ -138,10 +139,10 @@ function endpointActions(r: Router, deps: AdminDeps): void {
   r.post('/endpoints/:id/backfill', async (req, res) => {
     const id = idOf(req);
     const body = req.body as Record<string, unknown>;
-    const untilRaw = String(body.until ?? '');
+    const untilRaw = asText(body.until);
     try {
       const input = check<{ since: Date; until?: Date }>(schemas.backfill, {
-        since: localToIso(String(body.since ?? '')),
+        since: localToIso(asText(body.since)),
         ...(untilRaw ? { until: localToIso(untilRaw) } : {}),
       });
       const { queued, note } = await service.backfill(id, input);
@@ -149,7 +150,7 @@ function endpointActions(r: Router, deps: AdminDeps): void {
       await renderEndpoint(service, res, id, 202);
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
-      res.locals.typed = { backfillSince: String(body.since ?? ''), backfillUntil: untilRaw };
+      res.locals.typed = { backfillSince: asText(body.since), backfillUntil: untilRaw };
       const errors = plainErrors(err, { since: 'Backfill from', until: 'Backfill until' });
       await renderEndpoint(service, res, id, 400, undefined, {
         ...(errors.since ? { backfill_since: errors.since } : {}),
@@ -256,22 +257,22 @@ function endpointValues(body: Record<string, unknown>): EndpointValues {
   const ev = body.events;
   const events = (Array.isArray(ev) ? ev : ev === undefined ? [] : [ev]).map(String);
   return {
-    url: String(body.url ?? '').trim(),
-    description: String(body.description ?? ''),
+    url: asText(body.url).trim(),
+    description: asText(body.description),
     events,
-    other: String(body.events_other ?? ''),
+    other: asText(body.events_other),
     enabled: body.enabled === 'on',
     ordered: body.ordered === 'on',
     confirm: body.confirm === 'on',
-    filter: String(body.filter ?? '').trim(),
-    headers: String(body.headers ?? ''),
-    authType: String(body.auth_type ?? 'none'),
-    authUsername: String(body.auth_username ?? ''),
-    authSecret: String(body.auth_secret ?? ''),
-    rate: String(body.rate_limit_per_second ?? '').trim(),
-    timeout: String(body.timeout_seconds ?? '').trim(),
-    retries: String(body.retry_schedule_seconds ?? '').trim(),
-    signing: String(body.signing ?? 'hmac'),
+    filter: asText(body.filter).trim(),
+    headers: asText(body.headers),
+    authType: asText(body.auth_type, 'none'),
+    authUsername: asText(body.auth_username),
+    authSecret: asText(body.auth_secret),
+    rate: asText(body.rate_limit_per_second).trim(),
+    timeout: asText(body.timeout_seconds).trim(),
+    retries: asText(body.retry_schedule_seconds).trim(),
+    signing: asText(body.signing, 'hmac'),
   };
 }
 

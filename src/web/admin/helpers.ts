@@ -5,6 +5,7 @@
 import type { Request } from 'express';
 import * as schemas from '../../manage/schemas.js';
 import type { Endpoint } from '../../types.js';
+import { asText } from '../../text.js';
 
 /** Every notice the pages can show; redirects carry only these keys. */
 export const NOTICES: Record<string, { kind: 'success' | 'error' | 'info'; text: string }> = {
@@ -24,9 +25,9 @@ export const NOTICES: Record<string, { kind: 'success' | 'error' | 'info'; text:
 
 /** The notice a redirect asked for, from the allowlist; {count} filled from a numeric count parameter only. */
 export function notice(req: Request): { kind: string; text: string } | null {
-  const n = NOTICES[String(req.query.notice ?? '')];
+  const n = NOTICES[asText(req.query.notice)];
   if (!n) return null;
-  const count = String(req.query.count ?? '');
+  const count = asText(req.query.count);
   return { kind: n.kind, text: n.text.replace('{count}', /^\d{1,9}$/.test(count) ? count : 'Several') };
 }
 

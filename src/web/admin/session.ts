@@ -10,6 +10,7 @@ import { randomToken, type Session } from '../adminAuth.js';
 import { viewHelpersFor } from '../viewHelpers.js';
 import { notice } from './helpers.js';
 import type { AdminDeps } from './index.js';
+import { asText } from '../../text.js';
 
 const SESSION_COOKIE = 'whs_session';
 const LOGIN_CSRF_COOKIE = 'whs_login_csrf';
@@ -25,7 +26,7 @@ export function loginRouter(deps: AdminDeps): Router {
 
   r.post('/login', async (req, res) => {
     const body = req.body as Record<string, unknown>;
-    const token = String(body._csrf ?? '');
+    const token = asText(body._csrf);
     const cookieToken = cookies(req)[LOGIN_CSRF_COOKIE] ?? '';
     if (!token || !cookieToken || !constantTimeEqual(token, cookieToken)) return renderLogin(req, res, 403, 'The login form expired. Please try again.');
     const key = req.ip ?? 'unknown';
@@ -70,7 +71,7 @@ export function sessionGate(deps: AdminDeps): Router {
     res.locals.notice = notice(req);
     res.locals.path = req.path;
     if (req.method === 'POST') {
-      const token = String((req.body as Record<string, unknown>)?._csrf ?? '');
+      const token = asText((req.body as Record<string, unknown>)?._csrf);
       if (!token || !constantTimeEqual(token, session.csrfToken)) {
         return res.status(403).render('error', { title: 'Form expired', message: 'This form expired or did not come from this site. Go back, reload the page and try again.' });
       }
