@@ -37,11 +37,32 @@ export const EVENT_DESCRIPTIONS: Readonly<Record<string, string>> = Object.freez
 
 const endpointExample = { endpoint_id: 3, url: 'https://crm.example.com/hooks/lms', description: 'CRM' };
 const OWN_EXAMPLES: Readonly<Record<string, Record<string, unknown>>> = {
-  'webhook.test': { endpoint_id: 3, message: 'Test event from the LMS webhooks sidecar', sent_at: '2025-03-20T10:30:00.000Z' },
+  'webhook.test': {
+    endpoint_id: 3,
+    message: 'Test event from the LMS webhooks sidecar',
+    sent_at: '2025-03-20T10:30:00.000Z',
+  },
   'webhook.endpoint_failing': { ...endpointExample, failing_since: '2025-03-20T09:12:00.000Z' },
-  'webhook.endpoint_disabled': { ...endpointExample, reason: 'the endpoint answered 410 Gone', disabled_at: '2025-03-20T10:30:00.000Z' },
-  'webhook.endpoint_recovered': { ...endpointExample, failing_since: '2025-03-20T09:12:00.000Z', recovered_at: '2025-03-20T10:30:00.000Z' },
-  'webhook.delivery_failed': { endpoint_id: 3, url: 'https://crm.example.com/hooks/lms', delivery_id: 812, event_id: 'evt_…', event_type: 'order.completed', attempts: 6, last_status_code: 500, last_error: 'http_status: HTTP 500' },
+  'webhook.endpoint_disabled': {
+    ...endpointExample,
+    reason: 'the endpoint answered 410 Gone',
+    disabled_at: '2025-03-20T10:30:00.000Z',
+  },
+  'webhook.endpoint_recovered': {
+    ...endpointExample,
+    failing_since: '2025-03-20T09:12:00.000Z',
+    recovered_at: '2025-03-20T10:30:00.000Z',
+  },
+  'webhook.delivery_failed': {
+    endpoint_id: 3,
+    url: 'https://crm.example.com/hooks/lms',
+    delivery_id: 812,
+    event_id: 'evt_…',
+    event_type: 'order.completed',
+    attempts: 6,
+    last_status_code: 500,
+    last_error: 'http_status: HTTP 500',
+  },
 };
 
 export interface CatalogEntry {
@@ -52,5 +73,10 @@ export interface CatalogEntry {
 }
 
 export const CATALOG: readonly CatalogEntry[] = Object.entries(EVENT_CATALOG).flatMap(([group, types]) =>
-  types.map((type) => ({ type, group, description: EVENT_DESCRIPTIONS[type] ?? '', example: SAMPLE_PAYLOADS[type] ?? OWN_EXAMPLES[type] ?? {} })),
+  types.map((type) => ({
+    type,
+    group,
+    description: EVENT_DESCRIPTIONS[type] ?? '',
+    example: SAMPLE_PAYLOADS[type] ?? OWN_EXAMPLES[type] ?? {},
+  })),
 );

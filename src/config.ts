@@ -60,10 +60,12 @@ interface CheckedEnv {
 const schema = Joi.object<CheckedEnv>({
   DATABASE_URL: Joi.string()
     .uri({ scheme: ['mysql', 'mariadb'] })
-    .messages({ 'string.uriCustomScheme': '{{#label}} must be a mysql:// URL such as mysql://user:pass@127.0.0.1:3306/lms' }),
-  TABLE_PREFIX: Joi.string()
-    .pattern(PREFIX_RE)
-    .messages({ 'string.pattern.base': '{{#label}} may contain only letters, digits and _ (at most 40), got {:#value}' }),
+    .messages({
+      'string.uriCustomScheme': '{{#label}} must be a mysql:// URL such as mysql://user:pass@127.0.0.1:3306/lms',
+    }),
+  TABLE_PREFIX: Joi.string().pattern(PREFIX_RE).messages({
+    'string.pattern.base': '{{#label}} may contain only letters, digits and _ (at most 40), got {:#value}',
+  }),
   WP_CONFIG: Joi.string(),
   HOST: Joi.string().hostname().default('127.0.0.1'),
   PORT: Joi.number().integer().min(0).max(65535).default(8080),
@@ -77,8 +79,14 @@ const schema = Joi.object<CheckedEnv>({
   CONCURRENCY: Joi.number().integer().min(1).max(1024).default(128),
   SMTP_URL: Joi.string()
     .uri({ scheme: ['smtp', 'smtps'] })
-    .messages({ 'string.uriCustomScheme': '{{#label}} must be an smtp:// or smtps:// URL such as smtp://user:pass@mail.example.com:587', 'string.uri': '{{#label}} must be an smtp:// or smtps:// URL such as smtp://user:pass@mail.example.com:587' }),
-  NOTIFY_EMAIL: Joi.string().email({ tlds: false }).messages({ 'string.email': '{{#label}} must be an e-mail address, got {:#value}' }),
+    .messages({
+      'string.uriCustomScheme':
+        '{{#label}} must be an smtp:// or smtps:// URL such as smtp://user:pass@mail.example.com:587',
+      'string.uri': '{{#label}} must be an smtp:// or smtps:// URL such as smtp://user:pass@mail.example.com:587',
+    }),
+  NOTIFY_EMAIL: Joi.string()
+    .email({ tlds: false })
+    .messages({ 'string.email': '{{#label}} must be an e-mail address, got {:#value}' }),
 })
   .unknown(true)
   .prefs({ errors: { wrap: { label: false } } });
@@ -96,7 +104,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const detail = result.error.details[0];
     throw new ConfigError(String(detail?.path[0] ?? 'environment'), detail?.message ?? result.error.message);
   }
-  const value: CheckedEnv = { ...result.value, ...(cleaned.DATABASE_URL ? { DATABASE_URL: cleaned.DATABASE_URL } : {}) };
+  const value: CheckedEnv = {
+    ...result.value,
+    ...(cleaned.DATABASE_URL ? { DATABASE_URL: cleaned.DATABASE_URL } : {}),
+  };
 
   let databaseUrl: string = value.DATABASE_URL ?? DEFAULT_DATABASE_URL;
   let tablePrefix: string = value.TABLE_PREFIX ?? 'wp_';
@@ -111,7 +122,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }
     if (value.TABLE_PREFIX === undefined) {
       if (!PREFIX_RE.test(wp.tablePrefix)) {
-        throw new ConfigError('WP_CONFIG', `$table_prefix in ${value.WP_CONFIG} may contain only letters, digits and _, got "${wp.tablePrefix}"`);
+        throw new ConfigError(
+          'WP_CONFIG',
+          `$table_prefix in ${value.WP_CONFIG} may contain only letters, digits and _, got "${wp.tablePrefix}"`,
+        );
       }
       tablePrefix = wp.tablePrefix;
     }
@@ -164,7 +178,11 @@ function socketParam(url: string): string | undefined {
   try {
     const s = new URL(url).searchParams.get('socket');
     if (s === null) return undefined;
-    if (!s.startsWith('/')) throw new ConfigError('DATABASE_URL', `DATABASE_URL ?socket= must be an absolute path such as /run/mysqld/mysqld.sock, got "${s}"`);
+    if (!s.startsWith('/'))
+      throw new ConfigError(
+        'DATABASE_URL',
+        `DATABASE_URL ?socket= must be an absolute path such as /run/mysqld/mysqld.sock, got "${s}"`,
+      );
     return s;
   } catch (err) {
     if (err instanceof ConfigError) throw err;
@@ -186,7 +204,10 @@ function checkUserInfo(url: string): void {
   const userInfo = rest.slice(0, at);
   const bad = [...new Set(userInfo.match(/[@/?#[\]\s]|%(?![0-9A-Fa-f]{2})/g) ?? [])];
   if (bad.length === 0) return;
-  const enc = bad.map((c) => `${c === ' ' ? 'a space' : c} as ${encodeURIComponent(c) === c ? '%' + c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0') : encodeURIComponent(c)}`);
+  const enc = bad.map(
+    (c) =>
+      `${c === ' ' ? 'a space' : c} as ${encodeURIComponent(c) === c ? '%' + c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0') : encodeURIComponent(c)}`,
+  );
   throw new ConfigError(
     'DATABASE_URL',
     `DATABASE_URL: the user name or password has characters that must be percent-encoded in a URL (${bad.map((c) => (c === ' ' ? 'a space' : `"${c}"`)).join(', ')}): write ${enc.join(', ')}, e.g. mysql://lms:p%40ss@127.0.0.1:3306/lms`,

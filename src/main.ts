@@ -28,7 +28,12 @@ async function main(): Promise<void> {
     const e = coerceError(err);
     if (e instanceof ConfigError) process.stderr.write(`Configuration error: ${e.message}\n`);
     else if (e instanceof StartError) process.stderr.write(`Cannot start: ${e.message}\n`);
-    else log.error('could not start', { error: e.message, code: (e as { code?: string }).code, database: redactUrl(config.databaseUrl) });
+    else
+      log.error('could not start', {
+        error: e.message,
+        code: (e as { code?: string }).code,
+        database: redactUrl(config.databaseUrl),
+      });
     process.exit(1);
   }
   let stopping = false;

@@ -69,10 +69,16 @@ export function createMetrics(pool: Pool, t: Tables): Metrics {
       },
     });
   gauge('webhooks_deliveries_due', 'Pending deliveries whose time has come and that nobody is sending', (s) => s.due);
-  gauge('webhooks_deliveries_pending', 'Deliveries not finished yet (due, scheduled for a retry, or being sent)', (s) => s.pending);
+  gauge(
+    'webhooks_deliveries_pending',
+    'Deliveries not finished yet (due, scheduled for a retry, or being sent)',
+    (s) => s.pending,
+  );
   gauge('webhooks_deliveries_failed', 'Deliveries whose retries are used up (replayable)', (s) => s.failed);
   gauge('webhooks_deliveries_paused', 'Deliveries held because their endpoint is disabled', (s) => s.paused);
-  gauge('webhooks_oldest_due_age_seconds', 'How long the oldest due delivery has been waiting', (s) => (s.due > 0 ? s.oldestDueSeconds : 0));
+  gauge('webhooks_oldest_due_age_seconds', 'How long the oldest due delivery has been waiting', (s) =>
+    s.due > 0 ? s.oldestDueSeconds : 0,
+  );
   gauge('webhooks_outbox_rows_waiting', 'Outbox rows not fanned out yet', (s) => s.outboxWaiting);
 
   new Gauge({

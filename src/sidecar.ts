@@ -25,7 +25,10 @@ import { coerceError } from './errors.js';
 import { createAdminAuth, ensureAdminPassword, LoginThrottle } from './web/adminAuth.js';
 import { createZoneSource } from './wordpress/timeZone.js';
 
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { name: string; version: string };
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  name: string;
+  version: string;
+};
 export const USER_AGENT = `${pkg.name}/${pkg.version}`;
 export const VERSION = pkg.version;
 const POLL_MS = 200;
@@ -54,9 +57,13 @@ export async function startSidecar(config: Config, log: Logger, opts: StartOptio
   await ensureDatabase(target);
   // Connections: claims, fan-out, recording and the web layer each need one at a time.
   const pool = createPool(target, 10, {
-    onSwitch: (from, to, reason) => log.warn('database host unreachable; moved to the next host of DATABASE_URL', { from, to, reason }),
+    onSwitch: (from, to, reason) =>
+      log.warn('database host unreachable; moved to the next host of DATABASE_URL', { from, to, reason }),
   });
-  if (target.hosts.length > 1) log.info('DATABASE_URL names several hosts; using them in order, failing over on connection errors', { hosts: target.hosts.map((h) => `${h.host}:${h.port}`) });
+  if (target.hosts.length > 1)
+    log.info('DATABASE_URL names several hosts; using them in order, failing over on connection errors', {
+      hosts: target.hosts.map((h) => `${h.host}:${h.port}`),
+    });
   const tables = tableNames(config.tablePrefix);
   try {
     await checkEngine(pool, log);
@@ -66,14 +73,35 @@ export async function startSidecar(config: Config, log: Logger, opts: StartOptio
     throw err;
   }
 
-  await ensureAdminPassword(pool, tables, config.adminPassword, opts.print ?? ((line) => process.stdout.write(line + '\n')));
+  await ensureAdminPassword(
+    pool,
+    tables,
+    config.adminPassword,
+    opts.print ?? ((line) => process.stdout.write(line + '\n')),
+  );
   const settings = createSettingsStore(pool, tables);
   await settings.refreshIfStale();
   const sender = createSender({ allowPrivateTargets: config.allowPrivateTargets, maxSockets: config.concurrency * 2 });
   const metrics = createMetrics(pool, tables);
   let adminBaseUrl = `http://${config.host}:${config.port}`;
-  const notifier = config.smtpUrl ? createNotifier(pool, tables, log, { smtpUrl: config.smtpUrl, notifyEmail: config.notifyEmail, adminBaseUrl: () => adminBaseUrl }) : undefined;
-  const dispatcher = createDispatcher({ pool, tables, sender, settings, log, userAgent: USER_AGENT, concurrency: config.concurrency, observer: metrics, notifier });
+  const notifier = config.smtpUrl
+    ? createNotifier(pool, tables, log, {
+        smtpUrl: config.smtpUrl,
+        notifyEmail: config.notifyEmail,
+        adminBaseUrl: () => adminBaseUrl,
+      })
+    : undefined;
+  const dispatcher = createDispatcher({
+    pool,
+    tables,
+    sender,
+    settings,
+    log,
+    userAgent: USER_AGENT,
+    concurrency: config.concurrency,
+    observer: metrics,
+    notifier,
+  });
   const service = createService({
     pool,
     tables,
@@ -89,7 +117,13 @@ export async function startSidecar(config: Config, log: Logger, opts: StartOptio
     trustProxy: config.trustProxy,
     version: VERSION,
     metrics: metrics.registry,
-    admin: { auth: createAdminAuth(pool, tables, config.adminPassword), throttle: new LoginThrottle(pool, tables), pool, tables, zones: createZoneSource(pool, tables) },
+    admin: {
+      auth: createAdminAuth(pool, tables, config.adminPassword),
+      throttle: new LoginThrottle(pool, tables),
+      pool,
+      tables,
+      zones: createZoneSource(pool, tables),
+    },
     health: {
       ping: async () => {
         await pool.query('SELECT 1');
@@ -140,10 +174,18 @@ export async function startSidecar(config: Config, log: Logger, opts: StartOptio
  * probe between ticks, the minute sweep for long-failing endpoints, and the
  * daily retention job. Returns what stops them.
  */
-function startLoop(dispatcher: Dispatcher, settings: SettingsStore, pool: Pool, tables: Tables, log: Logger): () => Promise<void> {
+function startLoop(
+  dispatcher: Dispatcher,
+  settings: SettingsStore,
+  pool: Pool,
+  tables: Tables,
+  log: Logger,
+): () => Promise<void> {
   // The cron callback does not return the tick's promise: tick() itself skips while
   // one runs, and node-cron would otherwise log an overlap warning every second of a long drain.
-  const tick = cron.schedule('* * * * * *', () => void dispatcher.tick(), { name: `delivery-loop-${dispatcher.worker}` });
+  const tick = cron.schedule('* * * * * *', () => void dispatcher.tick(), {
+    name: `delivery-loop-${dispatcher.worker}`,
+  });
   // Daily at 03:17 UTC, off the hour when other cron jobs pile up.
   const retention = cron.schedule(
     '0 17 3 * * *',
@@ -158,7 +200,9 @@ function startLoop(dispatcher: Dispatcher, settings: SettingsStore, pool: Pool, 
     { name: `retention-${dispatcher.worker}`, timezone: 'Etc/UTC' },
   );
   // Every minute: endpoints failing for an hour that no failure has reported yet (see Dispatcher.sweep).
-  const sweep = cron.schedule('30 * * * * *', () => void dispatcher.sweep(), { name: `failing-sweep-${dispatcher.worker}` });
+  const sweep = cron.schedule('30 * * * * *', () => void dispatcher.sweep(), {
+    name: `failing-sweep-${dispatcher.worker}`,
+  });
   // Pick-up between ticks; 200 ms keeps the median outbox-to-send delay near 100 ms
   // for five indexed probes a second when idle (see README "Performance").
   const probe = setInterval(() => void dispatcher.poll(), POLL_MS);

@@ -145,5 +145,11 @@ export const EVENT_CATALOG: Readonly<Record<string, readonly string[]>> = Object
   subscription: ['subscription.created', 'subscription.renewed', 'subscription.cancelled'],
   course: ['course.published', 'course.updated'],
   learning: ['lesson.completed', 'quiz.submitted', 'certificate.issued'],
-  webhook: ['webhook.test', 'webhook.endpoint_failing', 'webhook.endpoint_disabled', 'webhook.endpoint_recovered', 'webhook.delivery_failed'],
+  webhook: [
+    'webhook.test',
+    'webhook.endpoint_failing',
+    'webhook.endpoint_disabled',
+    'webhook.endpoint_recovered',
+    'webhook.delivery_failed',
+  ],
 });

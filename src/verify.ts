@@ -39,7 +39,12 @@ function same(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-export function verifyWebhook<T = unknown>(secret: string, rawBody: string | Buffer, headers: Headers, opts: VerifyOptions = {}): Envelope<T> {
+export function verifyWebhook<T = unknown>(
+  secret: string,
+  rawBody: string | Buffer,
+  headers: Headers,
+  opts: VerifyOptions = {},
+): Envelope<T> {
   const body = typeof rawBody === 'string' ? Buffer.from(rawBody, 'utf8') : rawBody;
   const id = header(headers, 'webhook-id');
   const ts = header(headers, 'webhook-timestamp');
@@ -48,9 +53,13 @@ export function verifyWebhook<T = unknown>(secret: string, rawBody: string | Buf
     if (!/^\d+$/.test(ts)) throw new WebhookVerificationError('webhook-timestamp is not a number of seconds');
     const now = opts.nowSeconds ?? Math.floor(Date.now() / 1000);
     const tolerance = opts.toleranceSeconds ?? 300;
-    if (Math.abs(now - Number(ts)) > tolerance) throw new WebhookVerificationError(`webhook-timestamp is more than ${tolerance} s from now; replayed or clock skew`);
+    if (Math.abs(now - Number(ts)) > tolerance)
+      throw new WebhookVerificationError(
+        `webhook-timestamp is more than ${tolerance} s from now; replayed or clock skew`,
+      );
     const expected = standardSignature(secret, id, Number(ts), body);
-    if (!sigs.split(' ').some((s) => same(s, expected))) throw new WebhookVerificationError('no webhook-signature matches this secret');
+    if (!sigs.split(' ').some((s) => same(s, expected)))
+      throw new WebhookVerificationError('no webhook-signature matches this secret');
   } else {
     const simple = header(headers, 'x-webhook-signature');
     if (!simple) throw new WebhookVerificationError('no webhook-signature or X-Webhook-Signature header');
@@ -58,7 +67,9 @@ export function verifyWebhook<T = unknown>(secret: string, rawBody: string | Buf
     const next = header(headers, 'x-webhook-signature-next');
     const expected = simpleSignatureHex(secret, body);
     if (!same(simple, expected) && !(next && same(next, expected))) {
-      throw new WebhookVerificationError('neither X-Webhook-Signature nor X-Webhook-Signature-Next matches this secret');
+      throw new WebhookVerificationError(
+        'neither X-Webhook-Signature nor X-Webhook-Signature-Next matches this secret',
+      );
     }
   }
   try {

@@ -19,7 +19,13 @@ function configError(env: Record<string, string>): ConfigError {
 describe('config', () => {
   it('has the contract defaults', () => {
     const c = loadConfig({});
-    expect(c).to.include({ databaseUrl: 'mysql://root@127.0.0.1:3306/lms', tablePrefix: 'wp_', host: '127.0.0.1', port: 8080, allowPrivateTargets: false });
+    expect(c).to.include({
+      databaseUrl: 'mysql://root@127.0.0.1:3306/lms',
+      tablePrefix: 'wp_',
+      host: '127.0.0.1',
+      port: 8080,
+      allowPrivateTargets: false,
+    });
     expect(c.apiToken).to.equal(undefined);
     expect(Object.isFrozen(c)).to.equal(true);
   });
@@ -72,8 +78,12 @@ $table_prefix = 'lms_';
     const base = `define('DB_NAME','n'); define('DB_USER','u'); $table_prefix = 'wp_';`;
     const sock = parseWpConfig(`${base} define('DB_HOST', 'localhost:/run/mysqld/mysqld.sock');`);
     expect(sock.socketPath).to.equal('/run/mysqld/mysqld.sock');
-    expect(parseWpConfig(`${base} define("DB_PASSWORD", "a\\x41\\$b");`).databaseUrl).to.include(encodeURIComponent('aA$b'));
-    expect(() => parseWpConfig(`${base} define('DB_PASSWORD', getenv('PW'));`)).to.throw(/DB_PASSWORD is not a plain quoted string/);
+    expect(parseWpConfig(`${base} define("DB_PASSWORD", "a\\x41\\$b");`).databaseUrl).to.include(
+      encodeURIComponent('aA$b'),
+    );
+    expect(() => parseWpConfig(`${base} define('DB_PASSWORD', getenv('PW'));`)).to.throw(
+      /DB_PASSWORD is not a plain quoted string/,
+    );
     expect(() => parseWpConfig(`${base} define('DB_PASSWORD', "x$secret");`)).to.throw(/interpolates a PHP variable/);
     expect(() => parseWpConfig(`define('DB_USER','u'); $table_prefix='wp_';`)).to.throw(/DB_NAME/);
   });

@@ -10,7 +10,10 @@ const DEMO = fileURLToPath(new URL('../src/demo/main.js', import.meta.url));
 function runDemo(env: Record<string, string>): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
     let out = '';
-    const p = spawn(process.execPath, [DEMO, '--once'], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [DEMO, '--once'], {
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     p.stdout.on('data', (c: Buffer) => (out += c.toString()));
     p.stderr.on('data', (c: Buffer) => (out += c.toString()));
     p.on('exit', (code) => resolve({ code, out }));
@@ -23,7 +26,10 @@ describe('npm run demo', function () {
 
   it('has a sample payload for every catalog event', () => {
     // webhook.* are the sidecar's own events, not the LMS's.
-    const catalog = Object.values(EVENT_CATALOG).flat().filter((t) => !t.startsWith('webhook.')).sort();
+    const catalog = Object.values(EVENT_CATALOG)
+      .flat()
+      .filter((t) => !t.startsWith('webhook.'))
+      .sort();
     expect(Object.keys(SAMPLE_PAYLOADS).sort()).to.deep.equal(catalog);
   });
 

@@ -22,13 +22,18 @@ export const mochaHooks = {
   },
   async afterAll() {
     setTimeout(() => {
-      process.stderr.write(`\nThe test run was still alive ${HANG_WATCHDOG_MS / 1000} s after the last test; something leaked: ${process.getActiveResourcesInfo().join(', ')}\n`);
+      process.stderr.write(
+        `\nThe test run was still alive ${HANG_WATCHDOG_MS / 1000} s after the last test; something leaked: ${process.getActiveResourcesInfo().join(', ')}\n`,
+      );
       process.exit(1);
     }, HANG_WATCHDOG_MS).unref();
     // Closed sockets and cleared timers leave the list on the next turn of the loop.
     await new Promise((r) => setTimeout(r, 200));
     const now = count();
     const leaks = [...now].filter(([k, n]) => LEAKY.has(k) && n > (baseline.get(k) ?? 0));
-    if (leaks.length) throw new Error(`tests leaked resources: ${leaks.map(([k, n]) => `${k}×${n - (baseline.get(k) ?? 0)}`).join(', ')}`);
+    if (leaks.length)
+      throw new Error(
+        `tests leaked resources: ${leaks.map(([k, n]) => `${k}×${n - (baseline.get(k) ?? 0)}`).join(', ')}`,
+      );
   },
 };

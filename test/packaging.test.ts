@@ -16,7 +16,10 @@ describe('packaging', () => {
     expect(all).to.deep.equal(['demo-generator', 'demo-receiver', 'mysql', 'sidecar']);
     // Only the demo services carry the profile: a plain `up` starts MySQL and the sidecar.
     expect(all.filter((n) => !c.services[n]!.profiles?.length)).to.deep.equal(['mysql', 'sidecar']);
-    expect(all.filter((n) => c.services[n]!.profiles?.includes('demo'))).to.deep.equal(['demo-generator', 'demo-receiver']);
+    expect(all.filter((n) => c.services[n]!.profiles?.includes('demo'))).to.deep.equal([
+      'demo-generator',
+      'demo-receiver',
+    ]);
     expect(c.services.mysql!.image).to.match(/^mysql:8/);
     expect(c.services.sidecar!.ports).to.deep.equal(['127.0.0.1:8080:8080']);
     expect(c.services.sidecar!.environment!.DATABASE_URL).to.match(/^mysql:\/\/lms:[^@]+@mysql:3306\/lms$/);
@@ -28,8 +31,15 @@ describe('packaging', () => {
   it('the compose check can fail: it names what breaks the specification', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'whtest-compose-'));
     const bad = path.join(dir, 'docker-compose.yml');
-    writeFileSync(bad, readFileSync('docker-compose.yml', 'utf8').replace('restart: unless-stopped', 'restart: unless-stopped\n    restrat: always').replace('interval: 5s', 'interval: often'));
-    expect(() => loadComposeFile(bad)).to.throw(/\/services\/mysql\/healthcheck\/interval must match format "duration"[\s\S]*\/services\/sidecar must NOT have additional properties \{"additionalProperty":"restrat"\}/);
+    writeFileSync(
+      bad,
+      readFileSync('docker-compose.yml', 'utf8')
+        .replace('restart: unless-stopped', 'restart: unless-stopped\n    restrat: always')
+        .replace('interval: 5s', 'interval: often'),
+    );
+    expect(() => loadComposeFile(bad)).to.throw(
+      /\/services\/mysql\/healthcheck\/interval must match format "duration"[\s\S]*\/services\/sidecar must NOT have additional properties \{"additionalProperty":"restrat"\}/,
+    );
   });
 
   it('the Dockerfile builds in one stage and runs as a non-root user with a health check', () => {
@@ -38,7 +48,8 @@ describe('packaging', () => {
     expect(d).to.match(/AS build/);
     expect(d).to.match(/^USER node$/m);
     expect(d).to.match(/^HEALTHCHECK .*\n?.*\/healthz/m);
-    for (const dir of ['dist', 'sql', 'views', 'public', 'node_modules']) expect(d, dir).to.match(new RegExp(`^COPY .*\\b${dir}\\b`, 'm'));
+    for (const dir of ['dist', 'sql', 'views', 'public', 'node_modules'])
+      expect(d, dir).to.match(new RegExp(`^COPY .*\\b${dir}\\b`, 'm'));
     expect(d).to.match(/npm prune --omit=dev/);
   });
 
@@ -51,7 +62,7 @@ describe('packaging', () => {
       const text = readFileSync(f, 'utf8');
       expect(text, f).to.not.match(/from '\.\.?\/(?:\.\.\/)?support\/(?:db|sidecar|mariadb|galera|wordpress)\.js'/);
     }
-    for (const f of tier('.mocharc.integration.json').ignore ?? []) expect(() => readFileSync(source(f)), f).to.not.throw();
+    for (const f of tier('.mocharc.integration.json').ignore ?? [])
+      expect(() => readFileSync(source(f)), f).to.not.throw();
   });
 });
-

@@ -30,14 +30,34 @@ interface Need {
 }
 
 const NEEDS: Need[] = [
-  { what: 'Chromium', path: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', pkg: 'chromium', for: 'the admin UI tests in a real browser' },
-  { what: 'mariadb-install-db', path: '/usr/bin/mariadb-install-db', pkg: 'mariadb-server', for: 'the database outage test, which runs a MariaDB of its own' },
+  {
+    what: 'Chromium',
+    path: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    pkg: 'chromium',
+    for: 'the admin UI tests in a real browser',
+  },
+  {
+    what: 'mariadb-install-db',
+    path: '/usr/bin/mariadb-install-db',
+    pkg: 'mariadb-server',
+    for: 'the database outage test, which runs a MariaDB of its own',
+  },
   { what: 'mariadbd', path: '/usr/sbin/mariadbd', pkg: 'mariadb-server', for: 'the database outage test' },
   { what: 'php', path: '/usr/bin/php', pkg: 'php-cli', for: 'the WordPress tests, which install a real site' },
   { what: "PHP's mysqli", path: '', pkg: 'php-mysql', for: 'the WordPress tests' },
-  { what: 'Galera', path: '/usr/lib/galera/libgalera_smm.so', pkg: 'galera-4', for: 'the cluster tests, which run a 3-node Galera cluster' },
+  {
+    what: 'Galera',
+    path: '/usr/lib/galera/libgalera_smm.so',
+    pkg: 'galera-4',
+    for: 'the cluster tests, which run a 3-node Galera cluster',
+  },
   { what: 'rsync', path: '/usr/bin/rsync', pkg: 'rsync', for: 'Galera state transfer in the cluster tests' },
-  { what: 'WordPress', path: `${process.env.WP_ABSPATH ?? '/usr/share/wordpress/'}wp-settings.php`, pkg: 'wordpress', for: 'the WordPress tests' },
+  {
+    what: 'WordPress',
+    path: `${process.env.WP_ABSPATH ?? '/usr/share/wordpress/'}wp-settings.php`,
+    pkg: 'wordpress',
+    for: 'the WordPress tests',
+  },
 ];
 
 const say = (line: string) => process.stderr.write(`preflight: ${line}\n`);
@@ -69,10 +89,17 @@ function cannotInstall(): string | null {
 function run(cmd: string, args: string[]): boolean {
   const started = Date.now();
   say(`running: ${[cmd, ...args].join(' ')}`);
-  const r = spawnSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 256 * 1024 * 1024, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  const r = spawnSync(cmd, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    maxBuffer: 256 * 1024 * 1024,
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
   // Its output only when it failed: apt's progress would bury the test run.
-  if (r.status !== 0) process.stderr.write(`${String(r.stdout ?? '').slice(-8000)}${String(r.stderr ?? '').slice(-8000)}\n`);
-  say(`${cmd} ${r.status === 0 ? 'done' : `failed (exit ${r.status ?? r.signal})`} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  if (r.status !== 0)
+    process.stderr.write(`${String(r.stdout ?? '').slice(-8000)}${String(r.stderr ?? '').slice(-8000)}\n`);
+  say(
+    `${cmd} ${r.status === 0 ? 'done' : `failed (exit ${r.status ?? r.signal})`} in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  );
   return r.status === 0;
 }
 
@@ -144,7 +171,9 @@ async function ensureDatabase(): Promise<boolean> {
         await new Promise((r) => setTimeout(r, 1000));
       }
     }
-    say('MariaDB did not come up on 127.0.0.1:3306 within 60 s; see its error log (/var/log/mysql/ or the data directory)');
+    say(
+      'MariaDB did not come up on 127.0.0.1:3306 within 60 s; see its error log (/var/log/mysql/ or the data directory)',
+    );
     return false;
   }
   say(

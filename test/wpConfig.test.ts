@@ -21,7 +21,13 @@ describe('WP_CONFIG', () => {
     const wp = readWpConfig(fixture('standard.php'));
     expect(wp.tablePrefix).to.equal('wp_');
     const u = new URL(wp.databaseUrl);
-    expect([u.hostname, u.port, decodeURIComponent(u.username), decodeURIComponent(u.password), u.pathname]).to.deep.equal(['localhost', '3306', 'lms_user', 'S3cr3t!pa$$', '/wordpress_lms']);
+    expect([
+      u.hostname,
+      u.port,
+      decodeURIComponent(u.username),
+      decodeURIComponent(u.password),
+      u.pathname,
+    ]).to.deep.equal(['localhost', '3306', 'lms_user', 'S3cr3t!pa$$', '/wordpress_lms']);
     expect(wp.charset).to.equal('utf8mb4');
   });
 
@@ -42,8 +48,14 @@ describe('WP_CONFIG', () => {
   });
 
   it('refuses computed values and missing files with one clear line', () => {
-    expect(() => readWpConfig(fixture('computed.php'))).to.throw(ConfigError, /DB_NAME is not a plain quoted string .*getenv/);
-    expect(() => loadConfig({ WP_CONFIG: '/nonexistent/wp-config.php' })).to.throw(ConfigError, /WP_CONFIG cannot be read: ENOENT/);
+    expect(() => readWpConfig(fixture('computed.php'))).to.throw(
+      ConfigError,
+      /DB_NAME is not a plain quoted string .*getenv/,
+    );
+    expect(() => loadConfig({ WP_CONFIG: '/nonexistent/wp-config.php' })).to.throw(
+      ConfigError,
+      /WP_CONFIG cannot be read: ENOENT/,
+    );
   });
 
   describe('a sidecar started with nothing but WP_CONFIG', () => {
@@ -63,7 +75,11 @@ describe('WP_CONFIG', () => {
       const sidecar = await startSidecar(config, silentLogger, { loop: false, print: () => {} });
       await sidecar.stop();
       const [tables] = await db.get().pool.query<RowDataPacket[]>("SHOW TABLES LIKE 'lmsx\\_webhook\\_%'");
-      expect(tables.map((r) => Object.values(r)[0])).to.include.members(['lmsx_webhook_outbox', 'lmsx_webhook_deliveries', 'lmsx_webhook_endpoints']);
+      expect(tables.map((r) => Object.values(r)[0])).to.include.members([
+        'lmsx_webhook_outbox',
+        'lmsx_webhook_deliveries',
+        'lmsx_webhook_endpoints',
+      ]);
     });
   });
 });

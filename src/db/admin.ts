@@ -24,23 +24,44 @@ export interface SessionRow {
   lastSeenAt: Date;
 }
 
-export async function insertSession(conn: Queryable, t: Tables, idHash: string, csrf: string, userLabel: string, ttlSeconds: number): Promise<void> {
-  await exec(conn, `INSERT INTO ${t.sessions} (id_hash, csrf_token, user_label, expires_at) VALUES (?, ?, ?, DATE_ADD(NOW(3), INTERVAL ? SECOND))`, [
-    idHash,
-    csrf,
-    userLabel,
-    ttlSeconds,
-  ]);
+export async function insertSession(
+  conn: Queryable,
+  t: Tables,
+  idHash: string,
+  csrf: string,
+  userLabel: string,
+  ttlSeconds: number,
+): Promise<void> {
+  await exec(
+    conn,
+    `INSERT INTO ${t.sessions} (id_hash, csrf_token, user_label, expires_at) VALUES (?, ?, ?, DATE_ADD(NOW(3), INTERVAL ? SECOND))`,
+    [idHash, csrf, userLabel, ttlSeconds],
+  );
 }
 
 export async function getSession(conn: Queryable, t: Tables, idHash: string): Promise<SessionRow | null> {
-  const [r] = await rows(conn, `SELECT csrf_token, user_label, expires_at, last_seen_at FROM ${t.sessions} WHERE id_hash = ? AND expires_at > NOW(3)`, [idHash]);
-  return r ? { csrfToken: String(r.csrf_token), userLabel: r.user_label === null ? null : String(r.user_label), expiresAt: toDate(r.expires_at)!, lastSeenAt: toDate(r.last_seen_at)! } : null;
+  const [r] = await rows(
+    conn,
+    `SELECT csrf_token, user_label, expires_at, last_seen_at FROM ${t.sessions} WHERE id_hash = ? AND expires_at > NOW(3)`,
+    [idHash],
+  );
+  return r
+    ? {
+        csrfToken: String(r.csrf_token),
+        userLabel: r.user_label === null ? null : String(r.user_label),
+        expiresAt: toDate(r.expires_at)!,
+        lastSeenAt: toDate(r.last_seen_at)!,
+      }
+    : null;
 }
 
 /** Slides the idle expiry; called at most once a minute per session. */
 export async function touchSession(conn: Queryable, t: Tables, idHash: string, ttlSeconds: number): Promise<void> {
-  await exec(conn, `UPDATE ${t.sessions} SET last_seen_at = NOW(3), expires_at = DATE_ADD(NOW(3), INTERVAL ? SECOND) WHERE id_hash = ?`, [ttlSeconds, idHash]);
+  await exec(
+    conn,
+    `UPDATE ${t.sessions} SET last_seen_at = NOW(3), expires_at = DATE_ADD(NOW(3), INTERVAL ? SECOND) WHERE id_hash = ?`,
+    [ttlSeconds, idHash],
+  );
 }
 
 export async function deleteSession(conn: Queryable, t: Tables, idHash: string): Promise<void> {
@@ -58,7 +79,12 @@ export async function deleteExpiredSessions(conn: Queryable, t: Tables): Promise
  * (insertId), so no second read can see another try's count. Assignments in
  * ON DUPLICATE KEY UPDATE run left to right: tries reads the old window.
  */
-export async function countLoginTry(conn: Queryable, t: Tables, keyHash: string, windowSeconds: number): Promise<{ tries: number }> {
+export async function countLoginTry(
+  conn: Queryable,
+  t: Tables,
+  keyHash: string,
+  windowSeconds: number,
+): Promise<{ tries: number }> {
   const r = await exec(
     conn,
     `INSERT INTO ${t.loginAttempts} (key_hash, tries, window_started_at) VALUES (?, LAST_INSERT_ID(1), NOW(3))
@@ -71,7 +97,12 @@ export async function countLoginTry(conn: Queryable, t: Tables, keyHash: string,
 }
 
 /** Seconds until the window of `keyHash` ends (0 when none is open). */
-export async function loginWindowLeftSeconds(conn: Queryable, t: Tables, keyHash: string, windowSeconds: number): Promise<number> {
+export async function loginWindowLeftSeconds(
+  conn: Queryable,
+  t: Tables,
+  keyHash: string,
+  windowSeconds: number,
+): Promise<number> {
   const [r] = await rows(
     conn,
     `SELECT GREATEST(0, ? - TIMESTAMPDIFF(SECOND, window_started_at, NOW(3))) AS left_s FROM ${t.loginAttempts} WHERE key_hash = ?`,
@@ -85,5 +116,7 @@ export async function clearLoginTries(conn: Queryable, t: Tables, keyHash: strin
 }
 
 export async function deleteOldLoginTries(conn: Queryable, t: Tables, windowSeconds: number): Promise<void> {
-  await exec(conn, `DELETE FROM ${t.loginAttempts} WHERE window_started_at < NOW(3) - INTERVAL ? SECOND LIMIT 1000`, [windowSeconds]);
+  await exec(conn, `DELETE FROM ${t.loginAttempts} WHERE window_started_at < NOW(3) - INTERVAL ? SECOND LIMIT 1000`, [
+    windowSeconds,
+  ]);
 }

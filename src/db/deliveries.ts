@@ -31,7 +31,9 @@ export async function insertDeliveries(conn: Queryable, t: Tables, ds: NewDelive
   // 1,000 rows a statement keeps each packet far below max_allowed_packet.
   for (let i = 0; i < ds.length; i += 1000) {
     const chunk = ds.slice(i, i + 1000);
-    const placeholders = chunk.map((d) => (d.status === 'pending' ? '(?, ?, ?, ?, NOW(3), ?, ?)' : '(?, ?, ?, ?, NULL, ?, ?)')).join(', ');
+    const placeholders = chunk
+      .map((d) => (d.status === 'pending' ? '(?, ?, ?, ?, NOW(3), ?, ?)' : '(?, ?, ?, ?, NULL, ?, ?)'))
+      .join(', ');
     await exec(
       conn,
       `INSERT INTO ${t.deliveries} (endpoint_id, event_pk, event_type, status, next_attempt_at, ordering_key, seq) VALUES ${placeholders}`,
@@ -102,7 +104,9 @@ async function bookStarts(
   wanted: Map<number, { rate: number; count: number }>,
 ): Promise<{ now: number; starts: Map<number, { granted: number[]; next: number }> }> {
   const ids = [...wanted.keys()];
-  await exec(conn, `INSERT IGNORE INTO ${t.rateLimits} (endpoint_id, next_start_at) VALUES ?`, [ids.map((id) => [id, new Date(0)])]);
+  await exec(conn, `INSERT IGNORE INTO ${t.rateLimits} (endpoint_id, next_start_at) VALUES ?`, [
+    ids.map((id) => [id, new Date(0)]),
+  ]);
   const r = await rows(
     conn,
     `SELECT endpoint_id, CAST(next_start_at AS CHAR) AS next_start, CAST(NOW(3) AS CHAR) AS now FROM ${t.rateLimits} WHERE endpoint_id IN (?) FOR UPDATE`,
@@ -127,7 +131,11 @@ async function bookStarts(
   }
   if (updates.length) {
     const v = valuesTable(['id', 'next'], updates);
-    await exec(conn, `UPDATE ${t.rateLimits} r JOIN ${v.sql} v ON r.endpoint_id = v.id SET r.next_start_at = v.next`, v.params);
+    await exec(
+      conn,
+      `UPDATE ${t.rateLimits} r JOIN ${v.sql} v ON r.endpoint_id = v.id SET r.next_start_at = v.next`,
+      v.params,
+    );
   }
   return { now, starts };
 }
@@ -222,7 +230,10 @@ export async function claimDue(pool: Pool, t: Tables, req: ClaimRequest): Promis
     eventType: String(x.event_type),
     body: String(x.body),
     url: String(x.url),
-    secrets: x.previous_secret && Number(x.previous_valid) === 1 ? [String(x.secret), String(x.previous_secret)] : [String(x.secret)],
+    secrets:
+      x.previous_secret && Number(x.previous_valid) === 1
+        ? [String(x.secret), String(x.previous_secret)]
+        : [String(x.secret)],
     endpointEnabled: Number(x.enabled) === 1,
     claimToken: req.token,
     orderingKey: x.ordering_key === null ? null : String(x.ordering_key),
@@ -289,7 +300,11 @@ export async function completeDeliveries(conn: Queryable, t: Tables, cs: Complet
 }
 
 /** Gives claimed rows back without counting an attempt (shutdown before sending). */
-export async function releaseClaims(conn: Queryable, t: Tables, claims: { id: number; claimToken: string }[]): Promise<void> {
+export async function releaseClaims(
+  conn: Queryable,
+  t: Tables,
+  claims: { id: number; claimToken: string }[],
+): Promise<void> {
   if (claims.length === 0) return;
   // Only rows still holding one of these (this process's) tokens go back.
   await exec(
@@ -334,7 +349,9 @@ export async function resumeForEndpoint(conn: Queryable, t: Tables, endpointId: 
 
 export async function deleteForEndpoint(conn: Queryable, t: Tables, endpointId: number): Promise<void> {
   for (;;) {
-    const ids = (await rows(conn, `SELECT id FROM ${t.deliveries} WHERE endpoint_id = ? LIMIT ${BATCH}`, [endpointId])).map((x) => Number(x.id));
+    const ids = (
+      await rows(conn, `SELECT id FROM ${t.deliveries} WHERE endpoint_id = ? LIMIT ${BATCH}`, [endpointId])
+    ).map((x) => Number(x.id));
     if (ids.length === 0) return;
     await exec(conn, `DELETE FROM ${t.attempts} WHERE delivery_id IN (?)`, [ids]);
     await exec(conn, `DELETE FROM ${t.deliveries} WHERE id IN (?)`, [ids]);
@@ -367,7 +384,11 @@ export async function replayFailedSince(conn: Queryable, t: Tables, endpointId: 
   let total = 0;
   for (;;) {
     const ids = (
-      await rows(conn, `SELECT id FROM ${t.deliveries} WHERE endpoint_id = ? AND status = 'failed' AND created_at >= ? LIMIT ${BATCH}`, [endpointId, since])
+      await rows(
+        conn,
+        `SELECT id FROM ${t.deliveries} WHERE endpoint_id = ? AND status = 'failed' AND created_at >= ? LIMIT ${BATCH}`,
+        [endpointId, since],
+      )
     ).map((x) => Number(x.id));
     if (ids.length === 0) return total;
     const r = await exec(
@@ -446,7 +467,10 @@ export const COMMON_VALUE = 2000;
 
 /** payloadPlan's probe: how many events carry this value, counted up to COMMON_VALUE + 1 (exported for the bench). */
 export function payloadProbeSql(t: Tables, path: string, value: string): { sql: string; params: unknown[] } {
-  return { sql: `SELECT COUNT(*) AS n FROM (SELECT 1 FROM ${t.eventValues} WHERE path = ? AND value = ? LIMIT ?) x`, params: [path, value, COMMON_VALUE + 1] };
+  return {
+    sql: `SELECT COUNT(*) AS n FROM (SELECT 1 FROM ${t.eventValues} WHERE path = ? AND value = ? LIMIT ?) x`,
+    params: [path, value, COMMON_VALUE + 1],
+  };
 }
 
 /**
@@ -490,14 +514,19 @@ function deliveryWhere(t: Tables, f: Omit<DeliveryFilter, 'limit'>): { sql: stri
   for (const [i, [path, value]] of (f.data ?? []).entries()) {
     if (f.dataPlan === 'walk') {
       // Joined after d in STRAIGHT_JOIN order: one idx_lookup probe per delivery walked (an event has one value per path).
-      joins.push(`STRAIGHT_JOIN ${t.eventValues} v${i} ON v${i}.path = ? AND v${i}.value = ? AND v${i}.event_pk = d.event_pk`);
+      joins.push(
+        `STRAIGHT_JOIN ${t.eventValues} v${i} ON v${i}.path = ? AND v${i}.value = ? AND v${i}.event_pk = d.event_pk`,
+      );
       joinParams.push(path, value);
     } else {
       where.push(`d.event_pk IN (SELECT v.event_pk FROM ${t.eventValues} v WHERE v.path = ? AND v.value = ?)`);
       params.push(path, value);
     }
   }
-  return { sql: `${joins.join(' ')} ${where.length ? 'WHERE ' + where.join(' AND ') : ''}`, params: [...joinParams, ...params] };
+  return {
+    sql: `${joins.join(' ')} ${where.length ? 'WHERE ' + where.join(' AND ') : ''}`,
+    params: [...joinParams, ...params],
+  };
 }
 
 /** The log's page query, exported so the bench times exactly what the pages run. */
@@ -521,7 +550,11 @@ export async function listDeliveries(conn: Queryable, t: Tables, f: DeliveryFilt
 }
 
 /** The log's count query: matches counted up to `cap` (a bounded scan). */
-export function countDeliveriesSql(t: Tables, f: Omit<DeliveryFilter, 'limit' | 'beforeId'>, cap: number): { sql: string; params: unknown[] } {
+export function countDeliveriesSql(
+  t: Tables,
+  f: Omit<DeliveryFilter, 'limit' | 'beforeId'>,
+  cap: number,
+): { sql: string; params: unknown[] } {
   const w = deliveryWhere(t, f);
   return {
     sql: `SELECT COUNT(*) AS n FROM (SELECT 1 FROM ${t.deliveries} d STRAIGHT_JOIN ${t.events} ev ON ev.id = d.event_pk ${w.sql} LIMIT ?) x`,
@@ -533,7 +566,12 @@ export function countDeliveriesSql(t: Tables, f: Omit<DeliveryFilter, 'limit' | 
  * How many deliveries match, counted up to `cap` (past it the answer is
  * "more than cap"), so a count on a million rows stays cheap.
  */
-export async function countDeliveries(conn: Queryable, t: Tables, f: Omit<DeliveryFilter, 'limit' | 'beforeId'>, cap: number): Promise<{ count: number; capped: boolean }> {
+export async function countDeliveries(
+  conn: Queryable,
+  t: Tables,
+  f: Omit<DeliveryFilter, 'limit' | 'beforeId'>,
+  cap: number,
+): Promise<{ count: number; capped: boolean }> {
   const q = countDeliveriesSql(t, f, cap);
   const [r] = await rows(conn, q.sql, q.params);
   const n = Number(r?.n ?? 0);
@@ -541,7 +579,11 @@ export async function countDeliveries(conn: Queryable, t: Tables, f: Omit<Delive
 }
 
 /** Per delivery, the first line of its latest attempt's response body (at most 120 characters), where it kept one. */
-export async function lastResponseLines(conn: Queryable, t: Tables, deliveryIds: number[]): Promise<Map<number, string>> {
+export async function lastResponseLines(
+  conn: Queryable,
+  t: Tables,
+  deliveryIds: number[],
+): Promise<Map<number, string>> {
   if (deliveryIds.length === 0) return new Map();
   const r = await rows(
     conn,
@@ -552,13 +594,20 @@ export async function lastResponseLines(conn: Queryable, t: Tables, deliveryIds:
   );
   const out = new Map<number, string>();
   for (const x of r) {
-    const line = String(x.head).split(/\r?\n/).find((l) => l.trim() !== '')?.trim();
+    const line = String(x.head)
+      .split(/\r?\n/)
+      .find((l) => l.trim() !== '')
+      ?.trim();
     if (line) out.set(Number(x.delivery_id), line.length > 120 ? line.slice(0, 119) + '…' : line);
   }
   return out;
 }
 
-export async function getDelivery(conn: Queryable, t: Tables, id: number): Promise<(Delivery & { body: string }) | null> {
+export async function getDelivery(
+  conn: Queryable,
+  t: Tables,
+  id: number,
+): Promise<(Delivery & { body: string }) | null> {
   const [r] = await rows(
     conn,
     `SELECT ${DELIVERY_COLUMNS}, ev.body FROM ${t.deliveries} d JOIN ${t.events} ev ON ev.id = d.event_pk WHERE d.id = ?`,

@@ -98,7 +98,9 @@ export async function insertEndpoint(conn: Queryable, t: Tables, e: EndpointInse
     ['secret', e.secret],
     ...optionColumns(e),
   ];
-  const r = await exec(conn, `INSERT INTO ${t.endpoints} (${cols.map(([c]) => `\`${c}\``).join(', ')}) VALUES (?)`, [cols.map(([, v]) => v)]);
+  const r = await exec(conn, `INSERT INTO ${t.endpoints} (${cols.map(([c]) => `\`${c}\``).join(', ')}) VALUES (?)`, [
+    cols.map(([, v]) => v),
+  ]);
   return r.insertId;
 }
 
@@ -122,13 +124,20 @@ export async function updateEndpoint(conn: Queryable, t: Tables, id: number, p: 
   if (p.events !== undefined) set('events = ?', JSON.stringify(p.events));
   for (const [c, v] of optionColumns(p)) set(`\`${c}\` = ?`, v);
   if (p.enabled === true) sets.push('enabled = 1, disabled_reason = NULL, disabled_at = NULL, failing_since = NULL');
-  if (p.enabled === false) set('enabled = 0, disabled_reason = ?, disabled_at = NOW(3)', p.disabledReason ?? 'disabled by an operator');
+  if (p.enabled === false)
+    set('enabled = 0, disabled_reason = ?, disabled_at = NOW(3)', p.disabledReason ?? 'disabled by an operator');
   if (sets.length === 0) return;
   params.push(id);
   await exec(conn, `UPDATE ${t.endpoints} SET ${sets.join(', ')} WHERE id = ?`, params);
 }
 
-export async function rotateSecret(conn: Queryable, t: Tables, id: number, secret: string, graceHours: number): Promise<void> {
+export async function rotateSecret(
+  conn: Queryable,
+  t: Tables,
+  id: number,
+  secret: string,
+  graceHours: number,
+): Promise<void> {
   await exec(
     conn,
     `UPDATE ${t.endpoints}
@@ -183,10 +192,11 @@ export async function disableLongFailing(conn: Queryable, t: Tables, ids: number
 
 /** True when it was enabled and is disabled now. */
 export async function disableEndpoint(conn: Queryable, t: Tables, id: number, reason: string): Promise<boolean> {
-  const r = await exec(conn, `UPDATE ${t.endpoints} SET enabled = 0, disabled_at = NOW(3), disabled_reason = ? WHERE id = ? AND enabled = 1`, [
-    reason.slice(0, 500),
-    id,
-  ]);
+  const r = await exec(
+    conn,
+    `UPDATE ${t.endpoints} SET enabled = 0, disabled_at = NOW(3), disabled_reason = ? WHERE id = ? AND enabled = 1`,
+    [reason.slice(0, 500), id],
+  );
   return r.affectedRows === 1;
 }
 
@@ -198,11 +208,19 @@ export async function disableEndpoint(conn: Queryable, t: Tables, id: number, re
  * line_locks), not SELECT … FOR UPDATE: on Galera row locks are per node,
  * while two writes to one row conflict across nodes and one is retried.
  */
-export async function lockEndpoints(conn: Queryable, t: Tables, ids: readonly number[]): Promise<Map<number, { enabled: boolean; ordered: boolean }>> {
+export async function lockEndpoints(
+  conn: Queryable,
+  t: Tables,
+  ids: readonly number[],
+): Promise<Map<number, { enabled: boolean; ordered: boolean }>> {
   const out = new Map<number, { enabled: boolean; ordered: boolean }>();
   if (ids.length === 0) return out;
   const sorted = [...new Set(ids)].sort((a, b) => a - b);
-  await exec(conn, `INSERT INTO ${t.lineLocks} (endpoint_id, version) VALUES ? ON DUPLICATE KEY UPDATE version = version + 1`, [sorted.map((id) => [id, 1])]);
+  await exec(
+    conn,
+    `INSERT INTO ${t.lineLocks} (endpoint_id, version) VALUES ? ON DUPLICATE KEY UPDATE version = version + 1`,
+    [sorted.map((id) => [id, 1])],
+  );
   const r = await rows(conn, `SELECT id, enabled, ordered FROM ${t.endpoints} WHERE id IN (?)`, [sorted]);
   for (const x of r) out.set(Number(x.id), { enabled: Number(x.enabled) === 1, ordered: Number(x.ordered) === 1 });
   return out;
@@ -229,9 +247,21 @@ const noticeOf = (x: Row): EndpointNotice => ({
  * `guard` one at a time: the UPDATE decides, so one process only reports
  * each (a failing spell opened or closed).
  */
-async function claimReports(conn: Queryable, t: Tables, ids: number[], where: string, params: unknown[], set: string, guard: string): Promise<EndpointNotice[]> {
+async function claimReports(
+  conn: Queryable,
+  t: Tables,
+  ids: number[],
+  where: string,
+  params: unknown[],
+  set: string,
+  guard: string,
+): Promise<EndpointNotice[]> {
   if (ids.length === 0) return [];
-  const r = await rows(conn, `SELECT id, url, description, failing_since, disabled_reason FROM ${t.endpoints} WHERE id IN (?) AND ${where}`, [ids, ...params]);
+  const r = await rows(
+    conn,
+    `SELECT id, url, description, failing_since, disabled_reason FROM ${t.endpoints} WHERE id IN (?) AND ${where}`,
+    [ids, ...params],
+  );
   const out: EndpointNotice[] = [];
   for (const x of r) {
     const u = await exec(conn, `UPDATE ${t.endpoints} SET ${set} WHERE id = ? AND ${guard}`, [x.id]);
@@ -244,7 +274,12 @@ async function claimReports(conn: Queryable, t: Tables, ids: number[], where: st
 const FAILING_UNREPORTED = 'failing_notified_at IS NULL AND failing_since <= NOW(3) - INTERVAL ? SECOND';
 
 /** Endpoints among `ids` failing for `afterMs` without a success and not yet reported: marked reported. */
-export function claimFailingReports(conn: Queryable, t: Tables, ids: number[], afterMs: number): Promise<EndpointNotice[]> {
+export function claimFailingReports(
+  conn: Queryable,
+  t: Tables,
+  ids: number[],
+  afterMs: number,
+): Promise<EndpointNotice[]> {
   return claimReports(
     conn,
     t,
@@ -268,12 +303,26 @@ export async function unreportedFailing(conn: Queryable, t: Tables, afterMs: num
 
 /** Endpoints among `ids` whose failing was reported: the report is closed (call before markHealthy clears failing_since). */
 export function claimRecoveryReports(conn: Queryable, t: Tables, ids: number[]): Promise<EndpointNotice[]> {
-  return claimReports(conn, t, ids, 'failing_notified_at IS NOT NULL', [], 'failing_notified_at = NULL', 'failing_notified_at IS NOT NULL');
+  return claimReports(
+    conn,
+    t,
+    ids,
+    'failing_notified_at IS NOT NULL',
+    [],
+    'failing_notified_at = NULL',
+    'failing_notified_at IS NOT NULL',
+  );
 }
 
 export async function endpointNotices(conn: Queryable, t: Tables, ids: number[]): Promise<EndpointNotice[]> {
   if (ids.length === 0) return [];
-  return (await rows(conn, `SELECT id, url, description, failing_since, disabled_reason FROM ${t.endpoints} WHERE id IN (?)`, [ids])).map(noticeOf);
+  return (
+    await rows(
+      conn,
+      `SELECT id, url, description, failing_since, disabled_reason FROM ${t.endpoints} WHERE id IN (?)`,
+      [ids],
+    )
+  ).map(noticeOf);
 }
 
 /** Takes this endpoint's mail slot for the hour: true when a mail may go now. */
@@ -287,7 +336,10 @@ export async function claimMailSlot(conn: Queryable, t: Tables, id: number): Pro
 }
 
 /** Endpoints failing or disabled now (at most 5, the longest troubled first), for the banner on every admin page. */
-export async function troubledEndpoints(conn: Queryable, t: Tables): Promise<{ id: number; name: string; state: 'failing' | 'disabled'; since: Date | null }[]> {
+export async function troubledEndpoints(
+  conn: Queryable,
+  t: Tables,
+): Promise<{ id: number; name: string; state: 'failing' | 'disabled'; since: Date | null }[]> {
   const r = await rows(
     conn,
     `SELECT id, url, description, enabled, failing_since, disabled_at FROM ${t.endpoints}

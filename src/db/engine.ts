@@ -35,6 +35,10 @@ export async function checkEngine(pool: Pool, log: Logger): Promise<EngineInfo> 
   const wsrep = await rows(pool, "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_ready', 'wsrep_cluster_size')");
   const status = new Map(wsrep.map((x) => [String(x.Variable_name), String(x.Value)]));
   const galera = status.get('wsrep_ready') === 'ON';
-  if (galera) log.info('database is a Galera cluster node', { version, cluster_size: Number(status.get('wsrep_cluster_size') ?? 0) });
+  if (galera)
+    log.info('database is a Galera cluster node', {
+      version,
+      cluster_size: Number(status.get('wsrep_cluster_size') ?? 0),
+    });
   return { version, galera };
 }

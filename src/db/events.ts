@@ -23,13 +23,18 @@ export async function existingEventIds(conn: Queryable, t: Tables, ids: string[]
 /** Inserts events and returns lower-cased event_id → primary key (ids are unique in any letter case). */
 export async function insertEvents(conn: Queryable, t: Tables, events: NewEvent[]): Promise<Map<string, number>> {
   if (events.length === 0) return new Map();
-  await conn.query(`INSERT INTO ${t.events} (event_id, event_type, outbox_id, body, occurred_at, ordering_key) VALUES ?`, [
-    events.map((e) => [e.eventId, e.eventType, e.outboxId, e.body, e.occurredAt, e.orderingKey ?? null]),
-  ]);
+  await conn.query(
+    `INSERT INTO ${t.events} (event_id, event_type, outbox_id, body, occurred_at, ordering_key) VALUES ?`,
+    [events.map((e) => [e.eventId, e.eventType, e.outboxId, e.body, e.occurredAt, e.orderingKey ?? null])],
+  );
   // Multi-row insert ids are only consecutive under some autoinc lock modes; read them back.
-  const r = await rows(conn, `SELECT id, event_id FROM ${t.events} WHERE event_id IN (?)`, [events.map((e) => e.eventId)]);
+  const r = await rows(conn, `SELECT id, event_id FROM ${t.events} WHERE event_id IN (?)`, [
+    events.map((e) => e.eventId),
+  ]);
   const pks = new Map(r.map((x) => [String(x.event_id).toLowerCase(), Number(x.id)]));
-  const values = events.flatMap((e) => searchableValues(e.body).map(([path, value]) => [pks.get(e.eventId.toLowerCase())!, path, value]));
+  const values = events.flatMap((e) =>
+    searchableValues(e.body).map(([path, value]) => [pks.get(e.eventId.toLowerCase())!, path, value]),
+  );
   for (let i = 0; i < values.length; i += 2000) {
     await conn.query(`INSERT INTO ${t.eventValues} (event_pk, path, value) VALUES ?`, [values.slice(i, i + 2000)]);
   }
@@ -82,6 +87,10 @@ export function searchableValues(body: string): [string, string][] {
 
 /** Types of accepted events, apart from `known`, for the catalog's "also seen" list (idx_type; at most 200). */
 export async function otherEventTypes(conn: Queryable, t: Tables, known: readonly string[]): Promise<string[]> {
-  const r = await rows(conn, `SELECT DISTINCT event_type FROM ${t.events} WHERE event_type NOT IN (?) ORDER BY event_type LIMIT 200`, [[...known]]);
+  const r = await rows(
+    conn,
+    `SELECT DISTINCT event_type FROM ${t.events} WHERE event_type NOT IN (?) ORDER BY event_type LIMIT 200`,
+    [[...known]],
+  );
   return r.map((x) => String(x.event_type));
 }

@@ -76,7 +76,10 @@ export async function withLock<T>(
   const deadline = Date.now() + (opts.waitMs ?? 0);
   while (!(await tryLock(pool, t, name, holder, opts.leaseMs))) {
     if (opts.waitMs === null) return { ran: false };
-    if (Date.now() > deadline) throw new Error(`could not take the ${name} lock within ${Math.round(opts.waitMs / 1000)} s; another sidecar holds it (see ${t.locks})`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `could not take the ${name} lock within ${Math.round(opts.waitMs / 1000)} s; another sidecar holds it (see ${t.locks})`,
+      );
     await new Promise((r) => setTimeout(r, 100 + Math.random() * 200));
   }
   const renew = setInterval(() => {

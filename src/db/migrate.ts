@@ -24,7 +24,12 @@ const LOCK_WAIT_SECONDS = 300;
  * table; a column or key already dropped): a file is re-run from its start
  * when a process died part-way through it, so those steps are skipped.
  */
-const ALREADY_DONE = new Set(['ER_DUP_FIELDNAME', 'ER_DUP_KEYNAME', 'ER_TABLE_EXISTS_ERROR', 'ER_CANT_DROP_FIELD_OR_KEY']);
+const ALREADY_DONE = new Set([
+  'ER_DUP_FIELDNAME',
+  'ER_DUP_KEYNAME',
+  'ER_TABLE_EXISTS_ERROR',
+  'ER_CANT_DROP_FIELD_OR_KEY',
+]);
 
 export interface Migration {
   id: number;
@@ -50,14 +55,21 @@ export async function migrate(pool: Pool, tables: Tables, log: Logger): Promise<
   // A lease row every node of a cluster sees (GET_LOCK is per server): two
   // replicas starting at once on two Galera nodes wait for each other.
   await retryConflicts(() => ensureLockTable(pool, tables));
-  const r = await withLock(pool, tables, 'migrate', newHolder(), { leaseMs: 30_000, waitMs: LOCK_WAIT_SECONDS * 1000 }, async () => {
-    const conn = await pool.getConnection();
-    try {
-      return await applyPending(conn, tables, log);
-    } finally {
-      conn.release();
-    }
-  });
+  const r = await withLock(
+    pool,
+    tables,
+    'migrate',
+    newHolder(),
+    { leaseMs: 30_000, waitMs: LOCK_WAIT_SECONDS * 1000 },
+    async () => {
+      const conn = await pool.getConnection();
+      try {
+        return await applyPending(conn, tables, log);
+      } finally {
+        conn.release();
+      }
+    },
+  );
   return r.ran ? r.value : 0;
 }
 
@@ -86,7 +98,9 @@ async function applyPending(conn: PoolConnection, tables: Tables, log: Logger): 
       }
     }
     // IGNORE: recording a migration twice must never fail a start.
-    await retryConflicts(() => conn.query(`INSERT IGNORE INTO ${tables.migrations} (id, name) VALUES (?, ?)`, [m.id, m.name]));
+    await retryConflicts(() =>
+      conn.query(`INSERT IGNORE INTO ${tables.migrations} (id, name) VALUES (?, ?)`, [m.id, m.name]),
+    );
     log.info('migration applied', { migration: m.name });
     count++;
   }
@@ -149,16 +163,21 @@ async function fitOutbox(conn: PoolConnection, tables: Tables, log: Logger): Pro
        FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? GROUP BY INDEX_NAME, NON_UNIQUE`,
     [name],
   );
-  const indexes = new Map(idx.map((r) => [String(r.i), { unique: Number(r.nu) === 0, cols: String(r.cols).toLowerCase() }]));
+  const indexes = new Map(
+    idx.map((r) => [String(r.i), { unique: Number(r.nu) === 0, cols: String(r.cols).toLowerCase() }]),
+  );
   if (!indexes.has('idx_fanned_out')) changes.push('ADD KEY `idx_fanned_out` (`fanned_out_at`, `id`)');
   if (indexes.get('uq_event_id')?.unique) changes.push('DROP INDEX `uq_event_id`');
   for (const [i, x] of indexes) {
     if (x.unique && i !== 'uq_event_id' && i !== 'PRIMARY' && x.cols.split(',').includes('event_id')) {
-      log.warn('the outbox has a unique key on event_id that the LMS made; a reused id will fail the LMS\'s INSERT. The sidecar rejects reused ids itself, so the key can go', {
-        table: name,
-        index: i,
-        fix: `ALTER TABLE \`${name}\` DROP INDEX \`${i}\``,
-      });
+      log.warn(
+        "the outbox has a unique key on event_id that the LMS made; a reused id will fail the LMS's INSERT. The sidecar rejects reused ids itself, so the key can go",
+        {
+          table: name,
+          index: i,
+          fix: `ALTER TABLE \`${name}\` DROP INDEX \`${i}\``,
+        },
+      );
     }
   }
   if (changes.length > 0) {

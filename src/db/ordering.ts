@@ -75,7 +75,12 @@ export async function admitHeads(
  * no replica got to it), it steps back behind the earlier one. A head that
  * was already sent keeps its place: the receiver has seen it.
  */
-export async function yieldToEarlier(conn: Queryable, t: Tables, endpointId: number, lowestNew: ReadonlyMap<string, number>): Promise<number> {
+export async function yieldToEarlier(
+  conn: Queryable,
+  t: Tables,
+  endpointId: number,
+  lowestNew: ReadonlyMap<string, number>,
+): Promise<number> {
   if (lowestNew.size === 0) return 0;
   const cases = [...lowestNew].map(() => 'WHEN ? THEN ?').join(' ');
   const r = await exec(
@@ -108,7 +113,12 @@ export async function headsOf(conn: Queryable, t: Tables, lines: readonly KeyLin
 export const lineId = (endpointId: number, key: string) => `${endpointId}\u0000${key}`;
 
 /** An endpoint no longer ordered: its waiting deliveries become due now, in batches. */
-export async function releaseWaiting(conn: Queryable, t: Tables, endpointId: number, enabled: boolean): Promise<number> {
+export async function releaseWaiting(
+  conn: Queryable,
+  t: Tables,
+  endpointId: number,
+  enabled: boolean,
+): Promise<number> {
   let total = 0;
   for (;;) {
     const r = await exec(

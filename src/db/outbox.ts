@@ -200,14 +200,22 @@ function mapListItem(x: Row): OutboxListItem {
 export const PAYLOAD_SHOWN_CHARS = 65_536;
 
 /** One outbox row as its page shows it, the payload cut to PAYLOAD_SHOWN_CHARS characters. */
-export async function getOutboxRow(conn: Queryable, t: Tables, id: number): Promise<(OutboxListItem & { payload: string | null; occurredAt: string | null }) | null> {
+export async function getOutboxRow(
+  conn: Queryable,
+  t: Tables,
+  id: number,
+): Promise<(OutboxListItem & { payload: string | null; occurredAt: string | null }) | null> {
   const [x] = await rows(
     conn,
     `SELECT ${LIST_COLUMNS}, CAST(occurred_at AS CHAR) AS occurred_at, LEFT(payload, ${PAYLOAD_SHOWN_CHARS}) AS payload FROM ${t.outbox} WHERE id = ?`,
     [id],
   );
   if (!x) return null;
-  return { ...mapListItem(x), occurredAt: x.occurred_at === null ? null : String(x.occurred_at), payload: x.payload === null ? null : String(x.payload) };
+  return {
+    ...mapListItem(x),
+    occurredAt: x.occurred_at === null ? null : String(x.occurred_at),
+    payload: x.payload === null ? null : String(x.payload),
+  };
 }
 
 /** The between-ticks probe: one lookup on idx_fanned_out, no locks. */

@@ -31,14 +31,21 @@ export function splitHosts(url: string): { url: string; hosts: DbHost[] } {
   if (!m || !m[2]!.includes(',')) {
     try {
       const u = new URL(url);
-      return { url, hosts: [{ host: u.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1', port: u.port ? Number(u.port) : 3306 }] };
+      return {
+        url,
+        hosts: [{ host: u.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1', port: u.port ? Number(u.port) : 3306 }],
+      };
     } catch {
       return { url, hosts: [] };
     }
   }
   const hosts = m[2]!.split(',').map((h) => {
     const hm = /^(\[[^\]]+\]|[^:]+)(?::(\d{1,5}))?$/.exec(h.trim());
-    if (!hm) throw new ConfigError('DATABASE_URL', `DATABASE_URL: "${h}" is not a host or host:port (several hosts are separated by commas: db1:3306,db2:3306)`);
+    if (!hm)
+      throw new ConfigError(
+        'DATABASE_URL',
+        `DATABASE_URL: "${h}" is not a host or host:port (several hosts are separated by commas: db1:3306,db2:3306)`,
+      );
     return { host: hm[1]!.replace(/^\[|\]$/g, ''), port: hm[2] ? Number(hm[2]) : 3306 };
   });
   return { url: `${m[1]}${m[2]!.split(',')[0]}${m[3]}`, hosts };
@@ -48,7 +55,8 @@ export function parseDatabaseUrl(rawUrl: string, socketPath?: string): DbTarget 
   const { url, hosts } = splitHosts(rawUrl);
   const u = new URL(url);
   const database = decodeURIComponent(u.pathname.replace(/^\//, ''));
-  if (!database) throw new ConfigError('DATABASE_URL', 'DATABASE_URL must name a database, e.g. mysql://root@127.0.0.1:3306/lms');
+  if (!database)
+    throw new ConfigError('DATABASE_URL', 'DATABASE_URL must name a database, e.g. mysql://root@127.0.0.1:3306/lms');
   const charset = u.searchParams.get('charset');
   return {
     database,
@@ -79,7 +87,9 @@ export async function ensureDatabase(target: DbTarget): Promise<void> {
   // On a cluster, the first host that answers.
   let conn: mysql.Connection | undefined;
   let lastErr: unknown;
-  for (const h of target.hosts.length > 1 ? target.hosts : [{ host: target.options.host!, port: target.options.port! }]) {
+  for (const h of target.hosts.length > 1
+    ? target.hosts
+    : [{ host: target.options.host!, port: target.options.port! }]) {
     try {
       conn = await mysql.createConnection({ ...target.options, host: h.host, port: h.port, database: undefined });
       break;
@@ -89,7 +99,9 @@ export async function ensureDatabase(target: DbTarget): Promise<void> {
   }
   if (!conn) throw lastErr;
   try {
-    await conn.query(`CREATE DATABASE IF NOT EXISTS ${mysql.escapeId(target.database)} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
+    await conn.query(
+      `CREATE DATABASE IF NOT EXISTS ${mysql.escapeId(target.database)} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`,
+    );
   } catch (err) {
     const code = (err as { code?: string }).code;
     // No CREATE privilege: fine when the database already exists, which the pool will tell us.
@@ -170,7 +182,11 @@ export function createPool(target: DbTarget, connectionLimit: number, events: Po
   if (target.hosts.length <= 1) {
     const pool = createHostPool({ ...target.options, database: target.database }, connectionLimit, counter);
     issued.set(pool, counter);
-    hostOf.set(pool, () => (target.options.socketPath ? `socket ${target.options.socketPath}` : `${target.options.host}:${target.options.port}`));
+    hostOf.set(pool, () =>
+      target.options.socketPath
+        ? `socket ${target.options.socketPath}`
+        : `${target.options.host}:${target.options.port}`,
+    );
     return pool;
   }
   return createFailoverPool(target, connectionLimit, counter, events);
@@ -185,9 +201,20 @@ export function createPool(target: DbTarget, connectionLimit: number, events: Po
  * goes back when it answers (and, on Galera, is ready). One writer per
  * process: replicas that share a host order share its row locks.
  */
-function createFailoverPool(target: DbTarget, connectionLimit: number, counter: { n: number }, events: PoolEvents): Pool {
+function createFailoverPool(
+  target: DbTarget,
+  connectionLimit: number,
+  counter: { n: number },
+  events: PoolEvents,
+): Pool {
   const name = (i: number) => `${target.hosts[i]!.host}:${target.hosts[i]!.port}`;
-  const pools = target.hosts.map((h) => createHostPool({ ...target.options, host: h.host, port: h.port, database: target.database }, connectionLimit, counter));
+  const pools = target.hosts.map((h) =>
+    createHostPool(
+      { ...target.options, host: h.host, port: h.port, database: target.database },
+      connectionLimit,
+      counter,
+    ),
+  );
   let current = 0;
 
   function moveOn(from: number, err: unknown) {
@@ -198,7 +225,13 @@ function createFailoverPool(target: DbTarget, connectionLimit: number, counter: 
 
   async function firstIsBack(): Promise<boolean> {
     const h = target.hosts[0]!;
-    const c = await mysql.createConnection({ ...target.options, host: h.host, port: h.port, database: target.database, connectTimeout: 2000 });
+    const c = await mysql.createConnection({
+      ...target.options,
+      host: h.host,
+      port: h.port,
+      database: target.database,
+      connectTimeout: 2000,
+    });
     try {
       const [r] = await c.query<RowDataPacket[]>("SHOW GLOBAL STATUS LIKE 'wsrep_ready'");
       return r.length === 0 || String(r[0]!.Value).toUpperCase() === 'ON';

@@ -16,17 +16,29 @@ async function deleteIds(conn: Queryable, table: string, ids: number[]): Promise
 const ids = (r: { id: unknown }[]) => r.map((x) => Number(x.id));
 
 export async function pruneAttempts(conn: Queryable, t: Tables, cutoff: Date): Promise<number> {
-  return deleteIds(conn, t.attempts, ids(await rows(conn, `SELECT id FROM ${t.attempts} WHERE started_at < ? LIMIT ${BATCH}`, [cutoff])));
+  return deleteIds(
+    conn,
+    t.attempts,
+    ids(await rows(conn, `SELECT id FROM ${t.attempts} WHERE started_at < ? LIMIT ${BATCH}`, [cutoff])),
+  );
 }
 
 export async function pruneOutbox(conn: Queryable, t: Tables, cutoff: Date): Promise<number> {
-  return deleteIds(conn, t.outbox, ids(await rows(conn, `SELECT id FROM ${t.outbox} WHERE fanned_out_at < ? LIMIT ${BATCH}`, [cutoff])));
+  return deleteIds(
+    conn,
+    t.outbox,
+    ids(await rows(conn, `SELECT id FROM ${t.outbox} WHERE fanned_out_at < ? LIMIT ${BATCH}`, [cutoff])),
+  );
 }
 
 /** Finished deliveries (succeeded or failed) and their attempts. */
 export async function pruneDeliveries(conn: Queryable, t: Tables, cutoff: Date): Promise<number> {
   const batch = ids(
-    await rows(conn, `SELECT id FROM ${t.deliveries} WHERE status IN ('succeeded', 'failed') AND created_at < ? AND completed_at < ? LIMIT ${BATCH}`, [cutoff, cutoff]),
+    await rows(
+      conn,
+      `SELECT id FROM ${t.deliveries} WHERE status IN ('succeeded', 'failed') AND created_at < ? AND completed_at < ? LIMIT ${BATCH}`,
+      [cutoff, cutoff],
+    ),
   );
   if (batch.length === 0) return 0;
   await exec(conn, `DELETE FROM ${t.attempts} WHERE delivery_id IN (?)`, [batch]);

@@ -22,7 +22,10 @@ export async function exec(conn: Queryable, sql: string, params: unknown[] = [])
  * for multi-row UPDATE … JOIN. Portable across MySQL 8 and MariaDB, unlike
  * their two spellings of VALUES table constructors.
  */
-export function valuesTable(columns: readonly string[], data: readonly unknown[][]): { sql: string; params: unknown[] } {
+export function valuesTable(
+  columns: readonly string[],
+  data: readonly unknown[][],
+): { sql: string; params: unknown[] } {
   const first = `SELECT ${columns.map((c) => `? AS \`${c}\``).join(', ')}`;
   const rest = `SELECT ${columns.map(() => '?').join(', ')}`;
   const sql = data.map((_, i) => (i === 0 ? first : rest)).join(' UNION ALL ');
@@ -49,7 +52,16 @@ export function parseUtcDateTime(v: unknown): Date | null {
   const t = Date.UTC(y, mo - 1, d, h, mi, s, ms);
   const back = new Date(t);
   // Date.UTC rolls 2024-02-30 over to March; a real date survives the round trip.
-  if (y < 1 || back.getUTCFullYear() !== y || back.getUTCMonth() !== mo - 1 || back.getUTCDate() !== d || h > 23 || mi > 59 || s > 59) return null;
+  if (
+    y < 1 ||
+    back.getUTCFullYear() !== y ||
+    back.getUTCMonth() !== mo - 1 ||
+    back.getUTCDate() !== d ||
+    h > 23 ||
+    mi > 59 ||
+    s > 59
+  )
+    return null;
   return back;
 }
 

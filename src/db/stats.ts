@@ -16,14 +16,21 @@ export interface StatusCounts {
 }
 
 export async function countsByStatus24h(conn: Queryable, t: Tables): Promise<StatusCounts> {
-  const r = await rows(conn, `SELECT status, COUNT(*) AS n FROM ${t.deliveries} WHERE created_at >= NOW(3) - INTERVAL 1 DAY GROUP BY status`);
+  const r = await rows(
+    conn,
+    `SELECT status, COUNT(*) AS n FROM ${t.deliveries} WHERE created_at >= NOW(3) - INTERVAL 1 DAY GROUP BY status`,
+  );
   const out: StatusCounts = { pending: 0, waiting: 0, succeeded: 0, failed: 0, paused: 0 };
   for (const x of r) if (String(x.status) in out) out[String(x.status) as keyof StatusCounts] = Number(x.n);
   return out;
 }
 
 /** Per hour for the last 24 h: [{hour: Date, succeeded, failed}] oldest first, gaps filled. */
-export async function hourly24h(conn: Queryable, t: Tables, now = new Date()): Promise<{ hour: Date; succeeded: number; other: number }[]> {
+export async function hourly24h(
+  conn: Queryable,
+  t: Tables,
+  now = new Date(),
+): Promise<{ hour: Date; succeeded: number; other: number }[]> {
   const r = await rows(
     conn,
     `SELECT DATE_FORMAT(created_at, '%Y-%m-%d %H:00:00') AS h, SUM(status = 'succeeded') AS ok, SUM(status <> 'succeeded') AS other
@@ -43,7 +50,11 @@ export async function hourly24h(conn: Queryable, t: Tables, now = new Date()): P
 }
 
 /** Latency percentiles over the most recent attempts (at most `sample`, last 24 h). */
-export async function latency24h(conn: Queryable, t: Tables, sample = 2000): Promise<{ p50: number | null; p95: number | null; n: number }> {
+export async function latency24h(
+  conn: Queryable,
+  t: Tables,
+  sample = 2000,
+): Promise<{ p50: number | null; p95: number | null; n: number }> {
   const r = await rows(
     conn,
     `SELECT duration_ms FROM (SELECT duration_ms, started_at FROM ${t.attempts} ORDER BY id DESC LIMIT ?) x
@@ -75,7 +86,8 @@ export async function endpointHealth24h(conn: Queryable, t: Tables): Promise<Map
          ON m.id = d.id`,
   );
   const out = new Map<number, EndpointHealth>();
-  for (const c of counts) out.set(Number(c.endpoint_id), { total: Number(c.n), succeeded: Number(c.ok), lastStatus: null, lastCode: null });
+  for (const c of counts)
+    out.set(Number(c.endpoint_id), { total: Number(c.n), succeeded: Number(c.ok), lastStatus: null, lastCode: null });
   for (const l of last) {
     const h = out.get(Number(l.endpoint_id));
     if (h) {
@@ -103,7 +115,10 @@ export async function queueSnapshot(conn: Queryable, t: Tables): Promise<QueueSn
             COALESCE(TIMESTAMPDIFF(MICROSECOND, MIN(IF(claim_token IS NULL, next_attempt_at, NULL)), NOW(3)) / 1e6, 0) AS oldest
        FROM ${t.deliveries} WHERE status = 'pending'`,
   );
-  const done = await rows(conn, `SELECT status, COUNT(*) AS n FROM ${t.deliveries} WHERE status IN ('failed', 'paused') GROUP BY status`);
+  const done = await rows(
+    conn,
+    `SELECT status, COUNT(*) AS n FROM ${t.deliveries} WHERE status IN ('failed', 'paused') GROUP BY status`,
+  );
   const count = (status: string) => Number(done.find((x) => x.status === status)?.n ?? 0);
   return {
     due: Number(d?.due ?? 0),
@@ -134,7 +149,13 @@ export interface StatsBucket {
  * edge at or above them (10, 25, 50, 100, 250 ms …), which is what a chart
  * and an alert threshold need.
  */
-export async function endpointStats(conn: Queryable, t: Tables, endpointId: number, days: number, now = new Date()): Promise<{ unit: 'hour' | 'day'; buckets: StatsBucket[] }> {
+export async function endpointStats(
+  conn: Queryable,
+  t: Tables,
+  endpointId: number,
+  days: number,
+  now = new Date(),
+): Promise<{ unit: 'hour' | 'day'; buckets: StatsBucket[] }> {
   const unit = days <= 2 ? 'hour' : 'day';
   const stepMs = unit === 'hour' ? 3600_000 : 86_400_000;
   const end = Math.floor(now.getTime() / stepMs) * stepMs + stepMs;
@@ -171,7 +192,14 @@ export async function endpointStats(conn: Queryable, t: Tables, endpointId: numb
   };
   const buckets = bands.map((counts, i) => {
     const attempts = counts.reduce((a, b) => a + b, 0);
-    return { start: new Date(start + i * stepMs), attempts, successes: ok[i]!, failures: attempts - ok[i]!, p50Ms: edge(counts, 0.5), p95Ms: edge(counts, 0.95) };
+    return {
+      start: new Date(start + i * stepMs),
+      attempts,
+      successes: ok[i]!,
+      failures: attempts - ok[i]!,
+      p50Ms: edge(counts, 0.5),
+      p95Ms: edge(counts, 0.95),
+    };
   });
   return { unit, buckets };
 }
@@ -198,10 +226,19 @@ export async function endpointHealthNow(conn: Queryable, t: Tables, id: number):
       WHERE endpoint_id = ? AND status = 'pending' AND attempts > 0 AND claim_token IS NULL`,
     [id],
   );
-  const [f] = await rows(conn, `SELECT COUNT(*) AS n FROM ${t.deliveries} WHERE endpoint_id = ? AND status = 'failed' AND completed_at >= NOW(3) - INTERVAL 1 DAY`, [id]);
+  const [f] = await rows(
+    conn,
+    `SELECT COUNT(*) AS n FROM ${t.deliveries} WHERE endpoint_id = ? AND status = 'failed' AND completed_at >= NOW(3) - INTERVAL 1 DAY`,
+    [id],
+  );
   return {
     lastProblem: p
-      ? { deliveryId: Number(p.id), at: toDate(p.last_attempt_at), statusCode: p.last_status_code === null ? null : Number(p.last_status_code), error: p.last_error === null ? null : String(p.last_error) }
+      ? {
+          deliveryId: Number(p.id),
+          at: toDate(p.last_attempt_at),
+          statusCode: p.last_status_code === null ? null : Number(p.last_status_code),
+          error: p.last_error === null ? null : String(p.last_error),
+        }
       : null,
     nextRetryAt: toDate(n?.next_at),
     failedLast24h: Number(f?.n ?? 0),
@@ -209,9 +246,18 @@ export async function endpointHealthNow(conn: Queryable, t: Tables, id: number):
 }
 
 /** What the dashboard tiles count now, not over 24 h: deliveries still to send or held, and rows rejected in 24 h. */
-export async function queueNow(conn: Queryable, t: Tables): Promise<{ pending: number; waiting: number; paused: number; rejected24h: number }> {
-  const r = await rows(conn, `SELECT status, COUNT(*) AS n FROM ${t.deliveries} WHERE status IN ('pending', 'waiting', 'paused') GROUP BY status`);
+export async function queueNow(
+  conn: Queryable,
+  t: Tables,
+): Promise<{ pending: number; waiting: number; paused: number; rejected24h: number }> {
+  const r = await rows(
+    conn,
+    `SELECT status, COUNT(*) AS n FROM ${t.deliveries} WHERE status IN ('pending', 'waiting', 'paused') GROUP BY status`,
+  );
   const n = (s: string) => Number(r.find((x) => x.status === s)?.n ?? 0);
-  const [rej] = await rows(conn, `SELECT COUNT(*) AS n FROM ${t.outbox} WHERE fanned_out_at >= NOW(3) - INTERVAL 1 DAY AND rejected_reason IS NOT NULL`);
+  const [rej] = await rows(
+    conn,
+    `SELECT COUNT(*) AS n FROM ${t.outbox} WHERE fanned_out_at >= NOW(3) - INTERVAL 1 DAY AND rejected_reason IS NOT NULL`,
+  );
   return { pending: n('pending'), waiting: n('waiting'), paused: n('paused'), rejected24h: Number(rej?.n ?? 0) };
 }

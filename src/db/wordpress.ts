@@ -41,7 +41,14 @@ export async function findUser(conn: Queryable, t: Tables, name: string): Promis
       [`${t.prefix}capabilities`, name, name, name],
     );
     const x = r[0];
-    return x ? { id: Number(x.id), login: String(x.user_login), passwordHash: String(x.user_pass), capabilities: x.caps === null ? null : String(x.caps) } : null;
+    return x
+      ? {
+          id: Number(x.id),
+          login: String(x.user_login),
+          passwordHash: String(x.user_pass),
+          capabilities: x.caps === null ? null : String(x.caps),
+        }
+      : null;
   }, null);
 }
 
@@ -56,7 +63,9 @@ export async function firstPasswordHash(conn: Queryable, t: Tables): Promise<str
 /** Values of the named options that exist. */
 export async function getOptions(conn: Queryable, t: Tables, names: string[]): Promise<Map<string, string>> {
   return orNothing(async () => {
-    const r = await rows(conn, `SELECT option_name, option_value FROM ${t.wpOptions} WHERE option_name IN (?)`, [names]);
+    const r = await rows(conn, `SELECT option_name, option_value FROM ${t.wpOptions} WHERE option_name IN (?)`, [
+      names,
+    ]);
     return new Map(r.map((x) => [String(x.option_name), String(x.option_value)]));
   }, new Map<string, string>());
 }

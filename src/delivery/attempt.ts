@@ -24,7 +24,13 @@ export interface Decision {
 }
 
 /** What one attempt's result means for its delivery, `attemptNo` counting from the last replay. Pure. */
-export function decide(result: SendResult, attemptNo: number, settings: Settings, nowMs: number, random: () => number = Math.random): Decision {
+export function decide(
+  result: SendResult,
+  attemptNo: number,
+  settings: Settings,
+  nowMs: number,
+  random: () => number = Math.random,
+): Decision {
   if (result.ok) return { status: 'succeeded', delayMs: null, disableReason: null };
   // Our own fault would fail the same way on every retry: fail now, with the reason.
   if (result.errorClass === 'internal') return { status: 'failed', delayMs: null, disableReason: null };
@@ -32,9 +38,13 @@ export function decide(result: SendResult, attemptNo: number, settings: Settings
     return { status: 'paused', delayMs: null, disableReason: 'the endpoint answered 410 Gone' };
   }
   const retryAfter =
-    result.statusCode === 429 || result.statusCode === 503 ? parseRetryAfterMs(result.headers?.['retry-after'], nowMs) : null;
+    result.statusCode === 429 || result.statusCode === 503
+      ? parseRetryAfterMs(result.headers?.['retry-after'], nowMs)
+      : null;
   const delayMs = nextDelayMs(settings, attemptNo, retryAfter, random);
-  return delayMs === null ? { status: 'failed', delayMs: null, disableReason: null } : { status: 'pending', delayMs, disableReason: null };
+  return delayMs === null
+    ? { status: 'failed', delayMs: null, disableReason: null }
+    : { status: 'pending', delayMs, disableReason: null };
 }
 
 export interface AttemptDeps {
@@ -59,7 +69,16 @@ export function createAttempter(deps: AttemptDeps): Attempter {
         eventType: c.eventType,
         ok: false,
         disableReason: null,
-        completion: { id: c.id, claimToken: c.claimToken, status: 'paused', delayMs: null, attempted: false, startedAt, statusCode: null, error: null },
+        completion: {
+          id: c.id,
+          claimToken: c.claimToken,
+          status: 'paused',
+          delayMs: null,
+          attempted: false,
+          startedAt,
+          statusCode: null,
+          error: null,
+        },
       };
     }
     const s = forEndpoint(deps.settings.current(), c);
@@ -109,7 +128,11 @@ export function createAttempter(deps: AttemptDeps): Attempter {
 /** The global settings with the endpoint's own timeout and retry schedule where it has them. */
 function forEndpoint(s: Settings, c: ClaimedDelivery): Settings {
   if (c.timeoutSeconds === null && c.retryScheduleSeconds === null) return s;
-  return { ...s, timeout_seconds: c.timeoutSeconds ?? s.timeout_seconds, retry_schedule_seconds: c.retryScheduleSeconds ?? s.retry_schedule_seconds };
+  return {
+    ...s,
+    timeout_seconds: c.timeoutSeconds ?? s.timeout_seconds,
+    retry_schedule_seconds: c.retryScheduleSeconds ?? s.retry_schedule_seconds,
+  };
 }
 
 /** Parsed Ed25519 keys by their stored text: parsing PKCS#8 on every request would cost more than signing. */
@@ -125,10 +148,17 @@ function ed25519Key(stored: string): KeyObject {
 }
 
 export function authorization(auth: EndpointAuth): string {
-  return auth.type === 'bearer' ? `Bearer ${auth.token}` : `Basic ${Buffer.from(`${auth.username}:${auth.password}`, 'utf8').toString('base64')}`;
+  return auth.type === 'bearer'
+    ? `Bearer ${auth.token}`
+    : `Basic ${Buffer.from(`${auth.username}:${auth.password}`, 'utf8').toString('base64')}`;
 }
 
-async function signAndSend(c: ClaimedDelivery, s: Settings, startedAt: Date, deps: AttemptDeps): Promise<{ headers: Record<string, string>; result: SendResult }> {
+async function signAndSend(
+  c: ClaimedDelivery,
+  s: Settings,
+  startedAt: Date,
+  deps: AttemptDeps,
+): Promise<{ headers: Record<string, string>; result: SendResult }> {
   const body = Buffer.from(c.body, 'utf8');
   let logged: Record<string, string> = {};
   try {
@@ -145,15 +175,36 @@ async function signAndSend(c: ClaimedDelivery, s: Settings, startedAt: Date, dep
     const headers = c.extraHeaders || c.auth ? { ...c.extraHeaders, ...signed } : signed;
     if (c.auth) headers.authorization = authorization(c.auth);
     // The attempt log keeps the headers sent, with the credentials masked.
-    logged = c.auth ? { ...headers, authorization: c.auth.type === 'bearer' ? 'Bearer ********' : 'Basic ********' } : headers;
+    logged = c.auth
+      ? { ...headers, authorization: c.auth.type === 'bearer' ? 'Bearer ********' : 'Basic ********' }
+      : headers;
     checkHeaders(headers);
     if (s.https_only && !c.url.startsWith('https:')) {
-      return { headers: logged, result: failure(0, 'blocked_target', 'the HTTPS-only setting is on and this endpoint URL is http://') };
+      return {
+        headers: logged,
+        result: failure(0, 'blocked_target', 'the HTTPS-only setting is on and this endpoint URL is http://'),
+      };
     }
-    return { headers: logged, result: await deps.sender.send({ url: c.url, headers, body, timeoutMs: s.timeout_seconds * 1000, keepBodyBytes: s.response_body_max_bytes }) };
+    return {
+      headers: logged,
+      result: await deps.sender.send({
+        url: c.url,
+        headers,
+        body,
+        timeoutMs: s.timeout_seconds * 1000,
+        keepBodyBytes: s.response_body_max_bytes,
+      }),
+    };
   } catch (err) {
     // A request we cannot build (send() itself never throws) is our fault, not the receiver's.
-    return { headers: logged, result: failure(0, 'internal', `the sidecar could not build this request, so it was not sent: ${coerceError(err).message}`) };
+    return {
+      headers: logged,
+      result: failure(
+        0,
+        'internal',
+        `the sidecar could not build this request, so it was not sent: ${coerceError(err).message}`,
+      ),
+    };
   }
 }
 
@@ -164,7 +215,9 @@ function checkHeaders(headers: Record<string, string>): void {
       validateHeaderName(name);
       validateHeaderValue(name, value);
     } catch {
-      throw new Error(`the ${name} header value ${JSON.stringify(value.slice(0, 80))} has characters HTTP headers cannot carry`);
+      throw new Error(
+        `the ${name} header value ${JSON.stringify(value.slice(0, 80))} has characters HTTP headers cannot carry`,
+      );
     }
   }
 }

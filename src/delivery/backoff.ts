@@ -22,7 +22,8 @@ export function nextDelayMs(
   if (base === undefined) return null;
   const jitter = 1 + policy.retry_jitter_ratio * (2 * random() - 1);
   let delayMs = Math.max(0, Math.round(base * 1000 * jitter));
-  if (retryAfterMs !== null && retryAfterMs > delayMs) delayMs = Math.min(retryAfterMs, policy.retry_after_cap_seconds * 1000);
+  if (retryAfterMs !== null && retryAfterMs > delayMs)
+    delayMs = Math.min(retryAfterMs, policy.retry_after_cap_seconds * 1000);
   return delayMs;
 }
 

@@ -86,7 +86,11 @@ export function createClaimLoop(deps: {
       const now = Date.now();
       for (const [ep, until] of rateHeld) if (until <= now) rateHeld.delete(ep);
       const full = scheduler.fullEndpoints();
-      const { claimed, exhausted, rateHeld: held } = await claimer.claim({
+      const {
+        claimed,
+        exhausted,
+        rateHeld: held,
+      } = await claimer.claim({
         limit: room,
         timeoutSeconds: deps.timeoutSeconds(),
         excludeEndpoints: [...new Set([...full, ...rateHeld.keys()])],
@@ -101,7 +105,8 @@ export function createClaimLoop(deps: {
       scheduler.dispatch();
       // A claim that skipped full endpoints cannot tell whether they have more due,
       // so finishing requests keep asking.
-      moreDue = !exhausted || full.length > 0 || rateHeld.size > 0 || claimed.some((c) => scheduler.isFull(c.endpointId));
+      moreDue =
+        !exhausted || full.length > 0 || rateHeld.size > 0 || claimed.some((c) => scheduler.isFull(c.endpointId));
       if (exhausted || claimed.length === 0) return;
     }
   }

@@ -83,7 +83,10 @@ function createDbBackoff(log: Logger) {
       if (isTransient(err)) {
         backoffMs = Math.min(MAX_DB_BACKOFF_MS, backoffMs ? backoffMs * 2 : 1000);
         pausedUntil = Date.now() + backoffMs;
-        log.warn(`database unavailable while ${what}; retrying in ${backoffMs} ms`, { error: e.message, code: (e as { code?: string }).code });
+        log.warn(`database unavailable while ${what}; retrying in ${backoffMs} ms`, {
+          error: e.message,
+          code: (e as { code?: string }).code,
+        });
       } else {
         log.error(`${what} failed`, { error: e.message, code: (e as { code?: string }).code });
       }
@@ -115,12 +118,21 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     void pump();
     deps.notifier?.notify(notices);
   }
-  const attempt = createAttempter({ sender: deps.sender, settings, userAgent: deps.userAgent, worker, observer: deps.observer });
+  const attempt = createAttempter({
+    sender: deps.sender,
+    settings,
+    userAgent: deps.userAgent,
+    worker,
+    observer: deps.observer,
+  });
   const scheduler = createScheduler({
     concurrency: deps.concurrency,
     perEndpointCap: () => settings.current().max_in_flight_per_endpoint,
     run: (c) =>
-      attempt(c).then((result) => recorder.record(result), (err: unknown) => log.error('delivery crashed', { delivery_id: c.id, error: coerceError(err).message })),
+      attempt(c).then(
+        (result) => recorder.record(result),
+        (err: unknown) => log.error('delivery crashed', { delivery_id: c.id, error: coerceError(err).message }),
+      ),
     onSettled: () => {
       if (claims.moreDue()) void pump();
     },
@@ -136,7 +148,15 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     onError: (err) => db.noteError('claiming deliveries', err),
   });
   const pump = () => claims.pump();
-  const fanOutLoop = createFanOutLoop({ pool, tables: t, settings, log, observer: deps.observer, stopping: () => stopping, pump: () => void pump() });
+  const fanOutLoop = createFanOutLoop({
+    pool,
+    tables: t,
+    settings,
+    log,
+    observer: deps.observer,
+    stopping: () => stopping,
+    pump: () => void pump(),
+  });
 
   async function runTick(): Promise<void> {
     if (db.paused()) return;
@@ -187,10 +207,15 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         new Promise<boolean>((r) => (timer = setTimeout(() => r(true), graceMs))),
       ]);
       clearTimeout(timer);
-      if (timedOut) log.warn('stopping with requests still in flight; their leases will expire and they will be retried', { in_flight: scheduler.stats().inFlight });
+      if (timedOut)
+        log.warn('stopping with requests still in flight; their leases will expire and they will be retried', {
+          in_flight: scheduler.stats().inFlight,
+        });
       await recorder.flush();
       await claimer.release(unsent).catch((err: unknown) =>
-        log.warn('could not release claims; they return when their lease expires', { error: coerceError(err).message }),
+        log.warn('could not release claims; they return when their lease expires', {
+          error: coerceError(err).message,
+        }),
       );
     },
     async poll() {
@@ -201,6 +226,10 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         db.noteError('probing the outbox', err);
       }
     },
-    stats: () => ({ inFlight: scheduler.stats().inFlight, lastTickAt, lastError: db.lastError() ?? recorder.lastError() }),
+    stats: () => ({
+      inFlight: scheduler.stats().inFlight,
+      lastTickAt,
+      lastError: db.lastError() ?? recorder.lastError(),
+    }),
   };
 }

@@ -53,7 +53,8 @@ function badCharacter(s: string): string {
   const chars = [...s];
   const i = chars.findIndex((c) => !HEADER_TOKEN.test(c));
   const cp = chars[i]!.codePointAt(0)!;
-  const name = cp === 0x20 ? 'a space' : cp < 0x20 || cp === 0x7f ? 'a control character' : 'a character outside printable ASCII';
+  const name =
+    cp === 0x20 ? 'a space' : cp < 0x20 || cp === 0x7f ? 'a control character' : 'a character outside printable ASCII';
   return `${name} (U+${cp.toString(16).toUpperCase().padStart(4, '0')}) at position ${i + 1}`;
 }
 
@@ -65,25 +66,38 @@ export type RowJudgement =
   | { ok: true; occurredAt: Date; insertedAt: Date; note: string | null; orderingKey: string | null };
 
 /** Checks every column fan-out reads; pure, so each rule has a test without a database. */
-export function judgeRow(row: OutboxRow, maxPayloadBytes: number, now: Date = new Date(), statementBytes = Infinity): RowJudgement {
+export function judgeRow(
+  row: OutboxRow,
+  maxPayloadBytes: number,
+  now: Date = new Date(),
+  statementBytes = Infinity,
+): RowJudgement {
   const no = (reason: string): RowJudgement => ({ ok: false, reason: reason.slice(0, 500) });
   if (row.eventTypeChars === 0 || row.eventType.trim() === '') return no('event_type is empty');
-  if (row.eventTypeChars > MAX_EVENT_TYPE_CHARS) return no(`event_type is ${row.eventTypeChars} characters; at most ${MAX_EVENT_TYPE_CHARS} fit`);
+  if (row.eventTypeChars > MAX_EVENT_TYPE_CHARS)
+    return no(`event_type is ${row.eventTypeChars} characters; at most ${MAX_EVENT_TYPE_CHARS} fit`);
   if (!HEADER_TOKEN.test(row.eventType)) {
-    return no(`event_type ${quote(row.eventType)} has ${badCharacter(row.eventType)}; it is sent in the X-Webhook-Event header, which takes printable ASCII without spaces`);
+    return no(
+      `event_type ${quote(row.eventType)} has ${badCharacter(row.eventType)}; it is sent in the X-Webhook-Event header, which takes printable ASCII without spaces`,
+    );
   }
   if (row.eventId !== null) {
     if (row.eventIdChars === 0) return no('event_id is an empty string; leave it NULL to have one assigned');
-    if (row.eventIdChars > MAX_EVENT_ID_CHARS) return no(`event_id is ${row.eventIdChars} characters; at most ${MAX_EVENT_ID_CHARS} fit`);
+    if (row.eventIdChars > MAX_EVENT_ID_CHARS)
+      return no(`event_id is ${row.eventIdChars} characters; at most ${MAX_EVENT_ID_CHARS} fit`);
     if (!HEADER_TOKEN.test(row.eventId)) {
-      return no(`event_id ${quote(row.eventId)} has ${badCharacter(row.eventId)}; it is sent in the X-Webhook-Id header, which takes printable ASCII without spaces`);
+      return no(
+        `event_id ${quote(row.eventId)} has ${badCharacter(row.eventId)}; it is sent in the X-Webhook-Id header, which takes printable ASCII without spaces`,
+      );
     }
   }
   // An over-long key is refused rather than cut: two keys cut to the same
   // prefix would serialise unrelated students, a silent change of meaning.
-  if (row.orderingKeyChars > MAX_ORDERING_KEY_CHARS) return no(`ordering_key is ${row.orderingKeyChars} characters; at most ${MAX_ORDERING_KEY_CHARS} fit`);
+  if (row.orderingKeyChars > MAX_ORDERING_KEY_CHARS)
+    return no(`ordering_key is ${row.orderingKeyChars} characters; at most ${MAX_ORDERING_KEY_CHARS} fit`);
   if (row.payload === null) {
-    if (row.payloadBytes > maxPayloadBytes) return no(`payload is ${row.payloadBytes} bytes, over the max_payload_bytes limit of ${maxPayloadBytes}`);
+    if (row.payloadBytes > maxPayloadBytes)
+      return no(`payload is ${row.payloadBytes} bytes, over the max_payload_bytes limit of ${maxPayloadBytes}`);
     if (row.payloadBytes > statementBytes) {
       return no(
         `payload is ${row.payloadBytes} bytes, more than this database server takes in one statement once escaped (${statementBytes} bytes at its max_allowed_packet); raise max_allowed_packet, then replay the row`,
@@ -159,11 +173,24 @@ export function isRowError(err: unknown): boolean {
  * database still refuses makes the whole transaction fail with a
  * BatchRefusedError naming the batch's rows.
  */
-export async function fanOutBatch(pool: Pool, t: Tables, opts: FanoutOptions, onlyIds?: readonly number[]): Promise<FanoutResult> {
+export async function fanOutBatch(
+  pool: Pool,
+  t: Tables,
+  opts: FanoutOptions,
+  onlyIds?: readonly number[],
+): Promise<FanoutResult> {
   let ids: number[] = [];
   try {
     return await withTransaction(pool, async (conn) => {
-      const { rows: batch, truncated } = await lockPending(conn, t, opts.limit, opts.maxPayloadBytes, onlyIds, opts.withOrderingKey, opts.statementBytes);
+      const { rows: batch, truncated } = await lockPending(
+        conn,
+        t,
+        opts.limit,
+        opts.maxPayloadBytes,
+        onlyIds,
+        opts.withOrderingKey,
+        opts.statementBytes,
+      );
       ids = batch.map((r) => r.id);
       if (batch.length === 0) return EMPTY;
       return await fanOutRows(conn, t, batch, truncated, opts);
@@ -174,7 +201,13 @@ export async function fanOutBatch(pool: Pool, t: Tables, opts: FanoutOptions, on
   }
 }
 
-async function fanOutRows(conn: PoolConnection, t: Tables, batch: OutboxRow[], truncated: boolean, opts: FanoutOptions): Promise<FanoutResult> {
+async function fanOutRows(
+  conn: PoolConnection,
+  t: Tables,
+  batch: OutboxRow[],
+  truncated: boolean,
+  opts: FanoutOptions,
+): Promise<FanoutResult> {
   const endpoints = await listEndpoints(conn, t);
   // Ids compare in any letter case, as our utf8mb4_unicode_ci unique key does.
   const given = batch.map((r) => r.eventId).filter((x): x is string => x !== null && x.length <= MAX_EVENT_ID_CHARS);
@@ -204,7 +237,14 @@ async function fanOutRows(conn: PoolConnection, t: Tables, batch: OutboxRow[], t
     const eventId = row.eventId ?? newEventId();
     // The envelope's created_at is the insertion instant (the contract); occurred_at, the business time, is kept beside it.
     const body = buildEnvelope(eventId, row.eventType, j.insertedAt, row.payload!);
-    events.push({ eventId, eventType: row.eventType, outboxId: row.id, body, occurredAt: j.occurredAt, orderingKey: j.orderingKey });
+    events.push({
+      eventId,
+      eventType: row.eventType,
+      outboxId: row.id,
+      body,
+      occurredAt: j.occurredAt,
+      orderingKey: j.orderingKey,
+    });
     const subs = endpointsFor(endpoints, row.eventType, body);
     targets.set(eventId, subs);
     outcomes.push({ id: row.id, eventId, rejectedReason: null, note: j.note, deliveryCount: subs.length });
@@ -215,7 +255,9 @@ async function fanOutRows(conn: PoolConnection, t: Tables, batch: OutboxRow[], t
   const ordered = await lockEndpoints(
     conn,
     t,
-    events.filter((ev) => ev.orderingKey !== null).flatMap((ev) => (targets.get(ev.eventId) ?? []).filter((ep) => ep.ordered).map((ep) => ep.id)),
+    events
+      .filter((ev) => ev.orderingKey !== null)
+      .flatMap((ev) => (targets.get(ev.eventId) ?? []).filter((ep) => ep.ordered).map((ep) => ep.id)),
   );
   const lines = new Map<number, Map<string, number>>(); // endpoint → key → lowest new seq
   const deliveries: NewDelivery[] = [];
@@ -224,14 +266,26 @@ async function fanOutRows(conn: PoolConnection, t: Tables, batch: OutboxRow[], t
       const eventPk = pks.get(ev.eventId.toLowerCase())!;
       if (ev.orderingKey !== null && ordered.get(ep.id)?.ordered) {
         // In line behind its key; admitHeads below makes it pending when it is first.
-        deliveries.push({ endpointId: ep.id, eventPk, eventType: ev.eventType, status: 'waiting', orderingKey: ev.orderingKey, seq: ev.outboxId });
+        deliveries.push({
+          endpointId: ep.id,
+          eventPk,
+          eventType: ev.eventType,
+          status: 'waiting',
+          orderingKey: ev.orderingKey,
+          seq: ev.outboxId,
+        });
         const keys = lines.get(ep.id) ?? new Map<string, number>();
         lines.set(ep.id, keys);
         if (!keys.has(ev.orderingKey)) keys.set(ev.orderingKey, ev.outboxId); // rows come in id order
         continue;
       }
       // Disabled endpoints still get the delivery, paused, so it can be sent after re-enabling.
-      deliveries.push({ endpointId: ep.id, eventPk, eventType: ev.eventType, status: ep.enabled ? 'pending' : 'paused' });
+      deliveries.push({
+        endpointId: ep.id,
+        eventPk,
+        eventType: ev.eventType,
+        status: ep.enabled ? 'pending' : 'paused',
+      });
     }
   }
   await insertDeliveries(conn, t, deliveries);
@@ -289,7 +343,13 @@ export async function fanOutIsolating(
   }
 }
 
-async function isolate(pool: Pool, t: Tables, opts: FanoutOptions, refused: BatchRefusedError, onRefused?: (id: number, reason: string) => void): Promise<FanoutResult> {
+async function isolate(
+  pool: Pool,
+  t: Tables,
+  opts: FanoutOptions,
+  refused: BatchRefusedError,
+  onRefused?: (id: number, reason: string) => void,
+): Promise<FanoutResult> {
   const { ids } = refused;
   if (ids.length === 1) {
     const reason = `the database refused this row: ${(refused.cause as Error).message}`;

@@ -57,7 +57,10 @@ export function createFanOutLoop(deps: {
   }
 
   const onRefused = (id: number, reason: string) =>
-    log.warn('the database refused an outbox row; it is stamped rejected and the others go on', { outbox_id: id, reason });
+    log.warn('the database refused an outbox row; it is stamped rejected and the others go on', {
+      outbox_id: id,
+      reason,
+    });
 
   return {
     async run() {
@@ -66,7 +69,12 @@ export function createFanOutLoop(deps: {
       const statementBytes = await statementBudget(pool);
       for (let i = 0; i < FANOUT_MAX_BATCHES_PER_TICK && !deps.stopping(); i++) {
         const r = await retryConflicts(() =>
-          fanOutIsolating(pool, t, { limit: FANOUT_BATCH, maxPayloadBytes: s.max_payload_bytes, withOrderingKey, statementBytes }, onRefused),
+          fanOutIsolating(
+            pool,
+            t,
+            { limit: FANOUT_BATCH, maxPayloadBytes: s.max_payload_bytes, withOrderingKey, statementBytes },
+            onRefused,
+          ),
         );
         if (r.rejected > 0) {
           log.warn('outbox rows rejected; see Events in the admin UI for the reasons', { count: r.rejected });

@@ -59,7 +59,9 @@ export function conditionMatches(c: FilterCondition, envelope: unknown): boolean
 }
 
 export function filterMatches(f: EndpointFilter, envelope: unknown): boolean {
-  return 'all' in f ? f.all.every((c) => conditionMatches(c, envelope)) : f.any.some((c) => conditionMatches(c, envelope));
+  return 'all' in f
+    ? f.all.every((c) => conditionMatches(c, envelope))
+    : f.any.some((c) => conditionMatches(c, envelope));
 }
 
 /** What a condition's value must be for its operator; null when it is fine. */

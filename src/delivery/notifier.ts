@@ -39,8 +39,16 @@ export function mailText(n: OperationalNotice, adminBaseUrl: string): { subject:
   if (d.failing_since) lines.push(`Failing since: ${asText(d.failing_since)}`);
   if (d.reason) lines.push(`Reason: ${asText(d.reason)}`);
   if (d.recovered_at) lines.push(`Recovered at: ${asText(d.recovered_at)}`);
-  if (d.event_id) lines.push(`Event: ${asText(d.event_type)} ${asText(d.event_id)}, ${asText(d.attempts)} attempts, last error: ${asText(d.last_error, 'none')}`);
-  lines.push('', `Endpoint page: ${adminBaseUrl}/admin/endpoints/${n.endpointId}`, '', `(${n.type}, event ${n.eventId}. At most one mail per endpoint per hour.)`);
+  if (d.event_id)
+    lines.push(
+      `Event: ${asText(d.event_type)} ${asText(d.event_id)}, ${asText(d.attempts)} attempts, last error: ${asText(d.last_error, 'none')}`,
+    );
+  lines.push(
+    '',
+    `Endpoint page: ${adminBaseUrl}/admin/endpoints/${n.endpointId}`,
+    '',
+    `(${n.type}, event ${n.eventId}. At most one mail per endpoint per hour.)`,
+  );
   return { subject: `[LMS webhooks] Endpoint ${n.endpointId} ${SUBJECTS[n.type]}`, text: lines.join('\n') };
 }
 
@@ -67,7 +75,10 @@ export function createNotifier(pool: Pool, t: Tables, log: Logger, cfg: Notifier
   async function send(n: OperationalNotice): Promise<void> {
     const to = await recipient();
     if (!to) {
-      log.warn('an operational event could not be mailed: set NOTIFY_EMAIL (there is no WordPress admin_email to default to)', { event: n.type, endpoint_id: n.endpointId });
+      log.warn(
+        'an operational event could not be mailed: set NOTIFY_EMAIL (there is no WordPress admin_email to default to)',
+        { event: n.type, endpoint_id: n.endpointId },
+      );
       return;
     }
     if (!(await claimMailSlot(pool, t, n.endpointId))) return; // mailed about this endpoint within the hour
@@ -80,7 +91,13 @@ export function createNotifier(pool: Pool, t: Tables, log: Logger, cfg: Notifier
     notify(notices) {
       for (const n of notices) {
         const p: Promise<void> = send(n)
-          .catch((err: unknown) => log.warn('mailing an operational event failed', { event: n.type, endpoint_id: n.endpointId, error: coerceError(err).message }))
+          .catch((err: unknown) =>
+            log.warn('mailing an operational event failed', {
+              event: n.type,
+              endpoint_id: n.endpointId,
+              error: coerceError(err).message,
+            }),
+          )
           .finally(() => running.delete(p));
         running.add(p);
       }

@@ -17,7 +17,12 @@ import { claimFailingReports, listEndpoints, unreportedFailing, type EndpointNot
 import { buildEnvelope, newEventId } from './fanout.js';
 import { subscribed } from './subscriptions.js';
 
-export const OPERATIONAL_TYPES = ['webhook.endpoint_failing', 'webhook.endpoint_disabled', 'webhook.endpoint_recovered', 'webhook.delivery_failed'] as const;
+export const OPERATIONAL_TYPES = [
+  'webhook.endpoint_failing',
+  'webhook.endpoint_disabled',
+  'webhook.endpoint_recovered',
+  'webhook.delivery_failed',
+] as const;
 export type OperationalType = (typeof OPERATIONAL_TYPES)[number];
 
 /** An endpoint that fails this long without a success is reported failing (at its next failure). */
@@ -33,28 +38,54 @@ export interface OperationalEvent {
 export type OperationalNotice = OperationalEvent & { eventId: string };
 
 /** An endpoint's event, with what an operator needs to act on it. */
-export function endpointEvent(type: Exclude<OperationalType, 'webhook.delivery_failed'>, e: EndpointNotice, now = new Date()): OperationalEvent {
+export function endpointEvent(
+  type: Exclude<OperationalType, 'webhook.delivery_failed'>,
+  e: EndpointNotice,
+  now = new Date(),
+): OperationalEvent {
   const base = { endpoint_id: e.id, url: e.url, description: e.description };
-  if (type === 'webhook.endpoint_disabled') return { type, endpointId: e.id, data: { ...base, reason: e.disabledReason, disabled_at: now.toISOString() } };
-  if (type === 'webhook.endpoint_recovered') return { type, endpointId: e.id, data: { ...base, failing_since: e.failingSince?.toISOString() ?? null, recovered_at: now.toISOString() } };
+  if (type === 'webhook.endpoint_disabled')
+    return { type, endpointId: e.id, data: { ...base, reason: e.disabledReason, disabled_at: now.toISOString() } };
+  if (type === 'webhook.endpoint_recovered')
+    return {
+      type,
+      endpointId: e.id,
+      data: { ...base, failing_since: e.failingSince?.toISOString() ?? null, recovered_at: now.toISOString() },
+    };
   return { type, endpointId: e.id, data: { ...base, failing_since: e.failingSince?.toISOString() ?? null } };
 }
 
 /** Events and their deliveries, in the caller's transaction. Returns what was written, with event ids. */
-export async function emitOperational(conn: Queryable, t: Tables, evs: OperationalEvent[], now = new Date()): Promise<OperationalNotice[]> {
+export async function emitOperational(
+  conn: Queryable,
+  t: Tables,
+  evs: OperationalEvent[],
+  now = new Date(),
+): Promise<OperationalNotice[]> {
   if (evs.length === 0) return [];
   const endpoints = await listEndpoints(conn, t);
   const withIds = evs.map((e) => ({ ...e, eventId: newEventId() }));
   const pks = await insertEvents(
     conn,
     t,
-    withIds.map((e) => ({ eventId: e.eventId, eventType: e.type, outboxId: null, body: buildEnvelope(e.eventId, e.type, now, JSON.stringify(e.data)), occurredAt: now })),
+    withIds.map((e) => ({
+      eventId: e.eventId,
+      eventType: e.type,
+      outboxId: null,
+      body: buildEnvelope(e.eventId, e.type, now, JSON.stringify(e.data)),
+      occurredAt: now,
+    })),
   );
   const deliveries: NewDelivery[] = [];
   for (const e of withIds) {
     for (const ep of endpoints) {
       if (ep.id === e.endpointId || !subscribed(ep.events, e.type)) continue;
-      deliveries.push({ endpointId: ep.id, eventPk: pks.get(e.eventId.toLowerCase())!, eventType: e.type, status: ep.enabled ? 'pending' : 'paused' });
+      deliveries.push({
+        endpointId: ep.id,
+        eventPk: pks.get(e.eventId.toLowerCase())!,
+        eventType: e.type,
+        status: ep.enabled ? 'pending' : 'paused',
+      });
     }
   }
   await insertDeliveries(conn, t, deliveries);
@@ -72,6 +103,10 @@ export async function reportLongFailing(pool: Pool, t: Tables): Promise<Operatio
   if (ids.length === 0) return [];
   return withTransaction(pool, async (conn) => {
     const claimed = await claimFailingReports(conn, t, ids, FAILING_AFTER_MS);
-    return emitOperational(conn, t, claimed.map((e) => endpointEvent('webhook.endpoint_failing', e)));
+    return emitOperational(
+      conn,
+      t,
+      claimed.map((e) => endpointEvent('webhook.endpoint_failing', e)),
+    );
   });
 }

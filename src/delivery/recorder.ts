@@ -79,7 +79,8 @@ function writeBytes(r: Recorded): number {
   const a = r.attempt;
   if (!a) return 1024;
   let chars = (a.responseBody?.length ?? 0) + (a.errorMessage?.length ?? 0) + a.requestUrl.length;
-  for (const h of [a.requestHeaders, a.responseHeaders]) if (h) for (const k in h) chars += k.length + (h[k]?.length ?? 0) + 6;
+  for (const h of [a.requestHeaders, a.responseHeaders])
+    if (h) for (const k in h) chars += k.length + (h[k]?.length ?? 0) + 6;
   return 1024 + 3 * chars;
 }
 
@@ -126,7 +127,10 @@ export function createRecorder(deps: {
     }
     flushing = (async () => {
       // Not known yet with the database away: 4 MB until it answers (the write fails then anyway).
-      const maxBytes = await statementBudget(pool).then((b) => Math.min(WRITE_MAX_BYTES, b), () => WRITE_MAX_BYTES);
+      const maxBytes = await statementBudget(pool).then(
+        (b) => Math.min(WRITE_MAX_BYTES, b),
+        () => WRITE_MAX_BYTES,
+      );
       const batch = takeBatch(maxBytes);
       if (batch.length === 0) return;
       try {
@@ -185,20 +189,30 @@ export function createRecorder(deps: {
     const over = buffer.length - MAX_UNRECORDED;
     if (over > 0) {
       buffer.splice(0, over);
-      log.error('too many unrecorded results while the database is away; the oldest will be resent when their leases expire', { dropped: over });
+      log.error(
+        'too many unrecorded results while the database is away; the oldest will be resent when their leases expire',
+        { dropped: over },
+      );
     }
     retryMs = Math.min(MAX_DB_BACKOFF_MS, retryMs ? retryMs * 2 : 500);
-    log.warn(`database unavailable while recording results; retrying in ${retryMs} ms`, { pending: buffer.length, error: e.message });
+    log.warn(`database unavailable while recording results; retrying in ${retryMs} ms`, {
+      pending: buffer.length,
+      error: e.message,
+    });
   }
 
   async function write(batch: Recorded[]): Promise<void> {
     const s = deps.settings.current();
-    const { disabled, admitted, notices } = await retryConflicts(() => withTransaction(pool, (conn) => writeResults(conn, t, batch, s.auto_disable_after_hours)));
+    const { disabled, admitted, notices } = await retryConflicts(() =>
+      withTransaction(pool, (conn) => writeResults(conn, t, batch, s.auto_disable_after_hours)),
+    );
     if (admitted > 0) deps.onAdmitted?.();
     if (notices.length > 0) deps.onNotices?.(notices);
     for (const id of unique(disabled)) {
       log.warn('endpoint disabled; its pending deliveries are paused', { endpoint_id: id });
-      pauseForEndpoint(pool, t, id).catch((err: unknown) => log.error('pausing deliveries failed', { endpoint_id: id, error: coerceError(err).message }));
+      pauseForEndpoint(pool, t, id).catch((err: unknown) =>
+        log.error('pausing deliveries failed', { endpoint_id: id, error: coerceError(err).message }),
+      );
     }
   }
 
@@ -219,14 +233,26 @@ async function writeResults(
   const disabled: number[] = [];
   let admitted = 0;
   // First, in id order: the ordered endpoints whose heads end here (see db/ordering).
-  const ended = batch.filter((b) => b.orderingKey !== null && (b.completion.status === 'succeeded' || b.completion.status === 'failed'));
-  const locked = await lockEndpoints(conn, t, ended.map((b) => b.endpointId));
-  await insertAttempts(conn, t, batch.flatMap((b) => (b.attempt ? [b.attempt] : [])));
+  const ended = batch.filter(
+    (b) => b.orderingKey !== null && (b.completion.status === 'succeeded' || b.completion.status === 'failed'),
+  );
+  const locked = await lockEndpoints(
+    conn,
+    t,
+    ended.map((b) => b.endpointId),
+  );
+  await insertAttempts(
+    conn,
+    t,
+    batch.flatMap((b) => (b.attempt ? [b.attempt] : [])),
+  );
   for (const b of batch) {
     if (b.disableReason && (await disableEndpoint(conn, t, b.endpointId, b.disableReason))) disabled.push(b.endpointId);
   }
   // The sidecar's own faults say nothing about the endpoint's health.
-  const failing = unique(batch.filter((b) => b.attempt && !b.ok && b.attempt.errorClass !== 'internal').map((b) => b.endpointId));
+  const failing = unique(
+    batch.filter((b) => b.attempt && !b.ok && b.attempt.errorClass !== 'internal').map((b) => b.endpointId),
+  );
   const healthy = unique(batch.filter((b) => b.ok).map((b) => b.endpointId));
   const recovered = await claimRecoveryReports(conn, t, healthy);
   await markFailing(conn, t, failing);
@@ -234,10 +260,18 @@ async function writeResults(
   const stillFailing = failing.filter((id) => !healthy.includes(id));
   const failingLong = await claimFailingReports(conn, t, stillFailing, FAILING_AFTER_MS);
   disabled.push(...(await disableLongFailing(conn, t, stillFailing, autoDisableAfterHours)));
-  await completeDeliveries(conn, t, batch.map((b) => b.completion));
+  await completeDeliveries(
+    conn,
+    t,
+    batch.map((b) => b.completion),
+  );
   // What operators hear about, written with the change it reports.
   const failedFor = batch.filter((b) => b.completion.status === 'failed' && !b.eventType.startsWith('webhook.'));
-  const failed = await failedDeliveries(conn, t, failedFor.map((b) => b.completion.id));
+  const failed = await failedDeliveries(
+    conn,
+    t,
+    failedFor.map((b) => b.completion.id),
+  );
   const notices = await emitOperational(conn, t, [
     ...failingLong.map((e) => endpointEvent('webhook.endpoint_failing', e)),
     ...(await endpointNotices(conn, t, unique(disabled))).map((e) => endpointEvent('webhook.endpoint_disabled', e)),

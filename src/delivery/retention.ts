@@ -21,7 +21,13 @@ export interface PruneResult {
   events: number;
 }
 
-export async function pruneOnce(pool: Pool, t: Tables, retentionDays: number, log: Logger, now = new Date()): Promise<PruneResult | null> {
+export async function pruneOnce(
+  pool: Pool,
+  t: Tables,
+  retentionDays: number,
+  log: Logger,
+  now = new Date(),
+): Promise<PruneResult | null> {
   const cutoff = new Date(now.getTime() - retentionDays * 86_400_000);
   // One replica prunes, over every node of a cluster; the others skip (no wait).
   const r = await withLock(pool, t, 'retention', newHolder(), { leaseMs: 60_000, waitMs: null }, async () => {

@@ -83,11 +83,14 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
     if (stopped || at >= wakeAt) return;
     if (wake) clearTimeout(wake);
     wakeAt = at;
-    wake = setTimeout(() => {
-      wake = null;
-      wakeAt = Infinity;
-      dispatch();
-    }, Math.max(0, at - Date.now()));
+    wake = setTimeout(
+      () => {
+        wake = null;
+        wakeAt = Infinity;
+        dispatch();
+      },
+      Math.max(0, at - Date.now()),
+    );
   }
 
   function dispatch() {

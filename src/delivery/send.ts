@@ -100,7 +100,11 @@ export function createSender(opts: { allowPrivateTargets: boolean; maxSockets?: 
         };
       };
 
-      const stream = client.stream.post(req.url, { body: req.body, headers: req.headers, timeout: { request: req.timeoutMs } });
+      const stream = client.stream.post(req.url, {
+        body: req.body,
+        headers: req.headers,
+        timeout: { request: req.timeoutMs },
+      });
       stream.on('response', (res: http.IncomingMessage) => {
         statusCode = res.statusCode ?? null;
         headers = pickHeaders(res.headers);
@@ -153,17 +157,30 @@ function pickHeaders(h: http.IncomingHttpHeaders): Record<string, string> {
 }
 
 /** Node refusing the request we built: our fault, never the receiver's. */
-const OWN_FAULT_CODES = new Set(['ERR_INVALID_CHAR', 'ERR_HTTP_INVALID_HEADER_VALUE', 'ERR_INVALID_HTTP_TOKEN', 'ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_VALUE']);
+const OWN_FAULT_CODES = new Set([
+  'ERR_INVALID_CHAR',
+  'ERR_HTTP_INVALID_HEADER_VALUE',
+  'ERR_INVALID_HTTP_TOKEN',
+  'ERR_INVALID_ARG_TYPE',
+  'ERR_INVALID_ARG_VALUE',
+]);
 const TLS_CODES = /^(ERR_TLS|ERR_SSL|CERT_|DEPTH_ZERO|UNABLE_TO_|SELF_SIGNED|ERR_OSSL|HOSTNAME_MISMATCH)/;
 
 export function classify(err: RequestError | Error): { errorClass: ErrorClass; message: string } {
   const code = (err as { code?: string }).code ?? '';
   const cause = (err as { cause?: { code?: string } }).cause;
   const anyCode = code || cause?.code || '';
-  if (OWN_FAULT_CODES.has(anyCode)) return { errorClass: 'internal', message: `the sidecar could not build this request, so it was not sent: ${err.message}` };
-  if (anyCode === 'ERR_BLOCKED_TARGET' || err.name === 'BlockedTargetError') return { errorClass: 'blocked_target', message: err.message };
-  if (err.name === 'TimeoutError' || anyCode === 'ETIMEDOUT') return { errorClass: 'timeout', message: `timed out: ${err.message}` };
-  if (anyCode === 'ENOTFOUND' || anyCode === 'EAI_AGAIN' || anyCode === 'ENODATA') return { errorClass: 'dns', message: err.message };
+  if (OWN_FAULT_CODES.has(anyCode))
+    return {
+      errorClass: 'internal',
+      message: `the sidecar could not build this request, so it was not sent: ${err.message}`,
+    };
+  if (anyCode === 'ERR_BLOCKED_TARGET' || err.name === 'BlockedTargetError')
+    return { errorClass: 'blocked_target', message: err.message };
+  if (err.name === 'TimeoutError' || anyCode === 'ETIMEDOUT')
+    return { errorClass: 'timeout', message: `timed out: ${err.message}` };
+  if (anyCode === 'ENOTFOUND' || anyCode === 'EAI_AGAIN' || anyCode === 'ENODATA')
+    return { errorClass: 'dns', message: err.message };
   if (TLS_CODES.test(anyCode)) return { errorClass: 'tls', message: err.message };
   if (/^E[A-Z]+$/.test(anyCode) || anyCode === 'ERR_STREAM_PREMATURE_CLOSE' || anyCode === 'HPE_INVALID_CONSTANT') {
     return { errorClass: 'connection', message: err.message };

@@ -28,7 +28,9 @@ export function simpleSignatureHex(secret: string, body: Buffer | string): strin
 }
 
 export function standardKey(secret: string): Buffer {
-  return secret.startsWith(SECRET_PREFIX) ? Buffer.from(secret.slice(SECRET_PREFIX.length), 'base64') : Buffer.from(secret, 'utf8');
+  return secret.startsWith(SECRET_PREFIX)
+    ? Buffer.from(secret.slice(SECRET_PREFIX.length), 'base64')
+    : Buffer.from(secret, 'utf8');
 }
 
 export function standardSignature(secret: string, id: string, timestampSeconds: number, body: Buffer | string): string {
@@ -46,7 +48,10 @@ export function generateEd25519(): { signingKey: string; publicKey: string } {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   // The raw key is the last 32 bytes of its SPKI DER encoding.
   const raw = publicKey.export({ format: 'der', type: 'spki' }).subarray(-32);
-  return { signingKey: privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64'), publicKey: PUBLIC_KEY_PREFIX + raw.toString('base64') };
+  return {
+    signingKey: privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64'),
+    publicKey: PUBLIC_KEY_PREFIX + raw.toString('base64'),
+  };
 }
 
 export function ed25519PrivateKey(signingKey: string): KeyObject {

@@ -71,7 +71,12 @@ export function createSafeLookup(allowPrivate: boolean) {
       if (!allowPrivate) {
         const bad = addresses.find((a) => blockedRange(a.address) !== null);
         if (bad) {
-          return cb(new BlockedTargetError(`${hostname} resolves to ${bad.address} (${blockedRange(bad.address)}), which is not a public address`), []);
+          return cb(
+            new BlockedTargetError(
+              `${hostname} resolves to ${bad.address} (${blockedRange(bad.address)}), which is not a public address`,
+            ),
+            [],
+          );
         }
       }
       if (opts.all) return cb(null, addresses);
@@ -98,23 +103,37 @@ export interface UrlPolicy {
 }
 
 /** Validates an endpoint URL when it is saved; returns the normalised URL. */
-export async function validateEndpointUrl(raw: string, policy: UrlPolicy, lookup = dns.promises.lookup): Promise<string> {
+export async function validateEndpointUrl(
+  raw: string,
+  policy: UrlPolicy,
+  lookup = dns.promises.lookup,
+): Promise<string> {
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
     throw new ValidationError(`url "${raw.slice(0, 100)}" is not a valid absolute URL`, 'url');
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ValidationError('url must start with http:// or https://', 'url');
-  if (policy.httpsOnly && url.protocol !== 'https:') throw new ValidationError('url must use https:// (the HTTPS-only setting is on)', 'url');
-  if (url.username || url.password) throw new ValidationError('url must not contain a user name or password; they would be stored and shown in logs', 'url');
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    throw new ValidationError('url must start with http:// or https://', 'url');
+  if (policy.httpsOnly && url.protocol !== 'https:')
+    throw new ValidationError('url must use https:// (the HTTPS-only setting is on)', 'url');
+  if (url.username || url.password)
+    throw new ValidationError(
+      'url must not contain a user name or password; they would be stored and shown in logs',
+      'url',
+    );
   if (url.port === '0') throw new ValidationError('url has port 0, which no receiver can listen on', 'url');
   if (url.hash) url.hash = '';
   if (!policy.allowPrivateTargets) {
     const host = url.hostname.replace(/^\[|\]$/g, '');
     if (net.isIP(host)) {
       const range = blockedRange(host);
-      if (range) throw new ValidationError(`url points at ${host}, a ${range} address; only public addresses are allowed (ALLOW_PRIVATE_TARGETS is for development)`, 'url');
+      if (range)
+        throw new ValidationError(
+          `url points at ${host}, a ${range} address; only public addresses are allowed (ALLOW_PRIVATE_TARGETS is for development)`,
+          'url',
+        );
     } else {
       let addrs: dns.LookupAddress[] = [];
       try {
@@ -123,7 +142,11 @@ export async function validateEndpointUrl(raw: string, policy: UrlPolicy, lookup
         // Unresolvable now is not proof of harm; every connection is checked again.
       }
       const bad = addrs.find((a) => blockedRange(a.address));
-      if (bad) throw new ValidationError(`url host ${host} resolves to ${bad.address}, a ${blockedRange(bad.address)} address; only public addresses are allowed`, 'url');
+      if (bad)
+        throw new ValidationError(
+          `url host ${host} resolves to ${bad.address}, a ${blockedRange(bad.address)} address; only public addresses are allowed`,
+          'url',
+        );
     }
   }
   return url.toString();

@@ -20,8 +20,18 @@ const t = tableNames(config.tablePrefix);
 const description = 'Demo receiver (compose demo profile)';
 
 const [existing] = await rows(pool, `SELECT id FROM ${t.endpoints} WHERE description = ?`, [description]);
-if (existing) await pool.query(`UPDATE ${t.endpoints} SET url = ?, secret = ?, enabled = 1 WHERE id = ?`, [receiverUrl, secret, existing.id]);
-else await pool.query(`INSERT INTO ${t.endpoints} (url, description, events, secret) VALUES (?, ?, '["*"]', ?)`, [receiverUrl, description, secret]);
+if (existing)
+  await pool.query(`UPDATE ${t.endpoints} SET url = ?, secret = ?, enabled = 1 WHERE id = ?`, [
+    receiverUrl,
+    secret,
+    existing.id,
+  ]);
+else
+  await pool.query(`INSERT INTO ${t.endpoints} (url, description, events, secret) VALUES (?, ?, '["*"]', ?)`, [
+    receiverUrl,
+    description,
+    secret,
+  ]);
 process.stdout.write(`generating one event every ${intervalMs} ms for ${receiverUrl}\n`);
 
 const types = Object.keys(SAMPLE_PAYLOADS);

@@ -21,7 +21,11 @@ const once = process.argv.includes('--once');
 const out = (line: string) => process.stdout.write(line + '\n');
 
 async function main(): Promise<void> {
-  const config = loadConfig({ ...process.env, ALLOW_PRIVATE_TARGETS: 'true', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
+  const config = loadConfig({
+    ...process.env,
+    ALLOW_PRIVATE_TARGETS: 'true',
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+  });
   const log = createLogger(config.logLevel);
   const sidecar = await startSidecar(config, log, { print: out });
   const { service } = sidecar;
@@ -56,17 +60,28 @@ async function main(): Promise<void> {
   // Reuse the demo endpoint from an earlier run: its old port is gone.
   const existing = (await service.listEndpoints()).find((e) => e.description === DEMO_DESCRIPTION);
   const endpoint = existing
-    ? (await service.updateEndpoint(existing.id, { url: receiverUrl, events: ['*'], enabled: true }, { resumePaused: false })).endpoint
+    ? (
+        await service.updateEndpoint(
+          existing.id,
+          { url: receiverUrl, events: ['*'], enabled: true },
+          { resumePaused: false },
+        )
+      ).endpoint
     : await service.createEndpoint({ url: receiverUrl, events: ['*'], description: DEMO_DESCRIPTION, enabled: true });
   secret = endpoint.secret;
 
   out(`\nDemo: endpoint #${endpoint.id} → ${receiverUrl}`);
-  out(`Writing ${expected.size} LMS events into ${config.tablePrefix}webhook_outbox, in one transaction as an LMS would:\n`);
+  out(
+    `Writing ${expected.size} LMS events into ${config.tablePrefix}webhook_outbox, in one transaction as an LMS would:\n`,
+  );
   const conn = await sidecar.pool.getConnection();
   try {
     await conn.beginTransaction();
     for (const [type, payload] of Object.entries(SAMPLE_PAYLOADS)) {
-      await conn.query(`INSERT INTO ${sidecar.tables.outbox} (event_type, payload) VALUES (?, ?)`, [type, JSON.stringify(payload)]);
+      await conn.query(`INSERT INTO ${sidecar.tables.outbox} (event_type, payload) VALUES (?, ?)`, [
+        type,
+        JSON.stringify(payload),
+      ]);
       insertedAt.set(type, Date.now());
     }
     await conn.commit();
@@ -101,6 +116,8 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   const e = coerceError(err);
-  process.stderr.write(e instanceof ConfigError ? `Configuration error: ${e.message}\n` : `demo failed: ${e.message}\n`);
+  process.stderr.write(
+    e instanceof ConfigError ? `Configuration error: ${e.message}\n` : `demo failed: ${e.message}\n`,
+  );
   process.exit(1);
 });

@@ -23,7 +23,9 @@ http
         const event = verifyWebhook(secret, Buffer.concat(chunks), req.headers as Record<string, string>);
         const dup = seen.has(event.id);
         seen.add(event.id);
-        process.stdout.write(JSON.stringify({ verified: true, duplicate: dup, id: event.id, event: event.event, data: event.data }) + '\n');
+        process.stdout.write(
+          JSON.stringify({ verified: true, duplicate: dup, id: event.id, event: event.event, data: event.data }) + '\n',
+        );
         res.writeHead(204).end();
       } catch (err) {
         process.stdout.write(JSON.stringify({ verified: false, error: coerceError(err).message }) + '\n');

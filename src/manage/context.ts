@@ -40,8 +40,16 @@ export function createContext(deps: ServiceDeps) {
   async function withWaitingFor<D extends Delivery>(list: D[]): Promise<D[]> {
     const waiting = list.filter((d) => d.status === 'waiting' && d.orderingKey !== null);
     if (waiting.length === 0) return list;
-    const heads = await ordering.headsOf(pool, t, waiting.map((d) => ({ endpointId: d.endpointId, key: d.orderingKey! })));
-    return list.map((d) => (d.status === 'waiting' && d.orderingKey !== null ? { ...d, waitingFor: heads.get(ordering.lineId(d.endpointId, d.orderingKey)) ?? null } : d));
+    const heads = await ordering.headsOf(
+      pool,
+      t,
+      waiting.map((d) => ({ endpointId: d.endpointId, key: d.orderingKey! })),
+    );
+    return list.map((d) =>
+      d.status === 'waiting' && d.orderingKey !== null
+        ? { ...d, waitingFor: heads.get(ordering.lineId(d.endpointId, d.orderingKey)) ?? null }
+        : d,
+    );
   }
 
   async function mustGetDelivery(id: number) {
@@ -51,7 +59,11 @@ export function createContext(deps: ServiceDeps) {
   }
 
   /** Runs fn in a transaction holding the endpoint's lock, then admits the head of `keys` when the endpoint is ordered. */
-  async function inLine<T>(endpointId: number, keys: string[] | 'all', fn: (conn: PoolConnection) => Promise<T>): Promise<T> {
+  async function inLine<T>(
+    endpointId: number,
+    keys: string[] | 'all',
+    fn: (conn: PoolConnection) => Promise<T>,
+  ): Promise<T> {
     return retryConflicts(() =>
       withTransaction(pool, async (conn) => {
         const ep = (await endpointsSql.lockEndpoints(conn, t, [endpointId])).get(endpointId);

@@ -25,8 +25,10 @@ export function deliveryOps(ctx: ServiceContext) {
   return {
     /** The filter with its payload-search plan chosen: a page that lists and counts probes once, not twice. */
     planSearch: withPlan,
-    listDeliveries: async (f: deliveriesSql.DeliveryFilter) => ctx.withWaitingFor(await deliveriesSql.listDeliveries(pool, t, await withPlan(f))),
-    countDeliveries: async (f: Omit<deliveriesSql.DeliveryFilter, 'limit' | 'beforeId'>, cap: number) => deliveriesSql.countDeliveries(pool, t, await withPlan(f), cap),
+    listDeliveries: async (f: deliveriesSql.DeliveryFilter) =>
+      ctx.withWaitingFor(await deliveriesSql.listDeliveries(pool, t, await withPlan(f))),
+    countDeliveries: async (f: Omit<deliveriesSql.DeliveryFilter, 'limit' | 'beforeId'>, cap: number) =>
+      deliveriesSql.countDeliveries(pool, t, await withPlan(f), cap),
     lastResponseLines: (ids: number[]) => deliveriesSql.lastResponseLines(pool, t, ids),
 
     async getDelivery(id: number): Promise<{ delivery: Delivery & { body: string }; attempts: Attempt[] }> {
@@ -41,7 +43,10 @@ export function deliveryOps(ctx: ServiceContext) {
       if (!ep.enabled) throw new ValidationError(disabledMessage(`delivery ${id}`, ep), 'id');
       const keys = d.orderingKey === null ? [] : [d.orderingKey];
       if (!(await ctx.inLine(ep.id, keys, (conn) => deliveriesSql.replayDelivery(conn, t, id)))) {
-        throw new ValidationError(`delivery ${id} is being sent right now; replay it when this attempt has finished`, 'id');
+        throw new ValidationError(
+          `delivery ${id} is being sent right now; replay it when this attempt has finished`,
+          'id',
+        );
       }
       ctx.nudge();
       return ctx.mustGetDelivery(id);
@@ -60,14 +65,24 @@ export function deliveryOps(ctx: ServiceContext) {
           'id',
         );
       }
-      if (d.status === 'succeeded' || d.status === 'failed') throw new ValidationError(`delivery ${id} has already ${d.status}; only a pending or paused delivery can be skipped`, 'id');
+      if (d.status === 'succeeded' || d.status === 'failed')
+        throw new ValidationError(
+          `delivery ${id} has already ${d.status}; only a pending or paused delivery can be skipped`,
+          'id',
+        );
       const keys = d.orderingKey === null ? [] : [d.orderingKey];
       if (!(await ctx.inLine(d.endpointId, keys, (conn) => deliveriesSql.skipDelivery(conn, t, id)))) {
-        throw new ValidationError(`delivery ${id} is being sent right now; skip it when this attempt has finished`, 'id');
+        throw new ValidationError(
+          `delivery ${id} is being sent right now; skip it when this attempt has finished`,
+          'id',
+        );
       }
       let next: number | null = null;
       if (d.orderingKey !== null) {
-        next = (await ordering.headsOf(pool, t, [{ endpointId: d.endpointId, key: d.orderingKey }])).get(ordering.lineId(d.endpointId, d.orderingKey)) ?? null;
+        next =
+          (await ordering.headsOf(pool, t, [{ endpointId: d.endpointId, key: d.orderingKey }])).get(
+            ordering.lineId(d.endpointId, d.orderingKey),
+          ) ?? null;
         ctx.nudge();
       }
       return { skipped: await ctx.mustGetDelivery(id), next };
@@ -76,9 +91,16 @@ export function deliveryOps(ctx: ServiceContext) {
     /** Queues the endpoint's failed deliveries created since `since`; returns how many. */
     async replayFailedSince(endpointId: number, since: Date): Promise<number> {
       const ep = await ctx.mustGetEndpoint(endpointId);
-      if (!ep.enabled) throw new ValidationError(disabledMessage(`the failed deliveries of endpoint ${endpointId}`, ep), 'since');
-      if (since.getTime() > Date.now()) throw new ValidationError(`since is in the future (${since.toISOString()}); no delivery was created after it`, 'since');
-      const n = await ctx.inLine(endpointId, 'all', (conn) => deliveriesSql.replayFailedSince(conn, t, endpointId, since));
+      if (!ep.enabled)
+        throw new ValidationError(disabledMessage(`the failed deliveries of endpoint ${endpointId}`, ep), 'since');
+      if (since.getTime() > Date.now())
+        throw new ValidationError(
+          `since is in the future (${since.toISOString()}); no delivery was created after it`,
+          'since',
+        );
+      const n = await ctx.inLine(endpointId, 'all', (conn) =>
+        deliveriesSql.replayFailedSince(conn, t, endpointId, since),
+      );
       if (n > 0) ctx.nudge();
       return n;
     },
@@ -99,12 +121,20 @@ export interface BackfillRequest {
  * delivery of, with their original ids. Batches of 500 under the
  * endpoint's lock, so two backfills at once never queue an event twice.
  */
-async function backfill(ctx: ServiceContext, endpointId: number, req: BackfillRequest): Promise<{ queued: number; note: string | null }> {
+async function backfill(
+  ctx: ServiceContext,
+  endpointId: number,
+  req: BackfillRequest,
+): Promise<{ queued: number; note: string | null }> {
   const { pool, t } = ctx;
   const ep = await ctx.mustGetEndpoint(endpointId);
   if (!ep.enabled) throw new ValidationError(disabledMessage(`a backfill to endpoint ${endpointId}`, ep), 'since');
   const until = req.until ?? new Date();
-  if (req.since.getTime() > Date.now()) throw new ValidationError(`since is in the future (${req.since.toISOString()}); no event was recorded after it`, 'since');
+  if (req.since.getTime() > Date.now())
+    throw new ValidationError(
+      `since is in the future (${req.since.toISOString()}); no event was recorded after it`,
+      'since',
+    );
   const kept = new Date(Date.now() - ctx.deps.settings.current().retention_days * 86400_000);
   const note =
     req.since < kept
@@ -113,11 +143,19 @@ async function backfill(ctx: ServiceContext, endpointId: number, req: BackfillRe
   let queued = 0;
   let afterPk = 0;
   for (;;) {
-    const batch = await deliveriesSql.eventsWithoutDelivery(pool, t, endpointId, { since: req.since, until, afterPk, limit: 500 });
+    const batch = await deliveriesSql.eventsWithoutDelivery(pool, t, endpointId, {
+      since: req.since,
+      until,
+      afterPk,
+      limit: 500,
+    });
     if (batch.length === 0) break;
     afterPk = batch[batch.length - 1]!.pk;
     const chosen = batch.filter(
-      (ev) => ev.eventType !== 'webhook.test' && (!req.events || subscribed(req.events, ev.eventType)) && endpointsFor([ep], ev.eventType, ev.body).length === 1,
+      (ev) =>
+        ev.eventType !== 'webhook.test' &&
+        (!req.events || subscribed(req.events, ev.eventType)) &&
+        endpointsFor([ep], ev.eventType, ev.body).length === 1,
     );
     if (chosen.length === 0) continue;
     queued += await retryConflicts(() =>
@@ -125,16 +163,38 @@ async function backfill(ctx: ServiceContext, endpointId: number, req: BackfillRe
         const locked = (await endpointsSql.lockEndpoints(conn, t, [endpointId])).get(endpointId);
         if (!locked) return 0;
         // Rows another backfill queued meanwhile are left out.
-        const still = new Set((await deliveriesSql.eventsWithoutDelivery(conn, t, endpointId, { since: req.since, until, afterPk: chosen[0]!.pk - 1, limit: 500 })).map((e) => e.pk));
+        const still = new Set(
+          (
+            await deliveriesSql.eventsWithoutDelivery(conn, t, endpointId, {
+              since: req.since,
+              until,
+              afterPk: chosen[0]!.pk - 1,
+              limit: 500,
+            })
+          ).map((e) => e.pk),
+        );
         const fresh = chosen.filter((ev) => still.has(ev.pk));
-        const keyed = (ev: deliveriesSql.UnsentEvent) => locked.ordered && ev.orderingKey !== null && ev.outboxId !== null;
+        const keyed = (ev: deliveriesSql.UnsentEvent) =>
+          locked.ordered && ev.orderingKey !== null && ev.outboxId !== null;
         await deliveriesSql.insertDeliveries(
           conn,
           t,
           fresh.map((ev) =>
             keyed(ev)
-              ? { endpointId, eventPk: ev.pk, eventType: ev.eventType, status: 'waiting' as const, orderingKey: ev.orderingKey, seq: ev.outboxId }
-              : { endpointId, eventPk: ev.pk, eventType: ev.eventType, status: locked.enabled ? ('pending' as const) : ('paused' as const) },
+              ? {
+                  endpointId,
+                  eventPk: ev.pk,
+                  eventType: ev.eventType,
+                  status: 'waiting' as const,
+                  orderingKey: ev.orderingKey,
+                  seq: ev.outboxId,
+                }
+              : {
+                  endpointId,
+                  eventPk: ev.pk,
+                  eventType: ev.eventType,
+                  status: locked.enabled ? ('pending' as const) : ('paused' as const),
+                },
           ),
         );
         const keys = [...new Set(fresh.filter(keyed).map((ev) => ev.orderingKey!))];

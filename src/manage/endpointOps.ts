@@ -85,7 +85,8 @@ async function requireKnownSubscriptions(ctx: ServiceContext, patterns: string[]
   const unknown = exact.filter((p) => !seen.has(p));
   for (const p of patterns.filter((x) => x.endsWith('.*'))) {
     const prefix = p.slice(0, -1);
-    if (!catalog.some((c) => c.startsWith(prefix)) && !(await eventsSql.seenEventTypePrefix(pool, t, prefix))) unknown.push(p);
+    if (!catalog.some((c) => c.startsWith(prefix)) && !(await eventsSql.seenEventTypePrefix(pool, t, prefix)))
+      unknown.push(p);
   }
   if (unknown.length === 0) return;
   const list = unknown.map((u) => `"${u}"`).join(', ');
@@ -96,7 +97,6 @@ async function requireKnownSubscriptions(ctx: ServiceContext, patterns: string[]
     { needsConfirm: true },
   );
 }
-
 
 /**
  * Under the endpoint's lock, as every change of a key's head: switching
@@ -115,7 +115,6 @@ async function setOrdered(ctx: ServiceContext, id: number, on: boolean): Promise
   );
   if (released > 0) ctx.nudge();
 }
-
 
 export function endpointOps(ctx: ServiceContext) {
   const { pool, t } = ctx;
@@ -147,16 +146,30 @@ export function endpointOps(ctx: ServiceContext) {
       const before = await ctx.mustGetEndpoint(id);
       const url = patch.url === undefined ? undefined : await validateEndpointUrl(patch.url, ctx.urlPolicy());
       // Only what changes is checked: an endpoint saved earlier keeps its subscriptions.
-      if (!patch.confirm && patch.events) await requireKnownSubscriptions(ctx, patch.events.filter((e) => !before.events.includes(e)));
+      if (!patch.confirm && patch.events)
+        await requireKnownSubscriptions(
+          ctx,
+          patch.events.filter((e) => !before.events.includes(e)),
+        );
       requireConfirmedSchedule(patch);
       const { ordered, ...options } = endpointOptions(patch, before);
-      await endpointsSql.updateEndpoint(pool, t, id, { url, description: patch.description, events: patch.events, enabled: patch.enabled, ...options });
+      await endpointsSql.updateEndpoint(pool, t, id, {
+        url,
+        description: patch.description,
+        events: patch.events,
+        enabled: patch.enabled,
+        ...options,
+      });
       if (ordered !== undefined && ordered !== before.ordered) await setOrdered(ctx, id, ordered);
       let resumed = 0;
       if (patch.enabled === false && before.enabled) {
         await deliveriesSql.pauseForEndpoint(pool, t, id);
         const [notice] = await endpointsSql.endpointNotices(pool, t, [id]);
-        const sent = await retryConflicts(() => withTransaction(pool, (conn) => emitOperational(conn, t, [endpointEvent('webhook.endpoint_disabled', notice!)])));
+        const sent = await retryConflicts(() =>
+          withTransaction(pool, (conn) =>
+            emitOperational(conn, t, [endpointEvent('webhook.endpoint_disabled', notice!)]),
+          ),
+        );
         ctx.deps.notify?.(sent);
         ctx.nudge();
       }
@@ -184,13 +197,28 @@ export function endpointOps(ctx: ServiceContext) {
     /** Queues a webhook.test event for one endpoint; returns the new delivery's id. */
     async sendTestEvent(id: number): Promise<Delivery> {
       const ep = await ctx.mustGetEndpoint(id);
-      if (!ep.enabled) throw new ValidationError(`endpoint ${id} is disabled; enable it before sending a test event`, 'enabled');
+      if (!ep.enabled)
+        throw new ValidationError(`endpoint ${id} is disabled; enable it before sending a test event`, 'enabled');
       const eventId = newEventId();
       const now = new Date();
-      const data = JSON.stringify({ endpoint_id: id, message: 'Test event from the LMS webhooks sidecar', sent_at: now.toISOString() });
+      const data = JSON.stringify({
+        endpoint_id: id,
+        message: 'Test event from the LMS webhooks sidecar',
+        sent_at: now.toISOString(),
+      });
       const deliveryId = await withTransaction(pool, async (conn) => {
-        const pks = await eventsSql.insertEvents(conn, t, [{ eventId, eventType: 'webhook.test', outboxId: null, body: buildEnvelope(eventId, 'webhook.test', now, data), occurredAt: now }]);
-        await deliveriesSql.insertDeliveries(conn, t, [{ endpointId: id, eventPk: pks.get(eventId.toLowerCase())!, eventType: 'webhook.test', status: 'pending' }]);
+        const pks = await eventsSql.insertEvents(conn, t, [
+          {
+            eventId,
+            eventType: 'webhook.test',
+            outboxId: null,
+            body: buildEnvelope(eventId, 'webhook.test', now, data),
+            occurredAt: now,
+          },
+        ]);
+        await deliveriesSql.insertDeliveries(conn, t, [
+          { endpointId: id, eventPk: pks.get(eventId.toLowerCase())!, eventType: 'webhook.test', status: 'pending' },
+        ]);
         const [d] = await deliveriesSql.listDeliveries(conn, t, { eventId, limit: 1 });
         return d!.id;
       });
@@ -209,11 +237,17 @@ export function endpointOps(ctx: ServiceContext) {
 
     /** The catalog with descriptions and examples, and the other types accepted from the outbox. */
     async eventTypes(): Promise<{ catalog: readonly CatalogEntry[]; seen: string[] }> {
-      return { catalog: CATALOG, seen: await eventsSql.otherEventTypes(pool, t, CATALOG.map((c) => c.type)) };
+      return {
+        catalog: CATALOG,
+        seen: await eventsSql.otherEventTypes(
+          pool,
+          t,
+          CATALOG.map((c) => c.type),
+        ),
+      };
     },
 
     /** Whether the outbox has ordering_key (an LMS-made outbox may not): ordered endpoints need it. */
     orderingAvailable: () => outboxHasOrderingKey(pool, t),
-
   };
 }

@@ -9,10 +9,10 @@ import { DELIVERY_STATUSES, FILTER_OPS } from '../types.js';
 import { FILTER_PATH_RE, valueProblem } from '../delivery/filters.js';
 import { ValidationError } from '../errors.js';
 
-const eventPattern = Joi.string()
-  .max(191)
-  .pattern(EVENT_PATTERN_RE)
-  .messages({ 'string.pattern.base': '{{#label}} must be an event type such as enrollment.created, a wildcard such as enrollment.*, or *' });
+const eventPattern = Joi.string().max(191).pattern(EVENT_PATTERN_RE).messages({
+  'string.pattern.base':
+    '{{#label}} must be an event type such as enrollment.created, a wildcard such as enrollment.*, or *',
+});
 
 const events = Joi.array().items(eventPattern).min(1).max(100).unique();
 /**
@@ -30,10 +30,15 @@ function asciiUrl(value: string): string {
   }
 }
 
-const url = Joi.string().trim().max(2048).custom(asciiUrl).uri({ scheme: ['http', 'https'] }).messages({
-  'string.uriCustomScheme': '{{#label}} must be an http:// or https:// URL',
-  'string.uri': '{{#label}} must be an absolute http:// or https:// URL',
-});
+const url = Joi.string()
+  .trim()
+  .max(2048)
+  .custom(asciiUrl)
+  .uri({ scheme: ['http', 'https'] })
+  .messages({
+    'string.uriCustomScheme': '{{#label}} must be an http:// or https:// URL',
+    'string.uri': '{{#label}} must be an absolute http:// or https:// URL',
+  });
 const description = Joi.string().trim().max(500).allow('');
 const customSecret = Joi.string()
   .min(16)
@@ -42,11 +47,9 @@ const customSecret = Joi.string()
   .messages({ 'string.pattern.base': '{{#label}} may contain only printable ASCII without spaces' });
 
 const filterCondition = Joi.object({
-  path: Joi.string()
-    .max(200)
-    .pattern(FILTER_PATH_RE)
-    .required()
-    .messages({ 'string.pattern.base': '{{#label}} must be a dot-separated path into the envelope, such as data.course_id' }),
+  path: Joi.string().max(200).pattern(FILTER_PATH_RE).required().messages({
+    'string.pattern.base': '{{#label}} must be a dot-separated path into the envelope, such as data.course_id',
+  }),
   op: Joi.string()
     .valid(...FILTER_OPS)
     .required()
@@ -66,7 +69,22 @@ const filter = Joi.object({ all: conditions, any: conditions }).xor('all', 'any'
  * Headers the sidecar sets, that HTTP itself owns, or that go through their
  * own field (authorization: `auth`, so it is masked). Prefixes end in '-'.
  */
-const OWNED_HEADERS = ['host', 'connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'keep-alive', 'expect', 'user-agent', 'authorization', 'content-', 'proxy-', 'webhook-', 'x-webhook-'];
+const OWNED_HEADERS = [
+  'host',
+  'connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'keep-alive',
+  'expect',
+  'user-agent',
+  'authorization',
+  'content-',
+  'proxy-',
+  'webhook-',
+  'x-webhook-',
+];
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/;
 const headers = Joi.object()
   .pattern(Joi.string(), Joi.string().allow('').max(2000))
@@ -75,14 +93,16 @@ const headers = Joi.object()
   .custom((h: Record<string, string> | null, helpers) => {
     for (const [name, value] of Object.entries(h ?? {})) {
       const lower = name.toLowerCase();
-      if (!HEADER_NAME.test(name)) return helpers.message({ custom: `{{#label}}: ${JSON.stringify(name)} is not a valid header name` });
+      if (!HEADER_NAME.test(name))
+        return helpers.message({ custom: `{{#label}}: ${JSON.stringify(name)} is not a valid header name` });
       if (OWNED_HEADERS.some((o) => (o.endsWith('-') ? lower.startsWith(o) : lower === o))) {
         return helpers.message({
           custom: `{{#label}}: ${name} is set by the sidecar or owned by HTTP and cannot be given${lower === 'authorization' ? '; use auth, which is masked when read back' : ''}`,
         });
       }
       // Printable ASCII and tab only: Node refuses CR/LF, and Latin-1 would reach receivers garbled.
-      if (!/^[\t\x20-\x7e]*$/.test(value)) return helpers.message({ custom: `{{#label}}: the value of ${name} may contain only printable ASCII` });
+      if (!/^[\t\x20-\x7e]*$/.test(value))
+        return helpers.message({ custom: `{{#label}}: the value of ${name} may contain only printable ASCII` });
     }
     return h;
   });
@@ -90,17 +110,42 @@ const auth = Joi.alternatives()
   .try(
     Joi.object({
       type: Joi.string().valid('basic').required(),
-      username: Joi.string().min(1).max(200).pattern(/^[\x20-\x39\x3b-\x7e]+$/).required().messages({ 'string.pattern.base': '{{#label}} may contain printable ASCII but no colon' }),
-      password: Joi.string().allow('').max(500).pattern(/^[\x20-\x7e]*$/).required().messages({ 'string.pattern.base': '{{#label}} may contain only printable ASCII' }),
+      username: Joi.string()
+        .min(1)
+        .max(200)
+        .pattern(/^[\x20-\x39\x3b-\x7e]+$/)
+        .required()
+        .messages({ 'string.pattern.base': '{{#label}} may contain printable ASCII but no colon' }),
+      password: Joi.string()
+        .allow('')
+        .max(500)
+        .pattern(/^[\x20-\x7e]*$/)
+        .required()
+        .messages({ 'string.pattern.base': '{{#label}} may contain only printable ASCII' }),
     }),
     Joi.object({
       type: Joi.string().valid('bearer').required(),
-      token: Joi.string().min(1).max(2000).pattern(/^[\x21-\x7e]+$/).required().messages({ 'string.pattern.base': '{{#label}} may contain only printable ASCII without spaces' }),
+      token: Joi.string()
+        .min(1)
+        .max(2000)
+        .pattern(/^[\x21-\x7e]+$/)
+        .required()
+        .messages({ 'string.pattern.base': '{{#label}} may contain only printable ASCII without spaces' }),
     }),
   )
   .allow(null)
-  .messages({ 'alternatives.match': '{{#label}} must be null or an object with type "basic" (and username, password) or "bearer" (and token)' });
-const retrySchedule = Joi.array().items(Joi.number().integer().min(1).max(7 * 86400)).max(20);
+  .messages({
+    'alternatives.match':
+      '{{#label}} must be null or an object with type "basic" (and username, password) or "bearer" (and token)',
+  });
+const retrySchedule = Joi.array()
+  .items(
+    Joi.number()
+      .integer()
+      .min(1)
+      .max(7 * 86400),
+  )
+  .max(20);
 
 /** The endpoint options beyond the basics (DESIGN "Endpoint options"). */
 const endpointOptions = {
@@ -156,12 +201,23 @@ export const replayFailed = Joi.object({
 export const settingsPatch = Joi.object({
   retry_schedule_seconds: retrySchedule,
   retry_jitter_ratio: Joi.number().min(0).max(0.5),
-  retry_after_cap_seconds: Joi.number().integer().min(0).max(7 * 86400),
+  retry_after_cap_seconds: Joi.number()
+    .integer()
+    .min(0)
+    .max(7 * 86400),
   timeout_seconds: Joi.number().min(1).max(120),
   max_in_flight_per_endpoint: Joi.number().integer().min(1).max(256),
-  max_payload_bytes: Joi.number().integer().min(1024).max(16 * 1024 * 1024),
-  response_body_max_bytes: Joi.number().integer().min(0).max(64 * 1024),
-  auto_disable_after_hours: Joi.number().min(1).max(24 * 365),
+  max_payload_bytes: Joi.number()
+    .integer()
+    .min(1024)
+    .max(16 * 1024 * 1024),
+  response_body_max_bytes: Joi.number()
+    .integer()
+    .min(0)
+    .max(64 * 1024),
+  auto_disable_after_hours: Joi.number()
+    .min(1)
+    .max(24 * 365),
   rotation_grace_hours: Joi.number().min(0).max(168),
   retention_days: Joi.number().integer().min(1).max(3650),
   https_only: Joi.boolean(),
@@ -183,11 +239,16 @@ export const deliveryQuery = Joi.object({
 })
   // Payload conditions: data.<field> or data.<field>.<field> = an exact value.
   .pattern(DATA_PARAM_RE, Joi.string().min(1).max(191))
-  .messages({ 'object.unknown': '{{#label}} is not a filter; payload filters look like data.student_id=student_42 (one or two levels into data)' });
+  .messages({
+    'object.unknown':
+      '{{#label}} is not a filter; payload filters look like data.student_id=student_42 (one or two levels into data)',
+  });
 
 /** The payload conditions of a validated delivery query. */
 export function dataConditions(q: Record<string, unknown>): [string, string][] {
-  return Object.entries(q).filter(([k]) => DATA_PARAM_RE.test(k)).map(([k, v]) => [k, String(v)]);
+  return Object.entries(q)
+    .filter(([k]) => DATA_PARAM_RE.test(k))
+    .map(([k, v]) => [k, String(v)]);
 }
 
 const idParam = Joi.number().integer().min(1).max(Number.MAX_SAFE_INTEGER).required().label('id');
@@ -197,13 +258,21 @@ export function check<T>(schema: Joi.Schema, input: unknown, what = 'body'): T {
   if (input === undefined || input === null || typeof input !== 'object' || Array.isArray(input)) {
     if (schema.type === 'object') throw new ValidationError(`${what} must be a JSON object`, what);
   }
-  const result: Joi.ValidationResult<unknown> = schema.validate(input, { abortEarly: false, convert: true, errors: { wrap: { label: false } } });
+  const result: Joi.ValidationResult<unknown> = schema.validate(input, {
+    abortEarly: false,
+    convert: true,
+    errors: { wrap: { label: false } },
+  });
   if (result.error) {
     const details = result.error.details.map((d) => ({
       field: d.path.join('.') || what,
       message: d.message,
       type: d.type,
-      context: { limit: d.context?.limit as unknown, value: d.context?.value as unknown, valids: d.context?.valids as unknown[] | undefined },
+      context: {
+        limit: d.context?.limit as unknown,
+        value: d.context?.value as unknown,
+        valids: d.context?.valids as unknown[] | undefined,
+      },
     }));
     throw new ValidationError(details.map((d) => d.message).join('; '), details[0]?.field, details);
   }

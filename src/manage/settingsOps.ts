@@ -19,7 +19,8 @@ export function settingsOps(ctx: ServiceContext) {
      */
     async updateSettings(input: Partial<Settings> & { confirm?: boolean }): Promise<Settings> {
       const { confirm, ...patch } = input;
-      if (Object.keys(patch).length === 0) throw new ValidationError('nothing to change: send at least one setting', 'body');
+      if (Object.keys(patch).length === 0)
+        throw new ValidationError('nothing to change: send at least one setting', 'body');
       await ctx.deps.settings.refreshIfStale();
       const now = ctx.deps.settings.current();
       if (!confirm) {
@@ -27,7 +28,8 @@ export function settingsOps(ctx: ServiceContext) {
         if (patch.retry_schedule_seconds?.length === 0 && now.retry_schedule_seconds.length > 0) {
           warnings.push({
             field: 'retry_schedule_seconds',
-            message: 'an empty retry schedule means a failed delivery is never retried: it fails for good at its first error. Confirm to save it',
+            message:
+              'an empty retry schedule means a failed delivery is never retried: it fails for good at its first error. Confirm to save it',
           });
         }
         if (patch.https_only === true && !now.https_only) {
@@ -35,11 +37,19 @@ export function settingsOps(ctx: ServiceContext) {
           if (http.length) {
             warnings.push({
               field: 'https_only',
-              message: `HTTPS only would block ${http.length} endpoint${http.length === 1 ? '' : 's'} that use${http.length === 1 ? 's' : ''} http:// (${http.slice(0, 5).map((e) => `#${e.id} ${e.url}`).join(', ')}${http.length > 5 ? ', …' : ''}): their deliveries would fail as blocked. Change their URLs to https:// first, or confirm to save it`,
+              message: `HTTPS only would block ${http.length} endpoint${http.length === 1 ? '' : 's'} that use${http.length === 1 ? 's' : ''} http:// (${http
+                .slice(0, 5)
+                .map((e) => `#${e.id} ${e.url}`)
+                .join(
+                  ', ',
+                )}${http.length > 5 ? ', …' : ''}): their deliveries would fail as blocked. Change their URLs to https:// first, or confirm to save it`,
             });
           }
         }
-        if (warnings.length) throw new ValidationError(warnings.map((w) => w.message).join('; '), warnings[0]!.field, warnings, { needsConfirm: true });
+        if (warnings.length)
+          throw new ValidationError(warnings.map((w) => w.message).join('; '), warnings[0]!.field, warnings, {
+            needsConfirm: true,
+          });
       }
       return ctx.deps.settings.update(patch);
     },

@@ -28,7 +28,11 @@ export async function verifyPassword(password: string, stored: string): Promise<
   const [kind, n, r, p, salt, hash] = stored.split('$');
   if (kind !== 'scrypt' || !salt || !hash) return false;
   const expected = Buffer.from(hash, 'base64');
-  const key = await scryptAsync(password, Buffer.from(salt, 'base64'), expected.length, { N: Number(n), r: Number(r), p: Number(p) });
+  const key = await scryptAsync(password, Buffer.from(salt, 'base64'), expected.length, {
+    N: Number(n),
+    r: Number(r),
+    p: Number(p),
+  });
   return timingSafeEqual(key, expected);
 }
 
@@ -58,7 +62,12 @@ export interface AdminAuth {
  * With ADMIN_PASSWORD unset, the first process to start stores the hash of a
  * generated password and prints the password once; later starts print nothing.
  */
-export async function ensureAdminPassword(pool: Pool, t: Tables, configured: string | undefined, print: (line: string) => void): Promise<void> {
+export async function ensureAdminPassword(
+  pool: Pool,
+  t: Tables,
+  configured: string | undefined,
+  print: (line: string) => void,
+): Promise<void> {
   if (configured) return;
   if (await adminSql.getPasswordHash(pool, t)) return;
   const password = randomBytes(15).toString('base64url');

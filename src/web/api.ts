@@ -24,7 +24,9 @@ export function apiRouter(service: Service): Router {
   });
 
   r.patch('/settings', async (req, res) => {
-    res.json(await service.updateSettings(check<Partial<Settings> & { confirm?: boolean }>(schemas.settingsPatch, req.body)));
+    res.json(
+      await service.updateSettings(check<Partial<Settings> & { confirm?: boolean }>(schemas.settingsPatch, req.body)),
+    );
   });
   return r;
 }
@@ -83,7 +85,14 @@ function endpointRoutes(r: Router, service: Service): void {
       days,
       unit,
       latency_note: 'p50_ms and p95_ms are the upper edge of the latency band the percentile falls in',
-      data: buckets.map((b) => ({ start: b.start.toISOString(), attempts: b.attempts, successes: b.successes, failures: b.failures, p50_ms: b.p50Ms, p95_ms: b.p95Ms })),
+      data: buckets.map((b) => ({
+        start: b.start.toISOString(),
+        attempts: b.attempts,
+        successes: b.successes,
+        failures: b.failures,
+        p50_ms: b.p50Ms,
+        p95_ms: b.p95Ms,
+      })),
     });
   });
 
@@ -93,7 +102,6 @@ function endpointRoutes(r: Router, service: Service): void {
     const { queued, note } = await service.backfill(endpointId, body);
     res.status(202).json(note ? { queued, note } : { queued });
   });
-
 }
 
 /** The delivery log, one delivery, replay and skip. */
@@ -121,7 +129,10 @@ function deliveryRoutes(r: Router, service: Service): void {
       limit: q.limit,
     });
     const last = list.at(-1);
-    res.json({ data: list.map(presentDelivery), next_cursor: list.length === q.limit && last ? String(last.id) : null });
+    res.json({
+      data: list.map(presentDelivery),
+      next_cursor: list.length === q.limit && last ? String(last.id) : null,
+    });
   });
 
   r.get('/deliveries/:id', async (req, res) => {

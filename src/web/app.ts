@@ -77,7 +77,12 @@ export function createApp(deps: AppDeps): Express {
     for (const [name, value] of Object.entries(req.query)) {
       if (typeof value !== 'string') {
         const n = Array.isArray(value) ? value.length : 0;
-        return next(new ValidationError(`query parameter ${name} was given ${n > 1 ? `${n} times` : 'as a list'}; give it once`, name));
+        return next(
+          new ValidationError(
+            `query parameter ${name} was given ${n > 1 ? `${n} times` : 'as a list'}; give it once`,
+            name,
+          ),
+        );
       }
     }
     next();
@@ -102,7 +107,10 @@ export function createApp(deps: AppDeps): Express {
     const status = { status: ok ? 'ok' : 'unhealthy', database, loop: loopStale ? 'stale' : 'ticking' };
     // Where the database is and when the loop ran are for the operator: only with the API token.
     const detail = hasBearer(req.get('authorization'), deps.apiToken)
-      ? { database_host: deps.health.databaseHost?.() ?? null, last_tick_at: last === null ? null : new Date(last).toISOString() }
+      ? {
+          database_host: deps.health.databaseHost?.() ?? null,
+          last_tick_at: last === null ? null : new Date(last).toISOString(),
+        }
       : {};
     res.status(ok ? 200 : 503).json({ ...status, ...detail });
   });
@@ -120,7 +128,12 @@ export function createApp(deps: AppDeps): Express {
   app.get('/api/openapi.json', (_req, res) => {
     res.json(openApiDocument(deps.version ?? '0.0.0'));
   });
-  app.use('/api', requireBearer(deps.apiToken), readBody(express.json({ limit: '1mb', strict: false })), apiRouter(deps.service));
+  app.use(
+    '/api',
+    requireBearer(deps.apiToken),
+    readBody(express.json({ limit: '1mb', strict: false })),
+    apiRouter(deps.service),
+  );
   app.use('/api', (_req, res) => {
     res.status(404).json({ error: { code: 'not_found', message: 'no such API route' } });
   });
@@ -129,7 +142,9 @@ export function createApp(deps: AppDeps): Express {
     app.use('/admin/static', express.static(STATIC_DIR, { maxAge: '1h', index: false }));
     app.use('/admin', adminRouter({ ...deps.admin, service: deps.service }));
     // A signed-in operator's mistyped address gets our page, not Express's bare "Cannot GET".
-    app.use('/admin', (req, _res, next) => next(new NotFoundError(`there is no page at ${req.originalUrl.split('?')[0]}`)));
+    app.use('/admin', (req, _res, next) =>
+      next(new NotFoundError(`there is no page at ${req.originalUrl.split('?')[0]}`)),
+    );
     app.get('/', (_req, res) => res.redirect(302, '/admin'));
   }
 
@@ -162,8 +177,16 @@ function errorHandler(log: Logger): ErrorRequestHandler {
       // Bad input, not our fault: a warning without a stack.
       status = thrown.status === 415 ? 415 : 400;
       const encoding = req.get('content-encoding') ?? 'none';
-      payload = { code: 'unreadable_body', message: `request body could not be decoded as Content-Encoding ${encoding}: ${err.message}` };
-      log.warn('request body could not be decoded', { method: req.method, path: req.path, content_encoding: encoding, error: err.message });
+      payload = {
+        code: 'unreadable_body',
+        message: `request body could not be decoded as Content-Encoding ${encoding}: ${err.message}`,
+      };
+      log.warn('request body could not be decoded', {
+        method: req.method,
+        path: req.path,
+        content_encoding: encoding,
+        error: err.message,
+      });
     } else if (bodyErr.type && bodyErr.status && bodyErr.status < 500) {
       status = bodyErr.status;
       payload = { code: 'bad_request', message: err.message };
@@ -179,7 +202,13 @@ function errorHandler(log: Logger): ErrorRequestHandler {
     }
     if (res.headersSent) return;
     if (req.originalUrl.startsWith('/admin')) {
-      const titles: Record<number, string> = { 400: 'Not valid', 415: 'Not valid', 404: 'Not found', 503: 'Database unavailable', 500: 'Something went wrong' };
+      const titles: Record<number, string> = {
+        400: 'Not valid',
+        415: 'Not valid',
+        404: 'Not found',
+        503: 'Database unavailable',
+        500: 'Something went wrong',
+      };
       res.status(status).render('error', { title: titles[status] ?? 'Error', message: String(payload.message) });
       return;
     }

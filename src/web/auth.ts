@@ -26,7 +26,9 @@ export function requireBearer(token: string | undefined): RequestHandler {
     }
     if (!hasBearer(req.get('authorization'), token)) {
       res.set('WWW-Authenticate', 'Bearer realm="webhooks"');
-      res.status(401).json({ error: { code: 'unauthorized', message: 'missing or wrong bearer token in the Authorization header' } });
+      res.status(401).json({
+        error: { code: 'unauthorized', message: 'missing or wrong bearer token in the Authorization header' },
+      });
       return;
     }
     next();

@@ -20,7 +20,8 @@ export function isUnreadableBody(err: unknown): err is UnreadableBody {
 export function readBody(parser: RequestHandler): RequestHandler {
   return (req, res, next) =>
     parser(req, res, (err?: unknown) => {
-      if (err && typeof err === 'object' && !(err as { type?: unknown }).type) Object.assign(err, { unreadableBody: true });
+      if (err && typeof err === 'object' && !(err as { type?: unknown }).type)
+        Object.assign(err, { unreadableBody: true });
       next(err);
     });
 }

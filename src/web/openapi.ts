@@ -19,13 +19,21 @@ const toSchema = (s: Joi.Schema): Json => parse(s, 'open-api-3.1');
 /** A joi object schema's keys as query parameters. */
 function queryParameters(s: Joi.Schema): Json[] {
   const js = toSchema(s) as { properties?: Record<string, Json>; required?: string[] };
-  return Object.entries(js.properties ?? {}).map(([name, schema]) => ({ name, in: 'query', required: js.required?.includes(name) ?? false, schema }));
+  return Object.entries(js.properties ?? {}).map(([name, schema]) => ({
+    name,
+    in: 'query',
+    required: js.required?.includes(name) ?? false,
+    schema,
+  }));
 }
 
 const nullable = (type: string, extra: Json = {}): Json => ({ type: [type, 'null'], ...extra });
 const time = nullable('string', { format: 'date-time' });
 const ref = (name: string): Json => ({ $ref: `#/components/schemas/${name}` });
-const json = (schema: Json, description: string): Json => ({ description, content: { 'application/json': { schema } } });
+const json = (schema: Json, description: string): Json => ({
+  description,
+  content: { 'application/json': { schema } },
+});
 const error = (description: string): Json => json(ref('Error'), description);
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'integer', minimum: 1 } };
 
@@ -104,7 +112,12 @@ const ErrorSchema: Json = {
     error: {
       type: 'object',
       required: ['code', 'message'],
-      properties: { code: { type: 'string' }, message: { type: 'string' }, field: { type: 'string' }, details: { type: 'array' } },
+      properties: {
+        code: { type: 'string' },
+        message: { type: 'string' },
+        field: { type: 'string' },
+        details: { type: 'array' },
+      },
     },
   },
 };
@@ -133,7 +146,15 @@ const Stats: Json = {
 };
 
 function op(summary: string, responses: Record<string, Json>, extra: Json = {}): Json {
-  return { summary, responses: { ...responses, '400': error('invalid input, naming the field'), '401': error('missing or wrong API token') }, ...extra };
+  return {
+    summary,
+    responses: {
+      ...responses,
+      '400': error('invalid input, naming the field'),
+      '401': error('missing or wrong API token'),
+    },
+    ...extra,
+  };
 }
 const body = (s: Joi.Schema): Json => ({ required: true, content: { 'application/json': { schema: toSchema(s) } } });
 
@@ -142,7 +163,11 @@ let cached: Json | null = null;
 export function openApiDocument(version: string): Json {
   cached ??= {
     openapi: '3.1.0',
-    info: { title: 'LMS webhooks sidecar API', version, description: 'Every route needs Authorization: Bearer $API_TOKEN, except this document.' },
+    info: {
+      title: 'LMS webhooks sidecar API',
+      version,
+      description: 'Every route needs Authorization: Bearer $API_TOKEN, except this document.',
+    },
     servers: [{ url: '/api' }],
     security: [{ bearer: [] }],
     components: {
@@ -150,50 +175,125 @@ export function openApiDocument(version: string): Json {
       schemas: { Endpoint, Delivery, Attempt, Error: ErrorSchema, Stats },
     },
     paths: {
-      '/openapi.json': { get: { summary: 'this document', security: [], responses: { '200': { description: 'OpenAPI 3.1', content: { 'application/json': {} } } } } },
+      '/openapi.json': {
+        get: {
+          summary: 'this document',
+          security: [],
+          responses: { '200': { description: 'OpenAPI 3.1', content: { 'application/json': {} } } },
+        },
+      },
       '/endpoints': {
-        get: op('list endpoints (secrets masked)', { '200': json({ type: 'object', properties: { data: { type: 'array', items: ref('Endpoint') } } }, 'the endpoints') }),
-        post: op('create an endpoint', { '201': json(ref('Endpoint'), 'created, with its full secret') }, { requestBody: body(schemas.endpointCreate) }),
+        get: op('list endpoints (secrets masked)', {
+          '200': json(
+            { type: 'object', properties: { data: { type: 'array', items: ref('Endpoint') } } },
+            'the endpoints',
+          ),
+        }),
+        post: op(
+          'create an endpoint',
+          { '201': json(ref('Endpoint'), 'created, with its full secret') },
+          { requestBody: body(schemas.endpointCreate) },
+        ),
       },
       '/endpoints/{id}': {
         parameters: [idParam],
         get: op('one endpoint', { '200': json(ref('Endpoint'), 'the endpoint'), '404': error('no such endpoint') }),
-        patch: op('change an endpoint (null clears an option)', { '200': json(ref('Endpoint'), 'the endpoint, with resumed_deliveries'), '404': error('no such endpoint') }, { requestBody: body(schemas.endpointPatch) }),
-        delete: op('delete an endpoint with its deliveries', { '204': { description: 'deleted' }, '404': error('no such endpoint') }),
+        patch: op(
+          'change an endpoint (null clears an option)',
+          { '200': json(ref('Endpoint'), 'the endpoint, with resumed_deliveries'), '404': error('no such endpoint') },
+          { requestBody: body(schemas.endpointPatch) },
+        ),
+        delete: op('delete an endpoint with its deliveries', {
+          '204': { description: 'deleted' },
+          '404': error('no such endpoint'),
+        }),
       },
       '/endpoints/{id}/rotate-secret': {
         parameters: [idParam],
-        post: op('rotate the secret, with a grace period', { '200': json(ref('Endpoint'), 'the new secret, shown once') }, { requestBody: { ...body(schemas.rotateSecret), required: false } }),
+        post: op(
+          'rotate the secret, with a grace period',
+          { '200': json(ref('Endpoint'), 'the new secret, shown once') },
+          { requestBody: { ...body(schemas.rotateSecret), required: false } },
+        ),
       },
-      '/endpoints/{id}/test': { parameters: [idParam], post: op('queue a webhook.test event', { '202': json(ref('Delivery'), 'queued') }) },
+      '/endpoints/{id}/test': {
+        parameters: [idParam],
+        post: op('queue a webhook.test event', { '202': json(ref('Delivery'), 'queued') }),
+      },
       '/endpoints/{id}/replay-failed': {
         parameters: [idParam],
-        post: op('replay failed deliveries created since a time', { '202': json({ type: 'object', properties: { replayed: { type: 'integer' } } }, 'how many') }, { requestBody: body(schemas.replayFailed) }),
+        post: op(
+          'replay failed deliveries created since a time',
+          { '202': json({ type: 'object', properties: { replayed: { type: 'integer' } } }, 'how many') },
+          { requestBody: body(schemas.replayFailed) },
+        ),
       },
       '/endpoints/{id}/backfill': {
         parameters: [idParam],
-        post: op('send the endpoint the events of a window it never got', { '202': json({ type: 'object', properties: { queued: { type: 'integer' }, note: { type: 'string' } } }, 'how many') }, { requestBody: body(schemas.backfill) }),
+        post: op(
+          'send the endpoint the events of a window it never got',
+          {
+            '202': json(
+              { type: 'object', properties: { queued: { type: 'integer' }, note: { type: 'string' } } },
+              'how many',
+            ),
+          },
+          { requestBody: body(schemas.backfill) },
+        ),
       },
       '/endpoints/{id}/stats': {
         parameters: [idParam, ...queryParameters(schemas.statsQuery)],
-        get: op('attempts, successes, failures and latency per hour or day', { '200': json(ref('Stats'), 'the buckets, oldest first') }),
+        get: op('attempts, successes, failures and latency per hour or day', {
+          '200': json(ref('Stats'), 'the buckets, oldest first'),
+        }),
       },
       '/deliveries': {
-        get: op('the delivery log, newest first', { '200': json({ type: 'object', properties: { data: { type: 'array', items: ref('Delivery') }, next_cursor: nullable('string') } }, 'one page') }, {
-          parameters: queryParameters(schemas.deliveryQuery),
-        }),
+        get: op(
+          'the delivery log, newest first',
+          {
+            '200': json(
+              {
+                type: 'object',
+                properties: { data: { type: 'array', items: ref('Delivery') }, next_cursor: nullable('string') },
+              },
+              'one page',
+            ),
+          },
+          {
+            parameters: queryParameters(schemas.deliveryQuery),
+          },
+        ),
       },
       '/deliveries/{id}': {
         parameters: [idParam],
         get: op('one delivery with its envelope and attempt log', {
-          '200': json({ allOf: [ref('Delivery'), { type: 'object', properties: { attempt_log: { type: 'array', items: ref('Attempt') }, payload: { type: 'object' } } }] }, 'the delivery'),
+          '200': json(
+            {
+              allOf: [
+                ref('Delivery'),
+                {
+                  type: 'object',
+                  properties: { attempt_log: { type: 'array', items: ref('Attempt') }, payload: { type: 'object' } },
+                },
+              ],
+            },
+            'the delivery',
+          ),
           '404': error('no such delivery'),
         }),
       },
-      '/deliveries/{id}/replay': { parameters: [idParam], post: op('send it again, same event id', { '202': json(ref('Delivery'), 'queued') }) },
+      '/deliveries/{id}/replay': {
+        parameters: [idParam],
+        post: op('send it again, same event id', { '202': json(ref('Delivery'), 'queued') }),
+      },
       '/deliveries/{id}/skip': {
         parameters: [idParam],
-        post: op('end a pending delivery as failed; the next of its ordering key goes', { '200': json({ allOf: [ref('Delivery'), { type: 'object', properties: { next_delivery_id: nullable('integer') } }] }, 'skipped') }),
+        post: op('end a pending delivery as failed; the next of its ordering key goes', {
+          '200': json(
+            { allOf: [ref('Delivery'), { type: 'object', properties: { next_delivery_id: nullable('integer') } }] },
+            'skipped',
+          ),
+        }),
       },
       '/event-types': {
         get: op('the event catalog (type, group, description, example data) and the other types seen in the outbox', {
@@ -201,7 +301,18 @@ export function openApiDocument(version: string): Json {
             {
               type: 'object',
               properties: {
-                data: { type: 'array', items: { type: 'object', properties: { type: { type: 'string' }, group: { type: 'string' }, description: { type: 'string' }, example: { type: 'object' } } } },
+                data: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    properties: {
+                      type: { type: 'string' },
+                      group: { type: 'string' },
+                      description: { type: 'string' },
+                      example: { type: 'object' },
+                    },
+                  },
+                },
                 seen: { type: 'array', items: { type: 'object', properties: { type: { type: 'string' } } } },
               },
             },
@@ -211,7 +322,11 @@ export function openApiDocument(version: string): Json {
       },
       '/settings': {
         get: op('the settings', { '200': json(toSchema(schemas.settingsPatch), 'every setting') }),
-        patch: op('change settings', { '200': json(toSchema(schemas.settingsPatch), 'every setting') }, { requestBody: body(schemas.settingsPatch) }),
+        patch: op(
+          'change settings',
+          { '200': json(toSchema(schemas.settingsPatch), 'every setting') },
+          { requestBody: body(schemas.settingsPatch) },
+        ),
       },
     },
   };

@@ -22,7 +22,9 @@ export function maskSecret(secret: string): string {
 
 /** Credentials are masked like the secret: the type and user name stay readable. */
 export function maskAuth(a: EndpointAuth) {
-  return a.type === 'bearer' ? { type: a.type, token: maskSecret(a.token) } : { type: a.type, username: a.username, password: '********' };
+  return a.type === 'bearer'
+    ? { type: a.type, token: maskSecret(a.token) }
+    : { type: a.type, username: a.username, password: '********' };
 }
 
 export function presentEndpoint(e: Endpoint, opts: { revealSecret?: boolean } = {}) {

@@ -5,7 +5,11 @@
 import { formatInZone, UTC_ZONE, type SiteZone } from '../wordpress/timeZone.js';
 import { DATE_EXAMPLE } from './admin/messages.js';
 
-const utc = (d: Date) => d.toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, ' UTC');
+const utc = (d: Date) =>
+  d
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d{3}Z$/, ' UTC');
 
 /** The helpers with times shown in the site's zone, UTC alongside ("2026-11-30 12:13:14 CET (11:13:14 UTC)"). */
 export function viewHelpersFor(zone: SiteZone) {
@@ -38,7 +42,11 @@ export const viewHelpers = {
   },
   /** Status → CSS modifier, from a fixed set (never user text in a class name). */
   statusClass(s: string): string {
-    return ({ succeeded: 'ok', failed: 'bad', pending: 'wait', waiting: 'off', paused: 'off' } as Record<string, string>)[s] ?? 'wait';
+    return (
+      ({ succeeded: 'ok', failed: 'bad', pending: 'wait', waiting: 'off', paused: 'off' } as Record<string, string>)[
+        s
+      ] ?? 'wait'
+    );
   },
   headers(h: Record<string, string> | null | undefined): [string, string][] {
     return h ? Object.entries(h) : [];

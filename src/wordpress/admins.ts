@@ -41,7 +41,12 @@ export function canManageOptions(userCaps: string | null, rolesOption: string | 
  * password these are, or null (unknown user, wrong password, or not an
  * administrator: the caller says the same thing for all three).
  */
-export async function checkWordPressAdmin(pool: Pool, t: Tables, name: string, password: string): Promise<string | null> {
+export async function checkWordPressAdmin(
+  pool: Pool,
+  t: Tables,
+  name: string,
+  password: string,
+): Promise<string | null> {
   const user = await findUser(pool, t, name.trim());
   if (!user) {
     // The same work as for a user who exists, so the answer's timing does not tell user names apart.

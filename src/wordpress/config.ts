@@ -89,10 +89,17 @@ function flatten(file: string, state: Omit<Flat, 'code'>, depth: number): Flat {
       // require_once($debian_file): the path is whatever was assigned to the variable before.
       const variable = /^\$([A-Za-z_]\w*)$/.exec(expr)?.[1];
       const assigned = variable
-        ? [...code.slice(0, m.index).matchAll(new RegExp(String.raw`\$${variable}\s*=\s*([^;]+?)\s*;`, 'g'))].map((a) => a[1]!)
+        ? [...code.slice(0, m.index).matchAll(new RegExp(String.raw`\$${variable}\s*=\s*([^;]+?)\s*;`, 'g'))].map(
+            (a) => a[1]!,
+          )
         : [];
       const shown = assigned.length ? `${expr} = ${assigned.at(-1)}` : expr;
-      const c: Computed = { marker: `\u0000computed-include-${state.computed.length}\u0000`, file, expr: shown, paths: assigned.length ? assigned : [expr] };
+      const c: Computed = {
+        marker: `\u0000computed-include-${state.computed.length}\u0000`,
+        file,
+        expr: shown,
+        paths: assigned.length ? assigned : [expr],
+      };
       state.computed.push(c);
       out += c.marker;
       continue;
@@ -101,7 +108,8 @@ function flatten(file: string, state: Omit<Flat, 'code'>, depth: number): Flat {
     if (!existsSync(target)) continue;
     const real = realpathSync(target);
     if (state.seen.has(real)) continue; // require_once, and no include loops
-    if (depth >= MAX_INCLUDE_DEPTH) throw new ConfigError('WP_CONFIG', `WP_CONFIG ${file}: includes nest deeper than ${MAX_INCLUDE_DEPTH} files`);
+    if (depth >= MAX_INCLUDE_DEPTH)
+      throw new ConfigError('WP_CONFIG', `WP_CONFIG ${file}: includes nest deeper than ${MAX_INCLUDE_DEPTH} files`);
     out += flatten(target, state, depth + 1).code;
   }
   out += code.slice(last);
@@ -160,7 +168,9 @@ function resolve(flat: Flat, file: string, opts: ReadOptions): WpConfig {
     const { dir, candidates } = candidatesFor(c);
     const where = c.file === file ? 'it' : c.file;
     if (candidates.length !== 1) {
-      const found = candidates.length ? `${candidates.length} files it could name (${candidates.map((f) => path.basename(f)).join(', ')})` : 'no file it could name';
+      const found = candidates.length
+        ? `${candidates.length} files it could name (${candidates.map((f) => path.basename(f)).join(', ')})`
+        : 'no file it could name';
       fail(
         `${name} comes from a file that ${where} includes by a path computed when PHP runs (${c.expr.slice(0, 100)}), which cannot be read without PHP; ${dir ?? 'its directory'} has ${found}. Set WP_CONFIG to the one for this site, or set DATABASE_URL and TABLE_PREFIX`,
       );
@@ -198,7 +208,9 @@ function resolve(flat: Flat, file: string, opts: ReadOptions): WpConfig {
       notes.push(`DB_HOST '${hostSpec}' means the local Unix socket, as PHP's mysqli takes it: using ${search.socket}`);
     } else {
       host = '127.0.0.1';
-      notes.push(`DB_HOST '${hostSpec}' means the local Unix socket, but none was found (looked at ${search.looked.join(', ')}); connecting over TCP to 127.0.0.1:${port}. Name the socket with DB_HOST 'localhost:/path/to/mysqld.sock' if the account exists only for localhost`);
+      notes.push(
+        `DB_HOST '${hostSpec}' means the local Unix socket, but none was found (looked at ${search.looked.join(', ')}); connecting over TCP to 127.0.0.1:${port}. Name the socket with DB_HOST 'localhost:/path/to/mysqld.sock' if the account exists only for localhost`,
+      );
     }
   }
   const auth = encodeURIComponent(user) + (password ? ':' + encodeURIComponent(password) : '');
@@ -248,7 +260,8 @@ function candidatesFor(c: Computed): { dir: string | null; candidates: string[] 
     const endsWith = literals.length > 1 ? literals.at(-1)! : '';
     try {
       for (const n of readdirSync(here)) {
-        if (n.startsWith(startsWith) && n.endsWith(endsWith) && n.length > startsWith.length + endsWith.length) found.add(path.join(here, n));
+        if (n.startsWith(startsWith) && n.endsWith(endsWith) && n.length > startsWith.length + endsWith.length)
+          found.add(path.join(here, n));
       }
     } catch {
       // no such directory: no candidates from this path
@@ -262,7 +275,10 @@ function candidatesFor(c: Computed): { dir: string | null; candidates: string[] 
  * /socket. As PHP's mysqli takes them, 'localhost' and an empty host mean
  * the local Unix socket (a port given with it is ignored, as mysqli does).
  */
-function parseDbHost(spec: string, fail: (m: string) => never): { host: string; port: number; socketPath?: string; localSocket: boolean } {
+function parseDbHost(
+  spec: string,
+  fail: (m: string) => never,
+): { host: string; port: number; socketPath?: string; localSocket: boolean } {
   const s = spec.trim();
   if (s.startsWith('/')) return { host: 'localhost', port: 3306, socketPath: s, localSocket: false };
   const v6 = /^\[([0-9a-fA-F:.]+)\](?::(\d+))?$/.exec(s);
@@ -281,18 +297,32 @@ function parseDbHost(spec: string, fail: (m: string) => never): { host: string; 
 function literal(expr: string, what: string, fail: (m: string) => never): string {
   const e = expr.trim();
   if (!new RegExp(`^(?:${STRING})$`).test(e)) {
-    return fail(`${what} is not a plain quoted string (found ${e.slice(0, 60)}); set DATABASE_URL and TABLE_PREFIX instead`);
+    return fail(
+      `${what} is not a plain quoted string (found ${e.slice(0, 60)}); set DATABASE_URL and TABLE_PREFIX instead`,
+    );
   }
   const body = e.slice(1, -1);
   if (e[0] === "'") return body.replace(/\\([\\'])/g, '$1');
   if (/(^|[^\\])(\\\\)*\$[A-Za-z_{]/.test(body)) {
-    return fail(`${what} interpolates a PHP variable, which cannot be read without running PHP; set DATABASE_URL and TABLE_PREFIX instead`);
+    return fail(
+      `${what} interpolates a PHP variable, which cannot be read without running PHP; set DATABASE_URL and TABLE_PREFIX instead`,
+    );
   }
   return body.replace(/\\(u\{[0-9a-fA-F]+\}|x[0-9a-fA-F]{1,2}|[0-7]{1,3}|[\s\S])/g, (_m, esc: string) => {
     if (esc[0] === 'u') return String.fromCodePoint(parseInt(esc.slice(2, -1), 16));
     if (esc[0] === 'x') return String.fromCharCode(parseInt(esc.slice(1), 16));
     if (/^[0-7]/.test(esc)) return String.fromCharCode(parseInt(esc, 8) & 0xff);
-    const simple: Record<string, string> = { n: '\n', t: '\t', r: '\r', v: '\v', e: '\x1b', f: '\f', '\\': '\\', $: '$', '"': '"' };
+    const simple: Record<string, string> = {
+      n: '\n',
+      t: '\t',
+      r: '\r',
+      v: '\v',
+      e: '\x1b',
+      f: '\f',
+      '\\': '\\',
+      $: '$',
+      '"': '"',
+    };
     return simple[esc] ?? '\\' + esc;
   });
 }

@@ -27,7 +27,8 @@ const md5 = (...parts: (string | Buffer)[]) => {
 const sameText = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
 
 export async function checkWordPressPassword(password: string, hash: string): Promise<boolean> {
-  if (hash.length <= 32) return /^[0-9a-f]{32}$/i.test(hash) && sameText(hash.toLowerCase(), md5(password).toString('hex'));
+  if (hash.length <= 32)
+    return /^[0-9a-f]{32}$/i.test(hash) && sameText(hash.toLowerCase(), md5(password).toString('hex'));
   if (password.length > MAX_PASSWORD_CHARS) return false;
   if (hash.startsWith('$wp')) {
     const pre = createHmac('sha384', 'wp-sha384').update(password).digest('base64');

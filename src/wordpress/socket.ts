@@ -34,7 +34,10 @@ export const USUAL_SOCKETS = [
 /** mysqli.default_socket (or pdo_mysql's) from one php.ini, when set. */
 export function socketFromPhpIni(text: string): string | undefined {
   for (const key of ['mysqli.default_socket', 'pdo_mysql.default_socket']) {
-    const m = new RegExp(String.raw`^[ \t]*${key.replace('.', '\\.')}[ \t]*=[ \t]*"?([^";\r\n]*?)"?[ \t]*(?:;.*)?$`, 'm').exec(text);
+    const m = new RegExp(
+      String.raw`^[ \t]*${key.replace('.', '\\.')}[ \t]*=[ \t]*"?([^";\r\n]*?)"?[ \t]*(?:;.*)?$`,
+      'm',
+    ).exec(text);
     if (m?.[1]) return m[1];
   }
   return undefined;
@@ -56,7 +59,10 @@ export interface SocketSearch {
 }
 
 /** The socket PHP would use: php.ini's mysqli.default_socket, then the usual paths. */
-export function findLocalSocket(iniFiles: string[] = phpIniFiles(), candidates: string[] = USUAL_SOCKETS): SocketSearch {
+export function findLocalSocket(
+  iniFiles: string[] = phpIniFiles(),
+  candidates: string[] = USUAL_SOCKETS,
+): SocketSearch {
   const looked: string[] = [];
   for (const ini of iniFiles) {
     if (!existsSync(ini)) continue;

@@ -31,7 +31,11 @@ export function zoneFromOptions(timezoneString: string | undefined, gmtOffset: s
   if (!Number.isFinite(hours) || hours === 0 || Math.abs(hours) > 14) return UTC_ZONE;
   const minutes = Math.round(hours * 60);
   const abs = Math.abs(minutes);
-  return { iana: null, offsetMinutes: minutes, label: `UTC${minutes < 0 ? '-' : '+'}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}` };
+  return {
+    iana: null,
+    offsetMinutes: minutes,
+    label: `UTC${minutes < 0 ? '-' : '+'}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`,
+  };
 }
 
 const pad = (n: number) => String(n).padStart(2, '0');

@@ -14,7 +14,14 @@ const [url, nArg, concArg] = process.argv.slice(2);
 let n = Number(nArg);
 const concurrency = Number(concArg);
 const agent = { http: new http.Agent({ keepAlive: true, maxSockets: 256 }) };
-const body = Buffer.from(JSON.stringify({ id: 'evt_raw', event: 'enrollment.created', created_at: '2025-03-20T10:30:00Z', data: { student_id: 'student_xyz789', course_id: 'course_abc123' } }));
+const body = Buffer.from(
+  JSON.stringify({
+    id: 'evt_raw',
+    event: 'enrollment.created',
+    created_at: '2025-03-20T10:30:00Z',
+    data: { student_id: 'student_xyz789', course_id: 'course_abc123' },
+  }),
+);
 
 const mode = process.argv[5] ?? 'got';
 const sender = mode === 'sender' ? createSender({ allowPrivateTargets: true }) : null;
@@ -25,10 +32,26 @@ async function worker() {
   while (next < n) {
     next++;
     if (sender) {
-      const headers = signedHeaders({ eventId: 'evt_raw', eventType: 'enrollment.created', body, timestampSeconds: Math.floor(Date.now() / 1000), secrets: [secret], userAgent: 'bench', ed25519: null });
+      const headers = signedHeaders({
+        eventId: 'evt_raw',
+        eventType: 'enrollment.created',
+        body,
+        timestampSeconds: Math.floor(Date.now() / 1000),
+        secrets: [secret],
+        userAgent: 'bench',
+        ed25519: null,
+      });
       await sender.send({ url: url!, headers, body, timeoutMs: 10_000, keepBodyBytes: 1024 });
     } else {
-      await got.post(url!, { body, headers: { 'content-type': 'application/json' }, agent, retry: { limit: 0 }, timeout: { request: 10_000 }, followRedirect: false, throwHttpErrors: false });
+      await got.post(url!, {
+        body,
+        headers: { 'content-type': 'application/json' },
+        agent,
+        retry: { limit: 0 },
+        timeout: { request: 10_000 },
+        followRedirect: false,
+        throwHttpErrors: false,
+      });
     }
   }
 }

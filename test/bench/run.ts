@@ -46,7 +46,12 @@ const rows: Row[] = [];
 const figures: Record<string, number | string> = {};
 function report(key: string, figure: string, value: number, unit: string, target?: { text: string; ok: boolean }) {
   figures[key] = Math.round(value * 1000) / 1000;
-  rows.push({ figure, value: `${value >= 100 ? Math.round(value) : value.toFixed(2)} ${unit}`.trim(), target: target?.text, ok: target?.ok });
+  rows.push({
+    figure,
+    value: `${value >= 100 ? Math.round(value) : value.toFixed(2)} ${unit}`.trim(),
+    target: target?.text,
+    ok: target?.ok,
+  });
   if (!JSON_OUT) process.stderr.write(`  ${figure}: ${value.toFixed(2)} ${unit}\n`);
 }
 
@@ -58,14 +63,19 @@ const ask = <T>(cmd: string) =>
     recv.once('message', (m) => resolve(m as T));
     recv.send({ cmd });
   });
-const { port: recvPort } = await new Promise<{ port: number }>((r) => recv.once('message', (m) => r(m as { port: number })));
+const { port: recvPort } = await new Promise<{ port: number }>((r) =>
+  recv.once('message', (m) => r(m as { port: number })),
+);
 const recvUrl = `http://127.0.0.1:${recvPort}/hook`;
 
 async function startSidecar(db: TestDb): Promise<{ child: Child; api: Api }> {
   const port = await freePort();
   // Default concurrency (128 overall, 64 per endpoint): one endpoint gets the raw run's 64 in flight.
   // BENCH_CPU_PROF=dir writes a V8 CPU profile of each sidecar process there (node --cpu-prof).
-  const prof = [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []), ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? [])];
+  const prof = [
+    ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
+    ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
+  ];
   const child = spawnSidecar(testEnv(db.url, { PORT: String(port), LOG_LEVEL: 'warn' }), prof);
   const api = apiClient(`http://127.0.0.1:${port}`);
   await waitFor('sidecar up', async () => (await api('GET', '/healthz', undefined, null)).status === 200, 30_000, 100);
@@ -83,7 +93,10 @@ async function stopSidecar(c: Child) {
  */
 async function sidecarCounters(api: Api): Promise<{ queries: number; gcSeconds: number; majorGcs: number }> {
   const text = String((await api('GET', '/metrics', undefined, null)).body);
-  const gcSeconds = [...text.matchAll(/^nodejs_gc_duration_seconds_sum\{kind="\w+"\} ([\d.e-]+)/gm)].reduce((a, m) => a + Number(m[1]), 0);
+  const gcSeconds = [...text.matchAll(/^nodejs_gc_duration_seconds_sum\{kind="\w+"\} ([\d.e-]+)/gm)].reduce(
+    (a, m) => a + Number(m[1]),
+    0,
+  );
   return {
     queries: Number(/^webhooks_db_queries_total (\d+)/m.exec(text)?.[1] ?? NaN),
     gcSeconds,
@@ -121,7 +134,13 @@ async function drain(
   opts: { keys?: number; ordered?: boolean; filter?: unknown; delayMs?: number } = {},
 ): Promise<number> {
   for (let i = 0; i < endpoints; i++) {
-    await api('POST', '/api/endpoints', { url: `${recvUrl}?e=${i}${opts.delayMs ? `&delay=${opts.delayMs}` : ''}`, events: [type], confirm: true, ordered: opts.ordered === true, ...(opts.filter ? { filter: opts.filter } : {}) });
+    await api('POST', '/api/endpoints', {
+      url: `${recvUrl}?e=${i}${opts.delayMs ? `&delay=${opts.delayMs}` : ''}`,
+      events: [type],
+      confirm: true,
+      ordered: opts.ordered === true,
+      ...(opts.filter ? { filter: opts.filter } : {}),
+    });
   }
   await ask('reset');
   const q0 = await sidecarCounters(api);
@@ -133,13 +152,22 @@ async function drain(
   const key = (i: number) => (opts.keys ? `student_${i % opts.keys}` : null);
   await insertOutbox(
     db.pool,
-    Array.from({ length: events }, (_, i) => ({ type, payload: { student_id: `student_${i}`, course_id: 'course_abc123' }, ...(opts.keys ? { key: key(i) } : {}) })),
+    Array.from({ length: events }, (_, i) => ({
+      type,
+      payload: { student_id: `student_${i}`, course_id: 'course_abc123' },
+      ...(opts.keys ? { key: key(i) } : {}),
+    })),
   );
   const total = events * endpoints;
-  const s = await waitFor('drain', async () => {
-    const st = await ask<Stats>('stats');
-    return st.count >= total ? st : null;
-  }, 600_000, 100);
+  const s = await waitFor(
+    'drain',
+    async () => {
+      const st = await ask<Stats>('stats');
+      return st.count >= total ? st : null;
+    },
+    600_000,
+    100,
+  );
   // Results are recorded in batches after receipt: let the last batch land before counting.
   await sleep(300);
   if (pid) perDelivery.cpuUs = ((cpuTicks(pid) - c0) * 10_000) / total;
@@ -167,15 +195,23 @@ async function latency(db: TestDb, api: Api, type: string, perSecond: number, se
     owed -= n;
     if (n > 0) {
       const t = Date.now();
-      await insertOutbox(db.pool, Array.from({ length: n }, () => ({ type, payload: { t } })));
+      await insertOutbox(
+        db.pool,
+        Array.from({ length: n }, () => ({ type, payload: { t } })),
+      );
       sent += n;
     }
     await sleep(Math.max(0, tickMs - (Date.now() - started)));
   }
-  const s = await waitFor('latency receipts', async () => {
-    const st = await ask<Stats>('stats');
-    return st.count >= sent ? st : null;
-  }, 120_000, 100);
+  const s = await waitFor(
+    'latency receipts',
+    async () => {
+      const st = await ask<Stats>('stats');
+      return st.count >= sent ? st : null;
+    },
+    120_000,
+    100,
+  );
   const l = [...s.latencies].sort((a, b) => a - b);
   const q = (p: number) => l[Math.min(l.length - 1, Math.floor((p / 100) * l.length))] ?? NaN;
   return { p50: q(50), p95: q(95), p99: q(99), achieved: sent / seconds };
@@ -273,8 +309,12 @@ async function scaleFigures(db: TestDb) {
   const pool = createPool(parseDatabaseUrl(db.url), 4);
   const t = tableNames('scale_');
   await migrate(pool, t, silentLogger);
-  await pool.query(`INSERT INTO ${t.endpoints} (url, events, secret) SELECT 'http://x/', '["*"]', 's' FROM seq_1_to_20`);
-  await pool.query(`INSERT INTO ${t.events} (id, event_id, event_type, body, occurred_at) VALUES (1, 'evt_scale', 'enrollment.created', '{}', NOW(3))`);
+  await pool.query(
+    `INSERT INTO ${t.endpoints} (url, events, secret) SELECT 'http://x/', '["*"]', 's' FROM seq_1_to_20`,
+  );
+  await pool.query(
+    `INSERT INTO ${t.events} (id, event_id, event_type, body, occurred_at) VALUES (1, 'evt_scale', 'enrollment.created', '{}', NOW(3))`,
+  );
   const claim = `SELECT id, endpoint_id FROM ${t.deliveries} WHERE status = 'pending' AND next_attempt_at <= NOW(3) ORDER BY next_attempt_at LIMIT 128 FOR UPDATE SKIP LOCKED`;
   const logPage = `SELECT d.id, d.status, ev.event_id FROM ${t.deliveries} d STRAIGHT_JOIN ${t.events} ev ON ev.id = d.event_pk ORDER BY d.id DESC LIMIT 50`;
   const logFiltered = `SELECT d.id, d.status, ev.event_id FROM ${t.deliveries} d STRAIGHT_JOIN ${t.events} ev ON ev.id = d.event_pk WHERE d.endpoint_id = ? AND d.status = ? ORDER BY d.id DESC LIMIT 50`;
@@ -286,10 +326,18 @@ async function scaleFigures(db: TestDb) {
     // "Did student 42's enrollment go out?": the log's own queries (page and count), bounded to 7 days as the issue asks.
     // The plan the pages pick for each value (one bounded probe, timed below as its own row).
     const week = new Date(Date.now() - 7 * 86400_000);
-    const search = { data: [['data.student_id', 'student_42']] as [string, string][], createdFrom: week, dataPlan: await payloadPlan(pool, t, [['data.student_id', 'student_42']]) };
+    const search = {
+      data: [['data.student_id', 'student_42']] as [string, string][],
+      createdFrom: week,
+      dataPlan: await payloadPlan(pool, t, [['data.student_id', 'student_42']]),
+    };
     const searchPage = listDeliveriesSql(t, { ...search, limit: 50 });
     const searchCount = countDeliveriesSql(t, search, 10_000);
-    const popular = { data: [['data.course_id', 'course_3']] as [string, string][], createdFrom: week, dataPlan: await payloadPlan(pool, t, [['data.course_id', 'course_3']]) };
+    const popular = {
+      data: [['data.course_id', 'course_3']] as [string, string][],
+      createdFrom: week,
+      dataPlan: await payloadPlan(pool, t, [['data.course_id', 'course_3']]),
+    };
     const popularPage = listDeliveriesSql(t, { ...popular, limit: 50 });
     const popularCount = countDeliveriesSql(t, popular, 10_000);
     const probe = payloadProbeSql(t, 'data.course_id', 'course_3');
@@ -330,13 +378,28 @@ function cpuBudget(prefix: string, raw: { rate: number; cpuUs?: number }, drainR
   if (!raw.cpuUs || Number.isNaN(perDelivery.mariadbUs)) return;
   report(`${prefix}_receiver_us`, 'receiver CPU per delivery', perDelivery.receiverUs, 'µs');
   report(`${prefix}_mariadb_us`, 'MariaDB CPU per delivery', perDelivery.mariadbUs, 'µs');
-  report(`${prefix}_gc_us`, `sidecar GC pauses per delivery (${perDelivery.majorGcs} major GCs in the drain)`, perDelivery.gcUs, 'µs');
+  report(
+    `${prefix}_gc_us`,
+    `sidecar GC pauses per delivery (${perDelivery.majorGcs} major GCs in the drain)`,
+    perDelivery.gcUs,
+    'µs',
+  );
   const box = perDelivery.cpuUs + perDelivery.receiverUs + perDelivery.mariadbUs;
   const busy = (drainRate * box) / 1e6;
-  report(`${prefix}_box_us`, `box CPU per delivery (sidecar + receiver + MariaDB), ${busy.toFixed(2)} cores busy`, box, 'µs');
+  report(
+    `${prefix}_box_us`,
+    `box CPU per delivery (sidecar + receiver + MariaDB), ${busy.toFixed(2)} cores busy`,
+    box,
+    'µs',
+  );
   const target = 0.8 * raw.rate;
   const left = (cores: number) => (cores * 1e6) / target - perDelivery.receiverUs - perDelivery.mariadbUs;
-  report(`${prefix}_budget_busy_us`, `sidecar CPU per delivery 0.8 × raw leaves on those ${busy.toFixed(2)} cores (sign + send alone: ${floorUs.toFixed(0)} µs)`, left(busy), 'µs');
+  report(
+    `${prefix}_budget_busy_us`,
+    `sidecar CPU per delivery 0.8 × raw leaves on those ${busy.toFixed(2)} cores (sign + send alone: ${floorUs.toFixed(0)} µs)`,
+    left(busy),
+    'µs',
+  );
   report(`${prefix}_budget_2cores_us`, `… and on 2 whole cores`, left(2), 'µs');
 }
 
@@ -344,9 +407,21 @@ async function scaleReport(db: TestDb) {
   const { out, sizes } = await scaleFigures(db);
   for (const [name, v] of Object.entries(out)) {
     report(`${name}_small_ms`, `${name} at ${sizes[0]} rows`, v.small, 'ms');
-    report(`${name}_large_ms`, `${name} at ${sizes[1]} rows (${v.plan})`, v.large, 'ms', name.startsWith('payload search') ? { text: '< 1000 ms', ok: v.large < 1000 } : undefined);
+    report(
+      `${name}_large_ms`,
+      `${name} at ${sizes[1]} rows (${v.plan})`,
+      v.large,
+      'ms',
+      name.startsWith('payload search') ? { text: '< 1000 ms', ok: v.large < 1000 } : undefined,
+    );
     const ratio = v.large / v.small;
-    report(`${name}_ratio`, `${name}: ${sizes[1]} ÷ ${sizes[0]}`, ratio, '', name === 'claim' || name.startsWith('log page') ? { text: '≤ 2', ok: ratio <= 2 } : undefined);
+    report(
+      `${name}_ratio`,
+      `${name}: ${sizes[1]} ÷ ${sizes[0]}`,
+      ratio,
+      '',
+      name === 'claim' || name.startsWith('log page') ? { text: '≤ 2', ok: ratio <= 2 } : undefined,
+    );
   }
 }
 
@@ -360,27 +435,41 @@ async function slowFigure(db: TestDb, api: Api) {
   const dSlow = await drain(db, api, 'bench.slow', slowEvents, 100, undefined, { delayMs: 200 });
   const ideal = 128 / 0.2;
   report('slow_100_per_s', `${slowEvents} events × 100 endpoints answering in 200 ms`, dSlow, '/s');
-  report('slow_100_ratio', `÷ concurrency / latency (128 / 0.2 s = ${ideal}/s)`, dSlow / ideal, '', { text: '≥ 0.9', ok: dSlow / ideal >= 0.9 });
+  report('slow_100_ratio', `÷ concurrency / latency (128 / 0.2 s = ${ideal}/s)`, dSlow / ideal, '', {
+    text: '≥ 0.9',
+    ok: dSlow / ideal >= 0.9,
+  });
 }
 
 /** Runs a bench script in its own process (with this one's node flags unless given others) and returns the JSON line it prints. */
 function forkJson<T>(script: string, args: string[], execArgv?: string[]): Promise<T> {
   return new Promise((resolve, reject) => {
-    const c = fork(here(script), args, { ...(execArgv ? { execArgv } : {}), stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+    const c = fork(here(script), args, {
+      ...(execArgv ? { execArgv } : {}),
+      stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+    });
     let out = '';
     c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    c.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as T) : reject(new Error(`${script} ${args.join(' ')} exited ${code}`))));
+    c.on('exit', (code) =>
+      code === 0 ? resolve(JSON.parse(out) as T) : reject(new Error(`${script} ${args.join(' ')} exited ${code}`)),
+    );
   });
 }
 
 /** got alone (`got`) or the sidecar's sign-and-send path (`sender`) POSTing in its own process: {rate, cpuUs}. */
-const rawRun = (mode: 'got' | 'sender') => forkJson<{ rate: number; cpuUs?: number }>('./raw.js', [recvUrl, String(scale(20_000)), String(CONCURRENCY), mode]);
+const rawRun = (mode: 'got' | 'sender') =>
+  forkJson<{ rate: number; cpuUs?: number }>('./raw.js', [recvUrl, String(scale(20_000)), String(CONCURRENCY), mode]);
 
 /**
  * The pipeline with no HTTP (fan-out, claim, sign, record; the sender answers
  * at once), in its own process with npm start's node flags: {rate, cpuUs}.
  */
-const pipelineRun = () => forkJson<{ rate: number; cpuUs: number; gcUs: number; majorGcs: number }>('./pipeline.js', [String(scale(20_000))], START_FLAGS);
+const pipelineRun = () =>
+  forkJson<{ rate: number; cpuUs: number; gcUs: number; majorGcs: number }>(
+    './pipeline.js',
+    [String(scale(20_000))],
+    START_FLAGS,
+  );
 
 /** Thrown to end a partial run early, not a failure. */
 class Done extends Error {}
@@ -402,7 +491,10 @@ try {
     report('memory_only_per_s', `drain ${MEMORY_ONLY} (memory run)`, m, '/s');
     report('memory_only_cpu_us', 'sidecar CPU per delivery', perDelivery.cpuUs, 'µs');
     report('memory_only_major_gcs', 'major GCs in the drain', perDelivery.majorGcs, '');
-    report('memory_only_rss_mb', `peak RSS draining ${MEMORY_ONLY}`, peakRssMb(sc.child.proc.pid!), 'MB', { text: '≤ 150 MB', ok: peakRssMb(sc.child.proc.pid!) <= 150 });
+    report('memory_only_rss_mb', `peak RSS draining ${MEMORY_ONLY}`, peakRssMb(sc.child.proc.pid!), 'MB', {
+      text: '≤ 150 MB',
+      ok: peakRssMb(sc.child.proc.pid!) <= 150,
+    });
     await sleep(10_000);
     report('after_rss_mb', 'RSS 10 s after the drain', rssMb(sc.child.proc.pid!), 'MB');
     await stopSidecar(sc.child);
@@ -412,13 +504,28 @@ try {
   const rawRecv0 = cpuTicks(recv.pid!);
   const raw = await rawRun('got');
   report('raw_got_per_s', `raw got, ${CONCURRENCY} in flight`, raw.rate, '/s');
-  report('raw_receiver_us', 'receiver CPU per request (raw run)', ((cpuTicks(recv.pid!) - rawRecv0) * 10_000) / scale(20_000), 'µs');
+  report(
+    'raw_receiver_us',
+    'receiver CPU per request (raw run)',
+    ((cpuTicks(recv.pid!) - rawRecv0) * 10_000) / scale(20_000),
+    'µs',
+  );
   // The sidecar's sign-and-send path alone (no database): what HTTP costs us, beside got's own floor.
   const alone = await rawRun('sender');
-  report('sender_alone_per_s', `sidecar's sign + send alone, ${CONCURRENCY} in flight, no database`, alone.rate, `/s (${(alone.cpuUs ?? NaN).toFixed(0)} µs CPU per request)`);
+  report(
+    'sender_alone_per_s',
+    `sidecar's sign + send alone, ${CONCURRENCY} in flight, no database`,
+    alone.rate,
+    `/s (${(alone.cpuUs ?? NaN).toFixed(0)} µs CPU per request)`,
+  );
   // …and the rest of the pipeline alone (no HTTP): the two add up to what a delivery should cost.
   const pipe = await pipelineRun();
-  report('pipeline_alone_per_s', 'the pipeline alone: fan-out, claim, sign, record (no HTTP)', pipe.rate, `/s (${pipe.cpuUs.toFixed(0)} µs CPU per delivery, ${pipe.gcUs.toFixed(0)} µs of it in GC pauses, ${pipe.majorGcs} major GCs)`);
+  report(
+    'pipeline_alone_per_s',
+    'the pipeline alone: fan-out, claim, sign, record (no HTTP)',
+    pipe.rate,
+    `/s (${pipe.cpuUs.toFixed(0)} µs CPU per delivery, ${pipe.gcUs.toFixed(0)} µs of it in GC pauses, ${pipe.majorGcs} major GCs)`,
+  );
 
   // 2. drain, after a warm-up drain that is not timed (JIT, pool connections), as the raw run warms up too
   let sc = await startSidecar(db);
@@ -444,7 +551,13 @@ try {
   if (FILTERED_ONLY > 0) {
     const plain = await drain(db, sc.api, 'bench.plainf', FILTERED_ONLY, 1, sc.child.proc.pid);
     const plainCpu = perDelivery.cpuUs;
-    const filter = { all: [{ path: 'data.course_id', op: 'eq', value: 'course_abc123' }, { path: 'data.student_id', op: 'exists' }, { path: 'event', op: 'in', value: ['bench.filteredonly', 'x'] }] };
+    const filter = {
+      all: [
+        { path: 'data.course_id', op: 'eq', value: 'course_abc123' },
+        { path: 'data.student_id', op: 'exists' },
+        { path: 'event', op: 'in', value: ['bench.filteredonly', 'x'] },
+      ],
+    };
     const f = await drain(db, sc.api, 'bench.filteredonly', FILTERED_ONLY, 1, sc.child.proc.pid, { filter });
     report('plainf_per_s', `drain ${FILTERED_ONLY} events, no filter`, plain, '/s');
     report('plainf_cpu_us', 'sidecar CPU per delivery (no filter)', plainCpu, 'µs');
@@ -456,7 +569,10 @@ try {
   if (ORDERED_ONLY > 0) {
     const plain = await drain(db, sc.api, 'bench.plainonly', ORDERED_ONLY, 1, sc.child.proc.pid, { keys: 1000 });
     report('plain_only_per_s', `drain ${ORDERED_ONLY} keyed events, unordered endpoint`, plain, '/s');
-    const ord = await drain(db, sc.api, 'bench.orderedonly', ORDERED_ONLY, 1, sc.child.proc.pid, { keys: 1000, ordered: true });
+    const ord = await drain(db, sc.api, 'bench.orderedonly', ORDERED_ONLY, 1, sc.child.proc.pid, {
+      keys: 1000,
+      ordered: true,
+    });
     report('ordered_only_per_s', `drain ${ORDERED_ONLY} events over 1,000 keys, ordered endpoint`, ord, '/s');
     report('ordered_only_ratio', 'ordered ÷ unordered', ord / plain, '', { text: '≥ 0.8', ok: ord / plain >= 0.8 });
     report('ordered_only_cpu_us', 'sidecar CPU per delivery (ordered)', perDelivery.cpuUs, 'µs');
@@ -466,7 +582,10 @@ try {
   }
   const d1 = await drain(db, sc.api, 'bench.drain1', scale(20_000), 1, sc.child.proc.pid);
   report('drain_1x_per_s', `drain ${scale(20_000)} events × 1 endpoint`, d1, '/s');
-  report('drain_1x_ratio', 'drain ÷ raw got (1 endpoint)', d1 / raw.rate, '', { text: '≥ 0.8', ok: d1 / raw.rate >= 0.8 });
+  report('drain_1x_ratio', 'drain ÷ raw got (1 endpoint)', d1 / raw.rate, '', {
+    text: '≥ 0.8',
+    ok: d1 / raw.rate >= 0.8,
+  });
   report('drain_1x_cpu_us', 'sidecar CPU per delivery (1 endpoint)', perDelivery.cpuUs, 'µs');
   report('drain_1x_queries', 'database statements per delivery (1 endpoint)', perDelivery.queries, '');
   // The raw client's own CPU per request, measured in its run: the floor the sidecar is compared with.
@@ -474,15 +593,27 @@ try {
   cpuBudget('drain_1x', raw, d1, alone.cpuUs ?? NaN);
   const d4 = await drain(db, sc.api, 'bench.drain4', scale(5_000), 4);
   report('drain_4x_per_s', `drain ${scale(5_000)} events × 4 endpoints`, d4, '/s');
-  report('drain_4x_ratio', 'drain ÷ raw got (4 endpoints)', d4 / raw.rate, '', { text: '≥ 0.8', ok: d4 / raw.rate >= 0.8 });
+  report('drain_4x_ratio', 'drain ÷ raw got (4 endpoints)', d4 / raw.rate, '', {
+    text: '≥ 0.8',
+    ok: d4 / raw.rate >= 0.8,
+  });
   // A filter every event passes (three conditions, so each is evaluated): the cost of filtering at fan-out.
-  const filter = { all: [{ path: 'data.course_id', op: 'eq', value: 'course_abc123' }, { path: 'data.student_id', op: 'exists' }, { path: 'event', op: 'in', value: ['bench.filtered', 'x'] }] };
+  const filter = {
+    all: [
+      { path: 'data.course_id', op: 'eq', value: 'course_abc123' },
+      { path: 'data.student_id', op: 'exists' },
+      { path: 'event', op: 'in', value: ['bench.filtered', 'x'] },
+    ],
+  };
   const dF = await drain(db, sc.api, 'bench.filtered', scale(20_000), 1, sc.child.proc.pid, { filter });
   report('filtered_per_s', `drain ${scale(20_000)} events through a 3-condition filter`, dF, '/s');
   report('filtered_ratio', 'filtered ÷ the same drain unfiltered', dF / d1, '');
   report('filtered_cpu_us', 'sidecar CPU per delivery (filtered)', perDelivery.cpuUs, 'µs');
   // Ordered per key: the same drain as d1, over 1,000 keys to an ordered endpoint.
-  const dOrd = await drain(db, sc.api, 'bench.ordered', scale(20_000), 1, sc.child.proc.pid, { keys: 1000, ordered: true });
+  const dOrd = await drain(db, sc.api, 'bench.ordered', scale(20_000), 1, sc.child.proc.pid, {
+    keys: 1000,
+    ordered: true,
+  });
   report('ordered_per_s', `drain ${scale(20_000)} events over 1,000 keys, ordered endpoint`, dOrd, '/s');
   report('ordered_ratio', 'ordered ÷ the same drain unordered', dOrd / d1, '', { text: '≥ 0.8', ok: dOrd / d1 >= 0.8 });
   report('ordered_cpu_us', 'sidecar CPU per delivery (ordered)', perDelivery.cpuUs, 'µs');
@@ -493,7 +624,13 @@ try {
   // 3. latency
   for (const rate of [100, 500]) {
     const l = await latency(db, sc.api, `bench.lat${rate}`, rate, QUICK ? 3 : 10);
-    report(`latency_${rate}_p50_ms`, `latency at ${rate}/s p50`, l.p50, 'ms', rate === 100 ? { text: '≤ 300 ms', ok: l.p50 <= 300 } : undefined);
+    report(
+      `latency_${rate}_p50_ms`,
+      `latency at ${rate}/s p50`,
+      l.p50,
+      'ms',
+      rate === 100 ? { text: '≤ 300 ms', ok: l.p50 <= 300 } : undefined,
+    );
     report(`latency_${rate}_p95_ms`, `latency at ${rate}/s p95`, l.p95, 'ms');
     report(`latency_${rate}_p99_ms`, `latency at ${rate}/s p99`, l.p99, 'ms', {
       text: rate === 100 ? '≤ 1000 ms' : '≤ 1500 ms',
@@ -516,7 +653,10 @@ try {
   await sleep(idleSecs * 1000);
   const cpuPct = ((cpuTicks(sc.child.proc.pid!) - c0) / 100 / idleSecs) * 100;
   const qps = ((await questions(db.pool)) - q0 - 2) / idleSecs;
-  report('idle_cpu_pct', 'idle CPU (one sidecar, nothing due)', cpuPct, '% of a core', { text: '< 2 %', ok: cpuPct < 2 });
+  report('idle_cpu_pct', 'idle CPU (one sidecar, nothing due)', cpuPct, '% of a core', {
+    text: '< 2 %',
+    ok: cpuPct < 2,
+  });
   report('idle_queries_per_s', 'idle queries to MariaDB', qps, '/s');
   await stopSidecar(sc.child);
 
@@ -545,7 +685,12 @@ if (JSON_OUT) {
 } else {
   const w = Math.max(...rows.map((r) => r.figure.length));
   const v = Math.max(...rows.map((r) => r.value.length));
-  process.stdout.write(`\n| ${'figure'.padEnd(w)} | ${'value'.padEnd(v)} | target |\n|${'-'.repeat(w + 2)}|${'-'.repeat(v + 2)}|---|\n`);
-  for (const r of rows) process.stdout.write(`| ${r.figure.padEnd(w)} | ${r.value.padEnd(v)} | ${r.target ? `${r.target} ${r.ok ? '✔' : '✘'}` : ''} |\n`);
+  process.stdout.write(
+    `\n| ${'figure'.padEnd(w)} | ${'value'.padEnd(v)} | target |\n|${'-'.repeat(w + 2)}|${'-'.repeat(v + 2)}|---|\n`,
+  );
+  for (const r of rows)
+    process.stdout.write(
+      `| ${r.figure.padEnd(w)} | ${r.value.padEnd(v)} | ${r.target ? `${r.target} ${r.ok ? '✔' : '✘'}` : ''} |\n`,
+    );
 }
 process.exit(failed ? 1 : 0);

@@ -9,7 +9,15 @@ import mysql, { type Pool, type RowDataPacket } from 'mysql2/promise';
 import { startGalera, type GaleraCluster } from '../support/galera.js';
 import { insertOutbox } from '../support/db.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
-import { API_TOKEN, apiClient, spawnSidecar, startInProcess, stopChildren, testEnv, type Child } from '../support/sidecar.js';
+import {
+  API_TOKEN,
+  apiClient,
+  spawnSidecar,
+  startInProcess,
+  stopChildren,
+  testEnv,
+  type Child,
+} from '../support/sidecar.js';
 import { sleep, waitFor } from '../support/wait.js';
 import { keyWatch } from '../support/keyWatch.js';
 
@@ -49,7 +57,11 @@ describe('on a 3-node Galera cluster', function () {
     return c;
   }
   const urlOf = (c: Child) => /"url":"(http:\/\/[^"]+)"/.exec(c.output())?.[1] ?? null;
-  const errorLines = (c: Child) => c.output().split('\n').filter((l) => l.includes('"level":"error"'));
+  const errorLines = (c: Child) =>
+    c
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('"level":"error"'));
 
   async function endpoint(settings: Record<string, unknown> = {}) {
     const admin = await startInProcess(cluster.url(DB), {}, { loop: false });
@@ -70,15 +82,25 @@ describe('on a 3-node Galera cluster', function () {
     return counts;
   };
   async function succeeded(): Promise<number> {
-    const [[r]] = await pool.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM wp_webhook_deliveries WHERE status = 'succeeded'");
+    const [[r]] = await pool.query<RowDataPacket[]>(
+      "SELECT COUNT(*) AS n FROM wp_webhook_deliveries WHERE status = 'succeeded'",
+    );
     return Number(r!.n);
   }
 
   it('ten replicas started at once across the three nodes all start (migrations under a lock every node sees)', async () => {
     const started = Array.from({ length: 10 }, (_, i) => spawn(i % 3));
-    await waitFor('all started or one exited', () => started.every((c) => c.output().includes('sidecar started')) || started.some((c) => c.proc.exitCode !== null), 60_000, 100);
+    await waitFor(
+      'all started or one exited',
+      () =>
+        started.every((c) => c.output().includes('sidecar started')) || started.some((c) => c.proc.exitCode !== null),
+      60_000,
+      100,
+    );
     for (const c of started) expect(c.proc.exitCode, c.output().slice(-2000)).to.equal(null);
-    const [m] = await pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n, COUNT(DISTINCT id) AS d FROM wp_webhook_migrations');
+    const [m] = await pool.query<RowDataPacket[]>(
+      'SELECT COUNT(*) AS n, COUNT(DISTINCT id) AS d FROM wp_webhook_migrations',
+    );
     expect(Number(m[0]!.n)).to.equal(Number(m[0]!.d));
     await stopChildren(children);
     for (const c of started) expect(errorLines(c), c.output().slice(-2000)).to.deep.equal([]);
@@ -91,15 +113,22 @@ describe('on a 3-node Galera cluster', function () {
     const replicas = firsts.map((i) => spawn(i));
     await waitFor('started', () => replicas.every((c) => c.output().includes('sidecar started')), 30_000);
     const t0 = Date.now();
-    await insertOutbox(pool, Array.from({ length: N }, (_, n) => ({ type: 'order.created', payload: { n } })));
+    await insertOutbox(
+      pool,
+      Array.from({ length: N }, (_, n) => ({ type: 'order.created', payload: { n } })),
+    );
     await waitFor('all delivered', async () => (await succeeded()) - before === N, 120_000, 200);
     const seconds = (Date.now() - t0) / 1000;
     const counts = tally();
-    const conflicts = await Promise.all(replicas.map(async (c) => {
-      const res = await fetch(`${urlOf(c)}/metrics`);
-      return Number(/^webhooks_db_conflicts_retried_total (\d+)/m.exec(await res.text())?.[1] ?? NaN);
-    }));
-    process.stdout.write(`      (${N} events, ${label}: ${Math.round(N / seconds)}/s, ${counts.size} delivered, ${[...counts.values()].filter((n) => n > 1).length} twice, conflicts retried ${conflicts.join('+')})\n`);
+    const conflicts = await Promise.all(
+      replicas.map(async (c) => {
+        const res = await fetch(`${urlOf(c)}/metrics`);
+        return Number(/^webhooks_db_conflicts_retried_total (\d+)/m.exec(await res.text())?.[1] ?? NaN);
+      }),
+    );
+    process.stdout.write(
+      `      (${N} events, ${label}: ${Math.round(N / seconds)}/s, ${counts.size} delivered, ${[...counts.values()].filter((n) => n > 1).length} twice, conflicts retried ${conflicts.join('+')})\n`,
+    );
     expect(counts.size).to.equal(N);
     expect([...counts.values()].filter((n) => n > 1)).to.deep.equal([]);
     for (const c of replicas) expect(errorLines(c), c.output().slice(-2000)).to.deep.equal([]);
@@ -123,19 +152,33 @@ describe('on a 3-node Galera cluster', function () {
       const api = apiClient(admin.url);
       expect((await api('PATCH', '/api/settings', { max_in_flight_per_endpoint: 4 })).status).to.equal(200);
       for (const e of (await api('GET', '/api/endpoints')).body.data) await api('DELETE', `/api/endpoints/${e.id}`);
-      expect((await api('POST', '/api/endpoints', { url: `${receiver.url}/ordered`, events: ['order.created'], ordered: true })).status).to.equal(201);
+      expect(
+        (
+          await api('POST', '/api/endpoints', {
+            url: `${receiver.url}/ordered`,
+            events: ['order.created'],
+            ordered: true,
+          })
+        ).status,
+      ).to.equal(201);
     } finally {
       await admin.stop();
     }
     const replicas = [0, 1, 2].map((i) => spawn(i));
     await waitFor('started', () => replicas.every((c) => c.output().includes('sidecar started')), 30_000);
-    const list = Array.from({ length: KEYS * PER_KEY }, (_, n) => ({ type: 'order.created', payload: { key: `k${n % KEYS}`, n }, key: `k${n % KEYS}` }));
+    const list = Array.from({ length: KEYS * PER_KEY }, (_, n) => ({
+      type: 'order.created',
+      payload: { key: `k${n % KEYS}`, n },
+      key: `k${n % KEYS}`,
+    }));
     const before = await succeeded();
     await insertOutbox(pool, list);
     await waitFor('all delivered', async () => (await succeeded()) - before === list.length, 90_000, 200);
     expect(watch.maxInFlight(), 'one request of a key at a time').to.equal(1);
     for (let k = 0; k < KEYS; k++) {
-      expect([...new Set(watch.order.get(`k${k}`))], `key k${k}`).to.deep.equal(list.filter((x) => x.key === `k${k}`).map((x) => x.payload.n));
+      expect([...new Set(watch.order.get(`k${k}`))], `key k${k}`).to.deep.equal(
+        list.filter((x) => x.key === `k${k}`).map((x) => x.payload.n),
+      );
     }
     for (const c of replicas) expect(errorLines(c), c.output().slice(-2000)).to.deep.equal([]);
   });
@@ -147,7 +190,9 @@ describe('on a 3-node Galera cluster', function () {
       const c = spawnSidecar(testEnv(cluster.nodes[2]!.url(DB), { LOG_LEVEL: 'info' }));
       children.push(c);
       expect(await c.exited).to.not.equal(0);
-      expect(c.output()).to.match(/read-only \(@@read_only = 1/).and.match(/Point DATABASE_URL at the primary/);
+      expect(c.output())
+        .to.match(/read-only \(@@read_only = 1/)
+        .and.match(/Point DATABASE_URL at the primary/);
     } finally {
       await node3.query('SET GLOBAL read_only = 0');
       await node3.end();
@@ -172,22 +217,34 @@ describe('on a 3-node Galera cluster', function () {
     };
     const node2 = `127.0.0.1:${cluster.nodes[1]!.port}`;
     expect((await health())?.database_host).to.equal(node2);
-    await insertOutbox(pool, Array.from({ length: N }, (_, n) => ({ type: 'order.created', payload: { n } })));
+    await insertOutbox(
+      pool,
+      Array.from({ length: N }, (_, n) => ({ type: 'order.created', payload: { n } })),
+    );
     await waitFor('under way', () => receiver.received.length >= 500, 60_000, 20);
     const killedAt = Date.now();
     await cluster.nodes[1]!.kill();
-    const moved = await waitFor('moved to another node and healthy', async () => {
-      const h = await health();
-      return h && h.code === 200 && h.database_host !== node2 ? h : null;
-    }, 30_000, 100).catch(async (err: Error) => {
-      throw new Error(`${err.message}; /healthz ${JSON.stringify(await health())}; its log:\n${onNode2.output().slice(-3000)}`);
+    const moved = await waitFor(
+      'moved to another node and healthy',
+      async () => {
+        const h = await health();
+        return h && h.code === 200 && h.database_host !== node2 ? h : null;
+      },
+      30_000,
+      100,
+    ).catch(async (err: Error) => {
+      throw new Error(
+        `${err.message}; /healthz ${JSON.stringify(await health())}; its log:\n${onNode2.output().slice(-3000)}`,
+      );
     });
     const recovery = (Date.now() - killedAt) / 1000;
     await waitFor('all delivered', async () => (await succeeded()) - before === N, 120_000, 200);
     const drained = (Date.now() - killedAt) / 1000;
     const counts = tally();
     const twice = [...counts.values()].filter((n) => n > 1).length;
-    process.stdout.write(`      (node 2 killed after ${receiver.received.length >= 500 ? '500+' : '?'} receipts: its replica healthy on ${moved.database_host} after ${recovery.toFixed(1)} s, all ${counts.size} delivered ${drained.toFixed(1)} s after the kill, ${twice} twice)\n`);
+    process.stdout.write(
+      `      (node 2 killed after ${receiver.received.length >= 500 ? '500+' : '?'} receipts: its replica healthy on ${moved.database_host} after ${recovery.toFixed(1)} s, all ${counts.size} delivered ${drained.toFixed(1)} s after the kill, ${twice} twice)\n`,
+    );
     expect(counts.size).to.equal(N);
     // Only what was in flight when the node died and could be recorded nowhere may repeat; with a node to fail over to, nothing.
     expect(twice).to.be.at.most(64);

@@ -11,10 +11,12 @@ describe('migrations', () => {
   const db = useTestDb('migrate');
 
   async function tablesWith(prefix: string): Promise<string[]> {
-    const [rows] = await db.get().pool.query<RowDataPacket[]>(
-      'SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE ?',
-      [`${prefix.replace(/_/g, '\\_')}webhook%`],
-    );
+    const [rows] = await db
+      .get()
+      .pool.query<RowDataPacket[]>(
+        'SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE ?',
+        [`${prefix.replace(/_/g, '\\_')}webhook%`],
+      );
     // Sorted here: MySQL 8's default collation orders "_" differently from MariaDB's.
     return rows.map((r) => String(r.t)).sort();
   }
@@ -58,7 +60,9 @@ describe('migrations', () => {
       payload JSON NOT NULL,
       created_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)
     )`);
-    await db.get().pool.query(`INSERT INTO lms3_webhook_outbox (event_type, payload) VALUES ('order.created', '{"order_id": 7}')`);
+    await db
+      .get()
+      .pool.query(`INSERT INTO lms3_webhook_outbox (event_type, payload) VALUES ('order.created', '{"order_id": 7}')`);
     const pool = createPool(parseDatabaseUrl(db.get().url), 2);
     const t = tableNames('lms3_');
     try {

@@ -43,11 +43,19 @@ describe('database outage', function () {
     const port = await freePort();
     child = spawnSidecar(testEnv(url, { PORT: String(port), LOG_LEVEL: 'warn' }));
     const api = apiClient(`http://127.0.0.1:${port}`);
-    await waitFor('sidecar up', async () => (await api('GET', '/healthz', undefined, null)).status === 200, 30_000, 100);
+    await waitFor(
+      'sidecar up',
+      async () => (await api('GET', '/healthz', undefined, null)).status === 200,
+      30_000,
+      100,
+    );
 
     const N = 1500;
     const pool = mysql.createPool({ uri: url, connectionLimit: 2 });
-    await insertOutbox(pool, Array.from({ length: N }, (_, i) => ({ type: 'order.created', payload: { i } })));
+    await insertOutbox(
+      pool,
+      Array.from({ length: N }, (_, i) => ({ type: 'order.created', payload: { i } })),
+    );
     await pool.end();
     await waitFor('deliveries under way', () => receiver.received.length >= 200, 30_000);
 
@@ -60,7 +68,10 @@ describe('database outage', function () {
     const health = await api('GET', '/healthz', undefined, null);
     expect(health.status).to.equal(503);
     expect(health.body.database).to.equal('down');
-    const page = await fetch(`http://127.0.0.1:${port}/admin`, { headers: { cookie: 'whs_session=anything' }, redirect: 'manual' });
+    const page = await fetch(`http://127.0.0.1:${port}/admin`, {
+      headers: { cookie: 'whs_session=anything' },
+      redirect: 'manual',
+    });
     expect(page.status).to.equal(503);
     expect(await page.text()).to.match(/database is not answering/);
     await sleep(3000);
@@ -72,7 +83,9 @@ describe('database outage', function () {
       await waitFor(
         'all delivered after the restart',
         async () => {
-          const [[r]] = await check.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM wp_webhook_deliveries WHERE status = 'succeeded'");
+          const [[r]] = await check.query<RowDataPacket[]>(
+            "SELECT COUNT(*) AS n FROM wp_webhook_deliveries WHERE status = 'succeeded'",
+          );
           return Number(r!.n) === N;
         },
         90_000,
@@ -84,11 +97,16 @@ describe('database outage', function () {
     const ids = new Map<string, number>();
     for (const r of receiver.received) ids.set(r.json.id, (ids.get(r.json.id) ?? 0) + 1);
     const duplicated = [...ids.values()].reduce((s, n) => s + n - 1, 0);
-    console.log(`      ${N} events, database down for ~5 s after ${atStop} receipts: lost ${N - ids.size}, duplicated ${duplicated}`);
+    console.log(
+      `      ${N} events, database down for ~5 s after ${atStop} receipts: lost ${N - ids.size}, duplicated ${duplicated}`,
+    );
     expect(ids.size).to.equal(N);
     expect(duplicated).to.equal(0);
     expect(child.output()).to.match(/database unavailable while/);
-    const errors = child.output().split('\n').filter((l) => l.includes('"level":"error"'));
+    const errors = child
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('"level":"error"'));
     expect(errors, errors.join('\n')).to.deep.equal([]);
   });
 });

@@ -34,16 +34,31 @@ describe('backoff', () => {
   });
 
   describe('decide', () => {
-    const res = (over: Partial<SendResult>): SendResult => ({ ok: false, statusCode: null, headers: {}, body: '', durationMs: 1, errorClass: 'http_status', errorMessage: 'x', ...over });
+    const res = (over: Partial<SendResult>): SendResult => ({
+      ok: false,
+      statusCode: null,
+      headers: {},
+      body: '',
+      durationMs: 1,
+      errorClass: 'http_status',
+      errorMessage: 'x',
+      ...over,
+    });
     it('treats 2xx as success and everything else as a failed attempt', () => {
       expect(decide(res({ ok: true, statusCode: 204 }), 1, noJitter, 0).status).to.equal('succeeded');
       expect(decide(res({ statusCode: 302 }), 1, noJitter, 0)).to.include({ status: 'pending', delayMs: 60_000 });
       expect(decide(res({ statusCode: null, errorClass: 'timeout' }), 6, noJitter, 0).status).to.equal('failed');
     });
     it('uses Retry-After only on 429 and 503', () => {
-      expect(decide(res({ statusCode: 429, headers: { 'retry-after': '600' } }), 1, noJitter, 0).delayMs).to.equal(600_000);
-      expect(decide(res({ statusCode: 503, headers: { 'retry-after': '600' } }), 1, noJitter, 0).delayMs).to.equal(600_000);
-      expect(decide(res({ statusCode: 500, headers: { 'retry-after': '600' } }), 1, noJitter, 0).delayMs).to.equal(60_000);
+      expect(decide(res({ statusCode: 429, headers: { 'retry-after': '600' } }), 1, noJitter, 0).delayMs).to.equal(
+        600_000,
+      );
+      expect(decide(res({ statusCode: 503, headers: { 'retry-after': '600' } }), 1, noJitter, 0).delayMs).to.equal(
+        600_000,
+      );
+      expect(decide(res({ statusCode: 500, headers: { 'retry-after': '600' } }), 1, noJitter, 0).delayMs).to.equal(
+        60_000,
+      );
     });
     it('disables the endpoint on 410 Gone', () => {
       expect(decide(res({ statusCode: 410 }), 1, noJitter, 0).disableReason).to.match(/410/);

@@ -6,9 +6,21 @@ import { matches, subscribed } from '../../src/delivery/subscriptions.js';
 
 describe('envelope and subscriptions', () => {
   it('builds the contract envelope with the LMS payload as data, byte for byte', () => {
-    const body = buildEnvelope('evt_abc123', 'enrollment.created', new Date('2025-03-20T10:30:00.456Z'), ' {"b":1,"a":[1, 2]} ');
-    expect(body).to.equal('{"id":"evt_abc123","event":"enrollment.created","created_at":"2025-03-20T10:30:00Z","data":{"b":1,"a":[1, 2]}}');
-    expect(JSON.parse(body)).to.deep.equal({ id: 'evt_abc123', event: 'enrollment.created', created_at: '2025-03-20T10:30:00Z', data: { b: 1, a: [1, 2] } });
+    const body = buildEnvelope(
+      'evt_abc123',
+      'enrollment.created',
+      new Date('2025-03-20T10:30:00.456Z'),
+      ' {"b":1,"a":[1, 2]} ',
+    );
+    expect(body).to.equal(
+      '{"id":"evt_abc123","event":"enrollment.created","created_at":"2025-03-20T10:30:00Z","data":{"b":1,"a":[1, 2]}}',
+    );
+    expect(JSON.parse(body)).to.deep.equal({
+      id: 'evt_abc123',
+      event: 'enrollment.created',
+      created_at: '2025-03-20T10:30:00Z',
+      data: { b: 1, a: [1, 2] },
+    });
     expect(formatTimestamp(new Date(0))).to.equal('1970-01-01T00:00:00Z');
   });
 
@@ -18,33 +30,71 @@ describe('envelope and subscriptions', () => {
   });
 
   it('names why a row is rejected, naming the column', () => {
-    const row: OutboxRow = { id: 1, eventType: 'a.b', eventTypeChars: 3, payload: '{"x":1}', payloadBytes: 7, eventId: null, eventIdChars: 0, occurredAtText: null, createdAtText: '2025-03-20 10:30:00.000', insertedAtText: null, orderingKey: null, orderingKeyChars: 0 };
+    const row: OutboxRow = {
+      id: 1,
+      eventType: 'a.b',
+      eventTypeChars: 3,
+      payload: '{"x":1}',
+      payloadBytes: 7,
+      eventId: null,
+      eventIdChars: 0,
+      occurredAtText: null,
+      createdAtText: '2025-03-20 10:30:00.000',
+      insertedAtText: null,
+      orderingKey: null,
+      orderingKeyChars: 0,
+    };
     const reason = (r: Partial<OutboxRow>) => {
       const j = judgeRow({ ...row, ...r }, 100);
       return j.ok ? null : j.reason;
     };
     expect(reason({})).to.equal(null);
     expect(reason({ payload: '{bad' })).to.match(/^payload is not valid JSON/);
-    expect(reason({ payload: null, payloadBytes: 5000 })).to.equal('payload is 5000 bytes, over the max_payload_bytes limit of 100');
+    expect(reason({ payload: null, payloadBytes: 5000 })).to.equal(
+      'payload is 5000 bytes, over the max_payload_bytes limit of 100',
+    );
     const packet = judgeRow({ ...row, payload: null, payloadBytes: 90 }, 100, new Date(), 80);
     expect(packet.ok ? null : packet.reason).to.equal(
       'payload is 90 bytes, more than this database server takes in one statement once escaped (80 bytes at its max_allowed_packet); raise max_allowed_packet, then replay the row',
     );
     expect(reason({ payload: null, payloadBytes: 0 })).to.equal('payload is NULL; it must be JSON text');
     expect(reason({ eventType: '', eventTypeChars: 0 })).to.equal('event_type is empty');
-    expect(reason({ orderingKey: 'k'.repeat(192), orderingKeyChars: 192 })).to.equal('ordering_key is 192 characters; at most 191 fit');
+    expect(reason({ orderingKey: 'k'.repeat(192), orderingKeyChars: 192 })).to.equal(
+      'ordering_key is 192 characters; at most 191 fit',
+    );
     expect(reason({ orderingKey: 'k'.repeat(191), orderingKeyChars: 191 })).to.equal(null);
-    expect(reason({ eventType: 'a b', eventTypeChars: 3 })).to.match(/^event_type "a b" has a space \(U\+0020\) at position 2/);
-    expect(reason({ eventType: 'order.😀', eventTypeChars: 7 })).to.match(/^event_type .* has a character outside printable ASCII \(U\+1F600\) at position 7; it is sent in the X-Webhook-Event header/);
+    expect(reason({ eventType: 'a b', eventTypeChars: 3 })).to.match(
+      /^event_type "a b" has a space \(U\+0020\) at position 2/,
+    );
+    expect(reason({ eventType: 'order.😀', eventTypeChars: 7 })).to.match(
+      /^event_type .* has a character outside printable ASCII \(U\+1F600\) at position 7; it is sent in the X-Webhook-Event header/,
+    );
     expect(reason({ eventType: 'order.\u0007', eventTypeChars: 7 })).to.match(/a control character \(U\+0007\)/);
-    expect(reason({ eventType: 't'.repeat(192), eventTypeChars: 192 })).to.equal('event_type is 192 characters; at most 191 fit');
+    expect(reason({ eventType: 't'.repeat(192), eventTypeChars: 192 })).to.equal(
+      'event_type is 192 characters; at most 191 fit',
+    );
     expect(reason({ eventId: 'e'.repeat(65), eventIdChars: 65 })).to.equal('event_id is 65 characters; at most 64 fit');
-    expect(reason({ eventId: 'évt', eventIdChars: 3 })).to.match(/^event_id "évt" has a character outside printable ASCII \(U\+00E9\) at position 1; it is sent in the X-Webhook-Id header/);
+    expect(reason({ eventId: 'évt', eventIdChars: 3 })).to.match(
+      /^event_id "évt" has a character outside printable ASCII \(U\+00E9\) at position 1; it is sent in the X-Webhook-Id header/,
+    );
     expect(reason({ eventId: '', eventIdChars: 0 })).to.match(/^event_id is an empty string/);
   });
 
   it('takes a zero or impossible occurred_at as unset, noted, and reads times as UTC', () => {
-    const row: OutboxRow = { id: 1, eventType: 'a.b', eventTypeChars: 3, payload: '{}', payloadBytes: 2, eventId: null, eventIdChars: 0, occurredAtText: null, createdAtText: '2025-03-20 10:30:00.250', insertedAtText: null, orderingKey: null, orderingKeyChars: 0 };
+    const row: OutboxRow = {
+      id: 1,
+      eventType: 'a.b',
+      eventTypeChars: 3,
+      payload: '{}',
+      payloadBytes: 2,
+      eventId: null,
+      eventIdChars: 0,
+      occurredAtText: null,
+      createdAtText: '2025-03-20 10:30:00.250',
+      insertedAtText: null,
+      orderingKey: null,
+      orderingKeyChars: 0,
+    };
     const created = new Date('2025-03-20T10:30:00.250Z');
     for (const bad of ['0000-00-00 00:00:00.000', '2024-02-30 10:00:00.000', '2024-01-00 00:00:00', 'garbage']) {
       const j = judgeRow({ ...row, occurredAtText: bad }, 100);
@@ -61,7 +111,10 @@ describe('envelope and subscriptions', () => {
     const zeroCreated = judgeRow({ ...row, createdAtText: '0000-00-00 00:00:00' }, 100, now);
     expect(zeroCreated.ok && zeroCreated.occurredAt.toISOString()).to.equal(now.toISOString());
     // inserted_at (UTC by construction) wins over created_at (the LMS session's wall clock).
-    const tokyo = judgeRow({ ...row, createdAtText: '2025-03-20 19:30:00.250', insertedAtText: '2025-03-20 10:30:00.250' }, 100);
+    const tokyo = judgeRow(
+      { ...row, createdAtText: '2025-03-20 19:30:00.250', insertedAtText: '2025-03-20 10:30:00.250' },
+      100,
+    );
     expect(tokyo.ok && tokyo.insertedAt.toISOString()).to.equal('2025-03-20T10:30:00.250Z');
   });
 

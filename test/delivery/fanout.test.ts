@@ -10,7 +10,10 @@ describe('fan-out batches', () => {
     const { pool, t } = await migratedPool(db.get().url);
     try {
       const big = JSON.stringify({ blob: 'x'.repeat(300 * 1024) });
-      await insertOutbox(pool, Array.from({ length: 40 }, () => ({ type: 'big.one', payload: big })));
+      await insertOutbox(
+        pool,
+        Array.from({ length: 40 }, () => ({ type: 'big.one', payload: big })),
+      );
       const first = await fanOutBatch(pool, t, { limit: 500, maxPayloadBytes: 512 * 1024 });
       expect(first.truncated).to.equal(true);
       expect(first.rows).to.equal(Math.floor(BATCH_BYTES / big.length));

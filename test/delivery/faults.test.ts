@@ -16,17 +16,23 @@ describe('misbehaving receivers', function () {
   const fx = useSidecar(db);
   const { api, receiver, endpoint } = fx;
   const attemptsOf = async (endpointId: number) => {
-    const [rows] = await db.get().pool.query<RowDataPacket[]>(
-      'SELECT a.* FROM wp_webhook_attempts a JOIN wp_webhook_deliveries d ON d.id = a.delivery_id WHERE d.endpoint_id = ? ORDER BY a.id',
-      [endpointId],
-    );
+    const [rows] = await db
+      .get()
+      .pool.query<RowDataPacket[]>(
+        'SELECT a.* FROM wp_webhook_attempts a JOIN wp_webhook_deliveries d ON d.id = a.delivery_id WHERE d.endpoint_id = ? ORDER BY a.id',
+        [endpointId],
+      );
     return rows;
   };
 
   afterEach(() => fx.reset());
 
   it('keeps healthy endpoints flowing while one endpoint hangs', async () => {
-    await api('PATCH', '/api/settings', { timeout_seconds: 3, max_in_flight_per_endpoint: 8, retry_schedule_seconds: [60] });
+    await api('PATCH', '/api/settings', {
+      timeout_seconds: 3,
+      max_in_flight_per_endpoint: 8,
+      retry_schedule_seconds: [60],
+    });
     const hung = await receiver(() => ({ hang: true }));
     const healthy = await receiver();
     await endpoint(hung.url, ['fair.*']);
@@ -35,28 +41,46 @@ describe('misbehaving receivers', function () {
     // Half the events first, so the hung endpoint's rows are the oldest due when the rest arrive.
     for (const half of [0, 1]) {
       const t = Date.now();
-      await insertOutbox(db.get().pool, Array.from({ length: N / 2 }, (_, i) => ({ type: 'fair.test', payload: { i: i + half * (N / 2), t } })));
+      await insertOutbox(
+        db.get().pool,
+        Array.from({ length: N / 2 }, (_, i) => ({ type: 'fair.test', payload: { i: i + half * (N / 2), t } })),
+      );
       await sleep(200);
     }
     await waitFor('all healthy deliveries', () => healthy.received.length === N, 30_000);
     const latencies = healthy.received.map((r) => r.at - (r.json.data as { t: number }).t).sort((a, b) => a - b);
     const p95 = latencies[Math.floor(latencies.length * 0.95)]!;
-    console.log(`      healthy endpoint while the other hangs: ${N} delivered, p95 ${p95} ms (timeout 3,000 ms); hung endpoint has ${hung.received.length} requests open`);
+    console.log(
+      `      healthy endpoint while the other hangs: ${N} delivered, p95 ${p95} ms (timeout 3,000 ms); hung endpoint has ${hung.received.length} requests open`,
+    );
     // The healthy endpoint never waited behind the hung one's 3 s timeouts.
     expect(p95).to.be.below(3000);
     expect(hung.received.length).to.be.at.most(8);
     await waitFor('all healthy deliveries recorded', async () => {
-      const [[n]] = await db.get().pool.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM wp_webhook_deliveries WHERE endpoint_id = ? AND status = 'succeeded'", [ok.id]);
+      const [[n]] = await db
+        .get()
+        .pool.query<RowDataPacket[]>(
+          "SELECT COUNT(*) AS n FROM wp_webhook_deliveries WHERE endpoint_id = ? AND status = 'succeeded'",
+          [ok.id],
+        );
       return Number(n!.n) === N;
     });
   });
 
   it('records a slow answer, a reset connection, and a timeout each as what it was', async () => {
-    await api('PATCH', '/api/settings', { timeout_seconds: 2, max_in_flight_per_endpoint: 32, retry_schedule_seconds: [] });
+    await api('PATCH', '/api/settings', {
+      timeout_seconds: 2,
+      max_in_flight_per_endpoint: 32,
+      retry_schedule_seconds: [],
+    });
     const slow = await receiver(() => ({ status: 200, delayMs: 1200 }));
     const reset = await receiver(() => ({ destroy: true }));
     const hang = await receiver(() => ({ hang: true }));
-    const [s, r, h] = [await endpoint(slow.url, ['misc.one']), await endpoint(reset.url, ['misc.one']), await endpoint(hang.url, ['misc.one'])];
+    const [s, r, h] = [
+      await endpoint(slow.url, ['misc.one']),
+      await endpoint(reset.url, ['misc.one']),
+      await endpoint(hang.url, ['misc.one']),
+    ];
     await insertOutbox(db.get().pool, [{ type: 'misc.one', payload: {} }]);
     const one = async (id: number) => (await waitFor(`attempt for ${id}`, () => attemptsOf(id), 20_000))[0]!;
     const [as, ar, ah] = [await one(s.id), await one(r.id), await one(h.id)];
@@ -88,7 +112,15 @@ describe('misbehaving receivers', function () {
       global.gc?.();
       const before = process.memoryUsage().rss;
       const results = await Promise.all(
-        Array.from({ length: 40 }, () => sender.send({ url, headers: { 'content-type': 'application/json' }, body: Buffer.from('{}'), timeoutMs: 10_000, keepBodyBytes: 1024 })),
+        Array.from({ length: 40 }, () =>
+          sender.send({
+            url,
+            headers: { 'content-type': 'application/json' },
+            body: Buffer.from('{}'),
+            timeoutMs: 10_000,
+            keepBodyBytes: 1024,
+          }),
+        ),
       );
       const grownMb = (process.memoryUsage().rss - before) / 1024 / 1024;
       console.log(`      40 endless bodies read to the cap: RSS grew ${grownMb.toFixed(1)} MB`);
@@ -107,14 +139,20 @@ describe('misbehaving receivers', function () {
   });
 
   it('disables an endpoint that failed without a success for the whole window, pausing what follows', async () => {
-    await api('PATCH', '/api/settings', { timeout_seconds: 2, retry_schedule_seconds: [1, 1, 1, 1], auto_disable_after_hours: 120 });
+    await api('PATCH', '/api/settings', {
+      timeout_seconds: 2,
+      retry_schedule_seconds: [1, 1, 1, 1],
+      auto_disable_after_hours: 120,
+    });
     const r = await receiver(() => ({ status: 500 }));
     const ep = await endpoint(r.url, ['failing.*']);
     await insertOutbox(db.get().pool, [{ type: 'failing.one', payload: {} }]);
     await waitFor('first failure', () => r.received.length >= 1);
     await waitFor('failing_since set', async () => (await api('GET', `/api/endpoints/${ep.id}`)).body.failing_since);
     // Pretend the failures started six days ago rather than wait five days.
-    await db.get().pool.query('UPDATE wp_webhook_endpoints SET failing_since = NOW(3) - INTERVAL 6 DAY WHERE id = ?', [ep.id]);
+    await db
+      .get()
+      .pool.query('UPDATE wp_webhook_endpoints SET failing_since = NOW(3) - INTERVAL 6 DAY WHERE id = ?', [ep.id]);
     const disabled = await waitFor('auto-disabled', async () => {
       const e = (await api('GET', `/api/endpoints/${ep.id}`)).body;
       return e.enabled === false ? e : null;
@@ -130,7 +168,10 @@ describe('misbehaving receivers', function () {
     expect(r.received.length, 'nothing sent to a disabled endpoint').to.equal(sent);
     r.respond(() => ({ status: 200 }));
     expect((await api('PATCH', `/api/endpoints/${ep.id}`, { enabled: true })).body.resumed_deliveries).to.equal(2);
-    await waitFor('both delivered after re-enabling', async () => (await api('GET', `/api/deliveries?endpoint_id=${ep.id}&status=succeeded`)).body.data.length === 2);
+    await waitFor(
+      'both delivered after re-enabling',
+      async () => (await api('GET', `/api/deliveries?endpoint_id=${ep.id}&status=succeeded`)).body.data.length === 2,
+    );
   });
 });
 
@@ -156,7 +197,10 @@ describe('HTTPS-only setting', function () {
     expect(refused.status).to.equal(400);
     expect(refused.body.error.message).to.match(/must use https:\/\/ \(the HTTPS-only setting is on\)/);
     await insertOutbox(db.get().pool, [{ type: 'tls.only', payload: {} }]);
-    const [d] = await waitFor('failed delivery', async () => (await api('GET', `/api/deliveries?endpoint_id=${before.id}&status=failed`)).body.data);
+    const [d] = await waitFor(
+      'failed delivery',
+      async () => (await api('GET', `/api/deliveries?endpoint_id=${before.id}&status=failed`)).body.data,
+    );
     expect(d.last_error).to.match(/^blocked_target: the HTTPS-only setting is on/);
     expect(r.received).to.have.length(0);
   });
@@ -171,11 +215,24 @@ describe('SSRF protection at connect time', function () {
     const r = await receiver();
     await api('PATCH', '/api/settings', { retry_schedule_seconds: [], confirm: true });
     // Written straight into the table, as if a name had resolved publicly when it was saved.
-    const urls = [`http://localhost:${r.port}/`, `http://127.0.0.1:${r.port}/`, `http://[::ffff:127.0.0.1]:${r.port}/`, `http://0x7f000001:${r.port}/`];
-    for (const u of urls) await db.get().pool.query(`INSERT INTO wp_webhook_endpoints (url, events, secret) VALUES (?, '["*"]', 'whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=')`, [u]);
+    const urls = [
+      `http://localhost:${r.port}/`,
+      `http://127.0.0.1:${r.port}/`,
+      `http://[::ffff:127.0.0.1]:${r.port}/`,
+      `http://0x7f000001:${r.port}/`,
+    ];
+    for (const u of urls)
+      await db
+        .get()
+        .pool.query(
+          `INSERT INTO wp_webhook_endpoints (url, events, secret) VALUES (?, '["*"]', 'whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=')`,
+          [u],
+        );
     await insertOutbox(db.get().pool, [{ type: 'ssrf.probe', payload: {} }]);
     const rows = await waitFor('four blocked attempts', async () => {
-      const [a] = await db.get().pool.query<RowDataPacket[]>('SELECT error_class, error_message FROM wp_webhook_attempts');
+      const [a] = await db
+        .get()
+        .pool.query<RowDataPacket[]>('SELECT error_class, error_message FROM wp_webhook_attempts');
       return a.length === urls.length ? a : null;
     });
     for (const a of rows) {

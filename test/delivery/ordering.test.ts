@@ -6,7 +6,17 @@
 import { expect } from 'chai';
 import type { RowDataPacket } from 'mysql2/promise';
 import { insertOutbox, useTestDb } from '../support/db.js';
-import { ADMIN_PASSWORD, FAST_RETRIES, apiClient, spawnSidecar, stopChildren, startInProcess, testEnv, useSidecar, type Child } from '../support/sidecar.js';
+import {
+  ADMIN_PASSWORD,
+  FAST_RETRIES,
+  apiClient,
+  spawnSidecar,
+  stopChildren,
+  startInProcess,
+  testEnv,
+  useSidecar,
+  type Child,
+} from '../support/sidecar.js';
 import { startReceiver, type Receiver, type Received } from '../support/receiver.js';
 import { Client } from '../support/browserless.js';
 import { keyWatch, type KeyData } from '../support/keyWatch.js';
@@ -26,7 +36,8 @@ describe('ordered delivery per key', function () {
   });
   afterEach(() => fx.reset());
 
-  const rows = (type: string, spec: [string | null, number][]) => spec.map(([key, n]) => ({ type, payload: { key, n }, key }));
+  const rows = (type: string, spec: [string | null, number][]) =>
+    spec.map(([key, n]) => ({ type, payload: { key, n }, key }));
   const statusOf = async (endpointId: number, n: number) => {
     const [[r]] = await db.get().pool.query<RowDataPacket[]>(
       `SELECT d.id, d.status, d.attempts FROM wp_webhook_deliveries d JOIN wp_webhook_events ev ON ev.id = d.event_pk
@@ -43,7 +54,7 @@ describe('ordered delivery per key', function () {
       return h?.status === 'pending' && h.attempts === 1 ? h : null;
     });
 
-  it('holds back only the failing head\'s key, in outbox order, one at a time; the log names what waits for what', async () => {
+  it("holds back only the failing head's key, in outbox order, one at a time; the log names what waits for what", async () => {
     let failuresLeft = 2;
     const watch = keyWatch((d) => {
       if (d.n === 1 && failuresLeft > 0) {
@@ -55,21 +66,45 @@ describe('ordered delivery per key', function () {
     const receiver = await fx.receiver((r) => watch.responder(r));
     const ep = await fx.endpoint(`${receiver.url}/hook`, ['enrollment.*'], { ordered: true });
     expect((await api('GET', `/api/endpoints/${ep.id}`)).body.ordered).to.equal(true);
-    await insertOutbox(db.get().pool, rows('enrollment.created', [['student_A', 1], ['student_B', 2]]));
+    await insertOutbox(
+      db.get().pool,
+      rows('enrollment.created', [
+        ['student_A', 1],
+        ['student_B', 2],
+      ]),
+    );
     const head = await waitFor('the head retrying', async () => {
       const h = await statusOf(ep.id, 1);
       return h && watch.order.get('student_A')?.length === 1 && h.status === 'pending' ? h : null;
     });
     // Later rows of the key arrive while its head retries: they wait, naming it; B, C and the unkeyed row go.
-    await insertOutbox(db.get().pool, rows('enrollment.created', [['student_A', 3], [null, 4], ['student_B', 5], ['student_A', 6], ['student_C', 7]]));
-    await waitFor('the new rows fanned out', async () => (await statusOf(ep.id, 7)) !== undefined);
-    const waiting = ((await api('GET', `/api/deliveries?endpoint_id=${ep.id}&status=waiting`)).body.data as { waiting_for: number; ordering_key: string }[]).filter(
-      (w) => w.ordering_key === 'student_A',
+    await insertOutbox(
+      db.get().pool,
+      rows('enrollment.created', [
+        ['student_A', 3],
+        [null, 4],
+        ['student_B', 5],
+        ['student_A', 6],
+        ['student_C', 7],
+      ]),
     );
+    await waitFor('the new rows fanned out', async () => (await statusOf(ep.id, 7)) !== undefined);
+    const waiting = (
+      (await api('GET', `/api/deliveries?endpoint_id=${ep.id}&status=waiting`)).body.data as {
+        waiting_for: number;
+        ordering_key: string;
+      }[]
+    ).filter((w) => w.ordering_key === 'student_A');
     expect(waiting).to.have.length(2);
     for (const w of waiting) expect(w).to.include({ ordering_key: 'student_A', waiting_for: Number(head.id) });
-    await waitFor('B, C and the unkeyed row delivered', () => (watch.order.get('student_B')?.length ?? 0) === 2 && watch.order.has('student_C') && watch.order.has(''), 15_000);
-    expect(watch.order.get('student_A'), 'A waits behind its failing head').to.deep.equal([1, 1].slice(0, watch.order.get('student_A')!.length));
+    await waitFor(
+      'B, C and the unkeyed row delivered',
+      () => (watch.order.get('student_B')?.length ?? 0) === 2 && watch.order.has('student_C') && watch.order.has(''),
+      15_000,
+    );
+    expect(watch.order.get('student_A'), 'A waits behind its failing head').to.deep.equal(
+      [1, 1].slice(0, watch.order.get('student_A')!.length),
+    );
 
     await waitFor('all delivered', () => watch.order.get('student_A')?.length === 5, 20_000);
     expect(watch.order.get('student_A')).to.deep.equal([1, 1, 1, 3, 6]);
@@ -88,7 +123,14 @@ describe('ordered delivery per key', function () {
       const watch = keyWatch((d) => (d.n === 1 && fail ? { status: 503 } : { status: 200 }));
       const receiver = await fx.receiver((r) => watch.responder(r));
       const ep = await fx.endpoint(`${receiver.url}/hook`, ['order.*'], { ordered: true });
-      await insertOutbox(db.get().pool, rows('order.created', [['o1', 1], ['o1', 2], ['o1', 3]]));
+      await insertOutbox(
+        db.get().pool,
+        rows('order.created', [
+          ['o1', 1],
+          ['o1', 2],
+          ['o1', 3],
+        ]),
+      );
       const head = await headFailedOnce(ep.id);
       const second = (await statusOf(ep.id, 2))!;
 
@@ -108,7 +150,9 @@ describe('ordered delivery per key', function () {
       expect((await api('POST', `/api/deliveries/${head.id}/replay`)).status).to.equal(202);
       await waitFor('replayed head delivered', async () => (await statusOf(ep.id, 1))?.status === 'succeeded');
       expect(watch.order.get('o1')).to.deep.equal([1, 2, 3, 1]);
-      expect((await api('POST', `/api/deliveries/${head.id}/skip`)).body.error.message).to.contain('has already succeeded');
+      expect((await api('POST', `/api/deliveries/${head.id}/skip`)).body.error.message).to.contain(
+        'has already succeeded',
+      );
     } finally {
       await api('PATCH', '/api/settings', FAST_RETRIES);
     }
@@ -120,13 +164,22 @@ describe('ordered delivery per key', function () {
       const watch = keyWatch((d) => (d.n <= 2 ? { status: 500 } : { status: 200 }));
       const receiver = await fx.receiver((r) => watch.responder(r));
       const ep = await fx.endpoint(`${receiver.url}/hook`, ['order.*'], { ordered: true });
-      await insertOutbox(db.get().pool, rows('order.created', [['k', 1], ['k', 2], ['k', 3]]));
+      await insertOutbox(
+        db.get().pool,
+        rows('order.created', [
+          ['k', 1],
+          ['k', 2],
+          ['k', 3],
+        ]),
+      );
       const head = await headFailedOnce(ep.id);
       const second = (await statusOf(ep.id, 2))!;
       const c = new Client(fx.sidecar.url);
       expect((await c.login(ADMIN_PASSWORD)).status).to.equal(303);
       const waitingPage = (await c.get(`/admin/deliveries/${second.id}`)).text;
-      expect(waitingPage).to.match(new RegExp(`waits for <a href="/admin/deliveries/${head.id}">delivery #${head.id}</a>`));
+      expect(waitingPage).to.match(
+        new RegExp(`waits for <a href="/admin/deliveries/${head.id}">delivery #${head.id}</a>`),
+      );
       expect(waitingPage, 'no Skip on a waiting delivery').to.not.contain('/skip"');
 
       const skipped = await c.post(`/admin/deliveries/${head.id}/skip`, {}, `/admin/deliveries/${head.id}`);
@@ -157,7 +210,13 @@ describe('ordered delivery per key', function () {
       } finally {
         early.release();
       }
-      await waitFor('both delivered', async () => (await statusOf(endpointId, 1))?.status === 'succeeded' && (await statusOf(endpointId, 2))?.status === 'succeeded', 15_000);
+      await waitFor(
+        'both delivered',
+        async () =>
+          (await statusOf(endpointId, 1))?.status === 'succeeded' &&
+          (await statusOf(endpointId, 2))?.status === 'succeeded',
+        15_000,
+      );
       return receiver.received.map((r) => data(r).n);
     }
 
@@ -189,7 +248,11 @@ describe('ordered delivery across processes', function () {
     try {
       const api = apiClient(admin.url);
       expect((await api('PATCH', '/api/settings', settings)).status).to.equal(200);
-      const res = await api('POST', '/api/endpoints', { url: `${receiver!.url}/hook`, events: ['enrollment.created'], ordered: true });
+      const res = await api('POST', '/api/endpoints', {
+        url: `${receiver!.url}/hook`,
+        events: ['enrollment.created'],
+        ordered: true,
+      });
       expect(res.status).to.equal(201);
       return res.body.id as number;
     } finally {
@@ -202,7 +265,9 @@ describe('ordered delivery across processes', function () {
     return c;
   };
   const succeeded = async () => {
-    const [[r]] = await db.get().pool.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM wp_webhook_deliveries WHERE status = 'succeeded'");
+    const [[r]] = await db
+      .get()
+      .pool.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM wp_webhook_deliveries WHERE status = 'succeeded'");
     return Number(r!.n);
   };
 
@@ -223,8 +288,16 @@ describe('ordered delivery across processes', function () {
     const a = spawn();
     const b = spawn();
     // Both running before the rows appear, so both take part.
-    await waitFor('both started', () => a.output().includes('sidecar started') && b.output().includes('sidecar started'), 20_000);
-    const list = Array.from({ length: KEYS * PER_KEY }, (_, n) => ({ type: 'enrollment.created', payload: { key: `s${n % KEYS}`, n }, key: `s${n % KEYS}` }));
+    await waitFor(
+      'both started',
+      () => a.output().includes('sidecar started') && b.output().includes('sidecar started'),
+      20_000,
+    );
+    const list = Array.from({ length: KEYS * PER_KEY }, (_, n) => ({
+      type: 'enrollment.created',
+      payload: { key: `s${n % KEYS}`, n },
+      key: `s${n % KEYS}`,
+    }));
     await insertOutbox(db.get().pool, list);
     await waitFor('all delivered', async () => (await succeeded()) === list.length, 90_000, 200);
     expect(watch.maxInFlight(), 'one request of a key at a time').to.equal(1);
@@ -234,7 +307,9 @@ describe('ordered delivery across processes', function () {
       // At-least-once: a repeat may only follow its own first arrival; the first arrivals are in order.
       expect([...new Set(got)], `key s${k}`).to.deep.equal(sent);
     }
-    const [workers] = await db.get().pool.query<RowDataPacket[]>('SELECT COUNT(DISTINCT worker) AS n FROM wp_webhook_attempts');
+    const [workers] = await db
+      .get()
+      .pool.query<RowDataPacket[]>('SELECT COUNT(DISTINCT worker) AS n FROM wp_webhook_attempts');
     expect(Number(workers[0]!.n), 'both processes sent').to.equal(2);
     expect(a.output() + b.output()).to.not.match(/"level":"error"/);
   });
@@ -252,7 +327,10 @@ describe('ordered delivery across processes', function () {
     // Lease = 2 × timeout + 10 s: 12 s before the head is due again.
     await setup({ timeout_seconds: 1 });
     const a = spawn();
-    await insertOutbox(db.get().pool, [1, 2, 3].map((n) => ({ type: 'enrollment.created', payload: { key: 'k', n }, key: 'k' })));
+    await insertOutbox(
+      db.get().pool,
+      [1, 2, 3].map((n) => ({ type: 'enrollment.created', payload: { key: 'k', n }, key: 'k' })),
+    );
     await waitFor('the head in flight', () => receiver!.received.length === 1, 20_000);
     a.proc.kill('SIGKILL');
     await a.exited;
@@ -286,13 +364,22 @@ describe('an outbox without ordering_key', function () {
     const sc = await startInProcess(limited.href);
     try {
       const api = apiClient(sc.url);
-      const ep = await api('POST', '/api/endpoints', { url: `${receiver.url}/hook`, events: ['order.*'], ordered: true });
+      const ep = await api('POST', '/api/endpoints', {
+        url: `${receiver.url}/hook`,
+        events: ['order.*'],
+        ordered: true,
+      });
       expect(ep.status).to.equal(201);
-      await insertOutbox(pool, [1, 2].map((n) => ({ type: 'order.created', payload: { key: null, n } })));
+      await insertOutbox(
+        pool,
+        [1, 2].map((n) => ({ type: 'order.created', payload: { key: null, n } })),
+      );
       await waitFor('delivered', () => receiver.received.length === 2, 15_000);
       const c = new Client(sc.url);
       expect((await c.login(ADMIN_PASSWORD)).status).to.equal(303);
-      expect((await c.get(`/admin/endpoints/${ep.body.id}`)).text).to.contain('the outbox table has no <code>ordering_key</code> column');
+      expect((await c.get(`/admin/endpoints/${ep.body.id}`)).text).to.contain(
+        'the outbox table has no <code>ordering_key</code> column',
+      );
     } finally {
       await sc.stop();
       await receiver.close();

@@ -59,12 +59,10 @@ describe('outbox rows of every bad kind', function () {
     try {
       await conn.query("SET SESSION sql_mode = ''");
       for (const r of rows) {
-        await conn.query('INSERT INTO wp_webhook_outbox (event_type, payload, event_id, occurred_at) VALUES (?, ?, ?, ?)', [
-          r.type,
-          r.payload,
-          r.eventId ?? null,
-          r.occurredAt ?? null,
-        ]);
+        await conn.query(
+          'INSERT INTO wp_webhook_outbox (event_type, payload, event_id, occurred_at) VALUES (?, ?, ?, ?)',
+          [r.type, r.payload, r.eventId ?? null, r.occurredAt ?? null],
+        );
       }
     } finally {
       conn.release();
@@ -75,7 +73,12 @@ describe('outbox rows of every bad kind', function () {
     Array.from({ length: n }, (_, i) => ({ type: 'order.created', payload: JSON.stringify({ case: name, i }) }));
 
   const cases: Case[] = [
-    { name: 'zero occurred_at', rows: [{ type: 'order.zero', payload: '{}', occurredAt: '0000-00-00 00:00:00' }], expect: [null], note: /^occurred_at "0000-00-00 00:00:00.000" is not a real time; the insertion time was used instead$/ },
+    {
+      name: 'zero occurred_at',
+      rows: [{ type: 'order.zero', payload: '{}', occurredAt: '0000-00-00 00:00:00' }],
+      expect: [null],
+      note: /^occurred_at "0000-00-00 00:00:00.000" is not a real time; the insertion time was used instead$/,
+    },
     {
       name: 'duplicate ids in one batch',
       rows: [
@@ -84,7 +87,11 @@ describe('outbox rows of every bad kind', function () {
       ],
       expect: [null, /^event_id "evt_dup_batch" was already used by outbox row \d+ \(ids compare in any letter case\)/],
     },
-    { name: 'duplicate id across batches', rows: [{ type: 'order.dup', payload: '{}', eventId: 'evt_dup_batch' }], expect: [/^event_id "evt_dup_batch" was already used by an earlier event/] },
+    {
+      name: 'duplicate id across batches',
+      rows: [{ type: 'order.dup', payload: '{}', eventId: 'evt_dup_batch' }],
+      expect: [/^event_id "evt_dup_batch" was already used by an earlier event/],
+    },
     {
       name: 'ids differing in letter case',
       rows: [
@@ -93,25 +100,67 @@ describe('outbox rows of every bad kind', function () {
       ],
       expect: [null, /^event_id "EVT_case_a" was already used by outbox row \d+/],
     },
-    { name: 'case variant of a past id', rows: [{ type: 'order.case', payload: '{}', eventId: 'evt_DUP_BATCH' }], expect: [/^event_id "evt_DUP_BATCH" was already used by an earlier event \("evt_dup_batch"/] },
-    { name: 'over-long id', rows: [{ type: 'order.long', payload: '{}', eventId: 'e'.repeat(100) }], expect: [/^event_id is 100 characters; at most 64 fit$/] },
-    { name: 'over-long type', rows: [{ type: 't'.repeat(200), payload: '{}' }], expect: [/^event_type is 200 characters; at most 191 fit$/] },
-    { name: 'emoji type', rows: [{ type: 'order.🎉', payload: '{}' }], expect: [/^event_type "order.🎉" has a character outside printable ASCII \(U\+1F389\) at position 7; it is sent in the X-Webhook-Event header/] },
-    { name: 'control character in type', rows: [{ type: 'order.\u0001created', payload: '{}' }], expect: [/^event_type .* has a control character \(U\+0001\) at position 7/] },
-    { name: 'emoji id', rows: [{ type: 'order.created', payload: '{}', eventId: 'evt_🎉' }], expect: [/^event_id "evt_🎉" has a character outside printable ASCII/] },
-    { name: 'non-JSON payload', rows: [{ type: 'order.created', payload: "{'single': 'quotes'}" }], expect: [/^payload is not valid JSON/] },
-    { name: 'oversized payload', rows: [{ type: 'order.created', payload: JSON.stringify({ s: 'x'.repeat(5000) }) }], expect: [/^payload is \d+ bytes, over the max_payload_bytes limit of 4096$/] },
+    {
+      name: 'case variant of a past id',
+      rows: [{ type: 'order.case', payload: '{}', eventId: 'evt_DUP_BATCH' }],
+      expect: [/^event_id "evt_DUP_BATCH" was already used by an earlier event \("evt_dup_batch"/],
+    },
+    {
+      name: 'over-long id',
+      rows: [{ type: 'order.long', payload: '{}', eventId: 'e'.repeat(100) }],
+      expect: [/^event_id is 100 characters; at most 64 fit$/],
+    },
+    {
+      name: 'over-long type',
+      rows: [{ type: 't'.repeat(200), payload: '{}' }],
+      expect: [/^event_type is 200 characters; at most 191 fit$/],
+    },
+    {
+      name: 'emoji type',
+      rows: [{ type: 'order.🎉', payload: '{}' }],
+      expect: [
+        /^event_type "order.🎉" has a character outside printable ASCII \(U\+1F389\) at position 7; it is sent in the X-Webhook-Event header/,
+      ],
+    },
+    {
+      name: 'control character in type',
+      rows: [{ type: 'order.\u0001created', payload: '{}' }],
+      expect: [/^event_type .* has a control character \(U\+0001\) at position 7/],
+    },
+    {
+      name: 'emoji id',
+      rows: [{ type: 'order.created', payload: '{}', eventId: 'evt_🎉' }],
+      expect: [/^event_id "evt_🎉" has a character outside printable ASCII/],
+    },
+    {
+      name: 'non-JSON payload',
+      rows: [{ type: 'order.created', payload: "{'single': 'quotes'}" }],
+      expect: [/^payload is not valid JSON/],
+    },
+    {
+      name: 'oversized payload',
+      rows: [{ type: 'order.created', payload: JSON.stringify({ s: 'x'.repeat(5000) }) }],
+      expect: [/^payload is \d+ bytes, over the max_payload_bytes limit of 4096$/],
+    },
   ];
 
   for (const c of cases) {
     it(`${c.name}: stamped with its reason, and the 100 rows after it arrive exactly once`, async () => {
-      const [[before]] = await db.get().pool.query<RowDataPacket[]>('SELECT COALESCE(MAX(id), 0) AS id FROM wp_webhook_outbox');
+      const [[before]] = await db
+        .get()
+        .pool.query<RowDataPacket[]>('SELECT COALESCE(MAX(id), 0) AS id FROM wp_webhook_outbox');
       await lmsInsert([...c.rows, ...normal(c.name)]);
-      await waitFor(`the 100 rows after "${c.name}"`, () => receiver.received.filter((r) => (r.json.data as { case?: string })?.case === c.name).length >= 100, 20_000);
-      const [rows] = await db.get().pool.query<RowDataPacket[]>(
-        'SELECT id, fanned_out_at, rejected_reason, fanout_note FROM wp_webhook_outbox WHERE id > ? ORDER BY id LIMIT ?',
-        [Number(before!.id), c.rows.length],
+      await waitFor(
+        `the 100 rows after "${c.name}"`,
+        () => receiver.received.filter((r) => (r.json.data as { case?: string })?.case === c.name).length >= 100,
+        20_000,
       );
+      const [rows] = await db
+        .get()
+        .pool.query<RowDataPacket[]>(
+          'SELECT id, fanned_out_at, rejected_reason, fanout_note FROM wp_webhook_outbox WHERE id > ? ORDER BY id LIMIT ?',
+          [Number(before!.id), c.rows.length],
+        );
       c.expect.forEach((want, i) => {
         const row = rows[i]!;
         expect(row.fanned_out_at, `${c.name} row ${i} stamped`).to.not.equal(null);
@@ -129,8 +178,18 @@ describe('outbox rows of every bad kind', function () {
     try {
       const rows = normal('trigger', 50);
       await lmsInsert([...rows, { type: 'order.boom', payload: '{}' }, ...normal('trigger-after', 50)]);
-      await waitFor('both halves delivered', () => receiver.received.filter((r) => /^trigger/.test(String((r.json.data as { case?: string })?.case))).length >= 100, 20_000);
-      const [[boom]] = await db.get().pool.query<RowDataPacket[]>("SELECT fanned_out_at, rejected_reason FROM wp_webhook_outbox WHERE event_type = 'order.boom'");
+      await waitFor(
+        'both halves delivered',
+        () =>
+          receiver.received.filter((r) => /^trigger/.test(String((r.json.data as { case?: string })?.case))).length >=
+          100,
+        20_000,
+      );
+      const [[boom]] = await db
+        .get()
+        .pool.query<RowDataPacket[]>(
+          "SELECT fanned_out_at, rejected_reason FROM wp_webhook_outbox WHERE event_type = 'order.boom'",
+        );
       expect(boom!.fanned_out_at).to.not.equal(null);
       expect(boom!.rejected_reason).to.equal('the database refused this row: order.boom is refused by a trigger');
     } finally {
@@ -140,29 +199,39 @@ describe('outbox rows of every bad kind', function () {
 
   it('fails at once, not retried and not against the endpoint, a delivery whose header it cannot build (an event from before these checks)', async () => {
     // As an older version fanned it out: an emoji type, already an event with a pending delivery.
-    await db.get().pool.query(
-      "INSERT INTO wp_webhook_events (event_id, event_type, body, occurred_at) VALUES ('evt_legacy_emoji', 'order.🎉', '{\"id\":\"evt_legacy_emoji\",\"event\":\"order.🎉\",\"created_at\":\"2025-01-01T00:00:00Z\",\"data\":{}}', NOW(3))",
-    );
-    await db.get().pool.query(
-      "INSERT INTO wp_webhook_deliveries (endpoint_id, event_pk, event_type, status, next_attempt_at) SELECT ?, id, event_type, 'pending', NOW(3) FROM wp_webhook_events WHERE event_id = 'evt_legacy_emoji'",
-      [endpointId],
-    );
+    await db
+      .get()
+      .pool.query(
+        'INSERT INTO wp_webhook_events (event_id, event_type, body, occurred_at) VALUES (\'evt_legacy_emoji\', \'order.🎉\', \'{"id":"evt_legacy_emoji","event":"order.🎉","created_at":"2025-01-01T00:00:00Z","data":{}}\', NOW(3))',
+      );
+    await db
+      .get()
+      .pool.query(
+        "INSERT INTO wp_webhook_deliveries (endpoint_id, event_pk, event_type, status, next_attempt_at) SELECT ?, id, event_type, 'pending', NOW(3) FROM wp_webhook_events WHERE event_id = 'evt_legacy_emoji'",
+        [endpointId],
+      );
     const list = await waitFor('the delivery failed', async () => {
       const r = await fx.api('GET', '/api/deliveries?event_id=evt_legacy_emoji');
       return r.body.data.filter((d: { status: string }) => d.status === 'failed');
     });
     expect(list[0].attempts).to.equal(1);
-    expect(list[0].last_error).to.match(/^internal: the sidecar could not build this request, so it was not sent: the x-webhook-event header value "order.🎉" has characters HTTP headers cannot carry/);
+    expect(list[0].last_error).to.match(
+      /^internal: the sidecar could not build this request, so it was not sent: the x-webhook-event header value "order.🎉" has characters HTTP headers cannot carry/,
+    );
     expect(receiver.received.some((r) => r.json.id === 'evt_legacy_emoji')).to.equal(false);
     expect((await fx.api('GET', `/api/endpoints/${endpointId}`)).body.failing_since).to.equal(null);
   });
 
   it('stamped every row, sent every accepted one exactly once, never marked the endpoint failing, and shows the reasons', async () => {
-    const [[waiting]] = await db.get().pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM wp_webhook_outbox WHERE fanned_out_at IS NULL');
+    const [[waiting]] = await db
+      .get()
+      .pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM wp_webhook_outbox WHERE fanned_out_at IS NULL');
     expect(Number(waiting!.n)).to.equal(0);
     const ids = receiver.received.map((r) => r.json.id);
     expect(new Set(ids).size, 'no event twice').to.equal(ids.length);
-    const [[accepted]] = await db.get().pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM wp_webhook_outbox WHERE rejected_reason IS NULL');
+    const [[accepted]] = await db
+      .get()
+      .pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM wp_webhook_outbox WHERE rejected_reason IS NULL');
     await waitFor('every accepted row received', () => receiver.received.length === Number(accepted!.n));
     const endpoint = (await fx.api('GET', `/api/endpoints/${endpointId}`)).body;
     expect(endpoint.failing_since).to.equal(null);
@@ -174,7 +243,9 @@ describe('outbox rows of every bad kind', function () {
     expect(page.status).to.equal(200);
     expect(page.text).to.contain('event_id is 100 characters; at most 64 fit');
     expect(page.text).to.contain('the database refused this row: order.boom is refused by a trigger');
-    const [[zero]] = await db.get().pool.query<RowDataPacket[]>("SELECT id FROM wp_webhook_outbox WHERE event_type = 'order.zero'");
+    const [[zero]] = await db
+      .get()
+      .pool.query<RowDataPacket[]>("SELECT id FROM wp_webhook_outbox WHERE event_type = 'order.zero'");
     const all = await c.get(`/admin/events?before=${Number(zero!.id) + 1}`);
     expect(all.text).to.match(/is not a real time; the insertion time was used instead/);
   });
@@ -194,12 +265,15 @@ describe('outbox guarantees toward the LMS', function () {
       UNIQUE KEY uq_event_id (event_id), KEY idx_fanned_out (fanned_out_at, id)) ENGINE=InnoDB`);
     const { pool } = await migratedPool(db.get().url);
     await pool.end();
-    const insert = "INSERT INTO wp_webhook_outbox (event_type, payload, event_id) VALUES ('order.created', '{}', 'evt_same')";
+    const insert =
+      "INSERT INTO wp_webhook_outbox (event_type, payload, event_id) VALUES ('order.created', '{}', 'evt_same')";
     await db.get().pool.query(insert);
     await db.get().pool.query(insert);
-    const [idx] = await db.get().pool.query<RowDataPacket[]>(
-      "SELECT INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'wp_webhook_outbox' AND NON_UNIQUE = 0 AND INDEX_NAME <> 'PRIMARY'",
-    );
+    const [idx] = await db
+      .get()
+      .pool.query<RowDataPacket[]>(
+        "SELECT INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'wp_webhook_outbox' AND NON_UNIQUE = 0 AND INDEX_NAME <> 'PRIMARY'",
+      );
     expect(idx).to.deep.equal([]);
   });
 

@@ -41,7 +41,9 @@ describe('delivery pipeline (real MariaDB, real receivers)', function () {
   it('delivers an outbox row with headers that both verifiers accept', async () => {
     const r = await receiver();
     const ep = await endpoint(`${r.url}/hook`, ['enrollment.created']);
-    await insertOutbox(db.get().pool, [{ type: 'enrollment.created', payload: { student_id: 'student_xyz789', course_id: 'course_abc123' } }]);
+    await insertOutbox(db.get().pool, [
+      { type: 'enrollment.created', payload: { student_id: 'student_xyz789', course_id: 'course_abc123' } },
+    ]);
     const got = await waitFor('one request', () => r.received[0]);
 
     expect(got.json.event).to.equal('enrollment.created');
@@ -57,11 +59,17 @@ describe('delivery pipeline (real MariaDB, real receivers)', function () {
 
     // The contract's snippet, on the raw bytes received.
     const expected = createHmac('sha256', ep.secret).update(got.raw).digest('hex');
-    expect(timingSafeEqual(Buffer.from(String(got.headers['x-webhook-signature'])), Buffer.from(expected))).to.equal(true);
+    expect(timingSafeEqual(Buffer.from(String(got.headers['x-webhook-signature'])), Buffer.from(expected))).to.equal(
+      true,
+    );
     // An independent Standard Webhooks library.
-    expect(() => new Webhook(ep.secret).verify(got.raw.toString('utf8'), got.headers as Record<string, string>)).to.not.throw();
+    expect(() =>
+      new Webhook(ep.secret).verify(got.raw.toString('utf8'), got.headers as Record<string, string>),
+    ).to.not.throw();
 
-    const [d] = await waitFor('delivery succeeded', async () => (await deliveriesOf(ep.id)).filter((x) => x.status === 'succeeded'));
+    const [d] = await waitFor('delivery succeeded', async () =>
+      (await deliveriesOf(ep.id)).filter((x) => x.status === 'succeeded'),
+    );
     const full = await detail(d!.id);
     expect(full.attempt_log).to.have.length(1);
     expect(full.attempt_log[0]).to.include({ outcome: 'success', status_code: 200 });
@@ -82,7 +90,11 @@ describe('delivery pipeline (real MariaDB, real receivers)', function () {
     ]);
     await waitFor('6 requests', () => r.received.length >= 6);
     await sleep(300);
-    const byPath = (p: string) => r.received.filter((x) => x.path === p).map((x) => x.json.event).sort();
+    const byPath = (p: string) =>
+      r.received
+        .filter((x) => x.path === p)
+        .map((x) => x.json.event)
+        .sort();
     expect(byPath('/exact')).to.deep.equal(['order.created']);
     expect(byPath('/wild')).to.deep.equal(['order.created']);
     expect(byPath('/all')).to.deep.equal(['order.created', 'payment.failed', 'student.registered']);
@@ -90,13 +102,22 @@ describe('delivery pipeline (real MariaDB, real receivers)', function () {
     expect(byPath('/off')).to.deep.equal([]);
     const paused = await deliveriesOf(off.id);
     expect(paused.map((d) => d.status)).to.deep.equal(['paused', 'paused', 'paused']);
-    for (const e of [exact, wild, all, pay]) expect((await deliveriesOf(e.id)).every((d) => d.status === 'succeeded')).to.equal(true);
+    for (const e of [exact, wild, all, pay])
+      expect((await deliveriesOf(e.id)).every((d) => d.status === 'succeeded')).to.equal(true);
 
     // Re-enabling sends what was recorded while it was off, with the same event ids.
-    const ids = r.received.filter((x) => x.path === '/all').map((x) => x.json.id).sort();
+    const ids = r.received
+      .filter((x) => x.path === '/all')
+      .map((x) => x.json.id)
+      .sort();
     expect((await api('PATCH', `/api/endpoints/${off.id}`, { enabled: true })).body.resumed_deliveries).to.equal(3);
     await waitFor('paused deliveries sent', () => r.received.filter((x) => x.path === '/off').length === 3);
-    expect(r.received.filter((x) => x.path === '/off').map((x) => x.json.id).sort()).to.deep.equal(ids);
+    expect(
+      r.received
+        .filter((x) => x.path === '/off')
+        .map((x) => x.json.id)
+        .sort(),
+    ).to.deep.equal(ids);
   });
 
   it('retries a 500 with the same event id and body, and logs both attempts', async () => {
@@ -107,7 +128,9 @@ describe('delivery pipeline (real MariaDB, real receivers)', function () {
     expect(r.received[1]!.json.id).to.equal(r.received[0]!.json.id);
     expect(r.received[1]!.raw.equals(r.received[0]!.raw)).to.equal(true);
     expect(r.received[1]!.headers['x-webhook-signature']).to.equal(r.received[0]!.headers['x-webhook-signature']);
-    const [d] = await waitFor('succeeded', async () => (await deliveriesOf(ep.id)).filter((x) => x.status === 'succeeded'));
+    const [d] = await waitFor('succeeded', async () =>
+      (await deliveriesOf(ep.id)).filter((x) => x.status === 'succeeded'),
+    );
     const full = await detail(d!.id);
     expect(full.attempts).to.equal(2);
     expect(full.attempt_log.map((a: { status_code: number }) => a.status_code)).to.deep.equal([500, 200]);
@@ -131,7 +154,11 @@ describe('delivery pipeline (real MariaDB, real receivers)', function () {
       [slow, 'timeout'],
       [dead, 'connection'],
     ] as const) {
-      const [d] = await waitFor(`${cls} delivery failed`, async () => (await deliveriesOf(ep.id)).filter((x) => x.status === 'failed'), 20_000);
+      const [d] = await waitFor(
+        `${cls} delivery failed`,
+        async () => (await deliveriesOf(ep.id)).filter((x) => x.status === 'failed'),
+        20_000,
+      );
       const full = await detail(d!.id);
       expect(full.attempts).to.equal(2);
       expect(full.attempt_log.map((a: { error_class: string }) => a.error_class)).to.deep.equal([cls, cls]);
@@ -147,9 +174,13 @@ describe('delivery pipeline (real MariaDB, real receivers)', function () {
     try {
       await slowTx.beginTransaction();
       await insertOutbox(slowTx, [{ type: 'lesson.completed', payload: { order: 'first-id-committed-last' } }]);
-      await insertOutbox(db.get().pool, [{ type: 'lesson.completed', payload: { order: 'second-id-committed-first' } }]);
+      await insertOutbox(db.get().pool, [
+        { type: 'lesson.completed', payload: { order: 'second-id-committed-first' } },
+      ]);
       await waitFor('the higher id delivered', () => r.received.length === 1);
-      const [[ids]] = await slowTx.query<RowDataPacket[]>("SELECT MIN(id) AS lo, MAX(id) AS hi FROM wp_webhook_outbox WHERE event_type = 'lesson.completed'");
+      const [[ids]] = await slowTx.query<RowDataPacket[]>(
+        "SELECT MIN(id) AS lo, MAX(id) AS hi FROM wp_webhook_outbox WHERE event_type = 'lesson.completed'",
+      );
       expect(ids!.hi).to.be.greaterThan(ids!.lo);
       await sleep(1200); // a full tick passes while the lower id is still uncommitted
       expect(r.received.length).to.equal(1);
@@ -158,7 +189,10 @@ describe('delivery pipeline (real MariaDB, real receivers)', function () {
       slowTx.release();
     }
     await waitFor('the lower id delivered after its late commit', () => r.received.length === 2);
-    expect(r.received.map((x) => (x.json.data as { order: string }).order)).to.deep.equal(['second-id-committed-first', 'first-id-committed-last']);
+    expect(r.received.map((x) => (x.json.data as { order: string }).order)).to.deep.equal([
+      'second-id-committed-first',
+      'first-id-committed-last',
+    ]);
   });
 
   it('rejects bad outbox rows with a reason while the rows after them go', async () => {
@@ -173,9 +207,11 @@ describe('delivery pipeline (real MariaDB, real receivers)', function () {
     ]);
     await waitFor('the good row delivered', () => r.received.length === 1);
     expect(r.received[0]!.json.data).to.deep.equal({ certificate_id: 'ok' });
-    const [rows] = await db.get().pool.query<RowDataPacket[]>(
-      "SELECT rejected_reason, fanned_out_at FROM wp_webhook_outbox WHERE event_type IN ('certificate.issued', '') ORDER BY id",
-    );
+    const [rows] = await db
+      .get()
+      .pool.query<RowDataPacket[]>(
+        "SELECT rejected_reason, fanned_out_at FROM wp_webhook_outbox WHERE event_type IN ('certificate.issued', '') ORDER BY id",
+      );
     expect(rows.map((x) => x.fanned_out_at !== null)).to.deep.equal([true, true, true, true]);
     expect(rows[0]!.rejected_reason).to.match(/^payload is not valid JSON/);
     expect(rows[1]!.rejected_reason).to.match(/over the max_payload_bytes limit of 1024/);
@@ -192,7 +228,11 @@ describe('delivery pipeline (real MariaDB, real receivers)', function () {
     await db.get().pool.query("UPDATE wp_webhook_outbox SET event_id = NULL WHERE event_id = 'evt_from_lms_1'");
     await insertOutbox(db.get().pool, [{ type: 'order.completed', payload: { n: 2 }, eventId: 'evt_from_lms_1' }]);
     await waitFor('second row stamped', async () => {
-      const [rows] = await db.get().pool.query<RowDataPacket[]>("SELECT rejected_reason FROM wp_webhook_outbox WHERE event_type = 'order.completed' ORDER BY id DESC LIMIT 1");
+      const [rows] = await db
+        .get()
+        .pool.query<RowDataPacket[]>(
+          "SELECT rejected_reason FROM wp_webhook_outbox WHERE event_type = 'order.completed' ORDER BY id DESC LIMIT 1",
+        );
       return rows[0]?.rejected_reason;
     });
     expect(r.received.length).to.equal(1);
@@ -238,7 +278,10 @@ describe('delivery pipeline (real MariaDB, real receivers)', function () {
       { type: 'subscription.renewed', payload: { s: 1 } },
       { type: 'subscription.renewed', payload: { s: 2 } },
     ]);
-    await waitFor('both failed', async () => (await deliveriesOf(ep.id)).filter((x) => x.status === 'failed').length === 2);
+    await waitFor(
+      'both failed',
+      async () => (await deliveriesOf(ep.id)).filter((x) => x.status === 'failed').length === 2,
+    );
     fail = false;
     const [first] = await deliveriesOf(ep.id);
     const replay = await api('POST', `/api/deliveries/${first!.id}/replay`);
@@ -257,27 +300,55 @@ describe('delivery pipeline (real MariaDB, real receivers)', function () {
     const r = await receiver();
     const ep = await endpoint(r.url, ['student.updated']);
     const rotated = (await api('POST', `/api/endpoints/${ep.id}/rotate-secret`, { grace_hours: 24 })).body;
-    expect(rotated.secret).to.match(/^whsec_/).and.not.equal(ep.secret);
+    expect(rotated.secret)
+      .to.match(/^whsec_/)
+      .and.not.equal(ep.secret);
     expect(Date.parse(rotated.previous_secret_expires_at) - Date.now()).to.be.within(23.9 * 3600_000, 24 * 3600_000);
     // The README's simple receiver: hex HMAC of the raw body, compared in constant time.
     const hexOk = (secret: string, raw: Buffer, header: unknown) => {
       const expected = createHmac('sha256', secret).update(raw).digest('hex');
-      return typeof header === 'string' && header.length === expected.length && timingSafeEqual(Buffer.from(header), Buffer.from(expected));
+      return (
+        typeof header === 'string' &&
+        header.length === expected.length &&
+        timingSafeEqual(Buffer.from(header), Buffer.from(expected))
+      );
     };
     expect((await api('POST', `/api/endpoints/${ep.id}/test`)).status).to.equal(202);
     await insertOutbox(db.get().pool, [{ type: 'student.updated', payload: { during: true } }]);
     await waitFor('two during the grace period', () => r.received.length >= 2);
     for (const got of r.received) {
-      expect(hexOk(ep.secret, got.raw, got.headers['x-webhook-signature']), 'old secret via X-Webhook-Signature').to.equal(true);
-      expect(hexOk(rotated.secret, got.raw, got.headers['x-webhook-signature-next']), 'new secret via X-Webhook-Signature-Next').to.equal(true);
+      expect(
+        hexOk(ep.secret, got.raw, got.headers['x-webhook-signature']),
+        'old secret via X-Webhook-Signature',
+      ).to.equal(true);
+      expect(
+        hexOk(rotated.secret, got.raw, got.headers['x-webhook-signature-next']),
+        'new secret via X-Webhook-Signature-Next',
+      ).to.equal(true);
       expect(String(got.headers['webhook-signature']).split(' ')).to.have.length(2);
-      for (const secret of [ep.secret, rotated.secret]) expect(() => new Webhook(secret).verify(got.raw.toString(), got.headers as Record<string, string>)).to.not.throw();
-      for (const secret of [ep.secret, rotated.secret]) expect(() => verifyWebhook(secret, got.raw, { 'x-webhook-signature': String(got.headers['x-webhook-signature']), 'x-webhook-signature-next': String(got.headers['x-webhook-signature-next']) })).to.not.throw();
+      for (const secret of [ep.secret, rotated.secret])
+        expect(() =>
+          new Webhook(secret).verify(got.raw.toString(), got.headers as Record<string, string>),
+        ).to.not.throw();
+      for (const secret of [ep.secret, rotated.secret])
+        expect(() =>
+          verifyWebhook(secret, got.raw, {
+            'x-webhook-signature': String(got.headers['x-webhook-signature']),
+            'x-webhook-signature-next': String(got.headers['x-webhook-signature-next']),
+          }),
+        ).to.not.throw();
     }
     // The grace period ends: the new secret takes over X-Webhook-Signature.
-    await db.get().pool.query('UPDATE wp_webhook_endpoints SET previous_secret_expires_at = NOW(3) - INTERVAL 1 SECOND WHERE id = ?', [ep.id]);
+    await db
+      .get()
+      .pool.query(
+        'UPDATE wp_webhook_endpoints SET previous_secret_expires_at = NOW(3) - INTERVAL 1 SECOND WHERE id = ?',
+        [ep.id],
+      );
     await insertOutbox(db.get().pool, [{ type: 'student.updated', payload: { after: true } }]);
-    const after = await waitFor('one after the grace period', () => r.received.find((x) => (x.json.data as { after?: boolean }).after));
+    const after = await waitFor('one after the grace period', () =>
+      r.received.find((x) => (x.json.data as { after?: boolean }).after),
+    );
     expect(hexOk(rotated.secret, after.raw, after.headers['x-webhook-signature'])).to.equal(true);
     expect(after.headers).to.not.have.property('x-webhook-signature-next');
     expect(String(after.headers['webhook-signature']).split(' ')).to.have.length(1);
@@ -291,14 +362,27 @@ describe('delivery pipeline (real MariaDB, real receivers)', function () {
       { type: 'payment.completed', payload: '{oops' },
       { type: 'payment.completed', payload: { p: 2 } },
     ]);
-    await waitFor('both succeeded', async () => (await deliveriesOf(ep.id)).filter((d) => d.status === 'succeeded').length === 2);
+    await waitFor(
+      'both succeeded',
+      async () => (await deliveriesOf(ep.id)).filter((d) => d.status === 'succeeded').length === 2,
+    );
     const text = await (await fetch(`${fx.sidecar.url}/metrics`)).text();
     const value = (re: RegExp) => Number(re.exec(text)?.[1]);
-    expect(value(new RegExp(`webhooks_deliveries_total\\{outcome="succeeded",endpoint_id="${ep.id}"\\} (\\d+)`))).to.equal(2);
-    expect(value(new RegExp(`webhooks_deliveries_total\\{outcome="retry",endpoint_id="${ep.id}"\\} (\\d+)`))).to.equal(1);
+    expect(
+      value(new RegExp(`webhooks_deliveries_total\\{outcome="succeeded",endpoint_id="${ep.id}"\\} (\\d+)`)),
+    ).to.equal(2);
+    expect(value(new RegExp(`webhooks_deliveries_total\\{outcome="retry",endpoint_id="${ep.id}"\\} (\\d+)`))).to.equal(
+      1,
+    );
     expect(value(/webhooks_attempt_duration_seconds_count\{result="success"\} (\d+)/)).to.be.at.least(2);
     expect(value(/webhooks_attempt_duration_seconds_count\{result="failure"\} (\d+)/)).to.be.at.least(1);
-    for (const g of ['webhooks_deliveries_due', 'webhooks_deliveries_pending', 'webhooks_deliveries_failed', 'webhooks_oldest_due_age_seconds', 'webhooks_outbox_rows_waiting']) {
+    for (const g of [
+      'webhooks_deliveries_due',
+      'webhooks_deliveries_pending',
+      'webhooks_deliveries_failed',
+      'webhooks_oldest_due_age_seconds',
+      'webhooks_outbox_rows_waiting',
+    ]) {
       expect(text).to.match(new RegExp(`^${g} \\d+`, 'm'));
     }
     expect(text).to.match(/^webhooks_outbox_rows_rejected_total [1-9]/m);

@@ -41,7 +41,12 @@ describe('several sidecar processes on one database', function () {
   }
 
   async function countStatus(status: string, type: string): Promise<number> {
-    const [[r]] = await db.get().pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM wp_webhook_deliveries WHERE status = ? AND event_type = ?', [status, type]);
+    const [[r]] = await db
+      .get()
+      .pool.query<RowDataPacket[]>(
+        'SELECT COUNT(*) AS n FROM wp_webhook_deliveries WHERE status = ? AND event_type = ?',
+        [status, type],
+      );
     return Number(r!.n);
   }
 
@@ -69,11 +74,20 @@ describe('several sidecar processes on one database', function () {
       db.get().pool,
       Array.from({ length: N }, (_, i) => ({ type: 'enrollment.created', payload: { i } })),
     );
-    await waitFor('all delivered', async () => (await countStatus('succeeded', 'enrollment.created')) === N, 90_000, 200);
+    await waitFor(
+      'all delivered',
+      async () => (await countStatus('succeeded', 'enrollment.created')) === N,
+      90_000,
+      200,
+    );
     const counts = tally();
     const duplicates = [...counts.values()].filter((n) => n > 1).length;
-    const [workers] = await db.get().pool.query<RowDataPacket[]>('SELECT worker, COUNT(*) AS n FROM wp_webhook_attempts GROUP BY worker');
-    console.log(`      ${N} events, ${counts.size} distinct received, ${duplicates} duplicated, by ${workers.map((w) => w.n).join(' + ')} attempts`);
+    const [workers] = await db
+      .get()
+      .pool.query<RowDataPacket[]>('SELECT worker, COUNT(*) AS n FROM wp_webhook_attempts GROUP BY worker');
+    console.log(
+      `      ${N} events, ${counts.size} distinct received, ${duplicates} duplicated, by ${workers.map((w) => w.n).join(' + ')} attempts`,
+    );
     expect(counts.size).to.equal(N);
     expect(duplicates).to.equal(0);
     expect(receiver.received.length).to.equal(N);
@@ -87,15 +101,25 @@ describe('several sidecar processes on one database', function () {
     await setup(['order.created'], { timeout_seconds: 1 });
     receiver.respond(() => ({ status: 200, delayMs: 5 }));
     const first = spawn();
-    await insertOutbox(db.get().pool, Array.from({ length: N }, (_, i) => ({ type: 'order.created', payload: { i } })));
+    await insertOutbox(
+      db.get().pool,
+      Array.from({ length: N }, (_, i) => ({ type: 'order.created', payload: { i } })),
+    );
     await waitFor('some deliveries made', () => receiver.received.length >= 500, 60_000);
     first.proc.kill('SIGKILL');
     await first.exited;
     const atKill = receiver.received.length;
     spawn();
-    await waitFor('all delivered after restart', async () => (await countStatus('succeeded', 'order.created')) === N, 90_000, 200);
+    await waitFor(
+      'all delivered after restart',
+      async () => (await countStatus('succeeded', 'order.created')) === N,
+      90_000,
+      200,
+    );
 
-    const [ids] = await db.get().pool.query<RowDataPacket[]>("SELECT event_id FROM wp_webhook_outbox WHERE event_type = 'order.created'");
+    const [ids] = await db
+      .get()
+      .pool.query<RowDataPacket[]>("SELECT event_id FROM wp_webhook_outbox WHERE event_type = 'order.created'");
     const counts = tally();
     const lost = ids.filter((r) => !counts.has(String(r.event_id))).length;
     const duplicated = [...counts.values()].reduce((s, n) => s + (n - 1), 0);
@@ -109,7 +133,10 @@ describe('several sidecar processes on one database', function () {
     await setup(['lesson.completed'], { timeout_seconds: 5 });
     receiver.respond(() => ({ status: 200, delayMs: 300 }));
     const first = spawn();
-    await insertOutbox(db.get().pool, Array.from({ length: N }, (_, i) => ({ type: 'lesson.completed', payload: { i } })));
+    await insertOutbox(
+      db.get().pool,
+      Array.from({ length: N }, (_, i) => ({ type: 'lesson.completed', payload: { i } })),
+    );
     await waitFor('deliveries under way', () => receiver.received.length >= 200, 60_000);
     const t0 = Date.now();
     first.proc.kill('SIGTERM');
@@ -118,11 +145,18 @@ describe('several sidecar processes on one database', function () {
     console.log(`      SIGTERM with requests in flight: exited ${code} after ${tookMs} ms`);
     expect(code).to.equal(0);
     expect(tookMs).to.be.below(10_000);
-    const [[claimed]] = await db.get().pool.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM wp_webhook_deliveries WHERE claim_token IS NOT NULL");
+    const [[claimed]] = await db
+      .get()
+      .pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM wp_webhook_deliveries WHERE claim_token IS NOT NULL');
     expect(Number(claimed!.n), 'claims handed back').to.equal(0);
     receiver.respond(() => ({ status: 200 }));
     spawn();
-    await waitFor('all delivered after restart', async () => (await countStatus('succeeded', 'lesson.completed')) === N, 60_000, 200);
+    await waitFor(
+      'all delivered after restart',
+      async () => (await countStatus('succeeded', 'lesson.completed')) === N,
+      60_000,
+      200,
+    );
     const counts = tally();
     expect(counts.size).to.equal(N);
   });
@@ -132,7 +166,10 @@ describe('several sidecar processes on one database', function () {
     await setup(['course.updated'], { timeout_seconds: 1 });
     receiver.respond(() => ({ status: 200, delayMs: 3 }));
     let live = [spawn(), spawn()];
-    await insertOutbox(db.get().pool, Array.from({ length: N }, (_, i) => ({ type: 'course.updated', payload: { i } })));
+    await insertOutbox(
+      db.get().pool,
+      Array.from({ length: N }, (_, i) => ({ type: 'course.updated', payload: { i } })),
+    );
     const kills: number[] = [];
     for (const at of [400 + Math.floor(Math.random() * 400), 1600 + Math.floor(Math.random() * 600)]) {
       await waitFor(`${at} receipts`, () => receiver.received.length >= at, 60_000, 10);
@@ -145,7 +182,9 @@ describe('several sidecar processes on one database', function () {
     await waitFor('all delivered', async () => (await countStatus('succeeded', 'course.updated')) === N, 90_000, 200);
     const counts = tally();
     const duplicated = [...counts.values()].reduce((a, n) => a + n - 1, 0);
-    console.log(`      ${N} events, SIGKILL after ${kills.join(' and ')} receipts: lost ${N - counts.size}, duplicated ${duplicated}`);
+    console.log(
+      `      ${N} events, SIGKILL after ${kills.join(' and ')} receipts: lost ${N - counts.size}, duplicated ${duplicated}`,
+    );
     expect(counts.size).to.equal(N);
     expect(duplicated).to.be.at.most(2 * DUPLICATE_BOUND);
   });

@@ -39,7 +39,13 @@ describe('the dispatcher rooms, one at a time', function () {
       const data = req.json.data as { status?: number; bodyBytes?: number };
       return { status: data?.status ?? 200, body: data?.bodyBytes ? '"'.repeat(data.bodyBytes) : undefined };
     });
-    endpointId = await insertEndpoint(pool, t, { url: receiver.url, description: '', events: ['*'], enabled: true, secret: 'a-secret-of-16-chars' });
+    endpointId = await insertEndpoint(pool, t, {
+      url: receiver.url,
+      description: '',
+      events: ['*'],
+      enabled: true,
+      secret: 'a-secret-of-16-chars',
+    });
     db.get().beforeDrop(async () => {
       sender.close();
       await receiver.close();
@@ -47,12 +53,22 @@ describe('the dispatcher rooms, one at a time', function () {
     });
   });
 
-  const due = async () => Number((await pool.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM wp_webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= NOW(3)"))[0][0]!.n);
+  const due = async () =>
+    Number(
+      (
+        await pool.query<RowDataPacket[]>(
+          "SELECT COUNT(*) AS n FROM wp_webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= NOW(3)",
+        )
+      )[0][0]!.n,
+    );
   /** An outbox row's payload: the status and body length the receiver answers it with. */
   type RoomRow = { status?: number; bodyBytes?: number };
   async function fresh(rows: RoomRow[]): Promise<void> {
     await pool.query("UPDATE wp_webhook_deliveries SET status = 'succeeded' WHERE status = 'pending'");
-    await insertOutbox(pool, rows.map((data) => ({ type: 'room.test', payload: data })));
+    await insertOutbox(
+      pool,
+      rows.map((data) => ({ type: 'room.test', payload: data })),
+    );
     await fanOutBatch(pool, t, { limit: 500, maxPayloadBytes: 1 << 20 });
   }
 
@@ -67,7 +83,9 @@ describe('the dispatcher rooms, one at a time', function () {
       expect(ids).to.have.length(20);
       expect(new Set(ids).size, 'no row claimed twice').to.equal(20);
       expect(await due(), 'claimed rows are not due while their lease runs').to.equal(0);
-      const [[lease]] = await pool.query<RowDataPacket[]>('SELECT MIN(TIMESTAMPDIFF(SECOND, NOW(3), next_attempt_at)) AS s FROM wp_webhook_deliveries WHERE claim_token IS NOT NULL');
+      const [[lease]] = await pool.query<RowDataPacket[]>(
+        'SELECT MIN(TIMESTAMPDIFF(SECOND, NOW(3), next_attempt_at)) AS s FROM wp_webhook_deliveries WHERE claim_token IS NOT NULL',
+      );
       expect(Number(lease!.s), 'lease = 2 × timeout + 10 s').to.be.within(12, 14);
       await a.release(ra.claimed);
       expect(await due()).to.equal(ra.claimed.length);
@@ -81,7 +99,12 @@ describe('the dispatcher rooms, one at a time', function () {
   describe('sender room (attempt)', () => {
     const attempt = () => createAttempter({ sender, settings, userAgent: 'test/1', worker: 'w' });
     const claimOne = async (): Promise<ClaimedDelivery> => {
-      const { claimed } = await createClaimer({ pool, tables: t, worker: 'w' }).claim({ limit: 1, timeoutSeconds: 2, excludeEndpoints: [], freeSlots: () => 1 });
+      const { claimed } = await createClaimer({ pool, tables: t, worker: 'w' }).claim({
+        limit: 1,
+        timeoutSeconds: 2,
+        excludeEndpoints: [],
+        freeSlots: () => 1,
+      });
       return claimed[0]!;
     };
 
@@ -91,7 +114,9 @@ describe('the dispatcher rooms, one at a time', function () {
       expect(ok.ok).to.equal(true);
       expect(ok.completion.status).to.equal('succeeded');
       expect(ok.attempt).to.include({ attemptNo: 1, startedBy: 'first', statusCode: 200, requestUrl: receiver.url });
-      expect(receiver.received.at(-1)!.headers['x-webhook-signature']).to.equal(ok.attempt!.requestHeaders['x-webhook-signature']);
+      expect(receiver.received.at(-1)!.headers['x-webhook-signature']).to.equal(
+        ok.attempt!.requestHeaders['x-webhook-signature'],
+      );
 
       await fresh([{ status: 500 }]);
       const retry = await attempt()(await claimOne());
@@ -107,7 +132,9 @@ describe('the dispatcher rooms, one at a time', function () {
       const own = await attempt()({ ...bad, eventType: 'order.\u0007' });
       expect(own.completion.status).to.equal('failed');
       expect(own.attempt!.errorClass).to.equal('internal');
-      expect(own.attempt!.errorMessage).to.match(/^the sidecar could not build this request, so it was not sent: the x-webhook-event header/);
+      expect(own.attempt!.errorMessage).to.match(
+        /^the sidecar could not build this request, so it was not sent: the x-webhook-event header/,
+      );
     });
 
     it('numbers on from earlier attempts, restarting the schedule after a replay, and sends nothing to a disabled endpoint', async () => {
@@ -130,7 +157,12 @@ describe('the dispatcher rooms, one at a time', function () {
   describe('recorder', () => {
     it('writes a batch of results in one go: attempt rows, backoff columns, endpoint health; our own faults leave health alone', async () => {
       await fresh([{}, { status: 500 }, {}]);
-      const { claimed } = await createClaimer({ pool, tables: t, worker: 'w' }).claim({ limit: 3, timeoutSeconds: 2, excludeEndpoints: [], freeSlots: () => 3 });
+      const { claimed } = await createClaimer({ pool, tables: t, worker: 'w' }).claim({
+        limit: 3,
+        timeoutSeconds: 2,
+        excludeEndpoints: [],
+        freeSlots: () => 3,
+      });
       const run = createAttempter({ sender, settings, userAgent: 'test/1', worker: 'w' });
       const results = await Promise.all(claimed.map((c, i) => run(i === 2 ? { ...c, eventType: 'bad\u0001' } : c)));
       const recorder = createRecorder({ pool, tables: t, settings, log: silentLogger, stopping: () => false });
@@ -140,13 +172,19 @@ describe('the dispatcher rooms, one at a time', function () {
       recorder.record(results[0]!);
       expect(recorder.pending()).to.equal(2);
       await recorder.flush();
-      const [[ep]] = await pool.query<RowDataPacket[]>('SELECT failing_since, last_success_at FROM wp_webhook_endpoints WHERE id = ?', [endpointId]);
+      const [[ep]] = await pool.query<RowDataPacket[]>(
+        'SELECT failing_since, last_success_at FROM wp_webhook_endpoints WHERE id = ?',
+        [endpointId],
+      );
       expect(ep!.failing_since).to.equal(null);
       expect(ep!.last_success_at).to.not.equal(null);
       recorder.record(results[1]!);
       // The 20 ms batch timer writes it, with no flush() asked for.
       const states = async () => {
-        const [rows] = await pool.query<RowDataPacket[]>('SELECT status, attempts, claim_token FROM wp_webhook_deliveries WHERE id IN (?) ORDER BY id', [claimed.map((c) => c.id)]);
+        const [rows] = await pool.query<RowDataPacket[]>(
+          'SELECT status, attempts, claim_token FROM wp_webhook_deliveries WHERE id IN (?) ORDER BY id',
+          [claimed.map((c) => c.id)],
+        );
         return rows.map((r) => [r.status, r.attempts, r.claim_token]);
       };
       await waitFor('the batch timer writes it', async () => (await states()).every((s) => s[2] === null), 5000);
@@ -156,13 +194,19 @@ describe('the dispatcher rooms, one at a time', function () {
         ['pending', 1, null],
         ['failed', 1, null],
       ]);
-      const [attempts] = await pool.query<RowDataPacket[]>('SELECT delivery_id, attempt_no, started_by, error_class FROM wp_webhook_attempts WHERE delivery_id IN (?) ORDER BY delivery_id', [claimed.map((c) => c.id)]);
+      const [attempts] = await pool.query<RowDataPacket[]>(
+        'SELECT delivery_id, attempt_no, started_by, error_class FROM wp_webhook_attempts WHERE delivery_id IN (?) ORDER BY delivery_id',
+        [claimed.map((c) => c.id)],
+      );
       expect(attempts.map((a) => [a.attempt_no, a.started_by, a.error_class])).to.deep.equal([
         [1, 'first', null],
         [1, 'first', 'http_status'],
         [1, 'first', 'internal'],
       ]);
-      const [[after]] = await pool.query<RowDataPacket[]>('SELECT failing_since FROM wp_webhook_endpoints WHERE id = ?', [endpointId]);
+      const [[after]] = await pool.query<RowDataPacket[]>(
+        'SELECT failing_since FROM wp_webhook_endpoints WHERE id = ?',
+        [endpointId],
+      );
       expect(after!.failing_since, 'a 500 from the receiver does count').to.not.equal(null);
     });
 
@@ -176,7 +220,9 @@ describe('the dispatcher rooms, one at a time', function () {
       const locker = await mysql.createConnection({ uri: db.get().url });
       // The recorder's statement held up by the lock (its state varies: 'Statistics', 'Updating').
       const waiting = async () => {
-        const [w] = await locker.query<RowDataPacket[]>("SELECT id FROM information_schema.processlist WHERE info LIKE 'UPDATE `wp_webhook_deliveries` d%'");
+        const [w] = await locker.query<RowDataPacket[]>(
+          "SELECT id FROM information_schema.processlist WHERE info LIKE 'UPDATE `wp_webhook_deliveries` d%'",
+        );
         return w[0] ? Number(w[0].id) : null;
       };
       await locker.query('BEGIN');
@@ -189,15 +235,29 @@ describe('the dispatcher rooms, one at a time', function () {
 
     async function resultsOf(rows: RoomRow[], stopping = () => false) {
       await fresh(rows);
-      const { claimed } = await createClaimer({ pool, tables: t, worker: 'w' }).claim({ limit: rows.length, timeoutSeconds: 2, excludeEndpoints: [], freeSlots: () => rows.length });
+      const { claimed } = await createClaimer({ pool, tables: t, worker: 'w' }).claim({
+        limit: rows.length,
+        timeoutSeconds: 2,
+        excludeEndpoints: [],
+        freeSlots: () => rows.length,
+      });
       expect(claimed).to.have.length(rows.length);
       const run = createAttempter({ sender, settings, userAgent: 'test/1', worker: 'w' });
       const results = await Promise.all(claimed.map((c) => run(c)));
       const warnings: string[] = [];
-      const recorder = createRecorder({ pool, tables: t, settings, log: createLogger('warn', (l) => void warnings.push(l)), stopping });
+      const recorder = createRecorder({
+        pool,
+        tables: t,
+        settings,
+        log: createLogger('warn', (l) => void warnings.push(l)),
+        stopping,
+      });
       /** "status claim_token" of each delivery, in id order. */
       const statuses = async () => {
-        const [r] = await pool.query<RowDataPacket[]>('SELECT status, claim_token FROM wp_webhook_deliveries WHERE id IN (?) ORDER BY id', [claimed.map((c) => c.id)]);
+        const [r] = await pool.query<RowDataPacket[]>(
+          'SELECT status, claim_token FROM wp_webhook_deliveries WHERE id IN (?) ORDER BY id',
+          [claimed.map((c) => c.id)],
+        );
         return r.map((x) => `${x.status} ${x.claim_token ?? 'unclaimed'}`);
       };
       return { results, warnings, recorder, statuses };
@@ -215,7 +275,11 @@ describe('the dispatcher rooms, one at a time', function () {
         recorder.record(second!);
         await locker.query('COMMIT');
         // Written by the recorder itself, without another result to set it going.
-        await waitFor('both results written', async () => (await statuses()).join(', ') === 'succeeded unclaimed, succeeded unclaimed', 2000);
+        await waitFor(
+          'both results written',
+          async () => (await statuses()).join(', ') === 'succeeded unclaimed, succeeded unclaimed',
+          2000,
+        );
       } finally {
         await locker.end();
       }
@@ -232,13 +296,18 @@ describe('the dispatcher rooms, one at a time', function () {
       await settings.update({ response_body_max_bytes: 65536 });
       let held: Awaited<ReturnType<typeof resultsOf>>;
       try {
-        held = await resultsOf(Array.from({ length: 300 }, () => ({ bodyBytes: 65536 })), stopping);
+        held = await resultsOf(
+          Array.from({ length: 300 }, () => ({ bodyBytes: 65536 })),
+          stopping,
+        );
       } finally {
         await settings.update({ response_body_max_bytes: before });
       }
       const { results, warnings, recorder } = held;
       expect(results[0]!.attempt!.responseBody).to.have.length(65536);
-      const { locker } = await killWriteOn(results[0]!.completion.id, warnings, () => results.forEach((r) => recorder.record(r)));
+      const { locker } = await killWriteOn(results[0]!.completion.id, warnings, () =>
+        results.forEach((r) => recorder.record(r)),
+      );
       return { ...held, locker };
     }
 
@@ -247,7 +316,12 @@ describe('the dispatcher rooms, one at a time', function () {
       try {
         expect(recorder.pending()).to.equal(300);
         await locker.query('COMMIT');
-        await waitFor('the backlog written', async () => (await statuses()).every((x) => x === 'succeeded unclaimed'), 15_000, 200);
+        await waitFor(
+          'the backlog written',
+          async () => (await statuses()).every((x) => x === 'succeeded unclaimed'),
+          15_000,
+          200,
+        );
       } finally {
         await locker.end();
       }
@@ -262,36 +336,66 @@ describe('the dispatcher rooms, one at a time', function () {
       await recorder.flush();
       expect(recorder.pending()).to.equal(0);
       expect(warnings).to.have.length(1);
-      expect(JSON.parse(warnings[0]!)).to.include({ level: 'error', msg: 'could not record delivery results; they will be sent again when their leases expire', count: 300 });
-      expect(new Set(await statuses()), 'all left to their leases').to.deep.equal(new Set([`pending ${results[0]!.completion.claimToken}`]));
+      expect(JSON.parse(warnings[0]!)).to.include({
+        level: 'error',
+        msg: 'could not record delivery results; they will be sent again when their leases expire',
+        count: 300,
+      });
+      expect(new Set(await statuses()), 'all left to their leases').to.deep.equal(
+        new Set([`pending ${results[0]!.completion.claimToken}`]),
+      );
     });
   });
 
   describe('fan-out loop (each tick)', () => {
     it('fans out batch after batch until the outbox is drained, asks for a claim after each, and stops between batches', async () => {
       await fresh([]);
-      await insertOutbox(pool, Array.from({ length: 1200 }, (_, i) => ({ type: 'room.loop', payload: { i } })));
+      await insertOutbox(
+        pool,
+        Array.from({ length: 1200 }, (_, i) => ({ type: 'room.loop', payload: { i } })),
+      );
       let pumps = 0;
       let stopping = false;
-      const loop = createFanOutLoop({ pool, tables: t, settings, log: silentLogger, stopping: () => stopping, pump: () => pumps++ });
+      const loop = createFanOutLoop({
+        pool,
+        tables: t,
+        settings,
+        log: silentLogger,
+        stopping: () => stopping,
+        pump: () => pumps++,
+      });
       await loop.run();
-      const [[o]] = await pool.query<RowDataPacket[]>("SELECT SUM(fanned_out_at IS NULL) AS waiting, COUNT(*) AS n FROM wp_webhook_outbox WHERE event_type = 'room.loop'");
+      const [[o]] = await pool.query<RowDataPacket[]>(
+        "SELECT SUM(fanned_out_at IS NULL) AS waiting, COUNT(*) AS n FROM wp_webhook_outbox WHERE event_type = 'room.loop'",
+      );
       expect(Number(o!.waiting), 'every row fanned out in one run').to.equal(0);
       expect(Number(o!.n)).to.equal(1200);
       expect(pumps, 'one claim asked for per batch of 500').to.equal(3);
       expect(await due()).to.equal(1200);
 
-      await insertOutbox(pool, Array.from({ length: 600 }, (_, i) => ({ type: 'room.loop', payload: { i } })));
+      await insertOutbox(
+        pool,
+        Array.from({ length: 600 }, (_, i) => ({ type: 'room.loop', payload: { i } })),
+      );
       stopping = true;
       await loop.run();
-      const [[left]] = await pool.query<RowDataPacket[]>("SELECT SUM(fanned_out_at IS NULL) AS waiting FROM wp_webhook_outbox WHERE event_type = 'room.loop'");
+      const [[left]] = await pool.query<RowDataPacket[]>(
+        "SELECT SUM(fanned_out_at IS NULL) AS waiting FROM wp_webhook_outbox WHERE event_type = 'room.loop'",
+      );
       expect(Number(left!.waiting), 'a stopping process starts no batch').to.equal(600);
       loop.stop();
     });
 
     it('rejects when the database refuses the batch, so the dispatcher backs off', async () => {
       const broken = { ...t, outbox: '`wp_no_such_outbox`' };
-      const loop = createFanOutLoop({ pool, tables: broken, settings, log: silentLogger, stopping: () => false, pump: () => undefined });
+      const loop = createFanOutLoop({
+        pool,
+        tables: broken,
+        settings,
+        log: silentLogger,
+        stopping: () => false,
+        pump: () => undefined,
+      });
       let err: unknown = null;
       await loop.run().catch((e: unknown) => (err = e));
       expect((err as { code?: string } | null)?.code).to.equal('ER_NO_SUCH_TABLE');

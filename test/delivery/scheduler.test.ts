@@ -52,7 +52,10 @@ describe('scheduler', () => {
     const peakPer = new Map<number, number>();
     const run = (d: ClaimedDelivery) => {
       live.set(d.endpointId, (live.get(d.endpointId) ?? 0) + 1);
-      peak = Math.max(peak, [...live.values()].reduce((a, b) => a + b, 0));
+      peak = Math.max(
+        peak,
+        [...live.values()].reduce((a, b) => a + b, 0),
+      );
       peakPer.set(d.endpointId, Math.max(peakPer.get(d.endpointId) ?? 0, live.get(d.endpointId)!));
       return c.run(d).finally(() => live.set(d.endpointId, live.get(d.endpointId)! - 1));
     };
@@ -60,7 +63,9 @@ describe('scheduler', () => {
     s.enqueue([1, 1, 1, 2, 2, 2, 3].map(delivery));
     s.dispatch();
     expect(s.stats()).to.deep.equal({ inFlight: 4, queued: 3 });
-    expect(new Set(c.started.map((d) => d.endpointId)), 'every endpoint gets a turn first').to.deep.equal(new Set([1, 2, 3]));
+    expect(new Set(c.started.map((d) => d.endpointId)), 'every endpoint gets a turn first').to.deep.equal(
+      new Set([1, 2, 3]),
+    );
     for (let i = 0; i < 7; i++) await c.finish(c.started[i]!.id);
     expect(c.started).to.have.length(7);
     expect(peak).to.equal(4);

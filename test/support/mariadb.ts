@@ -26,12 +26,26 @@ export async function createPrivateMariaDb(serverArgs: string[] = []): Promise<P
   const mysqld = process.env.TEST_MYSQLD;
   if (mysqld) {
     // The wrapper passes --no-defaults and the base directory itself.
-    execFileSync(mysqld, ['--initialize-insecure', `--datadir=${data}`, '--user=root', `--log-error=${path.join(dir, 'init.log')}`], { stdio: 'ignore' });
+    execFileSync(
+      mysqld,
+      ['--initialize-insecure', `--datadir=${data}`, '--user=root', `--log-error=${path.join(dir, 'init.log')}`],
+      { stdio: 'ignore' },
+    );
     mkdirSync(path.join(dir, 'files'));
   } else {
-    execFileSync('mariadb-install-db', ['--no-defaults', `--datadir=${data}`, '--user=root', '--auth-root-authentication-method=normal', '--skip-test-db'], {
-      stdio: 'ignore',
-    });
+    execFileSync(
+      'mariadb-install-db',
+      [
+        '--no-defaults',
+        `--datadir=${data}`,
+        '--user=root',
+        '--auth-root-authentication-method=normal',
+        '--skip-test-db',
+      ],
+      {
+        stdio: 'ignore',
+      },
+    );
   }
   const port = await freePort();
   let proc: ChildProcess | null = null;
@@ -45,9 +59,28 @@ export async function createPrivateMariaDb(serverArgs: string[] = []): Promise<P
     port,
     url: (db) => `mysql://root@127.0.0.1:${port}/${db}`,
     async start() {
-      const common = [`--datadir=${data}`, `--port=${port}`, '--bind-address=127.0.0.1', `--socket=${path.join(dir, 'sock')}`, '--user=root', '--innodb-buffer-pool-size=32M', `--log-error=${path.join(dir, 'err.log')}`, `--pid-file=${path.join(dir, 'pid')}`];
+      const common = [
+        `--datadir=${data}`,
+        `--port=${port}`,
+        '--bind-address=127.0.0.1',
+        `--socket=${path.join(dir, 'sock')}`,
+        '--user=root',
+        '--innodb-buffer-pool-size=32M',
+        `--log-error=${path.join(dir, 'err.log')}`,
+        `--pid-file=${path.join(dir, 'pid')}`,
+      ];
       proc = mysqld
-        ? spawn(mysqld, [...common, '--mysqlx=OFF', '--disable-log-bin', `--secure-file-priv=${path.join(dir, 'files')}`, ...serverArgs], { stdio: 'ignore' })
+        ? spawn(
+            mysqld,
+            [
+              ...common,
+              '--mysqlx=OFF',
+              '--disable-log-bin',
+              `--secure-file-priv=${path.join(dir, 'files')}`,
+              ...serverArgs,
+            ],
+            { stdio: 'ignore' },
+          )
         : spawn('/usr/sbin/mariadbd', ['--no-defaults', ...common, ...serverArgs], { stdio: 'ignore' });
       const deadline = Date.now() + 30_000;
       for (;;) {
@@ -55,7 +88,8 @@ export async function createPrivateMariaDb(serverArgs: string[] = []): Promise<P
           await ping();
           return;
         } catch (err) {
-          if (Date.now() > deadline) throw new Error(`private MariaDB on ${port} did not start: ${(err as Error).message}`, { cause: err });
+          if (Date.now() > deadline)
+            throw new Error(`private MariaDB on ${port} did not start: ${(err as Error).message}`, { cause: err });
           await new Promise((r) => setTimeout(r, 100));
         }
       }

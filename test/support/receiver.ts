@@ -51,7 +51,14 @@ export async function startReceiver(responder: Responder = () => ({ status: 200 
       } catch {
         json = { id: '', event: '', created_at: '', data: null };
       }
-      const r: Received = { n: received.length + 1, path: req.url ?? '/', headers: req.headers, raw, json, at: Date.now() };
+      const r: Received = {
+        n: received.length + 1,
+        path: req.url ?? '/',
+        headers: req.headers,
+        raw,
+        json,
+        at: Date.now(),
+      };
       received.push(r);
       const reply = fn(r);
       const answer = () => {

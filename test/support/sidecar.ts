@@ -18,17 +18,33 @@ export const ADMIN_PASSWORD = 'correct horse battery';
 export const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
 
 export function testEnv(dbUrl: string, extra: Record<string, string> = {}): Record<string, string> {
-  return { DATABASE_URL: dbUrl, API_TOKEN, ADMIN_PASSWORD, ALLOW_PRIVATE_TARGETS: 'true', PORT: '0', LOG_LEVEL: 'error', ...extra };
+  return {
+    DATABASE_URL: dbUrl,
+    API_TOKEN,
+    ADMIN_PASSWORD,
+    ALLOW_PRIVATE_TARGETS: 'true',
+    PORT: '0',
+    LOG_LEVEL: 'error',
+    ...extra,
+  };
 }
 
-export async function startInProcess(dbUrl: string, extra: Record<string, string> = {}, opts: StartOptions = {}): Promise<Sidecar> {
+export async function startInProcess(
+  dbUrl: string,
+  extra: Record<string, string> = {},
+  opts: StartOptions = {},
+): Promise<Sidecar> {
   // TEST_LOG=debug shows the in-process sidecar's log while a test runs.
   const log = process.env.TEST_LOG ? createLogger(process.env.TEST_LOG as 'debug') : silentLogger;
   return startSidecar(loadConfig(testEnv(dbUrl, extra)), log, { print: () => {}, ...opts });
 }
 
 /** Fast retries for tests: the schedule is a setting, so no clock needs faking. */
-export const FAST_RETRIES: Partial<Settings> = { retry_schedule_seconds: [1, 1], retry_jitter_ratio: 0, timeout_seconds: 2 };
+export const FAST_RETRIES: Partial<Settings> = {
+  retry_schedule_seconds: [1, 1],
+  retry_jitter_ratio: 0,
+  timeout_seconds: 2,
+};
 
 export interface Api {
   (method: string, path: string, body?: unknown, token?: string | null): Promise<{ status: number; body: any }>;
@@ -39,7 +55,11 @@ export function apiClient(baseUrl: string): Api {
     const headers: Record<string, string> = {};
     if (token !== null) headers.authorization = `Bearer ${token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
-    const res = await fetch(baseUrl + path, { method, headers, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
+    const res = await fetch(baseUrl + path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
     const text = await res.text();
     let parsed: unknown = text;
     try {
@@ -59,13 +79,18 @@ export interface Child {
 
 /** The node flags `npm start` runs the sidecar with, so child processes here run the same way. */
 export const START_FLAGS: string[] = (() => {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } };
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+    scripts: { start: string };
+  };
   return /node ((?:--\S+ )*)dist\/src\/main\.js/.exec(pkg.scripts.start)?.[1]?.trim().split(' ').filter(Boolean) ?? [];
 })();
 
 export function spawnSidecar(env: Record<string, string>, nodeFlags: string[] = []): Child {
   let out = '';
-  const proc = spawn(process.execPath, [...START_FLAGS, ...nodeFlags, MAIN], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...START_FLAGS, ...nodeFlags, MAIN], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   proc.stdout.on('data', (c: Buffer) => (out += c.toString()));
   proc.stderr.on('data', (c: Buffer) => (out += c.toString()));
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));

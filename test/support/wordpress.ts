@@ -48,13 +48,29 @@ function php(args: string[]): string {
 export function installWordPress(o: InstallOptions): { users: Record<string, { id: number; hash: string }> } {
   const out = php([
     path.join(PHP_DIR, 'install-site.php'),
-    JSON.stringify({ db_name: o.dbName, db_user: o.dbUser, db_password: o.dbPassword, db_host: o.dbHost, prefix: o.prefix, abspath: WP_ABSPATH, admin: o.admin, users: o.users, options: o.options }),
+    JSON.stringify({
+      db_name: o.dbName,
+      db_user: o.dbUser,
+      db_password: o.dbPassword,
+      db_host: o.dbHost,
+      prefix: o.prefix,
+      abspath: WP_ABSPATH,
+      admin: o.admin,
+      users: o.users,
+      options: o.options,
+    }),
   ]);
   return JSON.parse(out.slice(out.indexOf('{'))) as { users: Record<string, { id: number; hash: string }> };
 }
 
 /** A wp-config.php as WordPress's own sample lays it out, in a fresh directory. */
-export function writeWpConfig(o: { dbName: string; dbUser: string; dbPassword: string; dbHost: string; prefix: string }): string {
+export function writeWpConfig(o: {
+  dbName: string;
+  dbUser: string;
+  dbPassword: string;
+  dbHost: string;
+  prefix: string;
+}): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'whtest-wp-'));
   const file = path.join(dir, 'wp-config.php');
   const q = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;

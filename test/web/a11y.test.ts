@@ -41,7 +41,14 @@ describe('admin pages: accessibility, keyboard and small screens', function () {
     mkdirSync(SCREENS, { recursive: true });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
     });
     // bypassCSP: axe is injected as a script tag; the pages' own CSP allows no inline script.
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, bypassCSP: true });
@@ -55,13 +62,22 @@ describe('admin pages: accessibility, keyboard and small screens', function () {
 
   async function axe(name: string): Promise<void> {
     await page.addScriptTag({ path: AXE });
-    const result = await page.evaluate<AxeResult>(`axe.run(document, { runOnly: { type: 'tag', values: ${JSON.stringify(WCAG)} } })`);
+    const result = await page.evaluate<AxeResult>(
+      `axe.run(document, { runOnly: { type: 'tag', values: ${JSON.stringify(WCAG)} } })`,
+    );
     report.push(`${name}: ${result.violations.length} violations, ${result.passes.length} rules passed`);
-    const found = result.violations.map((v) => `${v.id} (${v.impact}): ${v.help}\n    ${v.nodes.slice(0, 3).map((n) => `${n.target.join(' ')} — ${n.failureSummary.replace(/\n/g, ' ')}`).join('\n    ')}`);
+    const found = result.violations.map(
+      (v) =>
+        `${v.id} (${v.impact}): ${v.help}\n    ${v.nodes
+          .slice(0, 3)
+          .map((n) => `${n.target.join(' ')} — ${n.failureSummary.replace(/\n/g, ' ')}`)
+          .join('\n    ')}`,
+    );
     expect(found, `${name} ${page.url()}`).to.deep.equal([]);
   }
 
-  const shot = (name: string, width: number) => page.screenshot({ path: `${SCREENS}/${name}-${width}.png`, fullPage: true });
+  const shot = (name: string, width: number) =>
+    page.screenshot({ path: `${SCREENS}/${name}-${width}.png`, fullPage: true });
 
   /** Presses Tab until the focused element matches, as a keyboard user would; fails after `max` presses. */
   async function tabTo(selector: string, max = 120): Promise<number> {
@@ -72,7 +88,12 @@ describe('admin pages: accessibility, keyboard and small screens', function () {
     throw new Error(`${selector} not reached with ${max} presses of Tab on ${page.url()}`);
   }
 
-  const focused = () => page.evaluate(() => ({ id: document.activeElement?.id ?? '', tag: document.activeElement?.tagName ?? '', text: document.activeElement?.textContent?.trim() ?? '' }));
+  const focused = () =>
+    page.evaluate(() => ({
+      id: document.activeElement?.id ?? '',
+      tag: document.activeElement?.tagName ?? '',
+      text: document.activeElement?.textContent?.trim() ?? '',
+    }));
 
   it('says the log is empty without blaming filters, before anything was sent; the login page passes axe', async () => {
     await page.goto(`${fx.sidecar.url}/admin/login`);
@@ -92,7 +113,11 @@ describe('admin pages: accessibility, keyboard and small screens', function () {
   it('sets up a failing endpoint, a disabled one and rejected rows', async () => {
     await api('PATCH', '/api/settings', { retry_schedule_seconds: [1], retry_jitter_ratio: 0, timeout_seconds: 2 });
     ok = await fx.receiver(() => ({ status: 200, body: 'ok' }));
-    bad = await fx.receiver(() => ({ status: 500, headers: { 'content-type': 'text/plain' }, body: '\n  Database is locked (SQLITE_BUSY)\nat handler.js:12' }));
+    bad = await fx.receiver(() => ({
+      status: 500,
+      headers: { 'content-type': 'text/plain' },
+      body: '\n  Database is locked (SQLITE_BUSY)\nat handler.js:12',
+    }));
     ids.ok = (await fx.endpoint(`${ok.url}/crm`, ['enrollment.created', 'order.*'], { description: 'CRM sync' })).id;
     ids.failing = (await fx.endpoint(`${bad.url}/billing`, ['order.*'], { description: 'Billing bridge' })).id;
     ids.disabled = (await fx.endpoint(`${ok.url}/old`, ['order.*'], { description: 'Old LMS mirror' })).id;
@@ -104,32 +129,38 @@ describe('admin pages: accessibility, keyboard and small screens', function () {
       { type: '', payload: { order_id: 'o_2' } },
       { type: 'order.refunded', payload: '{"order_id": "o_3", "amount": ' },
     ]);
-    const [failed] = await waitFor('a delivery to the failing endpoint used up its retries', async () => (await api('GET', `/api/deliveries?endpoint_id=${ids.failing}&status=failed`)).body.data);
+    const [failed] = await waitFor(
+      'a delivery to the failing endpoint used up its retries',
+      async () => (await api('GET', `/api/deliveries?endpoint_id=${ids.failing}&status=failed`)).body.data,
+    );
     ids.failedDelivery = failed.id;
-    const [[row]] = await db.get().pool.query<RowDataPacket[]>('SELECT MAX(id) AS id FROM wp_webhook_outbox WHERE rejected_reason IS NOT NULL');
+    const [[row]] = await db
+      .get()
+      .pool.query<RowDataPacket[]>('SELECT MAX(id) AS id FROM wp_webhook_outbox WHERE rejected_reason IS NOT NULL');
     ids.rejectedRow = Number(row!.id);
     expect(ids.rejectedRow).to.be.greaterThan(0);
     await waitFor('the healthy endpoint got its three', () => ok.received.length >= 3);
   });
 
   /** Every admin page, with what makes it worth looking at. */
-  const pages = () => [
-    ['dashboard', '/admin'],
-    ['endpoints', '/admin/endpoints'],
-    ['endpoint-new', '/admin/endpoints/new'],
-    ['endpoint-healthy', `/admin/endpoints/${ids.ok}`],
-    ['endpoint-failing', `/admin/endpoints/${ids.failing}`],
-    ['endpoint-disabled', `/admin/endpoints/${ids.disabled}`],
-    ['log', '/admin/deliveries'],
-    ['log-filtered', '/admin/deliveries?event_type=order.*&status=failed'],
-    ['log-bad-filter', '/admin/deliveries?since=yesterday'],
-    ['delivery-failed', `/admin/deliveries/${ids.failedDelivery}`],
-    ['events', '/admin/events'],
-    ['events-rejected', '/admin/events?rejected=1'],
-    ['event-rejected-row', `/admin/events/${ids.rejectedRow}`],
-    ['settings', '/admin/settings'],
-    ['not-found', '/admin/nowhere'],
-  ] as const;
+  const pages = () =>
+    [
+      ['dashboard', '/admin'],
+      ['endpoints', '/admin/endpoints'],
+      ['endpoint-new', '/admin/endpoints/new'],
+      ['endpoint-healthy', `/admin/endpoints/${ids.ok}`],
+      ['endpoint-failing', `/admin/endpoints/${ids.failing}`],
+      ['endpoint-disabled', `/admin/endpoints/${ids.disabled}`],
+      ['log', '/admin/deliveries'],
+      ['log-filtered', '/admin/deliveries?event_type=order.*&status=failed'],
+      ['log-bad-filter', '/admin/deliveries?since=yesterday'],
+      ['delivery-failed', `/admin/deliveries/${ids.failedDelivery}`],
+      ['events', '/admin/events'],
+      ['events-rejected', '/admin/events?rejected=1'],
+      ['event-rejected-row', `/admin/events/${ids.rejectedRow}`],
+      ['settings', '/admin/settings'],
+      ['not-found', '/admin/nowhere'],
+    ] as const;
 
   it('passes axe (WCAG 2.2 AA) on every page, at 1280 px', async () => {
     await page.setViewportSize({ width: 1280, height: 900 });
@@ -145,18 +176,24 @@ describe('admin pages: accessibility, keyboard and small screens', function () {
     // The result count, the receiver's first line (blank lines skipped), and the endpoint named as the filter names it.
     expect(await page.textContent('#result-count')).to.match(/^\d+ deliver(y|ies) match(es)? these filters\.$/);
     const row = page.locator('table.list tbody tr').first();
-    expect(await row.locator('[data-label="Last response"]').textContent()).to.match(/HTTP 500\s*Database is locked \(SQLITE_BUSY\)/);
+    expect(await row.locator('[data-label="Last response"]').textContent()).to.match(
+      /HTTP 500\s*Database is locked \(SQLITE_BUSY\)/,
+    );
     expect(await row.locator('[data-label="Delivery"] .sub').textContent()).to.equal('Billing bridge');
     expect(await page.locator(`#f-endpoint option[value="${ids.failing}"]`).textContent()).to.equal('Billing bridge');
     // A bad filter names the field as labelled, and marks it.
     await page.goto(`${fx.sidecar.url}/admin/deliveries?since=yesterday`);
-    expect(await page.textContent('#filter-error')).to.include('From must be a date and time written as 2026-11-30 10:12 (UTC).');
+    expect(await page.textContent('#filter-error')).to.include(
+      'From must be a date and time written as 2026-11-30 10:12 (UTC).',
+    );
     expect(await page.getAttribute('#f-since', 'aria-invalid')).to.equal('true');
     expect(await page.getAttribute('#f-since', 'aria-describedby')).to.equal('f-when-hint filter-error');
     expect(await page.getAttribute('#f-until', 'aria-invalid')).to.equal(null);
     // The endpoint's page says what the receiver answered, in its words.
     await page.goto(`${fx.sidecar.url}/admin/endpoints/${ids.failing}`);
-    expect(await page.textContent('#health')).to.match(/failing\s+since[\s\S]*Last error[\s\S]*HTTP 500, answering Database is locked \(SQLITE_BUSY\)/);
+    expect(await page.textContent('#health')).to.match(
+      /failing\s+since[\s\S]*Last error[\s\S]*HTTP 500, answering Database is locked \(SQLITE_BUSY\)/,
+    );
     expect(await page.locator('#health q').textContent()).to.equal('Database is locked (SQLITE_BUSY)');
     // A rejected row's payload can be read, as written.
     await page.goto(`${fx.sidecar.url}/admin/events?rejected=1`);
@@ -275,13 +312,19 @@ describe('admin pages: accessibility, keyboard and small screens', function () {
       await shot(name, 390);
       // The first screen, as a phone shows it before any scrolling.
       await page.screenshot({ path: `${SCREENS}/${name}-390-first-screen.png` });
-      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      const overflow = await page.evaluate(
+        () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+      );
       expect(overflow, `${name}: page wider than the screen`).to.be.at.most(0);
       // Each row is a card: every cell visible, within the screen, with its column's name beside it.
       const cells = await page.evaluate(() =>
         [...document.querySelectorAll('table.list tbody td')].map((td) => {
           const r = td.getBoundingClientRect();
-          return { label: td.getAttribute('data-label'), shown: r.width > 0 && r.height > 0 && r.right <= window.innerWidth, before: getComputedStyle(td, '::before').content };
+          return {
+            label: td.getAttribute('data-label'),
+            shown: r.width > 0 && r.height > 0 && r.right <= window.innerWidth,
+            before: getComputedStyle(td, '::before').content,
+          };
         }),
       );
       for (const c of cells) {
@@ -293,7 +336,8 @@ describe('admin pages: accessibility, keyboard and small screens', function () {
       expect(nav, `${name}: menu height`).to.be.below(100);
     }
     await page.goto(`${fx.sidecar.url}/admin/endpoints/${ids.failing}`);
-    const y = (sel: string) => page.evaluate((s) => document.querySelector(s)!.getBoundingClientRect().top + window.scrollY, sel);
+    const y = (sel: string) =>
+      page.evaluate((s) => document.querySelector(s)!.getBoundingClientRect().top + window.scrollY, sel);
     expect(await y('#actions')).to.be.below(await y('form.form input[name="url"]'));
     expect(await y('#actions')).to.be.below(900);
   });

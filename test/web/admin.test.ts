@@ -25,7 +25,15 @@ describe('admin pages', function () {
   describe('login and sessions', () => {
     it('redirects every admin page to the login form without a session', async () => {
       const c = new Client(fx.sidecar.url);
-      for (const path of ['/admin', '/admin/endpoints', '/admin/endpoints/new', '/admin/deliveries', '/admin/events', '/admin/settings', '/admin/deliveries/1']) {
+      for (const path of [
+        '/admin',
+        '/admin/endpoints',
+        '/admin/endpoints/new',
+        '/admin/deliveries',
+        '/admin/events',
+        '/admin/settings',
+        '/admin/deliveries/1',
+      ]) {
         const res = await c.get(path);
         expect(res.status, path).to.equal(303);
         expect(res.location).to.equal(`/admin/login?next=${encodeURIComponent(path)}`);
@@ -39,7 +47,11 @@ describe('admin pages', function () {
       const c = new Client(fx.sidecar.url);
       const page = await c.get('/admin/login?next=%2Fadmin%2Fsettings');
       expect(page.text).to.match(/name="password"/);
-      const res = await c.request('POST', '/admin/login', { _csrf: Client.token(page.text), password: ADMIN_PASSWORD, next: '/admin/settings' });
+      const res = await c.request('POST', '/admin/login', {
+        _csrf: Client.token(page.text),
+        password: ADMIN_PASSWORD,
+        next: '/admin/settings',
+      });
       expect(res.status).to.equal(303);
       expect(res.location).to.equal('/admin/settings');
       expect((await c.get('/admin/settings')).status).to.equal(200);
@@ -50,7 +62,11 @@ describe('admin pages', function () {
     it('refuses an open redirect after login', async () => {
       const c = new Client(fx.sidecar.url);
       const page = await c.get('/admin/login');
-      const res = await c.request('POST', '/admin/login', { _csrf: Client.token(page.text), password: ADMIN_PASSWORD, next: '//evil.example/admin' });
+      const res = await c.request('POST', '/admin/login', {
+        _csrf: Client.token(page.text),
+        password: ADMIN_PASSWORD,
+        next: '//evil.example/admin',
+      });
       expect(res.location).to.equal('/admin');
     });
 
@@ -67,7 +83,10 @@ describe('admin pages', function () {
         });
       const a = (await login()).headers.getSetCookie().find((c) => c.startsWith('whs_session='))!;
       const b = (await login()).headers.getSetCookie().find((c) => c.startsWith('whs_session='))!;
-      expect(a).to.match(/HttpOnly/).and.match(/SameSite=Lax/).and.match(/Path=\/admin/);
+      expect(a)
+        .to.match(/HttpOnly/)
+        .and.match(/SameSite=Lax/)
+        .and.match(/Path=\/admin/);
       expect(a.split(';')[0]).to.not.equal(b.split(';')[0]);
     });
 
@@ -90,7 +109,8 @@ describe('admin pages', function () {
     for (const kind of ['ADMIN_PASSWORD', 'the generated password']) {
       it(`gives 50 parallel wrong passwords no more tries than the limit (${kind}), across two processes`, async () => {
         let generated = '';
-        const env: Record<string, string> = kind === 'ADMIN_PASSWORD' ? {} : { ADMIN_PASSWORD: '', TABLE_PREFIX: 'gen_' };
+        const env: Record<string, string> =
+          kind === 'ADMIN_PASSWORD' ? {} : { ADMIN_PASSWORD: '', TABLE_PREFIX: 'gen_' };
         const opts = { loop: false, print: (line: string) => (generated = /: (\S+)$/.exec(line)?.[1] ?? '') };
         const a = await startInProcess(db.get().url, env, opts);
         const b = await startInProcess(db.get().url, env, opts);
@@ -99,8 +119,14 @@ describe('admin pages', function () {
           if (kind !== 'ADMIN_PASSWORD') expect(generated).to.have.length.greaterThan(10);
           const clients = Array.from({ length: 50 }, (_, i) => new Client((i % 2 ? a : b).url));
           const statuses = await Promise.all(clients.map((c) => c.login('wrong password').then((r) => r.status)));
-          expect(statuses.filter((s) => s === 401), 'checked').to.have.length(5);
-          expect(statuses.filter((s) => s === 429), 'refused').to.have.length(45);
+          expect(
+            statuses.filter((s) => s === 401),
+            'checked',
+          ).to.have.length(5);
+          expect(
+            statuses.filter((s) => s === 429),
+            'refused',
+          ).to.have.length(45);
           const right = kind === 'ADMIN_PASSWORD' ? ADMIN_PASSWORD : generated;
           expect((await new Client(a.url).login(right)).status, 'the right password waits too').to.equal(429);
           await db.get().pool.query(`DELETE FROM ${table}`);
@@ -159,7 +185,10 @@ describe('admin pages', function () {
 
     it('rejects a POST without a valid CSRF token', async () => {
       for (const token of [undefined, 'forged-token']) {
-        const res = await c.request('POST', '/admin/settings', { ...(token ? { _csrf: token } : {}), timeout_seconds: '5' });
+        const res = await c.request('POST', '/admin/settings', {
+          ...(token ? { _csrf: token } : {}),
+          timeout_seconds: '5',
+        });
         expect(res.status).to.equal(403);
         expect(res.text).to.match(/form expired or did not come from this site/);
       }
@@ -167,13 +196,24 @@ describe('admin pages', function () {
     });
 
     it('shows validation errors next to the fields and keeps what was typed, escaped', async () => {
-      const res = await c.post('/admin/endpoints', { url: 'ftp://<b>x</b>', description: '"><script>alert(1)</script>', events_other: 'not valid!' }, '/admin/endpoints/new');
+      const res = await c.post(
+        '/admin/endpoints',
+        { url: 'ftp://<b>x</b>', description: '"><script>alert(1)</script>', events_other: 'not valid!' },
+        '/admin/endpoints/new',
+      );
       expect(res.status).to.equal(400);
       // In the form's words, next to the field, tied to it, and listed in a summary that takes focus.
-      expect(res.text).to.match(/class="field-error" id="url-error">Endpoint URL must be a full web address starting with https:\/\/ or http:\/\//);
-      expect(res.text).to.match(/id="events-error">&#34;not valid!&#34; is not an event type\. Use names such as enrollment\.created/);
+      expect(res.text).to.match(
+        /class="field-error" id="url-error">Endpoint URL must be a full web address starting with https:\/\/ or http:\/\//,
+      );
+      expect(res.text).to.match(
+        /id="events-error">&#34;not valid!&#34; is not an event type\. Use names such as enrollment\.created/,
+      );
       expect(res.text).to.match(/<input id="url" name="url"[^>]* aria-invalid="true" aria-describedby="url-error">/);
-      const summary = res.text.slice(res.text.indexOf('id="error-summary"'), res.text.indexOf('</div>', res.text.indexOf('id="error-summary"')));
+      const summary = res.text.slice(
+        res.text.indexOf('id="error-summary"'),
+        res.text.indexOf('</div>', res.text.indexOf('id="error-summary"')),
+      );
       expect(summary).to.match(/tabindex="-1" autofocus/);
       expect(summary).to.include('There are 2 problems');
       expect(summary).to.include('<a href="#url">Endpoint URL must be');
@@ -185,7 +225,18 @@ describe('admin pages', function () {
     });
 
     it('creates an endpoint, edits it, and saves settings with field errors when wrong', async () => {
-      const created = await c.post('/admin/endpoints', { url: `${receiver.url}/ui`, description: 'CRM', events: ['enrollment.created', 'order.completed'], events_other: 'badge.*', enabled: 'on', confirm: 'on' }, '/admin/endpoints/new');
+      const created = await c.post(
+        '/admin/endpoints',
+        {
+          url: `${receiver.url}/ui`,
+          description: 'CRM',
+          events: ['enrollment.created', 'order.completed'],
+          events_other: 'badge.*',
+          enabled: 'on',
+          confirm: 'on',
+        },
+        '/admin/endpoints/new',
+      );
       expect(created.status).to.equal(303);
       const path = created.location!.split('?')[0]!;
       const page = await c.get(created.location!);
@@ -193,13 +244,30 @@ describe('admin pages', function () {
       expect(page.text).to.match(/value="enrollment.created" checked/);
       expect(page.text).to.include('value="badge.*"');
 
-      const bad = await c.post('/admin/settings', { retry_schedule_seconds: '60, soon', timeout_seconds: '0' }, '/admin/settings');
+      const bad = await c.post(
+        '/admin/settings',
+        { retry_schedule_seconds: '60, soon', timeout_seconds: '0' },
+        '/admin/settings',
+      );
       expect(bad.status).to.equal(400);
-      expect(bad.text).to.match(/id="retry_schedule_seconds-error">Retry schedule must be whole numbers separated by commas; &#34;soon&#34; is not one\./);
+      expect(bad.text).to.match(
+        /id="retry_schedule_seconds-error">Retry schedule must be whole numbers separated by commas; &#34;soon&#34; is not one\./,
+      );
       expect(bad.text).to.match(/id="timeout_seconds-error">Request timeout must be 1 or more\./);
       expect(bad.text).to.include('value="60, soon"');
 
-      const fields = { retry_schedule_seconds: '30, 60', timeout_seconds: '7', retry_jitter_ratio: '0.1', retry_after_cap_seconds: '3600', max_in_flight_per_endpoint: '16', auto_disable_after_hours: '48', retention_days: '14', response_body_max_bytes: '2048', max_payload_bytes: '65536', rotation_grace_hours: '12' };
+      const fields = {
+        retry_schedule_seconds: '30, 60',
+        timeout_seconds: '7',
+        retry_jitter_ratio: '0.1',
+        retry_after_cap_seconds: '3600',
+        max_in_flight_per_endpoint: '16',
+        auto_disable_after_hours: '48',
+        retention_days: '14',
+        response_body_max_bytes: '2048',
+        max_payload_bytes: '65536',
+        rotation_grace_hours: '12',
+      };
       const ok = await c.post('/admin/settings', fields, '/admin/settings');
       expect(ok.location).to.equal('/admin/settings?notice=settings-saved');
       const s = (await api('GET', '/api/settings')).body;
@@ -217,10 +285,17 @@ describe('admin pages', function () {
     });
 
     it('renders payloads and response bodies from strangers as text', async () => {
-      receiver.respond(() => ({ status: 500, headers: { 'content-type': 'text/html', 'x-evil': '<svg onload=alert(3)>' }, body: '<img src=x onerror=alert(2)>' }));
+      receiver.respond(() => ({
+        status: 500,
+        headers: { 'content-type': 'text/html', 'x-evil': '<svg onload=alert(3)>' },
+        body: '<img src=x onerror=alert(2)>',
+      }));
       await api('POST', '/api/endpoints', { url: `${receiver.url}/xss`, events: ['student.updated'] });
       await insertOutbox(db.get().pool, [{ type: 'student.updated', payload: { name: '<script>alert(1)</script>' } }]);
-      const [d] = await waitFor('failed delivery', async () => (await api('GET', '/api/deliveries?event_type=student.updated&status=failed')).body.data);
+      const [d] = await waitFor(
+        'failed delivery',
+        async () => (await api('GET', '/api/deliveries?event_type=student.updated&status=failed')).body.data,
+      );
       const page = await c.get(`/admin/deliveries/${d.id}`);
       expect(page.status).to.equal(200);
       expect(page.text).to.include('&lt;script&gt;alert(1)&lt;/script&gt;');
@@ -232,7 +307,9 @@ describe('admin pages', function () {
 
     it('serves every page with a CSP that allows no inline script', async () => {
       for (const path of ['/admin', '/admin/endpoints', '/admin/deliveries', '/admin/events', '/admin/settings']) {
-        const res = await fetch(fx.sidecar.url + path, { headers: { cookie: `whs_session=${c.cookie('whs_session')}` } });
+        const res = await fetch(fx.sidecar.url + path, {
+          headers: { cookie: `whs_session=${c.cookie('whs_session')}` },
+        });
         expect(res.status, path).to.equal(200);
         expect(res.headers.get('content-security-policy')).to.match(/script-src 'self'/);
         expect(await res.text()).to.not.match(/<script(?![^>]*src=)/);
@@ -243,7 +320,10 @@ describe('admin pages', function () {
       const res = await c.get('/admin/deliveries?status=lost&endpoint_id=abc');
       expect(res.status).to.equal(400);
       expect(res.text).to.match(/Endpoint must be a number\. Status must be one of: pending, /);
-      const notice = res.text.slice(res.text.indexOf('id="filter-error"'), res.text.indexOf('</div>', res.text.indexOf('id="filter-error"')));
+      const notice = res.text.slice(
+        res.text.indexOf('id="filter-error"'),
+        res.text.indexOf('</div>', res.text.indexOf('id="filter-error"')),
+      );
       expect(notice).to.not.match(/endpoint_id|\bmust be one of \[/);
       expect(res.text).to.not.include('No deliveries');
       const date = await c.get('/admin/deliveries?since=yesterday');
@@ -252,7 +332,11 @@ describe('admin pages', function () {
   });
 
   it('draws 24 hourly bars scaled to the busiest hour', () => {
-    const hours = Array.from({ length: 24 }, (_, i) => ({ hour: new Date(Date.UTC(2025, 0, 1, i)), succeeded: i === 5 ? 10 : 1, other: i === 5 ? 10 : 0 }));
+    const hours = Array.from({ length: 24 }, (_, i) => ({
+      hour: new Date(Date.UTC(2025, 0, 1, i)),
+      succeeded: i === 5 ? 10 : 1,
+      other: i === 5 ? 10 : 0,
+    }));
     const chart = barChart(hours, 720, 160);
     expect(chart.bars).to.have.length(24);
     expect(chart.max).to.equal(20);

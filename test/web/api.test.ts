@@ -55,9 +55,19 @@ describe('JSON API', function () {
       ['POST', '/api/endpoints', { url: 'ftp://x.example', events: ['order.created'] }, /url must be an http/],
       ['POST', '/api/endpoints', { url: 'http://127.0.0.1:1/', events: 'order.created' }, /events must be an array/],
       ['POST', '/api/endpoints', { url: 'http://127.0.0.1:1/', events: [] }, /events must contain at least 1 items/],
-      ['POST', '/api/endpoints', { url: 'http://127.0.0.1:1/', events: ['order created'] }, /events\[0\] must be an event type/],
+      [
+        'POST',
+        '/api/endpoints',
+        { url: 'http://127.0.0.1:1/', events: ['order created'] },
+        /events\[0\] must be an event type/,
+      ],
       ['POST', '/api/endpoints', { url: 'http://127.0.0.1:1/', events: ['*'], colour: 'red' }, /colour is not allowed/],
-      ['POST', '/api/endpoints', { url: 'http://127.0.0.1:1/', events: ['*'], secret: 'short' }, /secret length must be at least 16/],
+      [
+        'POST',
+        '/api/endpoints',
+        { url: 'http://127.0.0.1:1/', events: ['*'], secret: 'short' },
+        /secret length must be at least 16/,
+      ],
       ['POST', '/api/endpoints', [1, 2], /body must be a JSON object/],
       ['PATCH', '/api/settings', { retry_schedule_seconds: 'often' }, /retry_schedule_seconds must be an array/],
       ['PATCH', '/api/settings', { timeout_seconds: 0 }, /timeout_seconds must be greater than or equal to 1/],
@@ -89,7 +99,10 @@ describe('JSON API', function () {
     it('refuses private targets unless ALLOW_PRIVATE_TARGETS is set', async () => {
       const strict = await startInProcess(db.get().url, { ALLOW_PRIVATE_TARGETS: 'false' }, { loop: false });
       try {
-        const res = await apiClient(strict.url)('POST', '/api/endpoints', { url: 'http://169.254.169.254/latest', events: ['*'] });
+        const res = await apiClient(strict.url)('POST', '/api/endpoints', {
+          url: 'http://169.254.169.254/latest',
+          events: ['*'],
+        });
         expect(res.status).to.equal(400);
         expect(res.body.error.message).to.match(/169\.254\.169\.254.*linkLocal/);
       } finally {
@@ -100,20 +113,32 @@ describe('JSON API', function () {
 
   describe('endpoints', () => {
     it('creates with a generated secret shown once, masks it afterwards, patches and deletes', async () => {
-      const created = await api('POST', '/api/endpoints', { url: 'http://127.0.0.1:9/hook', events: ['enrollment.*'], description: 'CRM' });
+      const created = await api('POST', '/api/endpoints', {
+        url: 'http://127.0.0.1:9/hook',
+        events: ['enrollment.*'],
+        description: 'CRM',
+      });
       expect(created.status).to.equal(201);
       expect(created.body.secret).to.match(/^whsec_[A-Za-z0-9+/]{43}=$/);
       const id = created.body.id;
       const got = await api('GET', `/api/endpoints/${id}`);
       expect(got.body.secret).to.not.equal(created.body.secret);
       expect(got.body.secret).to.match(/^whsec_…/);
-      expect((await api('GET', '/api/endpoints')).body.data.find((e: { id: number }) => e.id === id).secret).to.match(/…/);
+      expect((await api('GET', '/api/endpoints')).body.data.find((e: { id: number }) => e.id === id).secret).to.match(
+        /…/,
+      );
 
-      const patched = await api('PATCH', `/api/endpoints/${id}`, { events: ['order.created', 'payment.*'], enabled: false });
+      const patched = await api('PATCH', `/api/endpoints/${id}`, {
+        events: ['order.created', 'payment.*'],
+        enabled: false,
+      });
       expect(patched.body).to.include({ enabled: false, disabled_reason: 'disabled by an operator' });
       expect(patched.body.events).to.deep.equal(['order.created', 'payment.*']);
 
-      const custom = await api('POST', `/api/endpoints/${id}/rotate-secret`, { secret: 'my-own-secret-value-1', grace_hours: 0 });
+      const custom = await api('POST', `/api/endpoints/${id}/rotate-secret`, {
+        secret: 'my-own-secret-value-1',
+        grace_hours: 0,
+      });
       expect(custom.body.secret).to.equal('my-own-secret-value-1');
       expect(custom.body.previous_secret_expires_at).to.equal(null);
 
@@ -122,7 +147,8 @@ describe('JSON API', function () {
     });
 
     it('refuses a test event for a disabled endpoint with the reason', async () => {
-      const e = (await api('POST', '/api/endpoints', { url: 'http://127.0.0.1:9/', events: ['*'], enabled: false })).body;
+      const e = (await api('POST', '/api/endpoints', { url: 'http://127.0.0.1:9/', events: ['*'], enabled: false }))
+        .body;
       const res = await api('POST', `/api/endpoints/${e.id}/test`);
       expect(res.status).to.equal(400);
       expect(res.body.error.message).to.match(/disabled; enable it/);
@@ -131,7 +157,12 @@ describe('JSON API', function () {
 
   describe('deliveries', () => {
     it('lists newest first with keyset pagination and filters', async () => {
-      const e = (await api('POST', '/api/endpoints', { url: 'http://127.0.0.1:9/', events: ['lesson.completed', 'quiz.submitted'] })).body;
+      const e = (
+        await api('POST', '/api/endpoints', {
+          url: 'http://127.0.0.1:9/',
+          events: ['lesson.completed', 'quiz.submitted'],
+        })
+      ).body;
       await insertOutbox(db.get().pool, [
         ...Array.from({ length: 5 }, (_, i) => ({ type: 'lesson.completed', payload: { i } })),
         ...Array.from({ length: 3 }, (_, i) => ({ type: 'quiz.submitted', payload: { i } })),
@@ -172,7 +203,9 @@ describe('JSON API', function () {
       expect(before.body.timeout_seconds).to.equal(10);
       const res = await api('PATCH', '/api/settings', { retry_schedule_seconds: [5, 10], timeout_seconds: 3 });
       expect(res.body).to.include({ timeout_seconds: 3 });
-      const [rows] = await db.get().pool.query<RowDataPacket[]>("SELECT value FROM wp_webhook_settings WHERE name = 'retry_schedule_seconds'");
+      const [rows] = await db
+        .get()
+        .pool.query<RowDataPacket[]>("SELECT value FROM wp_webhook_settings WHERE name = 'retry_schedule_seconds'");
       expect(JSON.parse(rows[0]!.value)).to.deep.equal([5, 10]);
     });
   });

@@ -27,7 +27,14 @@ describe('admin UI in Chromium', function () {
     receiver = await fx.receiver();
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
     });
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   });
@@ -123,7 +130,9 @@ describe('admin UI in Chromium', function () {
     ] as const) {
       await page.goto(fx.sidecar.url + path);
       // Nothing wider than the screen: the layout reflows instead of scrolling sideways.
-      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      const overflow = await page.evaluate(
+        () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+      );
       expect(overflow, path).to.be.at.most(0);
       await shot(name);
     }

@@ -24,8 +24,44 @@ function prng(seed: number) {
   };
 }
 
-const FIELDS = ['url', 'events', 'description', 'enabled', 'secret', 'since', 'grace_hours', 'retry_schedule_seconds', 'timeout_seconds', 'https_only', 'max_payload_bytes', 'retention_days', '__proto__', 'constructor', 'x'];
-const STRINGS = ['', ' ', 'http://127.0.0.1:1/', 'https://example.com/h', 'javascript:alert(1)', 'enrollment.*', '*', '<script>', "' OR 1=1 --", '\u0000', '😀'.repeat(50), 'é', '9'.repeat(400), 'a'.repeat(5000), '2025-03-20T10:30:00Z', 'true', '-1', 'NaN', '1e309'];
+const FIELDS = [
+  'url',
+  'events',
+  'description',
+  'enabled',
+  'secret',
+  'since',
+  'grace_hours',
+  'retry_schedule_seconds',
+  'timeout_seconds',
+  'https_only',
+  'max_payload_bytes',
+  'retention_days',
+  '__proto__',
+  'constructor',
+  'x',
+];
+const STRINGS = [
+  '',
+  ' ',
+  'http://127.0.0.1:1/',
+  'https://example.com/h',
+  'javascript:alert(1)',
+  'enrollment.*',
+  '*',
+  '<script>',
+  "' OR 1=1 --",
+  '\u0000',
+  '😀'.repeat(50),
+  'é',
+  '9'.repeat(400),
+  'a'.repeat(5000),
+  '2025-03-20T10:30:00Z',
+  'true',
+  '-1',
+  'NaN',
+  '1e309',
+];
 
 function generator(rand: () => number) {
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
@@ -40,14 +76,21 @@ function generator(rand: () => number) {
   const object = (depth: number): Record<string, unknown> => {
     const o: Record<string, unknown> = {};
     // defineProperty, so a key named __proto__ is an own field (as JSON.parse makes it), not a prototype.
-    for (let i = Math.floor(rand() * 5); i > 0; i--) Object.defineProperty(o, pick(FIELDS), { value: value(depth), enumerable: true, writable: true, configurable: true });
+    for (let i = Math.floor(rand() * 5); i > 0; i--)
+      Object.defineProperty(o, pick(FIELDS), {
+        value: value(depth),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
     return o;
   };
   const deep = (n: number): unknown => JSON.parse('{"a":'.repeat(n) + '1' + '}'.repeat(n));
   const body = (): unknown => {
     const r = rand();
     if (r < 0.05) return '{"url": ';
-    if (r < 0.08) return Buffer.from([0x7b, 0x22, 0x75, 0x22, 0x3a, 0x22, 0xc3, 0x28, 0xff, 0x22, 0x7d]).toString('latin1');
+    if (r < 0.08)
+      return Buffer.from([0x7b, 0x22, 0x75, 0x22, 0x3a, 0x22, 0xc3, 0x28, 0xff, 0x22, 0x7d]).toString('latin1');
     if (r < 0.1) return deep(3000);
     if (r < 0.15) return value(0);
     return object(0);
@@ -92,21 +135,36 @@ describe('generated input', function () {
       const [method, path] = g.pick(routes);
       const body = g.body();
       const raw = typeof body === 'string' ? body : JSON.stringify(body);
-      const res = await fetch(fx.sidecar.url + path, { method, headers: { authorization: `Bearer ${API_TOKEN}`, 'content-type': 'application/json' }, body: raw });
+      const res = await fetch(fx.sidecar.url + path, {
+        method,
+        headers: { authorization: `Bearer ${API_TOKEN}`, 'content-type': 'application/json' },
+        body: raw,
+      });
       statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
       const text = await res.text();
       expect(res.status, `${method} ${path} ${raw.slice(0, 300)} → ${text.slice(0, 300)}`).to.be.below(500);
-      if (res.status >= 400) expect(JSON.parse(text).error.message, raw.slice(0, 200)).to.be.a('string').and.not.equal('');
+      if (res.status >= 400)
+        expect(JSON.parse(text).error.message, raw.slice(0, 200)).to.be.a('string').and.not.equal('');
     }
     for (let i = 0; i < 300; i++) {
       const q = new URLSearchParams();
-      for (let k = Math.floor(rand() * 4); k > 0; k--) q.append(g.pick(['endpoint_id', 'status', 'event_type', 'event_id', 'since', 'until', 'before', 'limit', 'x']), g.text(g.value(3)));
+      for (let k = Math.floor(rand() * 4); k > 0; k--)
+        q.append(
+          g.pick(['endpoint_id', 'status', 'event_type', 'event_id', 'since', 'until', 'before', 'limit', 'x']),
+          g.text(g.value(3)),
+        );
       const res = await api('GET', `/api/deliveries?${q}`);
       expect(res.status, q.toString().slice(0, 300)).to.be.oneOf(okFor(q));
     }
     console.log(`      statuses: ${[...statuses].map(([s, n]) => `${s}×${n}`).join(' ')}`);
     // Settings that the fuzzing changed must still be sane enough to deliver.
-    await api('PATCH', '/api/settings', { retry_schedule_seconds: [60], timeout_seconds: 5, max_payload_bytes: 262144, https_only: false, max_in_flight_per_endpoint: 32 });
+    await api('PATCH', '/api/settings', {
+      retry_schedule_seconds: [60],
+      timeout_seconds: 5,
+      max_payload_bytes: 262144,
+      https_only: false,
+      max_in_flight_per_endpoint: 32,
+    });
   });
 
   it('answers random admin form posts with a page or a redirect, never a 500', async () => {
@@ -118,7 +176,14 @@ describe('generated input', function () {
       expect((await c.login(ADMIN_PASSWORD)).status).to.equal(303);
       const token = Client.token((await c.get('/admin/settings')).text);
       const e = (await api('POST', '/api/endpoints', { url: receiver.url, events: ['fuzz.form'], confirm: true })).body;
-      const paths = ['/admin/endpoints', `/admin/endpoints/${e.id}`, '/admin/settings', `/admin/endpoints/${e.id}/replay-failed`, '/admin/endpoints/abc', '/admin/deliveries/999999/replay'];
+      const paths = [
+        '/admin/endpoints',
+        `/admin/endpoints/${e.id}`,
+        '/admin/settings',
+        `/admin/endpoints/${e.id}/replay-failed`,
+        '/admin/endpoints/abc',
+        '/admin/deliveries/999999/replay',
+      ];
       for (let i = 0; i < 300; i++) {
         const form: Record<string, string | string[]> = { _csrf: token };
         for (const [k, v] of Object.entries(g.object(2))) form[k] = Array.isArray(v) ? v.map(g.text) : g.text(v);
@@ -129,7 +194,8 @@ describe('generated input', function () {
       for (let i = 0; i < 100; i++) {
         // Up to three parameters, so some repeat (?status=a&status=b).
         const q = new URLSearchParams();
-        for (let k = 1 + Math.floor(rand() * 3); k > 0; k--) q.append(g.pick(['endpoint_id', 'status', 'since', 'until', 'before', 'event_type']), g.text(g.value(3)));
+        for (let k = 1 + Math.floor(rand() * 3); k > 0; k--)
+          q.append(g.pick(['endpoint_id', 'status', 'since', 'until', 'before', 'event_type']), g.text(g.value(3)));
         expect((await c.get(`/admin/deliveries?${q}`)).status, q.toString().slice(0, 300)).to.be.oneOf(okFor(q));
         const before = encodeURIComponent(g.text(g.value(3)));
         expect((await c.get(`/admin/events?before=${before}`)).status).to.equal(200);
@@ -137,7 +203,13 @@ describe('generated input', function () {
       }
     } finally {
       await other.stop();
-      await api('PATCH', '/api/settings', { retry_schedule_seconds: [60], timeout_seconds: 5, max_payload_bytes: 262144, https_only: false, max_in_flight_per_endpoint: 32 });
+      await api('PATCH', '/api/settings', {
+        retry_schedule_seconds: [60],
+        timeout_seconds: 5,
+        max_payload_bytes: 262144,
+        https_only: false,
+        max_in_flight_per_endpoint: 32,
+      });
     }
   });
 
@@ -146,13 +218,19 @@ describe('generated input', function () {
     await api('POST', '/api/endpoints', { url: receiver.url, events: ['deep.*'], confirm: true });
     const deep = '['.repeat(100_000) + ']'.repeat(100_000);
     await insertOutbox(db.get().pool, [{ type: 'deep.nested', payload: deep }]);
-    const got = await waitFor('deep event delivered', () => receiver.received.find((r) => r.json.event === 'deep.nested'), 20_000);
+    const got = await waitFor(
+      'deep event delivered',
+      () => receiver.received.find((r) => r.json.event === 'deep.nested'),
+      20_000,
+    );
     // Received is not yet recorded: results are written in batches.
     const list = await waitFor('the delivery recorded', async () => {
       const r = await api('GET', `/api/deliveries?event_id=${got.json.id}&status=succeeded`);
       return r.body.data.length ? r : null;
     });
-    const res = await fetch(`${fx.sidecar.url}/api/deliveries/${list.body.data[0].id}`, { headers: { authorization: `Bearer ${API_TOKEN}` } });
+    const res = await fetch(`${fx.sidecar.url}/api/deliveries/${list.body.data[0].id}`, {
+      headers: { authorization: `Bearer ${API_TOKEN}` },
+    });
     expect(res.status).to.equal(200);
     const text = await res.text();
     expect(text).to.contain(`"payload":${got.raw.toString('utf8')}`);
@@ -200,15 +278,39 @@ describe('generated input', function () {
     ];
     await insertOutbox(db.get().pool, shapes);
     await insertOutbox(db.get().pool, [{ type: 'shape.after', payload: { ok: true } }]);
-    await waitFor('the row after them delivered', () => receiver.received.some((r) => r.json.event === 'shape.after'), 20_000);
-    const [rows] = await db.get().pool.query<RowDataPacket[]>("SELECT event_type, fanned_out_at, rejected_reason FROM wp_webhook_outbox WHERE event_type LIKE 'shape%' ORDER BY id");
+    await waitFor(
+      'the row after them delivered',
+      () => receiver.received.some((r) => r.json.event === 'shape.after'),
+      20_000,
+    );
+    const [rows] = await db
+      .get()
+      .pool.query<RowDataPacket[]>(
+        "SELECT event_type, fanned_out_at, rejected_reason FROM wp_webhook_outbox WHERE event_type LIKE 'shape%' ORDER BY id",
+      );
     const reasons = Object.fromEntries(rows.map((r) => [String(r.event_type).slice(0, 20), r.rejected_reason]));
-    expect(rows.every((r) => r.fanned_out_at !== null), 'every row stamped').to.equal(true);
-    for (const t of ['shape.empty', 'shape.spaces', 'shape.trailing', 'shape.json-ish']) expect(reasons[t], t).to.match(/^payload is not valid JSON/);
+    expect(
+      rows.every((r) => r.fanned_out_at !== null),
+      'every row stamped',
+    ).to.equal(true);
+    for (const t of ['shape.empty', 'shape.spaces', 'shape.trailing', 'shape.json-ish'])
+      expect(reasons[t], t).to.match(/^payload is not valid JSON/);
     expect(reasons['shape.huge']).to.match(/over the max_payload_bytes limit of 65536/);
     expect(reasons['shape with space']).to.match(/has a space \(U\+0020\)/);
-    for (const t of ['shape.null', 'shape.array', 'shape.string', 'shape.number', 'shape.deep', 'shape.unicode', 'shape.id', 'shape.after']) expect(reasons[t], t).to.equal(null);
-    const unicode = await waitFor('unicode delivered', () => receiver.received.find((r) => r.json.event === 'shape.unicode'));
+    for (const t of [
+      'shape.null',
+      'shape.array',
+      'shape.string',
+      'shape.number',
+      'shape.deep',
+      'shape.unicode',
+      'shape.id',
+      'shape.after',
+    ])
+      expect(reasons[t], t).to.equal(null);
+    const unicode = await waitFor('unicode delivered', () =>
+      receiver.received.find((r) => r.json.event === 'shape.unicode'),
+    );
     expect((unicode.json.data as { name: string }).name).to.equal('Zoë 😀 \u2028 \u0000');
     await api('PATCH', '/api/settings', { max_payload_bytes: 262144 });
   });

@@ -11,7 +11,15 @@ import { loadConfig } from '../../src/config.js';
 import { ConfigError } from '../../src/errors.js';
 import { maskSecret } from '../../src/web/present.js';
 import { useTestDb } from '../support/db.js';
-import { ADMIN_PASSWORD, API_TOKEN, spawnSidecar, stopChildren, testEnv, useSidecar, type Child } from '../support/sidecar.js';
+import {
+  ADMIN_PASSWORD,
+  API_TOKEN,
+  spawnSidecar,
+  stopChildren,
+  testEnv,
+  useSidecar,
+  type Child,
+} from '../support/sidecar.js';
 import { Client } from '../support/browserless.js';
 import { freePort } from '../support/net.js';
 import { waitFor } from '../support/wait.js';
@@ -34,7 +42,10 @@ describe('hardening', function () {
 
     it('in the API and on the endpoint page', async () => {
       const custom = 'Abcdefghij-KLMNO';
-      const ep = await fx.endpoint('https://example.com/hook', ['order.created'], { secret: custom, auth: { type: 'bearer', token: 'k3y-ABCDEFG' } });
+      const ep = await fx.endpoint('https://example.com/hook', ['order.created'], {
+        secret: custom,
+        auth: { type: 'bearer', token: 'k3y-ABCDEFG' },
+      });
       const list = (await api('GET', '/api/endpoints')).body.data as { secret: string; auth: { token: string } }[];
       expect(list[0]!.secret).to.equal('********');
       expect(list[0]!.auth.token).to.equal('********');
@@ -65,7 +76,9 @@ describe('hardening', function () {
         }
         expect(err, bad).to.be.instanceOf(ConfigError);
         expect((err as ConfigError).variable).to.equal('TRUST_PROXY');
-        expect((err as Error).message).to.match(/^TRUST_PROXY must be true, false, a number of proxy hops/).and.not.contain('\n');
+        expect((err as Error).message)
+          .to.match(/^TRUST_PROXY must be true, false, a number of proxy hops/)
+          .and.not.contain('\n');
       }
     });
 
@@ -85,7 +98,10 @@ describe('hardening', function () {
       async function signIn(client: string, password: string) {
         const headers = { 'x-forwarded-for': client, 'x-forwarded-proto': 'https' };
         const page = await fetch(`${base}/admin/login`, { headers });
-        const cookie = page.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+        const cookie = page.headers
+          .getSetCookie()
+          .map((c) => c.split(';')[0])
+          .join('; ');
         const res = await fetch(`${base}/admin/login`, {
           method: 'POST',
           redirect: 'manual',
@@ -102,15 +118,24 @@ describe('hardening', function () {
         const session = ok.cookies.find((c) => c.startsWith('whs_session='));
         expect(session, 'session cookie').to.match(/;\s*Secure/i);
         for (let i = 0; i < 5; i++) expect((await signIn('198.51.100.9', 'wrong password')).status).to.equal(401);
-        expect((await signIn('198.51.100.9', ADMIN_PASSWORD)).status, 'the guessing client is locked out').to.equal(429);
-        expect((await signIn('203.0.113.5', ADMIN_PASSWORD)).status, 'another client behind the same proxy is not').to.equal(303);
+        expect((await signIn('198.51.100.9', ADMIN_PASSWORD)).status, 'the guessing client is locked out').to.equal(
+          429,
+        );
+        expect(
+          (await signIn('203.0.113.5', ADMIN_PASSWORD)).status,
+          'another client behind the same proxy is not',
+        ).to.equal(303);
         await db.get().pool.query('DELETE FROM wp_webhook_login_attempts');
       });
     });
   });
 
   describe('a body that cannot be decoded', () => {
-    const garbage = (encoding: string, type: string) => ({ method: 'POST', headers: { 'content-type': type, 'content-encoding': encoding }, body: 'garbage' });
+    const garbage = (encoding: string, type: string) => ({
+      method: 'POST',
+      headers: { 'content-type': type, 'content-encoding': encoding },
+      body: 'garbage',
+    });
 
     it('answers 400 before sign-in, saying so, not 500', async () => {
       const res = await fetch(`${fx.sidecar.url}/admin/login`, garbage('gzip', 'application/x-www-form-urlencoded'));
@@ -120,17 +145,27 @@ describe('hardening', function () {
 
     it('answers 400 on the API for gzip and br, 415 for an encoding it does not know; a good gzip body still works', async () => {
       for (const enc of ['gzip', 'br']) {
-        const res = await fetch(`${fx.sidecar.url}/api/endpoints`, { ...garbage(enc, 'application/json'), headers: { ...garbage(enc, 'application/json').headers, authorization: `Bearer ${API_TOKEN}` } });
+        const res = await fetch(`${fx.sidecar.url}/api/endpoints`, {
+          ...garbage(enc, 'application/json'),
+          headers: { ...garbage(enc, 'application/json').headers, authorization: `Bearer ${API_TOKEN}` },
+        });
         expect(res.status, enc).to.equal(400);
         const body = (await res.json()) as { error: { code: string; message: string } };
         expect(body.error.code).to.equal('unreadable_body');
         expect(body.error.message).to.contain(`Content-Encoding ${enc}`);
       }
-      const zstd = await fetch(`${fx.sidecar.url}/api/endpoints`, { ...garbage('zstd', 'application/json'), headers: { ...garbage('zstd', 'application/json').headers, authorization: `Bearer ${API_TOKEN}` } });
+      const zstd = await fetch(`${fx.sidecar.url}/api/endpoints`, {
+        ...garbage('zstd', 'application/json'),
+        headers: { ...garbage('zstd', 'application/json').headers, authorization: `Bearer ${API_TOKEN}` },
+      });
       expect(zstd.status).to.equal(415);
       const good = await fetch(`${fx.sidecar.url}/api/endpoints`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'content-encoding': 'gzip', authorization: `Bearer ${API_TOKEN}` },
+        headers: {
+          'content-type': 'application/json',
+          'content-encoding': 'gzip',
+          authorization: `Bearer ${API_TOKEN}`,
+        },
         body: gzipSync(JSON.stringify({ url: 'https://example.com/gz', events: ['order.created'], confirm: true })),
       });
       expect(good.status).to.equal(201);
@@ -154,13 +189,21 @@ describe('hardening', function () {
 
   describe('also', () => {
     it('accepts an internationalised host as its punycode form', async () => {
-      const res = await api('POST', '/api/endpoints', { url: 'https://bücher.example/hook', events: ['order.created'], confirm: true });
+      const res = await api('POST', '/api/endpoints', {
+        url: 'https://bücher.example/hook',
+        events: ['order.created'],
+        confirm: true,
+      });
       expect(res.status, JSON.stringify(res.body)).to.equal(201);
       expect(res.body.url).to.equal('https://xn--bcher-kva.example/hook');
     });
 
     it('refuses port 0', async () => {
-      const res = await api('POST', '/api/endpoints', { url: 'https://example.com:0/hook', events: ['order.created'], confirm: true });
+      const res = await api('POST', '/api/endpoints', {
+        url: 'https://example.com:0/hook',
+        events: ['order.created'],
+        confirm: true,
+      });
       expect(res.status).to.equal(400);
       expect(res.body.error.message).to.match(/port 0/);
     });

@@ -37,9 +37,15 @@ describe('the OpenAPI document', function () {
   });
 
   it('lists every route the API router has, and no other', async () => {
-    const doc = (await fx.api('GET', '/api/openapi.json', undefined, null)).body as { paths: Record<string, Record<string, unknown>> };
+    const doc = (await fx.api('GET', '/api/openapi.json', undefined, null)).body as {
+      paths: Record<string, Record<string, unknown>>;
+    };
     const documented = Object.entries(doc.paths)
-      .flatMap(([path, ops]) => Object.keys(ops).filter((k) => ['get', 'post', 'patch', 'put', 'delete'].includes(k)).map((m) => `${m.toUpperCase()} ${path}`))
+      .flatMap(([path, ops]) =>
+        Object.keys(ops)
+          .filter((k) => ['get', 'post', 'patch', 'put', 'delete'].includes(k))
+          .map((m) => `${m.toUpperCase()} ${path}`),
+      )
       .filter((r) => r !== 'GET /openapi.json')
       .sort();
     const routes = routesOf(apiRouter({} as Service));
@@ -51,7 +57,14 @@ describe('the OpenAPI document', function () {
     const doc = (await fx.api('GET', '/api/openapi.json', undefined, null)).body;
     const create = doc.paths['/endpoints'].post.requestBody.content['application/json'].schema;
     expect(create.required).to.include.members(['url', 'events']);
-    expect(create.properties).to.include.keys('filter', 'headers', 'auth', 'rate_limit_per_second', 'signing', 'ordered');
+    expect(create.properties).to.include.keys(
+      'filter',
+      'headers',
+      'auth',
+      'rate_limit_per_second',
+      'signing',
+      'ordered',
+    );
     const query = (doc.paths['/deliveries'].get.parameters as { name: string }[]).map((p) => p.name);
     expect(query).to.include.members(['endpoint_id', 'status', 'event_type', 'limit', 'before']);
   });

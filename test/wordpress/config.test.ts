@@ -24,7 +24,10 @@ function debianSite(files: Record<string, string>): { master: string; etc: strin
   mkdirSync(etc);
   for (const [name, text] of Object.entries(files)) writeFileSync(path.join(etc, name), text);
   const master = path.join(root, 'wp-config.php');
-  writeFileSync(master, readFileSync(path.join(FIXTURES, 'debian-master.php'), 'utf8').replaceAll('/etc/wordpress', etc));
+  writeFileSync(
+    master,
+    readFileSync(path.join(FIXTURES, 'debian-master.php'), 'utf8').replaceAll('/etc/wordpress', etc),
+  );
   return { master, etc };
 }
 
@@ -34,12 +37,19 @@ const siteFile = (db: string, prefix?: string) =>
 describe('wp-config.php on real hosts', () => {
   describe("Debian's and Ubuntu's layout", () => {
     it('reads the one config-*.php the computed include can name, and says so', () => {
-      const { master, etc } = debianSite({ 'config-lms.example.com.php': siteFile('lms_site', 'lms_'), 'htaccess': '' });
+      const { master, etc } = debianSite({ 'config-lms.example.com.php': siteFile('lms_site', 'lms_'), htaccess: '' });
       const c = readWpConfig(master, { findSocket: noSocket });
       const u = new URL(c.databaseUrl);
-      expect([u.hostname, u.port, u.pathname, decodeURIComponent(u.password)]).to.deep.equal(['db.internal', '3307', '/lms_site', 's3cret']);
+      expect([u.hostname, u.port, u.pathname, decodeURIComponent(u.password)]).to.deep.equal([
+        'db.internal',
+        '3307',
+        '/lms_site',
+        's3cret',
+      ]);
       expect(c.tablePrefix, 'the site file wins over the guarded default').to.equal('lms_');
-      expect(c.notes.join('\n')).to.contain(`read ${path.join(etc, 'config-lms.example.com.php')}: the only file in ${etc}`);
+      expect(c.notes.join('\n')).to.contain(
+        `read ${path.join(etc, 'config-lms.example.com.php')}: the only file in ${etc}`,
+      );
     });
 
     it("falls back to Debian's guarded default prefix when the site file sets none; config-default.php counts as the one file", () => {
@@ -50,7 +60,10 @@ describe('wp-config.php on real hosts', () => {
     });
 
     it('stops with one line naming the file, the constant and the directory when several sites (or none) could be meant', () => {
-      const { master, etc } = debianSite({ 'config-a.example.com.php': siteFile('a'), 'config-b.example.com.php': siteFile('b') });
+      const { master, etc } = debianSite({
+        'config-a.example.com.php': siteFile('a'),
+        'config-b.example.com.php': siteFile('b'),
+      });
       const err = (() => {
         try {
           readWpConfig(master, { findSocket: noSocket });
@@ -65,11 +78,17 @@ describe('wp-config.php on real hosts', () => {
         `WP_CONFIG ${master}: DB_NAME comes from a file that it includes by a path computed when PHP runs ($debian_file = '${etc}/config-'.strtolower($debian_server).'.php'), which cannot be read without PHP; ${etc} has 2 files it could name (config-a.example.com.php, config-b.example.com.php). Set WP_CONFIG to the one for this site, or set DATABASE_URL and TABLE_PREFIX`,
       );
       const none = debianSite({});
-      expect(() => readWpConfig(none.master, { findSocket: noSocket })).to.throw(ConfigError, new RegExp(`${none.etc.replace(/[/.]/g, '\\$&')} has no file it could name`));
+      expect(() => readWpConfig(none.master, { findSocket: noSocket })).to.throw(
+        ConfigError,
+        new RegExp(`${none.etc.replace(/[/.]/g, '\\$&')} has no file it could name`),
+      );
     });
 
     it('reads the site file itself when WP_CONFIG names it', () => {
-      const { etc } = debianSite({ 'config-a.example.com.php': siteFile('a', 'a_'), 'config-b.example.com.php': siteFile('b') });
+      const { etc } = debianSite({
+        'config-a.example.com.php': siteFile('a', 'a_'),
+        'config-b.example.com.php': siteFile('b'),
+      });
       const c = readWpConfig(path.join(etc, 'config-a.example.com.php'));
       expect([new URL(c.databaseUrl).pathname, c.tablePrefix]).to.deep.equal(['/a', 'a_']);
     });
@@ -77,7 +96,10 @@ describe('wp-config.php on real hosts', () => {
 
   it('follows includes with a literal path, relative to the file, first define winning as in PHP', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'whtest-inc-'));
-    writeFileSync(path.join(dir, 'db.php'), `<?php define('DB_NAME', 'from_include'); define('DB_PASSWORD', "inc'luded"); require_once __DIR__ . '/db.php';`);
+    writeFileSync(
+      path.join(dir, 'db.php'),
+      `<?php define('DB_NAME', 'from_include'); define('DB_PASSWORD', "inc'luded"); require_once __DIR__ . '/db.php';`,
+    );
     writeFileSync(path.join(dir, 'secrets.php'), `<?php define('DB_USER', 'from_abs');`);
     const file = path.join(dir, 'wp-config.php');
     writeFileSync(
@@ -95,7 +117,12 @@ require_once ABSPATH . 'wp-settings.php';
     );
     const c = readWpConfig(file);
     const u = new URL(c.databaseUrl);
-    expect([u.pathname, decodeURIComponent(u.username), decodeURIComponent(u.password), c.tablePrefix]).to.deep.equal(['/from_include', 'from_abs', "inc'luded", 'inc_']);
+    expect([u.pathname, decodeURIComponent(u.username), decodeURIComponent(u.password), c.tablePrefix]).to.deep.equal([
+      '/from_include',
+      'from_abs',
+      "inc'luded",
+      'inc_',
+    ]);
   });
 
   describe('DB_HOST localhost means the local socket', () => {
@@ -115,7 +142,10 @@ require_once ABSPATH . 'wp-settings.php';
       const ini = path.join(dir, 'php.ini');
       writeFileSync(ini, `[MySQLi]\nmysqli.default_port = 3306\nmysqli.default_socket = "${sock}" ; a comment\n`);
       expect(socketFromPhpIni('mysqli.default_socket =\npdo_mysql.default_socket= /x.sock')).to.equal('/x.sock');
-      expect(findLocalSocket([ini], ['/nowhere.sock'])).to.deep.equal({ socket: sock, looked: [`${sock} (mysqli.default_socket in ${ini})`] });
+      expect(findLocalSocket([ini], ['/nowhere.sock'])).to.deep.equal({
+        socket: sock,
+        looked: [`${sock} (mysqli.default_socket in ${ini})`],
+      });
       expect(findLocalSocket([path.join(dir, 'missing.ini')], ['/nowhere.sock', sock]).socket).to.equal(sock);
       // A plain file is not a socket.
       expect(findLocalSocket([], [ini]).socket).to.equal(undefined);
@@ -125,23 +155,38 @@ require_once ABSPATH . 'wp-settings.php';
       it(`DB_HOST '${host}' connects through the socket found`, () => {
         const dir = mkdtempSync(path.join(tmpdir(), 'whtest-lh-'));
         const file = path.join(dir, 'wp-config.php');
-        writeFileSync(file, `<?php define('DB_NAME','n'); define('DB_USER','u'); define('DB_HOST', '${host}'); $table_prefix = 'wp_';`);
+        writeFileSync(
+          file,
+          `<?php define('DB_NAME','n'); define('DB_USER','u'); define('DB_HOST', '${host}'); $table_prefix = 'wp_';`,
+        );
         const c = readWpConfig(file, { findSocket: () => findLocalSocket([], [sock]) });
         expect(c.socketPath).to.equal(sock);
         const tcp = readWpConfig(file, { findSocket: noSocket });
         expect(tcp.socketPath).to.equal(undefined);
         expect(new URL(tcp.databaseUrl).hostname).to.equal('127.0.0.1');
-        expect(tcp.notes.join('\n')).to.match(/none was found \(looked at \/nowhere\.sock\); connecting over TCP to 127\.0\.0\.1:3306/);
+        expect(tcp.notes.join('\n')).to.match(
+          /none was found \(looked at \/nowhere\.sock\); connecting over TCP to 127\.0\.0\.1:3306/,
+        );
       });
     }
   });
 
   it('DATABASE_URL takes ?socket=, and says which characters of a password must be percent-encoded, never the password', () => {
-    expect(loadConfig({ DATABASE_URL: 'mysql://wp@localhost/lms?socket=/run/mysqld/mysqld.sock' }).databaseSocket).to.equal('/run/mysqld/mysqld.sock');
-    expect(() => loadConfig({ DATABASE_URL: 'mysql://wp@localhost/lms?socket=mysqld.sock' })).to.throw(ConfigError, /\?socket= must be an absolute path/);
+    expect(
+      loadConfig({ DATABASE_URL: 'mysql://wp@localhost/lms?socket=/run/mysqld/mysqld.sock' }).databaseSocket,
+    ).to.equal('/run/mysqld/mysqld.sock');
+    expect(() => loadConfig({ DATABASE_URL: 'mysql://wp@localhost/lms?socket=mysqld.sock' })).to.throw(
+      ConfigError,
+      /\?socket= must be an absolute path/,
+    );
     const bad = () => loadConfig({ DATABASE_URL: 'mysql://lms:p@ss#w0rd?@127.0.0.1:3306/lms' });
-    expect(bad).to.throw(ConfigError, 'DATABASE_URL: the user name or password has characters that must be percent-encoded in a URL ("@", "#", "?"): write @ as %40, # as %23, ? as %3F, e.g. mysql://lms:p%40ss@127.0.0.1:3306/lms');
+    expect(bad).to.throw(
+      ConfigError,
+      'DATABASE_URL: the user name or password has characters that must be percent-encoded in a URL ("@", "#", "?"): write @ as %40, # as %23, ? as %3F, e.g. mysql://lms:p%40ss@127.0.0.1:3306/lms',
+    );
     expect(bad).to.not.throw(/w0rd/);
-    expect(loadConfig({ DATABASE_URL: 'mysql://lms:p%40ss%23w0rd%3F@127.0.0.1:3306/lms' }).databaseUrl).to.contain('p%40ss');
+    expect(loadConfig({ DATABASE_URL: 'mysql://lms:p%40ss%23w0rd%3F@127.0.0.1:3306/lms' }).databaseUrl).to.contain(
+      'p%40ss',
+    );
   });
 });

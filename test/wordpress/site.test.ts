@@ -21,7 +21,14 @@ import { checkWordPressAdmin } from '../../src/wordpress/admins.js';
 import { tableNames } from '../../src/db/tables.js';
 import { chromium } from 'playwright-core';
 
-const PASSWORDS = { siteadmin: 'Site admin pass 1!', admin68: 'wp 6.8 hashed pass', adminbc: 'plain bcrypt pass', adminmd5: 'very old md5 pass', ed: 'editor password', sub: 'subscriber password' };
+const PASSWORDS = {
+  siteadmin: 'Site admin pass 1!',
+  admin68: 'wp 6.8 hashed pass',
+  adminbc: 'plain bcrypt pass',
+  adminmd5: 'very old md5 pass',
+  ed: 'editor password',
+  sub: 'subscriber password',
+};
 
 describe('on a real WordPress host', function () {
   this.timeout(60_000);
@@ -48,9 +55,27 @@ describe('on a real WordPress host', function () {
     dbHost = USUAL_SOCKETS.includes(String(s!.socket)) ? 'localhost' : `localhost:${String(s!.socket)}`;
 
     const users: WpUserSpec[] = [
-      { login: 'admin68', email: 'admin68@example.com', password: PASSWORDS.admin68, role: 'administrator', hash: 'wp68' },
-      { login: 'adminbc', email: 'adminbc@example.com', password: PASSWORDS.adminbc, role: 'administrator', hash: 'bcrypt' },
-      { login: 'adminmd5', email: 'adminmd5@example.com', password: PASSWORDS.adminmd5, role: 'administrator', hash: 'md5' },
+      {
+        login: 'admin68',
+        email: 'admin68@example.com',
+        password: PASSWORDS.admin68,
+        role: 'administrator',
+        hash: 'wp68',
+      },
+      {
+        login: 'adminbc',
+        email: 'adminbc@example.com',
+        password: PASSWORDS.adminbc,
+        role: 'administrator',
+        hash: 'bcrypt',
+      },
+      {
+        login: 'adminmd5',
+        email: 'adminmd5@example.com',
+        password: PASSWORDS.adminmd5,
+        role: 'administrator',
+        hash: 'md5',
+      },
       { login: 'ed', email: 'ed@example.com', password: PASSWORDS.ed, role: 'editor' },
       { login: 'sub', email: 'sub@example.com', password: PASSWORDS.sub, role: 'subscriber' },
     ];
@@ -67,13 +92,33 @@ describe('on a real WordPress host', function () {
     }));
     // The LMS made its outbox with the README's DDL, and a table for its own business rows.
     await pool.query(readmeBlock('lms-ddl'));
-    await pool.query('CREATE TABLE wp_lms_enrollments (id INT AUTO_INCREMENT PRIMARY KEY, note VARCHAR(191)) ENGINE=InnoDB');
+    await pool.query(
+      'CREATE TABLE wp_lms_enrollments (id INT AUTO_INCREMENT PRIMARY KEY, note VARCHAR(191)) ENGINE=InnoDB',
+    );
 
-    wpConfig = writeWpConfig({ dbName: db.get().name, dbUser: account, dbPassword: accountPassword, dbHost, prefix: 'wp_' });
+    wpConfig = writeWpConfig({
+      dbName: db.get().name,
+      dbUser: account,
+      dbPassword: accountPassword,
+      dbHost,
+      prefix: 'wp_',
+    });
     const port = await freePort();
-    child = spawnSidecar({ WP_CONFIG: wpConfig, PORT: String(port), API_TOKEN, ALLOW_PRIVATE_TARGETS: 'true', ADMIN_PASSWORD: 'the sidecar password', LOG_LEVEL: 'info' });
+    child = spawnSidecar({
+      WP_CONFIG: wpConfig,
+      PORT: String(port),
+      API_TOKEN,
+      ALLOW_PRIVATE_TARGETS: 'true',
+      ADMIN_PASSWORD: 'the sidecar password',
+      LOG_LEVEL: 'info',
+    });
     base = `http://127.0.0.1:${port}`;
-    await waitFor('sidecar up', async () => (await fetch(`${base}/healthz`).catch(() => null))?.status === 200, 30_000, 100).catch((err: Error) => {
+    await waitFor(
+      'sidecar up',
+      async () => (await fetch(`${base}/healthz`).catch(() => null))?.status === 200,
+      30_000,
+      100,
+    ).catch((err: Error) => {
       throw new Error(`${err.message}\n${child.output()}`);
     });
     receiver = await startReceiver();
@@ -88,10 +133,15 @@ describe('on a real WordPress host', function () {
 
   it('starts from wp-config.php alone, over the Unix socket, with an account that exists only for localhost', async () => {
     expect(hashes.ed!.hash, 'this WordPress writes phpass').to.match(/^\$P\$/);
-    const [conns] = await db.get().pool.query<RowDataPacket[]>('SELECT HOST AS host FROM information_schema.PROCESSLIST WHERE USER = ?', [account]);
+    const [conns] = await db
+      .get()
+      .pool.query<RowDataPacket[]>('SELECT HOST AS host FROM information_schema.PROCESSLIST WHERE USER = ?', [account]);
     expect(conns.length, 'the sidecar is connected').to.be.greaterThan(0);
     expect(conns.map((c) => c.host)).to.satisfy((hosts: string[]) => hosts.every((h) => h === 'localhost'));
-    if (dbHost === 'localhost') expect(child.output()).to.match(/DB_HOST 'localhost' means the local Unix socket, as PHP's mysqli takes it: using \//);
+    if (dbHost === 'localhost')
+      expect(child.output()).to.match(
+        /DB_HOST 'localhost' means the local Unix socket, as PHP's mysqli takes it: using \//,
+      );
     // Every WordPress table is untouched; the sidecar's own are there.
     const [tables] = await db.get().pool.query<RowDataPacket[]>("SHOW TABLES LIKE 'wp\\_webhook\\_%'");
     expect(tables.length).to.be.greaterThan(5);
@@ -103,19 +153,32 @@ describe('on a real WordPress host', function () {
     expect(ep.status).to.equal(201);
     for (const tz of ['+09:00', '-05:00']) {
       const before = Date.now();
-      const r = runLms(wpConfig, { time_zone: tz, business_table: 'wp_lms_enrollments', events: [{ type: 'enrollment.created', data: { tz } }] });
+      const r = runLms(wpConfig, {
+        time_zone: tz,
+        business_table: 'wp_lms_enrollments',
+        events: [{ type: 'enrollment.created', data: { tz } }],
+      });
       const after = Date.now();
       expect(r.results, r.last_error).to.deep.equal([true]);
-      const got = await waitFor(`the event written at ${tz}`, () => receiver.received.find((x) => (x.json.data as { tz?: string }).tz === tz));
+      const got = await waitFor(`the event written at ${tz}`, () =>
+        receiver.received.find((x) => (x.json.data as { tz?: string }).tz === tz),
+      );
       const created = Date.parse(got.json.created_at);
       // created_at is whole seconds: within a second of the insert, not hours off.
-      expect(created, `${tz}: ${got.json.created_at}`).to.be.within(Math.floor(before / 1000) * 1000 - 1000, after + 1000);
+      expect(created, `${tz}: ${got.json.created_at}`).to.be.within(
+        Math.floor(before / 1000) * 1000 - 1000,
+        after + 1000,
+      );
     }
   });
 
   it('the README snippet returns false and the LMS rolls back when the outbox is missing; nothing is half-written', async () => {
     const [[before]] = await db.get().pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM wp_lms_enrollments');
-    const r = runLms(wpConfig, { prefix: 'nope_', business_table: 'wp_lms_enrollments', events: [{ type: 'enrollment.created', data: {} }] });
+    const r = runLms(wpConfig, {
+      prefix: 'nope_',
+      business_table: 'wp_lms_enrollments',
+      events: [{ type: 'enrollment.created', data: {} }],
+    });
     expect(r.results).to.deep.equal([false]);
     expect(r.last_error).to.match(/nope_webhook_outbox' doesn't exist/);
     const [[after]] = await db.get().pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM wp_lms_enrollments');
@@ -142,7 +205,10 @@ describe('on a real WordPress host', function () {
       const res = await c.login(password, user);
       expect(res.status, `${user || '(empty)'} / ${password}`).to.equal(status);
       if (status === 401) expect(res.text).to.match(/is not right/);
-      if (status === 303) expect((await c.get('/admin')).text).to.contain(`Signed in as ${user === '' ? 'admin' : user.replace('@example.com', '')}`);
+      if (status === 303)
+        expect((await c.get('/admin')).text).to.contain(
+          `Signed in as ${user === '' ? 'admin' : user.replace('@example.com', '')}`,
+        );
     }
     expect(hashes.admin68!.hash).to.match(/^\$wp\$2y\$/);
     // Wrong tries count against the throttle like any login.
@@ -151,7 +217,9 @@ describe('on a real WordPress host', function () {
     expect((await new Client(base).login(PASSWORDS.siteadmin, 'siteadmin')).status).to.equal(429);
     await db.get().pool.query('DELETE FROM wp_webhook_login_attempts');
     // Read only: WordPress's own tables were not written.
-    const [[u]] = await db.get().pool.query<RowDataPacket[]>('SELECT user_pass FROM wp_users WHERE user_login = ?', ['adminmd5']);
+    const [[u]] = await db
+      .get()
+      .pool.query<RowDataPacket[]>('SELECT user_pass FROM wp_users WHERE user_login = ?', ['adminmd5']);
     expect(u!.user_pass).to.equal(hashes.adminmd5!.hash);
   });
 
@@ -175,7 +243,9 @@ describe('on a real WordPress host', function () {
     const median = (xs: number[]) => xs.sort((x, y) => x - y)[4]!;
     const known = median(knownMs);
     const unknown = median(unknownMs);
-    process.stdout.write(`      (wrong password: ${known.toFixed(2)} ms for a user who exists, ${unknown.toFixed(2)} ms for one who does not)\n`);
+    process.stdout.write(
+      `      (wrong password: ${known.toFixed(2)} ms for a user who exists, ${unknown.toFixed(2)} ms for one who does not)\n`,
+    );
     // Without the decoy hash the unknown name answers in about a tenth of the time (two quick queries, no hashing).
     expect(unknown / known, 'the same order of time').to.be.within(1 / 3, 3);
   });
@@ -186,7 +256,9 @@ describe('on a real WordPress host', function () {
     const log = await c.get('/admin/deliveries');
     expect(log.text).to.contain('Times: Asia/Tokyo, UTC alongside');
     // Tokyo is UTC+9 all year: the local time and the UTC one differ by nine hours.
-    const m = /(\d{4}-\d\d-\d\d) (\d\d):(\d\d):(\d\d) GMT\+9 \(((\d{4}-\d\d-\d\d) )?(\d\d):\d\d:\d\d UTC\)/.exec(log.text);
+    const m = /(\d{4}-\d\d-\d\d) (\d\d):(\d\d):(\d\d) GMT\+9 \(((\d{4}-\d\d-\d\d) )?(\d\d):\d\d:\d\d UTC\)/.exec(
+      log.text,
+    );
     expect(m, log.text.slice(0, 3000)).to.not.equal(null);
     expect((Number(m![2]) - Number(m![7]) + 24) % 24).to.equal(9);
   });
@@ -194,7 +266,14 @@ describe('on a real WordPress host', function () {
   it('signs a WordPress administrator in through Chromium; a subscriber is refused there too', async () => {
     const browser = await chromium.launch({
       executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
     });
     try {
       await db.get().pool.query('DELETE FROM wp_webhook_login_attempts');
@@ -209,7 +288,9 @@ describe('on a real WordPress host', function () {
       await page.fill('#password', PASSWORDS.siteadmin);
       await page.click('button[type=submit]');
       await page.waitForURL(/\/admin$/);
-      expect(await page.textContent('.who')).to.match(/Signed in as siteadmin \(WordPress\)\s*Times: Asia\/Tokyo, UTC alongside/);
+      expect(await page.textContent('.who')).to.match(
+        /Signed in as siteadmin \(WordPress\)\s*Times: Asia\/Tokyo, UTC alongside/,
+      );
       mkdirSync('test-artifacts/screens', { recursive: true });
       await page.goto(`${base}/admin/deliveries`);
       await page.screenshot({ path: 'test-artifacts/screens/20-wordpress-admin-log.png', fullPage: true });

@@ -37,11 +37,16 @@ export function deliveriesRouter(deps: AdminDeps): Router {
     let total: { count: number; capped: boolean } | null = null;
     let bodies = new Map<number, string>();
     try {
-      const f = check<{ endpoint_id?: number; status?: DeliveryStatus; event_type?: string; event_id?: string; since?: Date; until?: Date; before?: number; limit: number }>(
-        schemas.deliveryQuery,
-        filters,
-        'filters',
-      );
+      const f = check<{
+        endpoint_id?: number;
+        status?: DeliveryStatus;
+        event_type?: string;
+        event_id?: string;
+        since?: Date;
+        until?: Date;
+        before?: number;
+        limit: number;
+      }>(schemas.deliveryQuery, filters, 'filters');
       const where = await service.planSearch({
         endpointId: f.endpoint_id,
         status: f.status,
@@ -51,7 +56,10 @@ export function deliveriesRouter(deps: AdminDeps): Router {
         createdTo: f.until,
         data: schemas.dataConditions(f),
       });
-      [list, total] = await Promise.all([service.listDeliveries({ ...where, beforeId: f.before, limit: f.limit }), service.countDeliveries(where, COUNT_CAP)]);
+      [list, total] = await Promise.all([
+        service.listDeliveries({ ...where, beforeId: f.before, limit: f.limit }),
+        service.countDeliveries(where, COUNT_CAP),
+      ]);
       bodies = await service.lastResponseLines(list.map((d) => d.id));
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
@@ -61,7 +69,16 @@ export function deliveriesRouter(deps: AdminDeps): Router {
       errorFields = Object.keys(byField).map((f) => (f.startsWith('data') || f.startsWith('payload') ? 'payload' : f));
     }
     const endpoints = await service.listEndpoints();
-    const keep = { endpoint_id: q.endpoint_id, status: q.status, event_type: q.event_type, event_id: q.event_id, since: q.since, until: q.until, payload: q.payload, ...Object.fromEntries(Object.entries(q).filter(([k]) => k.startsWith('data.'))) };
+    const keep = {
+      endpoint_id: q.endpoint_id,
+      status: q.status,
+      event_type: q.event_type,
+      event_id: q.event_id,
+      since: q.since,
+      until: q.until,
+      payload: q.payload,
+      ...Object.fromEntries(Object.entries(q).filter(([k]) => k.startsWith('data.'))),
+    };
     const filtered = Object.values(keep).some((v) => v);
     const last = list.at(-1);
     res.status(error ? 400 : 200).render('deliveries', {
@@ -107,7 +124,13 @@ export function deliveriesRouter(deps: AdminDeps): Router {
   async function renderDelivery(res: Response, id: number, status: number) {
     const { delivery, attempts } = await service.getDelivery(id);
     const endpoint = await service.getEndpoint(delivery.endpointId).catch(() => null);
-    res.status(status).render('delivery', { title: `Delivery ${delivery.id}`, delivery, attempts, endpoint, envelope: prettyJson(delivery.body) });
+    res.status(status).render('delivery', {
+      title: `Delivery ${delivery.id}`,
+      delivery,
+      attempts,
+      endpoint,
+      envelope: prettyJson(delivery.body),
+    });
   }
 
   return r;

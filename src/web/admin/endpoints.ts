@@ -40,12 +40,38 @@ export function endpointsRouter(deps: AdminDeps): Router {
   const { service } = deps;
   const r = express.Router();
   r.get('/endpoints', async (_req, res) => {
-    const [endpoints, health, settings] = await Promise.all([service.listEndpoints(), stats.endpointHealth24h(deps.pool, deps.tables), service.getSettings()]);
-    res.render('endpoints', { title: 'Endpoints', endpoints, health, httpsOnly: settings.https_only, describe: describeSubscription });
+    const [endpoints, health, settings] = await Promise.all([
+      service.listEndpoints(),
+      stats.endpointHealth24h(deps.pool, deps.tables),
+      service.getSettings(),
+    ]);
+    res.render('endpoints', {
+      title: 'Endpoints',
+      endpoints,
+      health,
+      httpsOnly: settings.https_only,
+      describe: describeSubscription,
+    });
   });
 
   r.get('/endpoints/new', async (_req, res) => {
-    res.render('endpoint-form', { ...(await formLocals(service)), title: 'Add endpoint', endpoint: null, values: { url: '', description: '', events: [], other: '', enabled: true, ordered: false, confirm: false, ...optionValues(null) }, errors: {}, needsConfirm: false });
+    res.render('endpoint-form', {
+      ...(await formLocals(service)),
+      title: 'Add endpoint',
+      endpoint: null,
+      values: {
+        url: '',
+        description: '',
+        events: [],
+        other: '',
+        enabled: true,
+        ordered: false,
+        confirm: false,
+        ...optionValues(null),
+      },
+      errors: {},
+      needsConfirm: false,
+    });
   });
 
   r.post('/endpoints', async (req, res) => {
@@ -56,7 +82,14 @@ export function endpointsRouter(deps: AdminDeps): Router {
       res.redirect(303, `/admin/endpoints/${e.id}?notice=endpoint-created`);
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
-      res.status(400).render('endpoint-form', { ...(await formLocals(service)), title: 'Add endpoint', endpoint: null, values, errors: plainErrors(err, ENDPOINT_LABELS), needsConfirm: err.flags.needsConfirm === true });
+      res.status(400).render('endpoint-form', {
+        ...(await formLocals(service)),
+        title: 'Add endpoint',
+        endpoint: null,
+        values,
+        errors: plainErrors(err, ENDPOINT_LABELS),
+        needsConfirm: err.flags.needsConfirm === true,
+      });
     }
   });
 
@@ -69,12 +102,23 @@ export function endpointsRouter(deps: AdminDeps): Router {
     const body = req.body as Record<string, unknown>;
     const values = endpointValues(body);
     try {
-      const patch = check<EndpointInput>(schemas.endpointCreate, toEndpointInput(values, await service.getEndpoint(id)));
+      const patch = check<EndpointInput>(
+        schemas.endpointCreate,
+        toEndpointInput(values, await service.getEndpoint(id)),
+      );
       const { resumed } = await service.updateEndpoint(id, patch, { resumePaused: body.resume_paused === 'on' });
       res.redirect(303, `/admin/endpoints/${id}?notice=${resumed > 0 ? 'resumed' : 'endpoint-saved'}`);
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
-      await renderEndpoint(service, res, id, 400, values, plainErrors(err, ENDPOINT_LABELS), err.flags.needsConfirm === true);
+      await renderEndpoint(
+        service,
+        res,
+        id,
+        400,
+        values,
+        plainErrors(err, ENDPOINT_LABELS),
+        err.flags.needsConfirm === true,
+      );
     }
   });
 
@@ -89,22 +133,29 @@ function endpointActions(r: Router, deps: AdminDeps): void {
     const id = idOf(req);
     const body = req.body as Record<string, unknown>;
     if (body.confirm !== 'on') {
-      return renderEndpoint(service, res, id, 400, undefined, { rotate_confirm: 'Tick the box to rotate: receivers must be given the new secret before the grace period ends.' });
+      return renderEndpoint(service, res, id, 400, undefined, {
+        rotate_confirm: 'Tick the box to rotate: receivers must be given the new secret before the grace period ends.',
+      });
     }
     let grace: number;
     try {
-      ({ grace_hours: grace } = check<{ grace_hours: number }>(schemas.rotateSecret, { grace_hours: asText(body.grace_hours) }));
+      ({ grace_hours: grace } = check<{ grace_hours: number }>(schemas.rotateSecret, {
+        grace_hours: asText(body.grace_hours),
+      }));
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
-      return renderEndpoint(service, res, id, 400, undefined, { grace_hours: 'Choose how long the previous secret keeps working.' });
+      return renderEndpoint(service, res, id, 400, undefined, {
+        grace_hours: 'Choose how long the previous secret keeps working.',
+      });
     }
     const e = await service.rotateSecret(id, { grace_hours: grace });
     // The new secret is shown once, right away, on this answer (not carried through a redirect).
     res.locals.notice = {
       kind: 'success',
-      text: grace > 0
-        ? 'Secret rotated. Give the new secret below to your receivers: until the grace period ends they may check it in X-Webhook-Signature-Next, while X-Webhook-Signature stays signed with the previous one.'
-        : 'Secret rotated with no grace period: from now on every request is signed with the new secret below only.',
+      text:
+        grace > 0
+          ? 'Secret rotated. Give the new secret below to your receivers: until the grace period ends they may check it in X-Webhook-Signature-Next, while X-Webhook-Signature stays signed with the previous one.'
+          : 'Secret rotated with no grace period: from now on every request is signed with the new secret below only.',
     };
     await renderEndpoint(service, res, id, 200, undefined, {}, false, e.secret);
   });
@@ -124,15 +175,22 @@ function endpointActions(r: Router, deps: AdminDeps): void {
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
       res.locals.typed = { since: raw };
-      return renderEndpoint(service, res, id, 400, undefined, { since: `Replay failed deliveries since: type a date and time as ${DATE_EXAMPLE} (UTC).` });
+      return renderEndpoint(service, res, id, 400, undefined, {
+        since: `Replay failed deliveries since: type a date and time as ${DATE_EXAMPLE} (UTC).`,
+      });
     }
     try {
       const n = await service.replayFailedSince(id, since);
-      res.redirect(303, `/admin/endpoints/${id}?${n === 0 ? 'notice=replayed-none' : n === 1 ? 'notice=replayed-one' : `notice=replayed-many&count=${n}`}`);
+      res.redirect(
+        303,
+        `/admin/endpoints/${id}?${n === 0 ? 'notice=replayed-none' : n === 1 ? 'notice=replayed-one' : `notice=replayed-many&count=${n}`}`,
+      );
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
       res.locals.typed = { since: raw };
-      await renderEndpoint(service, res, id, 400, undefined, { since: plainSentence(err, { since: 'Replay failed deliveries since' }) });
+      await renderEndpoint(service, res, id, 400, undefined, {
+        since: plainSentence(err, { since: 'Replay failed deliveries since' }),
+      });
     }
   });
 
@@ -146,7 +204,10 @@ function endpointActions(r: Router, deps: AdminDeps): void {
         ...(untilRaw ? { until: localToIso(untilRaw) } : {}),
       });
       const { queued, note } = await service.backfill(id, input);
-      res.locals.notice = { kind: queued > 0 ? 'success' : 'info', text: `Backfill: ${queued} event${queued === 1 ? '' : 's'} queued for this endpoint, with their original ids.${note ? ` Note: ${note}.` : ''}` };
+      res.locals.notice = {
+        kind: queued > 0 ? 'success' : 'info',
+        text: `Backfill: ${queued} event${queued === 1 ? '' : 's'} queued for this endpoint, with their original ids.${note ? ` Note: ${note}.` : ''}`,
+      };
       await renderEndpoint(service, res, id, 202);
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
@@ -164,7 +225,9 @@ function endpointActions(r: Router, deps: AdminDeps): void {
     const id = idOf(req);
     // Deleting takes the whole history with it, so it asks twice (no JavaScript confirm needed).
     if ((req.body as Record<string, unknown>).confirm !== 'on') {
-      return renderEndpoint(service, res, id, 400, undefined, { delete_confirm: 'Tick the box to confirm: this deletes the endpoint with all its deliveries.' });
+      return renderEndpoint(service, res, id, 400, undefined, {
+        delete_confirm: 'Tick the box to confirm: this deletes the endpoint with all its deliveries.',
+      });
     }
     await service.deleteEndpoint(id);
     res.redirect(303, '/admin/endpoints?notice=endpoint-deleted');
@@ -172,7 +235,16 @@ function endpointActions(r: Router, deps: AdminDeps): void {
 }
 
 /** The endpoint page: its form, secret, test and replay, recent deliveries. */
-async function renderEndpoint(service: Service, res: Response, id: number, status: number, values?: EndpointValues, errors: Record<string, string> = {}, needsConfirm = false, newSecret: string | null = null) {
+async function renderEndpoint(
+  service: Service,
+  res: Response,
+  id: number,
+  status: number,
+  values?: EndpointValues,
+  errors: Record<string, string> = {},
+  needsConfirm = false,
+  newSecret: string | null = null,
+) {
   const endpoint = await service.getEndpoint(id);
   const [recent, paused, settings, week, health] = await Promise.all([
     service.listDeliveries({ endpointId: id, limit: 20 }),
@@ -182,10 +254,16 @@ async function renderEndpoint(service: Service, res: Response, id: number, statu
     service.endpointHealth(id),
   ]);
   // The receiver's own words, first line: for the health's last error and each recent delivery.
-  const bodies = await service.lastResponseLines([...new Set([...recent.map((d) => d.id), ...(health.lastProblem ? [health.lastProblem.deliveryId] : [])])]);
+  const bodies = await service.lastResponseLines([
+    ...new Set([...recent.map((d) => d.id), ...(health.lastProblem ? [health.lastProblem.deliveryId] : [])]),
+  ]);
   const attempts = week.buckets.reduce((a, b) => a + b.attempts, 0);
   const successes = week.buckets.reduce((a, b) => a + b.successes, 0);
-  const known = new Set(catalogChoices().flatMap((g) => [...g.types, ...(g.wildcard ? [g.wildcard] : [])]).concat('*'));
+  const known = new Set(
+    catalogChoices()
+      .flatMap((g) => [...g.types, ...(g.wildcard ? [g.wildcard] : [])])
+      .concat('*'),
+  );
   res.status(status).render('endpoint-form', {
     ...(await formLocals(service)),
     title: endpoint.description || endpoint.url,
@@ -194,7 +272,12 @@ async function renderEndpoint(service: Service, res: Response, id: number, statu
     recent,
     bodies,
     hasPaused: paused.length > 0,
-    stats: { chart: attemptsChart(week.buckets, week.unit), attempts, successes, rate: attempts ? successes / attempts : null },
+    stats: {
+      chart: attemptsChart(week.buckets, week.unit),
+      attempts,
+      successes,
+      rate: attempts ? successes / attempts : null,
+    },
     health,
     values: values ?? {
       url: endpoint.url,
@@ -242,7 +325,11 @@ interface EndpointValues {
 function optionValues(e: Endpoint | null) {
   return {
     filter: e?.filter ? JSON.stringify(e.filter, null, 2) : '',
-    headers: e?.headers ? Object.entries(e.headers).map(([k, v]) => `${k}: ${v}`).join('\n') : '',
+    headers: e?.headers
+      ? Object.entries(e.headers)
+          .map(([k, v]) => `${k}: ${v}`)
+          .join('\n')
+      : '',
     authType: e?.auth?.type ?? 'none',
     authUsername: e?.auth?.type === 'basic' ? e.auth.username : '',
     authSecret: '',
@@ -276,7 +363,8 @@ function endpointValues(body: Record<string, unknown>): EndpointValues {
   };
 }
 
-const numberOrNull = (s: string): number | string | null => (s === '' ? null : Number.isFinite(Number(s)) ? Number(s) : s);
+const numberOrNull = (s: string): number | string | null =>
+  s === '' ? null : Number.isFinite(Number(s)) ? Number(s) : s;
 
 /**
  * The typed options as the API takes them; joi checks the result. A blank
@@ -300,9 +388,13 @@ function optionsInput(v: EndpointValues, saved: Endpoint | null): Record<string,
   }
   let auth: unknown = null;
   if (v.authType === 'basic' || v.authType === 'bearer') {
-    const kept = saved?.auth?.type === v.authType ? (saved.auth.type === 'basic' ? saved.auth.password : saved.auth.token) : '';
+    const kept =
+      saved?.auth?.type === v.authType ? (saved.auth.type === 'basic' ? saved.auth.password : saved.auth.token) : '';
     const secret = v.authSecret !== '' ? v.authSecret : kept;
-    auth = v.authType === 'basic' ? { type: 'basic', username: v.authUsername, password: secret } : { type: 'bearer', token: secret };
+    auth =
+      v.authType === 'basic'
+        ? { type: 'basic', username: v.authUsername, password: secret }
+        : { type: 'bearer', token: secret };
   }
   return {
     filter,
@@ -310,7 +402,13 @@ function optionsInput(v: EndpointValues, saved: Endpoint | null): Record<string,
     auth,
     rate_limit_per_second: numberOrNull(v.rate),
     timeout_seconds: numberOrNull(v.timeout),
-    retry_schedule_seconds: v.retries === '' ? null : v.retries.split(/[\s,]+/).filter(Boolean).map((x) => numberOrNull(x)),
+    retry_schedule_seconds:
+      v.retries === ''
+        ? null
+        : v.retries
+            .split(/[\s,]+/)
+            .filter(Boolean)
+            .map((x) => numberOrNull(x)),
     signing: v.signing,
   };
 }
@@ -321,7 +419,10 @@ function optionsInput(v: EndpointValues, saved: Endpoint | null): Record<string,
  * event type, instead of becoming two subscriptions that match nothing.
  */
 function toEndpointInput(v: EndpointValues, saved: Endpoint | null = null) {
-  const other = v.other.split(/[,\r\n]+/).map((x) => x.trim()).filter(Boolean);
+  const other = v.other
+    .split(/[,\r\n]+/)
+    .map((x) => x.trim())
+    .filter(Boolean);
   return {
     url: v.url,
     description: v.description,
@@ -342,5 +443,11 @@ export function catalogChoices(): { name: string; wildcard: string | null; types
 }
 
 async function formLocals(service: Service) {
-  return { catalog: catalogChoices(), describe: describeSubscription, describeFilter, descriptions: EVENT_DESCRIPTIONS, orderingAvailable: await service.orderingAvailable() };
+  return {
+    catalog: catalogChoices(),
+    describe: describeSubscription,
+    describeFilter,
+    descriptions: EVENT_DESCRIPTIONS,
+    orderingAvailable: await service.orderingAvailable(),
+  };
 }

@@ -13,19 +13,29 @@ export function eventsRouter(deps: AdminDeps): Router {
   r.get('/events', async (req, res) => {
     const before = Number(req.query.before);
     const rejectedOnly = req.query.rejected === '1';
-    const list = await listOutbox(deps.pool, deps.tables, { beforeId: Number.isSafeInteger(before) && before > 0 ? before : undefined, rejectedOnly, limit: 50 });
+    const list = await listOutbox(deps.pool, deps.tables, {
+      beforeId: Number.isSafeInteger(before) && before > 0 ? before : undefined,
+      rejectedOnly,
+      limit: 50,
+    });
     const last = list.at(-1);
     res.render('events', {
       title: 'Events',
       list,
       rejectedOnly,
-      olderHref: list.length === 50 && last ? `/admin/events?${query({ rejected: rejectedOnly ? '1' : undefined, before: String(last.id) })}` : null,
+      olderHref:
+        list.length === 50 && last
+          ? `/admin/events?${query({ rejected: rejectedOnly ? '1' : undefined, before: String(last.id) })}`
+          : null,
     });
   });
   // One row with its payload as the LMS wrote it: the only place a rejected row's content can be read.
   r.get('/events/:id', async (req, res) => {
     const row = await getOutboxRow(deps.pool, deps.tables, idOf(req));
-    if (!row) throw new NotFoundError(`outbox row ${req.params.id} does not exist (processed rows are removed after the retention period)`);
+    if (!row)
+      throw new NotFoundError(
+        `outbox row ${req.params.id} does not exist (processed rows are removed after the retention period)`,
+      );
     res.render('event', { title: `Outbox row ${row.id}`, row, payload: shownPayload(row.payload, row.payloadBytes) });
   });
   return r;
@@ -42,5 +52,8 @@ function shownPayload(raw: string | null, bytes: number): { text: string; note: 
       return { text: raw, note: 'Not valid JSON: shown as written.' };
     }
   }
-  return { text: raw, note: `First ${PAYLOAD_SHOWN_CHARS.toLocaleString('en')} characters of ${bytes.toLocaleString('en')} bytes, as written.` };
+  return {
+    text: raw,
+    note: `First ${PAYLOAD_SHOWN_CHARS.toLocaleString('en')} characters of ${bytes.toLocaleString('en')} bytes, as written.`,
+  };
 }

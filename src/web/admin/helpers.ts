@@ -14,13 +14,22 @@ export const NOTICES: Record<string, { kind: 'success' | 'error' | 'info'; text:
   'endpoint-saved': { kind: 'success', text: 'Endpoint saved.' },
   'endpoint-deleted': { kind: 'success', text: 'Endpoint deleted, with its deliveries.' },
   'test-sent': { kind: 'success', text: 'Test event queued; it appears in the recent deliveries below.' },
-  replayed: { kind: 'success', text: 'Replay queued: it is sent again now, with the same event id, as the next attempt below.' },
+  replayed: {
+    kind: 'success',
+    text: 'Replay queued: it is sent again now, with the same event id, as the next attempt below.',
+  },
   'replayed-many': { kind: 'success', text: '{count} failed deliveries queued for replay, with their event ids.' },
   'replayed-one': { kind: 'success', text: '1 failed delivery queued for replay, with its event id.' },
-  'replayed-none': { kind: 'info', text: 'No failed deliveries to this endpoint were created since then: nothing was queued.' },
+  'replayed-none': {
+    kind: 'info',
+    text: 'No failed deliveries to this endpoint were created since then: nothing was queued.',
+  },
   'settings-saved': { kind: 'success', text: 'Settings saved. Every sidecar process follows them within 5 seconds.' },
-  skipped: { kind: 'success', text: 'Skipped: the delivery ended as failed (it can still be replayed) and the next delivery of its key is on its way.' },
-  'resumed': { kind: 'success', text: 'Endpoint enabled; its paused deliveries are being sent.' },
+  skipped: {
+    kind: 'success',
+    text: 'Skipped: the delivery ended as failed (it can still be replayed) and the next delivery of its key is on its way.',
+  },
+  resumed: { kind: 'success', text: 'Endpoint enabled; its paused deliveries are being sent.' },
 };
 
 /** The notice a redirect asked for, from the allowlist; {count} filled from a numeric count parameter only. */
@@ -63,5 +72,13 @@ export function endpointLabel(e: Pick<Endpoint, 'description' | 'url'>): string 
 }
 
 /** The log filter's labels, for its messages. */
-export const FILTER_LABELS = { endpoint_id: 'Endpoint', status: 'Status', event_type: 'Event type', event_id: 'Event id', since: 'From', until: 'To', before: 'Page', filters: 'The filters' };
-
+export const FILTER_LABELS = {
+  endpoint_id: 'Endpoint',
+  status: 'Status',
+  event_type: 'Event type',
+  event_id: 'Event id',
+  since: 'From',
+  until: 'To',
+  before: 'Page',
+  filters: 'The filters',
+};

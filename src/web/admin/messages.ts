@@ -15,7 +15,9 @@ export const DATE_EXAMPLE = '2026-11-30 10:12';
 /** joi details → { field: plain message }, the first per field, array items folded into their field. */
 export function plainErrors(err: ValidationError, labels: Labels): Record<string, string> {
   const out: Record<string, string> = {};
-  const details: ValidationDetail[] = err.details.length ? err.details : [{ field: err.field ?? 'form', message: err.message }];
+  const details: ValidationDetail[] = err.details.length
+    ? err.details
+    : [{ field: err.field ?? 'form', message: err.message }];
   for (const d of details) {
     const field = fieldOf(d.field);
     out[field] ??= plainMessage({ ...d, field }, d.field, labels);
@@ -41,7 +43,9 @@ function plainMessage(d: ValidationDetail, rawPath: string, labels: Labels): str
   if (cond) {
     const name = joiName(rawPath);
     const rest = (d.message.startsWith(name) ? d.message.slice(name.length) : ` ${d.message}`).replace(/^:?\s*/, '');
-    return sentence(`${label}, condition ${Number(cond[2]) + 1} of "${cond[1]}": ${cond[3] ? `"${cond[3]}" ` : ''}${rest}`);
+    return sentence(
+      `${label}, condition ${Number(cond[2]) + 1} of "${cond[1]}": ${cond[3] ? `"${cond[3]}" ` : ''}${rest}`,
+    );
   }
   const special = SPECIAL[`${d.field}:${d.type}`];
   if (special) return special(label, d);
@@ -62,7 +66,9 @@ function plainMessage(d: ValidationDetail, rawPath: string, labels: Labels): str
     case 'string.uriCustomScheme':
       return `${label} must be a full web address starting with https:// or http://, such as https://crm.example.com/hooks/lms.`;
     case 'number.base':
-      return rawPath !== d.field ? `${label} must be whole numbers separated by commas${item ? `; "${item}" is not one` : ''}.` : `${label} must be a number.`;
+      return rawPath !== d.field
+        ? `${label} must be whole numbers separated by commas${item ? `; "${item}" is not one` : ''}.`
+        : `${label} must be a number.`;
     case 'number.integer':
       return `${label} must be a whole number.`;
     case 'number.min':

@@ -28,7 +28,8 @@ export function loginRouter(deps: AdminDeps): Router {
     const body = req.body as Record<string, unknown>;
     const token = asText(body._csrf);
     const cookieToken = cookies(req)[LOGIN_CSRF_COOKIE] ?? '';
-    if (!token || !cookieToken || !constantTimeEqual(token, cookieToken)) return renderLogin(req, res, 403, 'The login form expired. Please try again.');
+    if (!token || !cookieToken || !constantTimeEqual(token, cookieToken))
+      return renderLogin(req, res, 403, 'The login form expired. Please try again.');
     const key = req.ip ?? 'unknown';
     const wait = await throttle.take(key);
     if (wait > 0) {
@@ -40,9 +41,14 @@ export function loginRouter(deps: AdminDeps): Router {
     const who = password ? await auth.checkLogin(userName, password) : null;
     if (!who) {
       // One message for an unknown user, a wrong password and a non-administrator: no account oracle.
-      return renderLogin(req, res, 401, userName.trim() && userName.trim() !== 'admin'
-        ? 'That user name or password is not right, or the account is not a WordPress administrator.'
-        : 'That password is not right.');
+      return renderLogin(
+        req,
+        res,
+        401,
+        userName.trim() && userName.trim() !== 'admin'
+          ? 'That user name or password is not right, or the account is not a WordPress administrator.'
+          : 'That password is not right.',
+      );
     }
     await throttle.succeed(key);
     // A new session id at every login: a session fixed before login is worthless.
@@ -73,7 +79,10 @@ export function sessionGate(deps: AdminDeps): Router {
     if (req.method === 'POST') {
       const token = asText((req.body as Record<string, unknown>)?._csrf);
       if (!token || !constantTimeEqual(token, session.csrfToken)) {
-        return res.status(403).render('error', { title: 'Form expired', message: 'This form expired or did not come from this site. Go back, reload the page and try again.' });
+        return res.status(403).render('error', {
+          title: 'Form expired',
+          message: 'This form expired or did not come from this site. Go back, reload the page and try again.',
+        });
       }
     }
     next();
@@ -101,7 +110,14 @@ function renderLogin(req: Request, res: Response, status: number, error: string 
   const body = req.body as Record<string, unknown> | undefined;
   // The user name typed is kept (it is escaped by the template); the password never is.
   const userName = typeof body?.username === 'string' ? body.username.slice(0, 200) : '';
-  res.status(status).render('login', { title: 'Log in', csrfToken: token, error, notice: notice(req), userName, next: safeNext(req.query.next ?? body?.next) });
+  res.status(status).render('login', {
+    title: 'Log in',
+    csrfToken: token,
+    error,
+    notice: notice(req),
+    userName,
+    next: safeNext(req.query.next ?? body?.next),
+  });
 }
 
 /** Only same-site admin paths: an open redirect would make the login page a phishing tool. */

@@ -15,14 +15,23 @@ export function settingsRouter(deps: AdminDeps): Router {
   const r = express.Router();
   r.get('/settings', async (_req, res) => {
     const s = await service.getSettings();
-    res.render('settings', { title: 'Settings', values: settingsValues(s), fields: SETTINGS_FORM, errors: {}, needsConfirm: false });
+    res.render('settings', {
+      title: 'Settings',
+      values: settingsValues(s),
+      fields: SETTINGS_FORM,
+      errors: {},
+      needsConfirm: false,
+    });
   });
 
   r.post('/settings', async (req, res) => {
     const body = req.body as Record<string, unknown>;
     // Fields the form did not send keep their value; a field sent empty is validated as empty.
     const sent = SETTINGS_FIELDS.filter((f) => f in body);
-    const values = { ...settingsValues(await service.getSettings()), ...Object.fromEntries(sent.map((f) => [f, String(body[f]).trim()])) };
+    const values = {
+      ...settingsValues(await service.getSettings()),
+      ...Object.fromEntries(sent.map((f) => [f, String(body[f]).trim()])),
+    };
     try {
       const patch = check<Partial<Settings>>(schemas.settingsPatch, toSettingsPatch(values, sent));
       await service.updateSettings({ ...patch, confirm: body.confirm === 'on' });
@@ -30,7 +39,13 @@ export function settingsRouter(deps: AdminDeps): Router {
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
       // A change that needs confirming comes back with what it would do and a box to tick.
-      res.status(400).render('settings', { title: 'Settings', fields: SETTINGS_FORM, values, errors: plainErrors(err, SETTINGS_LABELS), needsConfirm: err.flags.needsConfirm === true });
+      res.status(400).render('settings', {
+        title: 'Settings',
+        fields: SETTINGS_FORM,
+        values,
+        errors: plainErrors(err, SETTINGS_LABELS),
+        needsConfirm: err.flags.needsConfirm === true,
+      });
     }
   });
   return r;
@@ -38,19 +53,54 @@ export function settingsRouter(deps: AdminDeps): Router {
 
 /** The form's fields: label and hint, in order; the labels also name the fields in messages. */
 export const SETTINGS_FORM: [string, string, string][] = [
-  ['retry_schedule_seconds', 'Retry schedule (seconds after each failed attempt)', 'Comma-separated. The default 60, 300, 1800, 7200, 86400 is 1 min, 5 min, 30 min, 2 h, 24 h; its length is the number of retries.'],
+  [
+    'retry_schedule_seconds',
+    'Retry schedule (seconds after each failed attempt)',
+    'Comma-separated. The default 60, 300, 1800, 7200, 86400 is 1 min, 5 min, 30 min, 2 h, 24 h; its length is the number of retries.',
+  ],
   ['timeout_seconds', 'Request timeout (seconds)', 'The whole request, connect to last byte.'],
-  ['retry_jitter_ratio', 'Jitter (fraction)', 'Each delay is multiplied by a random factor within 1 ± this, so retries do not arrive as a wall.'],
-  ['retry_after_cap_seconds', 'Longest Retry-After honoured (seconds)', 'A 429 or 503 may ask for a later retry, up to this.'],
-  ['max_in_flight_per_endpoint', 'Requests in flight per endpoint (per process)', 'Keeps one slow receiver from using every connection.'],
-  ['auto_disable_after_hours', 'Auto-disable after failing for (hours)', 'An endpoint without a single success for this long is disabled; its events are kept, paused.'],
+  [
+    'retry_jitter_ratio',
+    'Jitter (fraction)',
+    'Each delay is multiplied by a random factor within 1 ± this, so retries do not arrive as a wall.',
+  ],
+  [
+    'retry_after_cap_seconds',
+    'Longest Retry-After honoured (seconds)',
+    'A 429 or 503 may ask for a later retry, up to this.',
+  ],
+  [
+    'max_in_flight_per_endpoint',
+    'Requests in flight per endpoint (per process)',
+    'Keeps one slow receiver from using every connection.',
+  ],
+  [
+    'auto_disable_after_hours',
+    'Auto-disable after failing for (hours)',
+    'An endpoint without a single success for this long is disabled; its events are kept, paused.',
+  ],
   ['retention_days', 'Keep attempt logs and processed outbox rows for (days)', ''],
-  ['response_body_max_bytes', 'Response body kept per attempt (bytes)', '0 keeps none. Request bodies are the event envelope, kept once per event.'],
-  ['max_payload_bytes', 'Largest outbox payload (bytes)', 'Larger rows are rejected with the reason, shown under Events.'],
-  ['rotation_grace_hours', 'Secret rotation grace period (hours)', 'How long the previous secret keeps signing after a rotation.'],
+  [
+    'response_body_max_bytes',
+    'Response body kept per attempt (bytes)',
+    '0 keeps none. Request bodies are the event envelope, kept once per event.',
+  ],
+  [
+    'max_payload_bytes',
+    'Largest outbox payload (bytes)',
+    'Larger rows are rejected with the reason, shown under Events.',
+  ],
+  [
+    'rotation_grace_hours',
+    'Secret rotation grace period (hours)',
+    'How long the previous secret keeps signing after a rotation.',
+  ],
 ];
 
-const SETTINGS_LABELS = { ...Object.fromEntries(SETTINGS_FORM.map(([name, label]) => [name, label.replace(/ \(.*\)$/, '')])), https_only: 'HTTPS only' };
+const SETTINGS_LABELS = {
+  ...Object.fromEntries(SETTINGS_FORM.map(([name, label]) => [name, label.replace(/ \(.*\)$/, '')])),
+  https_only: 'HTTPS only',
+};
 
 const SETTINGS_FIELDS = [
   'retry_schedule_seconds',
@@ -79,7 +129,14 @@ function toSettingsPatch(values: Record<string, string>, fields: readonly string
   const out: Record<string, unknown> = {};
   for (const f of fields) {
     const v = values[f] ?? '';
-    if (f === 'retry_schedule_seconds') out[f] = v === '' ? [] : v.split(/[\s,]+/).filter(Boolean).map((x) => (/^\d+$/.test(x) ? Number(x) : x));
+    if (f === 'retry_schedule_seconds')
+      out[f] =
+        v === ''
+          ? []
+          : v
+              .split(/[\s,]+/)
+              .filter(Boolean)
+              .map((x) => (/^\d+$/.test(x) ? Number(x) : x));
     else out[f] = v;
   }
   return out;
