@@ -1,11 +1,147 @@
 /**
- * The event catalog as operators read it: each type with one line saying
- * when it is sent and an example `data` (GET /api/event-types, the endpoint
- * form). LMS events' examples are the demo's payloads; the sidecar's own
- * webhook.* events are described in README "Operational events".
+ * The event catalog, in one module: the known types by group, one line each
+ * saying when it is sent, and an example `data` for each (GET
+ * /api/event-types, the endpoint form, the demo and README "For LMS authors"
+ * all read them here). The sidecar's own webhook.* events are described in
+ * README "Operational events".
  */
-import { EVENT_CATALOG } from './types.js';
-import { SAMPLE_PAYLOADS } from './demo/catalog.js';
+
+/** The known event types, by group. */
+export const EVENT_CATALOG: Readonly<Record<string, readonly string[]>> = Object.freeze({
+  student: ['student.registered', 'student.updated', 'student.deleted'],
+  enrollment: ['enrollment.created', 'enrollment.completed', 'enrollment.expired'],
+  order: ['order.created', 'order.completed', 'order.refunded'],
+  payment: ['payment.completed', 'payment.failed', 'payment.refunded'],
+  subscription: ['subscription.created', 'subscription.renewed', 'subscription.cancelled'],
+  course: ['course.published', 'course.updated'],
+  learning: ['lesson.completed', 'quiz.submitted', 'certificate.issued'],
+  webhook: [
+    'webhook.test',
+    'webhook.endpoint_failing',
+    'webhook.endpoint_disabled',
+    'webhook.endpoint_recovered',
+    'webhook.delivery_failed',
+  ],
+});
+
+/**
+ * A realistic payload for every catalog event: what the demo writes, and
+ * what README "For LMS authors" shows. Ids are strings, money is in minor
+ * units with an ISO currency, times are RFC 3339 UTC.
+ */
+export const SAMPLE_PAYLOADS: Readonly<Record<string, Record<string, unknown>>> = Object.freeze({
+  'student.registered': {
+    student_id: 'student_xyz789',
+    email: 'ada@example.com',
+    name: 'Ada Lovelace',
+    registered_at: '2025-03-20T10:30:00Z',
+  },
+  'student.updated': { student_id: 'student_xyz789', changed: ['email'], email: 'ada.lovelace@example.com' },
+  'student.deleted': { student_id: 'student_xyz789', deleted_at: '2025-03-21T09:00:00Z' },
+  'enrollment.created': {
+    enrollment_id: 'enr_5501',
+    student_id: 'student_xyz789',
+    course_id: 'course_abc123',
+    source: 'order',
+    order_id: 'order_9001',
+  },
+  'enrollment.completed': {
+    enrollment_id: 'enr_5501',
+    student_id: 'student_xyz789',
+    course_id: 'course_abc123',
+    completed_at: '2025-04-02T16:45:00Z',
+    grade: 92,
+  },
+  'enrollment.expired': {
+    enrollment_id: 'enr_5501',
+    student_id: 'student_xyz789',
+    course_id: 'course_abc123',
+    expired_at: '2026-03-20T00:00:00Z',
+  },
+  'order.created': {
+    order_id: 'order_9001',
+    student_id: 'student_xyz789',
+    items: [{ course_id: 'course_abc123', price: 4900 }],
+    total: 4900,
+    currency: 'EUR',
+  },
+  'order.completed': {
+    order_id: 'order_9001',
+    student_id: 'student_xyz789',
+    total: 4900,
+    currency: 'EUR',
+    paid_at: '2025-03-20T10:31:12Z',
+  },
+  'order.refunded': {
+    order_id: 'order_9001',
+    refund_id: 'ref_12',
+    amount: 4900,
+    currency: 'EUR',
+    reason: 'requested_by_customer',
+  },
+  'payment.completed': {
+    payment_id: 'pay_7788',
+    order_id: 'order_9001',
+    amount: 4900,
+    currency: 'EUR',
+    gateway: 'stripe',
+  },
+  'payment.failed': {
+    payment_id: 'pay_7789',
+    order_id: 'order_9002',
+    amount: 2900,
+    currency: 'EUR',
+    gateway: 'stripe',
+    failure_code: 'card_declined',
+  },
+  'payment.refunded': { payment_id: 'pay_7788', refund_id: 'ref_12', amount: 4900, currency: 'EUR' },
+  'subscription.created': {
+    subscription_id: 'sub_301',
+    student_id: 'student_xyz789',
+    plan_id: 'plan_monthly',
+    status: 'active',
+    current_period_end: '2025-04-20T10:30:00Z',
+  },
+  'subscription.renewed': {
+    subscription_id: 'sub_301',
+    student_id: 'student_xyz789',
+    order_id: 'order_9010',
+    current_period_end: '2025-05-20T10:30:00Z',
+  },
+  'subscription.cancelled': {
+    subscription_id: 'sub_301',
+    student_id: 'student_xyz789',
+    cancelled_at: '2025-05-01T08:00:00Z',
+    ends_at: '2025-05-20T10:30:00Z',
+  },
+  'course.published': {
+    course_id: 'course_abc123',
+    title: 'Analytical Engines 101',
+    url: 'https://lms.example.com/courses/analytical-engines-101',
+    published_at: '2025-03-01T12:00:00Z',
+  },
+  'course.updated': { course_id: 'course_abc123', changed: ['title'], title: 'Analytical Engines, an Introduction' },
+  'lesson.completed': {
+    lesson_id: 'lesson_42',
+    course_id: 'course_abc123',
+    student_id: 'student_xyz789',
+    completed_at: '2025-03-22T18:05:00Z',
+  },
+  'quiz.submitted': {
+    quiz_id: 'quiz_7',
+    course_id: 'course_abc123',
+    student_id: 'student_xyz789',
+    score: 8,
+    max_score: 10,
+    passed: true,
+  },
+  'certificate.issued': {
+    certificate_id: 'cert_2024_0042',
+    course_id: 'course_abc123',
+    student_id: 'student_xyz789',
+    url: 'https://lms.example.com/certificates/cert_2024_0042',
+  },
+});
 
 export const EVENT_DESCRIPTIONS: Readonly<Record<string, string>> = Object.freeze({
   'student.registered': 'a student account was created',

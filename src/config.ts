@@ -6,7 +6,7 @@ import Joi from 'joi';
 import proxyaddr from 'proxy-addr';
 import { ConfigError } from './errors.js';
 import { readWpConfig } from './wordpress/config.js';
-import { splitHosts } from './db/pool.js';
+import { splitHosts } from './db/databaseUrl.js';
 
 export interface Config {
   /** mysql://user:pass@host:port/db (or a socketPath set from wp-config.php). */

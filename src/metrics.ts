@@ -4,7 +4,7 @@
  * database when scraped (one query set per scrape, cached for a second).
  * Labels carry endpoint ids, never URLs or secrets.
  */
-import { conflictsRetried } from './delivery/conflicts.js';
+import { conflictsRetried } from './db/conflicts.js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { queriesIssued } from './db/pool.js';
 import type { Pool } from 'mysql2/promise';

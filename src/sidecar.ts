@@ -10,8 +10,9 @@ import type { Pool } from 'mysql2/promise';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
 import { checkEngine } from './db/engine.js';
-import { createNotifier } from './delivery/notifier.js';
-import { createPool, currentHost, ensureDatabase, parseDatabaseUrl } from './db/pool.js';
+import { createNotifier, type Notifier } from './delivery/notifier.js';
+import { createPool, currentHost, ensureDatabase } from './db/pool.js';
+import { parseDatabaseUrl } from './db/databaseUrl.js';
 import { tableNames, type Tables } from './db/tables.js';
 import { migrate } from './db/migrate.js';
 import { createSender } from './delivery/send.js';
@@ -22,7 +23,7 @@ import { createApp } from './web/app.js';
 import { pruneOnce } from './delivery/retention.js';
 import { createMetrics } from './metrics.js';
 import { coerceError } from './errors.js';
-import { createAdminAuth, ensureAdminPassword, LoginThrottle } from './web/adminAuth.js';
+import { createAdminAuth, ensureAdminPassword, LoginThrottle } from './manage/adminAccess.js';
 import { createZoneSource } from './wordpress/timeZone.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -38,6 +39,8 @@ export interface Sidecar {
   tables: Tables;
   dispatcher: Dispatcher;
   service: Service;
+  /** Mails operational events when SMTP_URL is set. */
+  notifier: Notifier | null;
   server: Server;
   /** http://host:port of the admin UI and API. */
   url: string;
@@ -90,7 +93,7 @@ export async function startSidecar(config: Config, log: Logger, opts: StartOptio
         notifyEmail: config.notifyEmail,
         adminBaseUrl: () => adminBaseUrl,
       })
-    : undefined;
+    : null;
   const dispatcher = createDispatcher({
     pool,
     tables,
@@ -100,7 +103,7 @@ export async function startSidecar(config: Config, log: Logger, opts: StartOptio
     userAgent: USER_AGENT,
     concurrency: config.concurrency,
     observer: metrics,
-    notifier,
+    notifier: notifier ?? undefined,
   });
   const service = createService({
     pool,
@@ -120,8 +123,6 @@ export async function startSidecar(config: Config, log: Logger, opts: StartOptio
     admin: {
       auth: createAdminAuth(pool, tables, config.adminPassword),
       throttle: new LoginThrottle(pool, tables),
-      pool,
-      tables,
       zones: createZoneSource(pool, tables),
     },
     health: {
@@ -151,6 +152,7 @@ export async function startSidecar(config: Config, log: Logger, opts: StartOptio
     tables,
     dispatcher,
     service,
+    notifier,
     server,
     url,
     stop() {

@@ -136,20 +136,3 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   retention_days: 30,
   https_only: false,
 });
-
-export const EVENT_CATALOG: Readonly<Record<string, readonly string[]>> = Object.freeze({
-  student: ['student.registered', 'student.updated', 'student.deleted'],
-  enrollment: ['enrollment.created', 'enrollment.completed', 'enrollment.expired'],
-  order: ['order.created', 'order.completed', 'order.refunded'],
-  payment: ['payment.completed', 'payment.failed', 'payment.refunded'],
-  subscription: ['subscription.created', 'subscription.renewed', 'subscription.cancelled'],
-  course: ['course.published', 'course.updated'],
-  learning: ['lesson.completed', 'quiz.submitted', 'certificate.issued'],
-  webhook: [
-    'webhook.test',
-    'webhook.endpoint_failing',
-    'webhook.endpoint_disabled',
-    'webhook.endpoint_recovered',
-    'webhook.delivery_failed',
-  ],
-});

@@ -2,8 +2,8 @@ import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { useTestDb } from './support/db.js';
-import { SAMPLE_PAYLOADS } from '../src/demo/catalog.js';
-import { EVENT_CATALOG } from '../src/types.js';
+import { SAMPLE_PAYLOADS } from '../src/catalog.js';
+import { EVENT_CATALOG } from '../src/catalog.js';
 
 const DEMO = fileURLToPath(new URL('../src/demo/main.js', import.meta.url));
 

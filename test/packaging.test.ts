@@ -53,6 +53,15 @@ describe('packaging', () => {
     expect(d).to.match(/npm prune --omit=dev/);
   });
 
+  it('the Dockerfile starts node with the same flags as npm start (the bench starts it that way too)', () => {
+    const start = (JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: { start: string } }).scripts.start;
+    const startFlags = /node ((?:--\S+ )*)dist\/src\/main\.js/.exec(start)?.[1]?.trim().split(' ');
+    const cmd = /^CMD \[(.*)\]$/m.exec(readFileSync('Dockerfile', 'utf8'))?.[1];
+    const dockerFlags = (JSON.parse(`[${cmd}]`) as string[]).filter((a) => a.startsWith('--'));
+    expect(startFlags, 'npm start has flags').to.have.length.greaterThan(0);
+    expect(dockerFlags).to.deep.equal(startFlags);
+  });
+
   it('test tiers: the unit tier opens no database, and every file the integration tier leaves out exists', () => {
     const tier = (name: string) => JSON.parse(readFileSync(name, 'utf8')) as { spec: string[]; ignore?: string[] };
     const source = (compiled: string) => compiled.replace(/^dist\//, '').replace(/\.js$/, '.ts');

@@ -17,7 +17,8 @@
  * Node); `integration` checks only the database.
  */
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, readdirSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import path from 'node:path';
 import net from 'node:net';
 
 type Tier = 'unit' | 'integration' | 'full';
@@ -184,6 +185,23 @@ async function ensureDatabase(): Promise<boolean> {
   return false;
 }
 
+/**
+ * tsc never deletes: a test renamed or removed would still run from its old
+ * compiled copy in dist/. Compiled files whose source is gone are removed.
+ */
+function removeStaleCompiled(dir = 'dist'): void {
+  if (!existsSync(dir)) return;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) removeStaleCompiled(full);
+    else if (/\.(js|d\.ts|js\.map)$/.test(entry.name)) {
+      const source = full.replace(/^dist\//, '').replace(/\.(js|d\.ts|js\.map)$/, '.ts');
+      if (!existsSync(source)) rmSync(full);
+    }
+  }
+}
+
+removeStaleCompiled();
 const tier = (process.argv[2] ?? 'full') as Tier;
 if (!['unit', 'integration', 'full'].includes(tier)) {
   say(`unknown tier "${tier}": use unit, integration or full`);

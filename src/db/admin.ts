@@ -2,7 +2,7 @@
  * {prefix}webhook_admin (the password hash), {prefix}webhook_admin_sessions
  * and {prefix}webhook_login_attempts.
  */
-import type { Queryable } from './pool.js';
+import type { Queryable } from './sql.js';
 import type { Tables } from './tables.js';
 import { exec, rows, toDate } from './sql.js';
 

@@ -1,7 +1,7 @@
 /**
  * {prefix}webhook_attempts: every request made, successful or not.
  */
-import type { Queryable } from './pool.js';
+import type { Queryable } from './sql.js';
 import type { Tables } from './tables.js';
 import type { Attempt, ErrorClass } from '../types.js';
 import { parseJsonColumn, rows, toDate } from './sql.js';

@@ -1,7 +1,7 @@
 /**
  * {prefix}webhook_endpoints.
  */
-import type { Queryable } from './pool.js';
+import type { Queryable } from './sql.js';
 import type { Tables } from './tables.js';
 import type { Endpoint, EndpointAuth, EndpointFilter } from '../types.js';
 import { exec, parseJsonColumn, rows, toDate, type Row } from './sql.js';

@@ -1,7 +1,7 @@
 /**
  * {prefix}webhook_events: accepted events with their envelope bytes frozen.
  */
-import type { Queryable } from './pool.js';
+import type { Queryable } from './sql.js';
 import type { Tables } from './tables.js';
 import { likePrefix, rows } from './sql.js';
 

@@ -11,7 +11,7 @@ import type { Tables } from './tables.js';
 import { exec, rows } from './sql.js';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { isConflict } from '../delivery/conflicts.js';
+import { isConflict } from './conflicts.js';
 
 const PROCESS = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
 let taken = 0;

@@ -14,7 +14,7 @@ import type { Tables } from './tables.js';
 import type { Logger } from '../log.js';
 import { StartError } from '../errors.js';
 import { newHolder, ensureLockTable, withLock } from './locks.js';
-import { retryConflicts } from '../delivery/conflicts.js';
+import { retryConflicts } from './conflicts.js';
 
 export const SQL_DIR = fileURLToPath(new URL('../../../sql/', import.meta.url));
 const LOCK_WAIT_SECONDS = 300;

@@ -13,7 +13,7 @@
  * A crash changes nothing: a claimed head stays `pending` until its lease
  * runs out and is then sent again; the waiting ones stay waiting.
  */
-import type { Queryable } from './pool.js';
+import type { Queryable } from './sql.js';
 import type { Tables } from './tables.js';
 import { exec, rows } from './sql.js';
 

@@ -3,7 +3,7 @@
  * and stamp them. No id high-water mark: a row whose transaction commits
  * after a higher id is still fanned_out_at IS NULL and is found next time.
  */
-import type { Queryable } from './pool.js';
+import type { Queryable } from './sql.js';
 import type { Tables } from './tables.js';
 import { exec, parseUtcDateTime, rows, toDate, valuesTable, type Row } from './sql.js';
 

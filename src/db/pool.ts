@@ -4,83 +4,8 @@
  */
 import mysql from 'mysql2/promise';
 import type { Pool, PoolConnection, PoolOptions, RowDataPacket } from 'mysql2/promise';
-import { ConfigError, isConnectionError } from '../errors.js';
-import { rows } from './sql.js';
-
-export type Queryable = Pool | PoolConnection;
-
-export interface DbHost {
-  host: string;
-  port: number;
-}
-
-export interface DbTarget {
-  options: PoolOptions;
-  database: string;
-  /** Every host of DATABASE_URL, in order; the first is in `options`. */
-  hosts: DbHost[];
-}
-
-/**
- * DATABASE_URL may name several hosts for a cluster (mysql://u:p@db1:3306,db2:3306/lms).
- * URL parsers take one host, so the list is cut out here: `url` is the same
- * URL with the first host only, `hosts` the list.
- */
-export function splitHosts(url: string): { url: string; hosts: DbHost[] } {
-  const m = /^([a-z][a-z0-9+.-]*:\/\/(?:[^@/?#]*@)?)([^/?#]*)(.*)$/i.exec(url);
-  if (!m || !m[2]!.includes(',')) {
-    try {
-      const u = new URL(url);
-      return {
-        url,
-        hosts: [{ host: u.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1', port: u.port ? Number(u.port) : 3306 }],
-      };
-    } catch {
-      return { url, hosts: [] };
-    }
-  }
-  const hosts = m[2]!.split(',').map((h) => {
-    const hm = /^(\[[^\]]+\]|[^:]+)(?::(\d{1,5}))?$/.exec(h.trim());
-    if (!hm)
-      throw new ConfigError(
-        'DATABASE_URL',
-        `DATABASE_URL: "${h}" is not a host or host:port (several hosts are separated by commas: db1:3306,db2:3306)`,
-      );
-    return { host: hm[1]!.replace(/^\[|\]$/g, ''), port: hm[2] ? Number(hm[2]) : 3306 };
-  });
-  return { url: `${m[1]}${m[2]!.split(',')[0]}${m[3]}`, hosts };
-}
-
-export function parseDatabaseUrl(rawUrl: string, socketPath?: string): DbTarget {
-  const { url, hosts } = splitHosts(rawUrl);
-  const u = new URL(url);
-  const database = decodeURIComponent(u.pathname.replace(/^\//, ''));
-  if (!database)
-    throw new ConfigError('DATABASE_URL', 'DATABASE_URL must name a database, e.g. mysql://root@127.0.0.1:3306/lms');
-  const charset = u.searchParams.get('charset');
-  return {
-    database,
-    hosts,
-    options: {
-      host: u.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1',
-      port: u.port ? Number(u.port) : 3306,
-      user: decodeURIComponent(u.username || 'root'),
-      password: decodeURIComponent(u.password),
-      ...(socketPath ? { socketPath } : {}),
-      // utf8mb4 whatever DB_CHARSET says: 'utf8' (3-byte) would mangle emoji in payloads.
-      charset: charset && /^utf8mb4/i.test(charset) ? charset.toUpperCase() + '_UNICODE_CI' : 'UTF8MB4_UNICODE_CI',
-      timezone: 'Z',
-      supportBigNumbers: true,
-      decimalNumbers: true,
-      // An LMS outbox may use a JSON column; we want its text, not an object, to validate and splice.
-      jsonStrings: true,
-      enableKeepAlive: true,
-      // No stack capture per query (an Error per call): our errors carry their own context.
-      trace: false,
-      connectTimeout: 5000,
-    },
-  };
-}
+import { isConnectionError } from '../errors.js';
+import type { DbTarget } from './databaseUrl.js';
 
 /** Creates the database when it is missing and the user may; otherwise leaves it to the pool to complain. */
 export async function ensureDatabase(target: DbTarget): Promise<void> {
@@ -141,25 +66,6 @@ function createHostPool(options: PoolOptions, connectionLimit: number, counter: 
     };
   });
   return pool;
-}
-
-const budgets = new WeakMap<Queryable, number>();
-
-/**
- * Bytes of values one statement may carry on this server: half its
- * max_allowed_packet (escaping can double text), less 64 KB for the rest of
- * the statement. Batches are cut to it, so a host still at MySQL 5.7's 4 MB
- * default never gets a statement it refuses, which would be refused again
- * on every retry. Read once per pool; a failed read is tried again next time.
- */
-export async function statementBudget(pool: Queryable): Promise<number> {
-  let b = budgets.get(pool);
-  if (b === undefined) {
-    const [r] = await rows(pool, 'SELECT @@max_allowed_packet AS p');
-    b = Math.max(64 * 1024, Math.floor(Number(r!.p) / 2) - 64 * 1024);
-    budgets.set(pool, b);
-  }
-  return b;
 }
 
 const hostOf = new WeakMap<Pool, () => string>();
@@ -295,26 +201,4 @@ function createFailoverPool(
   issued.set(pool, counter);
   hostOf.set(pool, () => name(current));
   return pool;
-}
-
-/** Runs fn in a transaction on one connection; rolls back on any error. */
-export async function withTransaction<T>(pool: Pool, fn: (conn: PoolConnection) => Promise<T>): Promise<T> {
-  const conn = await pool.getConnection();
-  try {
-    await conn.beginTransaction();
-    const result = await fn(conn);
-    await conn.commit();
-    return result;
-  } catch (err) {
-    try {
-      await conn.rollback();
-    } catch {
-      // The connection is broken; destroy below rather than reuse it.
-      conn.destroy();
-      throw err;
-    }
-    throw err;
-  } finally {
-    conn.release();
-  }
 }

@@ -2,7 +2,7 @@
  * Pruning statements. Each deletes at most BATCH rows by primary key, so no
  * statement holds locks for long or bloats the undo log.
  */
-import type { Queryable } from './pool.js';
+import type { Queryable } from './sql.js';
 import type { Tables } from './tables.js';
 import { exec, rows } from './sql.js';
 

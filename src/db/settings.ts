@@ -2,7 +2,7 @@
  * {prefix}webhook_settings: one row per setting, value as JSON text.
  * Missing rows fall back to DEFAULT_SETTINGS.
  */
-import type { Queryable } from './pool.js';
+import type { Queryable } from './sql.js';
 import type { Tables } from './tables.js';
 import { DEFAULT_SETTINGS, type Settings } from '../types.js';
 import { rows } from './sql.js';

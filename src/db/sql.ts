@@ -1,9 +1,11 @@
 /**
  * Small helpers shared by the per-table SQL modules.
  */
-import type { ResultSetHeader, RowDataPacket } from 'mysql2/promise';
-import type { Queryable } from './pool.js';
+import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import { asText } from '../text.js';
+
+/** A pool or one of its connections (inside a transaction): every helper here takes either. */
+export type Queryable = Pool | PoolConnection;
 
 export type Row = RowDataPacket;
 
@@ -77,4 +79,23 @@ export function parseJsonColumn<T>(v: unknown, fallback: T): T {
 /** A LIKE pattern for "starts with `prefix`", its own %, _ and backslash taken literally (backslash is the default escape). */
 export function likePrefix(prefix: string): string {
   return prefix.replace(/[\\%_]/g, '\\$&') + '%';
+}
+
+const budgets = new WeakMap<Queryable, number>();
+
+/**
+ * Bytes of values one statement may carry on this server: half its
+ * max_allowed_packet (escaping can double text), less 64 KB for the rest of
+ * the statement. Batches are cut to it, so a host still at MySQL 5.7's 4 MB
+ * default never gets a statement it refuses, which would be refused again
+ * on every retry. Read once per pool; a failed read is tried again next time.
+ */
+export async function statementBudget(pool: Queryable): Promise<number> {
+  let b = budgets.get(pool);
+  if (b === undefined) {
+    const [r] = await rows(pool, 'SELECT @@max_allowed_packet AS p');
+    b = Math.max(64 * 1024, Math.floor(Number(r!.p) / 2) - 64 * 1024);
+    budgets.set(pool, b);
+  }
+  return b;
 }

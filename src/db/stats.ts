@@ -2,7 +2,7 @@
  * Read-only figures for the dashboard and the endpoint list. Each query is
  * bounded: a 24 h range on an indexed created_at, or the last N rows by id.
  */
-import type { Queryable } from './pool.js';
+import type { Queryable } from './sql.js';
 import type { Tables } from './tables.js';
 import { rows, toDate } from './sql.js';
 

@@ -4,7 +4,7 @@
  * zone and admin e-mail. Every function answers "nothing" when the tables are
  * not there (a sidecar beside an LMS that is not WordPress).
  */
-import type { Queryable } from './pool.js';
+import type { Queryable } from './sql.js';
 import type { Tables } from './tables.js';
 import { rows } from './sql.js';
 

@@ -1,11 +1,11 @@
 /**
- * The sender room: one attempt of one claimed delivery — sign the stored
+ * One attempt of one claimed delivery — sign the stored
  * envelope bytes, POST them through the HTTP client, and decide what the
  * result means (success, retry after a delay, failed for good, endpoint
  * disabled). Never throws: everything becomes a Recorded for the recorder.
  */
 import { validateHeaderName, validateHeaderValue } from 'node:http';
-import type { ClaimedDelivery, Completion } from '../db/deliveries.js';
+import type { ClaimedDelivery, Completion } from '../db/claims.js';
 import type { KeyObject } from 'node:crypto';
 import { ed25519PrivateKey, signedHeaders } from './sign.js';
 import { nextDelayMs, parseRetryAfterMs } from './backoff.js';

@@ -6,9 +6,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Pool } from 'mysql2/promise';
 import type { Tables } from '../db/tables.js';
-import { claimDue, releaseClaims, type ClaimedDelivery, type ClaimResult } from '../db/deliveries.js';
-import { retryConflicts } from './conflicts.js';
-import type { Scheduler } from './scheduler.js';
+import { claimDue, releaseClaims, type ClaimedDelivery, type ClaimResult } from '../db/claims.js';
+import { retryConflicts } from '../db/conflicts.js';
+import type { FairQueue } from './fairQueue.js';
 
 /**
  * A claim's lease: twice the request timeout plus 10 s to record the result.
@@ -49,7 +49,7 @@ export function createClaimer(deps: { pool: Pool; tables: Tables; worker: string
 }
 
 export interface ClaimLoop {
-  /** Claims while the scheduler has room; a call during a claim makes it run once more after. Never rejects. */
+  /** Claims while the fair queue has free places; a call during a claim makes it run once more after. Never rejects. */
   pump(): Promise<void>;
   /** The claim under way, if any (stop() awaits it). */
   running(): Promise<void> | null;
@@ -58,12 +58,12 @@ export interface ClaimLoop {
 }
 
 /**
- * The claim loop: fills the scheduler's window in batches and hands back
+ * The claim loop: fills the fair queue's window in batches and hands back
  * rows claimed after stopping began.
  */
 export function createClaimLoop(deps: {
   claimer: Claimer;
-  scheduler: Scheduler;
+  queue: FairQueue;
   /** The longest request timeout any endpoint may use: it sets the lease. */
   timeoutSeconds: () => number;
   /** false while stopping or while the database is backed off. */
@@ -72,41 +72,40 @@ export function createClaimLoop(deps: {
   onSuccess: () => void;
   onError: (err: unknown) => void;
 }): ClaimLoop {
-  const { claimer, scheduler } = deps;
+  const { claimer, queue } = deps;
   let pumping: Promise<void> | null = null;
   let again = false;
   let moreDue = false;
   // Rate-limited endpoints with no start time free yet: left out of claims until then.
   const rateHeld = new Map<number, number>();
 
-  async function claimWhileRoom(): Promise<void> {
+  async function claimWhileCapacity(): Promise<void> {
     for (;;) {
-      const room = scheduler.room();
-      if (deps.stopping() || room === 0) return;
+      const wanted = queue.claimable();
+      if (deps.stopping() || wanted === 0) return;
       const now = Date.now();
       for (const [ep, until] of rateHeld) if (until <= now) rateHeld.delete(ep);
-      const full = scheduler.fullEndpoints();
+      const full = queue.fullEndpoints();
       const {
         claimed,
         exhausted,
         rateHeld: held,
       } = await claimer.claim({
-        limit: room,
+        limit: wanted,
         timeoutSeconds: deps.timeoutSeconds(),
         excludeEndpoints: [...new Set([...full, ...rateHeld.keys()])],
-        freeSlots: (ep) => scheduler.freeSlots(ep),
+        freeSlots: (ep) => queue.freeSlots(ep),
       });
       for (const [ep, until] of held) rateHeld.set(ep, until);
       if (deps.stopping()) {
         await claimer.release(claimed);
         return;
       }
-      scheduler.enqueue(claimed);
-      scheduler.dispatch();
+      queue.enqueue(claimed);
+      queue.dispatch();
       // A claim that skipped full endpoints cannot tell whether they have more due,
       // so finishing requests keep asking.
-      moreDue =
-        !exhausted || full.length > 0 || rateHeld.size > 0 || claimed.some((c) => scheduler.isFull(c.endpointId));
+      moreDue = !exhausted || full.length > 0 || rateHeld.size > 0 || claimed.some((c) => queue.isFull(c.endpointId));
       if (exhausted || claimed.length === 0) return;
     }
   }
@@ -123,7 +122,7 @@ export function createClaimLoop(deps: {
         try {
           do {
             again = false;
-            await claimWhileRoom();
+            await claimWhileCapacity();
           } while (again && !deps.stopping());
           deps.onSuccess();
         } catch (err) {

@@ -1,8 +1,9 @@
 /**
  * The delivery loop: fan out → claim → sign → send → record → retry, wired
- * from four rooms: the claimer (claims under a lease), the scheduler (what
- * goes next), the sender (one signed attempt, attempt.ts) and the recorder
- * (results in batches).
+ * from four parts: the claimer (claims under a lease, claimer.ts), the fair
+ * queue (which claimed delivery goes next, fairQueue.ts), the attempt (one
+ * signed request and what its result means, attempt.ts) and the recorder
+ * (results in batches, recorder.ts).
  *
  * `tick()` runs every second from node-cron; a tick that finds the previous
  * one still running returns at once. Between ticks, each finished request
@@ -21,12 +22,12 @@ import type { Logger } from '../log.js';
 import { coerceError } from '../errors.js';
 import type { DeliveryObserver } from '../metrics.js';
 import { createClaimer, createClaimLoop } from './claimer.js';
-import { createScheduler } from './scheduler.js';
+import { createFairQueue } from './fairQueue.js';
 import { createPolicySource } from './policies.js';
 import type { Notifier } from './notifier.js';
 import { createAttempter } from './attempt.js';
 import { createRecorder } from './recorder.js';
-import { isTransient, retryConflicts } from './conflicts.js';
+import { isTransient, retryConflicts } from '../db/conflicts.js';
 import { reportLongFailing, type OperationalNotice } from './operational.js';
 
 export interface DispatcherDeps {
@@ -125,7 +126,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     worker,
     observer: deps.observer,
   });
-  const scheduler = createScheduler({
+  const queue = createFairQueue({
     concurrency: deps.concurrency,
     perEndpointCap: () => settings.current().max_in_flight_per_endpoint,
     run: (c) =>
@@ -140,7 +141,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   const policies = createPolicySource(pool, t);
   const claims = createClaimLoop({
     claimer,
-    scheduler,
+    queue,
     timeoutSeconds: () => Math.max(settings.current().timeout_seconds, policies.current().maxTimeoutSeconds ?? 0),
     mayClaim: () => !stopping && !db.paused(),
     stopping: () => stopping,
@@ -198,18 +199,18 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       stopping = true;
       fanOutLoop.stop();
       // Claimed but never started: handed back below so another process can send them now.
-      const unsent = scheduler.stop();
+      const unsent = queue.stop();
       if (ticking) await ticking;
       await claims.running();
       let timer: NodeJS.Timeout | undefined;
       const timedOut = await Promise.race([
-        scheduler.settled().then(() => false),
+        queue.settled().then(() => false),
         new Promise<boolean>((r) => (timer = setTimeout(() => r(true), graceMs))),
       ]);
       clearTimeout(timer);
       if (timedOut)
         log.warn('stopping with requests still in flight; their leases will expire and they will be retried', {
-          in_flight: scheduler.stats().inFlight,
+          in_flight: queue.stats().inFlight,
         });
       await recorder.flush();
       await claimer.release(unsent).catch((err: unknown) =>
@@ -227,7 +228,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       }
     },
     stats: () => ({
-      inFlight: scheduler.stats().inFlight,
+      inFlight: queue.stats().inFlight,
       lastTickAt,
       lastError: db.lastError() ?? recorder.lastError(),
     }),

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Pool, PoolConnection } from 'mysql2/promise';
-import { withTransaction } from '../db/pool.js';
+import { withTransaction } from '../db/transaction.js';
 import type { Tables } from '../db/tables.js';
 import { lockPending, markFannedOut, rejectRow, type OutboxOutcome, type OutboxRow } from '../db/outbox.js';
 import { parseUtcDateTime } from '../db/sql.js';

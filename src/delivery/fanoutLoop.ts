@@ -10,8 +10,8 @@ import { SETTLE_MS } from '../db/ordering.js';
 import type { SettingsStore } from './settingsStore.js';
 import type { Logger } from '../log.js';
 import type { DeliveryObserver } from '../metrics.js';
-import { retryConflicts } from './conflicts.js';
-import { statementBudget } from '../db/pool.js';
+import { retryConflicts } from '../db/conflicts.js';
+import { statementBudget } from '../db/sql.js';
 
 const FANOUT_BATCH = 500;
 const FANOUT_MAX_BATCHES_PER_TICK = 40;

@@ -8,7 +8,8 @@
  * own failures back to itself). Written in the caller's transaction, so an
  * event exists exactly when the change it reports does.
  */
-import { withTransaction, type Queryable } from '../db/pool.js';
+import { withTransaction } from '../db/transaction.js';
+import { type Queryable } from '../db/sql.js';
 import type { Pool } from 'mysql2/promise';
 import type { Tables } from '../db/tables.js';
 import { insertEvents } from '../db/events.js';

@@ -10,7 +10,8 @@
  */
 import type { Pool, PoolConnection } from 'mysql2/promise';
 import type { Tables } from '../db/tables.js';
-import { completeDeliveries, pauseForEndpoint, type Completion } from '../db/deliveries.js';
+import { completeDeliveries, type Completion } from '../db/claims.js';
+import { pauseForEndpoint } from '../db/deliveryActions.js';
 import { insertAttempts, type NewAttempt } from '../db/attempts.js';
 import {
   claimFailingReports,
@@ -25,11 +26,12 @@ import {
 import { failedDeliveries } from '../db/deliveries.js';
 import { emitOperational, endpointEvent, FAILING_AFTER_MS, type OperationalNotice } from './operational.js';
 import { admitHeads } from '../db/ordering.js';
-import { statementBudget, withTransaction } from '../db/pool.js';
+import { statementBudget } from '../db/sql.js';
+import { withTransaction } from '../db/transaction.js';
 import type { SettingsStore } from './settingsStore.js';
 import type { Logger } from '../log.js';
 import { coerceError } from '../errors.js';
-import { isTransient, retryConflicts } from './conflicts.js';
+import { isTransient, retryConflicts } from '../db/conflicts.js';
 
 /** One attempt's outcome as the recorder writes it. */
 export interface Recorded {

@@ -6,10 +6,11 @@
  * WEBHOOK_SECRET, RECEIVER_URL.
  */
 import { loadConfig } from '../config.js';
-import { createPool, parseDatabaseUrl } from '../db/pool.js';
+import { createPool } from '../db/pool.js';
+import { parseDatabaseUrl } from '../db/databaseUrl.js';
 import { tableNames } from '../db/tables.js';
 import { rows } from '../db/sql.js';
-import { SAMPLE_PAYLOADS } from './catalog.js';
+import { SAMPLE_PAYLOADS } from '../catalog.js';
 
 const config = loadConfig();
 const secret = process.env.WEBHOOK_SECRET ?? '';

@@ -13,7 +13,7 @@ import { loadConfig } from '../config.js';
 import { createLogger } from '../log.js';
 import { startSidecar } from '../sidecar.js';
 import { verifyWebhook, WebhookVerificationError } from '../verify.js';
-import { SAMPLE_PAYLOADS } from './catalog.js';
+import { SAMPLE_PAYLOADS } from '../catalog.js';
 import { ConfigError, coerceError } from '../errors.js';
 
 const DEMO_DESCRIPTION = 'Demo receiver (npm run demo)';

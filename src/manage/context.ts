@@ -5,10 +5,10 @@
 import type { Pool, PoolConnection } from 'mysql2/promise';
 import type { Tables } from '../db/tables.js';
 import * as endpointsSql from '../db/endpoints.js';
-import * as deliveriesSql from '../db/deliveries.js';
-import { withTransaction } from '../db/pool.js';
+import * as deliveryLogSql from '../db/deliveryLog.js';
+import { withTransaction } from '../db/transaction.js';
 import * as ordering from '../db/ordering.js';
-import { retryConflicts } from '../delivery/conflicts.js';
+import { retryConflicts } from '../db/conflicts.js';
 import type { OperationalNotice } from '../delivery/operational.js';
 import type { SettingsStore } from '../delivery/settingsStore.js';
 import { NotFoundError } from '../errors.js';
@@ -53,7 +53,7 @@ export function createContext(deps: ServiceDeps) {
   }
 
   async function mustGetDelivery(id: number) {
-    const d = await deliveriesSql.getDelivery(pool, t, id);
+    const d = await deliveryLogSql.getDelivery(pool, t, id);
     if (!d) throw new NotFoundError(`delivery ${id} does not exist`);
     return (await withWaitingFor([d]))[0]!;
   }

@@ -4,10 +4,12 @@
  */
 import * as endpointsSql from '../db/endpoints.js';
 import * as deliveriesSql from '../db/deliveries.js';
+import * as deliveryActionsSql from '../db/deliveryActions.js';
+import * as deliveryLogSql from '../db/deliveryLog.js';
 import { listAttempts } from '../db/attempts.js';
-import { withTransaction } from '../db/pool.js';
+import { withTransaction } from '../db/transaction.js';
 import * as ordering from '../db/ordering.js';
-import { retryConflicts } from '../delivery/conflicts.js';
+import { retryConflicts } from '../db/conflicts.js';
 import { endpointsFor } from '../delivery/fanout.js';
 import { subscribed } from '../delivery/subscriptions.js';
 import { ValidationError } from '../errors.js';
@@ -16,20 +18,20 @@ import { disabledMessage, type ServiceContext } from './context.js';
 
 export function deliveryOps(ctx: ServiceContext) {
   const { pool, t } = ctx;
-  /** A payload search picks its plan from how common its values are (deliveriesSql.payloadPlan). */
+  /** A payload search picks its plan from how common its values are (deliveryLogSql.payloadPlan). */
   async function withPlan<F extends { data?: [string, string][]; dataPlan?: 'lookup' | 'walk' }>(f: F): Promise<F> {
     if (!f.data?.length || f.dataPlan) return f;
-    return { ...f, dataPlan: await deliveriesSql.payloadPlan(pool, t, f.data) };
+    return { ...f, dataPlan: await deliveryLogSql.payloadPlan(pool, t, f.data) };
   }
 
   return {
     /** The filter with its payload-search plan chosen: a page that lists and counts probes once, not twice. */
     planSearch: withPlan,
-    listDeliveries: async (f: deliveriesSql.DeliveryFilter) =>
-      ctx.withWaitingFor(await deliveriesSql.listDeliveries(pool, t, await withPlan(f))),
-    countDeliveries: async (f: Omit<deliveriesSql.DeliveryFilter, 'limit' | 'beforeId'>, cap: number) =>
-      deliveriesSql.countDeliveries(pool, t, await withPlan(f), cap),
-    lastResponseLines: (ids: number[]) => deliveriesSql.lastResponseLines(pool, t, ids),
+    listDeliveries: async (f: deliveryLogSql.DeliveryFilter) =>
+      ctx.withWaitingFor(await deliveryLogSql.listDeliveries(pool, t, await withPlan(f))),
+    countDeliveries: async (f: Omit<deliveryLogSql.DeliveryFilter, 'limit' | 'beforeId'>, cap: number) =>
+      deliveryLogSql.countDeliveries(pool, t, await withPlan(f), cap),
+    lastResponseLines: (ids: number[]) => deliveryLogSql.lastResponseLines(pool, t, ids),
 
     async getDelivery(id: number): Promise<{ delivery: Delivery & { body: string }; attempts: Attempt[] }> {
       const delivery = await ctx.mustGetDelivery(id);
@@ -42,7 +44,7 @@ export function deliveryOps(ctx: ServiceContext) {
       // A replay to a disabled endpoint would only be paused again: say so instead of "queued".
       if (!ep.enabled) throw new ValidationError(disabledMessage(`delivery ${id}`, ep), 'id');
       const keys = d.orderingKey === null ? [] : [d.orderingKey];
-      if (!(await ctx.inLine(ep.id, keys, (conn) => deliveriesSql.replayDelivery(conn, t, id)))) {
+      if (!(await ctx.inLine(ep.id, keys, (conn) => deliveryActionsSql.replayDelivery(conn, t, id)))) {
         throw new ValidationError(
           `delivery ${id} is being sent right now; replay it when this attempt has finished`,
           'id',
@@ -71,7 +73,7 @@ export function deliveryOps(ctx: ServiceContext) {
           'id',
         );
       const keys = d.orderingKey === null ? [] : [d.orderingKey];
-      if (!(await ctx.inLine(d.endpointId, keys, (conn) => deliveriesSql.skipDelivery(conn, t, id)))) {
+      if (!(await ctx.inLine(d.endpointId, keys, (conn) => deliveryActionsSql.skipDelivery(conn, t, id)))) {
         throw new ValidationError(
           `delivery ${id} is being sent right now; skip it when this attempt has finished`,
           'id',
@@ -99,7 +101,7 @@ export function deliveryOps(ctx: ServiceContext) {
           'since',
         );
       const n = await ctx.inLine(endpointId, 'all', (conn) =>
-        deliveriesSql.replayFailedSince(conn, t, endpointId, since),
+        deliveryActionsSql.replayFailedSince(conn, t, endpointId, since),
       );
       if (n > 0) ctx.nudge();
       return n;

@@ -4,19 +4,21 @@
  */
 import * as endpointsSql from '../db/endpoints.js';
 import * as deliveriesSql from '../db/deliveries.js';
+import * as deliveryActionsSql from '../db/deliveryActions.js';
+import * as deliveryLogSql from '../db/deliveryLog.js';
 import * as eventsSql from '../db/events.js';
-import { withTransaction } from '../db/pool.js';
+import { withTransaction } from '../db/transaction.js';
 import * as ordering from '../db/ordering.js';
 import * as stats from '../db/stats.js';
-import { CATALOG, type CatalogEntry } from '../catalog.js';
+import { CATALOG, EVENT_CATALOG, type CatalogEntry } from '../catalog.js';
 import { outboxHasOrderingKey } from '../db/outbox.js';
-import { retryConflicts } from '../delivery/conflicts.js';
+import { retryConflicts } from '../db/conflicts.js';
 import { generateEd25519, generateSecret } from '../delivery/sign.js';
 import { buildEnvelope, newEventId } from '../delivery/fanout.js';
 import { emitOperational, endpointEvent } from '../delivery/operational.js';
 import { validateEndpointUrl } from '../delivery/targets.js';
 import { ValidationError } from '../errors.js';
-import { EVENT_CATALOG, type Delivery, type Endpoint, type EndpointAuth, type EndpointFilter } from '../types.js';
+import type { Delivery, Endpoint, EndpointAuth, EndpointFilter } from '../types.js';
 import type { ServiceContext } from './context.js';
 
 export interface EndpointInput {
@@ -163,7 +165,7 @@ export function endpointOps(ctx: ServiceContext) {
       if (ordered !== undefined && ordered !== before.ordered) await setOrdered(ctx, id, ordered);
       let resumed = 0;
       if (patch.enabled === false && before.enabled) {
-        await deliveriesSql.pauseForEndpoint(pool, t, id);
+        await deliveryActionsSql.pauseForEndpoint(pool, t, id);
         const [notice] = await endpointsSql.endpointNotices(pool, t, [id]);
         const sent = await retryConflicts(() =>
           withTransaction(pool, (conn) =>
@@ -174,7 +176,7 @@ export function endpointOps(ctx: ServiceContext) {
         ctx.nudge();
       }
       if (patch.enabled === true && !before.enabled && opts.resumePaused !== false) {
-        resumed = await deliveriesSql.resumeForEndpoint(pool, t, id);
+        resumed = await deliveryActionsSql.resumeForEndpoint(pool, t, id);
         ctx.nudge();
       }
       return { endpoint: await ctx.mustGetEndpoint(id), resumed };
@@ -183,7 +185,7 @@ export function endpointOps(ctx: ServiceContext) {
     async deleteEndpoint(id: number): Promise<void> {
       await ctx.mustGetEndpoint(id);
       // Deliveries first: a pending delivery whose endpoint is gone could never be sent.
-      await deliveriesSql.deleteForEndpoint(pool, t, id);
+      await deliveryActionsSql.deleteForEndpoint(pool, t, id);
       await endpointsSql.deleteEndpointRow(pool, t, id);
     },
 
@@ -219,7 +221,7 @@ export function endpointOps(ctx: ServiceContext) {
         await deliveriesSql.insertDeliveries(conn, t, [
           { endpointId: id, eventPk: pks.get(eventId.toLowerCase())!, eventType: 'webhook.test', status: 'pending' },
         ]);
-        const [d] = await deliveriesSql.listDeliveries(conn, t, { eventId, limit: 1 });
+        const [d] = await deliveryLogSql.listDeliveries(conn, t, { eventId, limit: 1 });
         return d!.id;
       });
       ctx.nudge();

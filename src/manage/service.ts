@@ -1,12 +1,14 @@
 /**
  * What operators can do, shared by the JSON API and the admin pages: routes
  * validate input, call one of these, and render the result. Grouped by what
- * they act on (endpointOps, deliveryOps, settingsOps) over one shared context.
+ * they act on (endpointOps, deliveryOps, settingsOps, reportOps) over one
+ * shared context.
  */
 import { createContext, type ServiceDeps } from './context.js';
 import { endpointOps } from './endpointOps.js';
 import { deliveryOps } from './deliveryOps.js';
 import { settingsOps } from './settingsOps.js';
+import { reportOps } from './reportOps.js';
 
 export type { ServiceDeps } from './context.js';
 export type { EndpointInput } from './endpointOps.js';
@@ -15,5 +17,5 @@ export type Service = ReturnType<typeof createService>;
 
 export function createService(deps: ServiceDeps) {
   const ctx = createContext(deps);
-  return { ...endpointOps(ctx), ...deliveryOps(ctx), ...settingsOps(ctx) };
+  return { ...endpointOps(ctx), ...deliveryOps(ctx), ...settingsOps(ctx), ...reportOps(ctx) };
 }

@@ -5,7 +5,7 @@ import express, { type Router } from 'express';
 import type { Service, EndpointInput } from '../manage/service.js';
 import * as schemas from '../manage/schemas.js';
 import { check } from '../manage/schemas.js';
-import { presentAttempt, presentDelivery, presentEndpoint } from './present.js';
+import { presentAttempt, presentDelivery, presentEndpoint } from './apiPresent.js';
 import type { DeliveryStatus, Settings } from '../types.js';
 
 const id = schemas.parseId;

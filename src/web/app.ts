@@ -11,8 +11,8 @@ import type { Service } from '../manage/service.js';
 import type { Logger } from '../log.js';
 import { apiRouter } from './api.js';
 import { adminRouter, type AdminDeps } from './admin/index.js';
-import { viewHelpers } from './viewHelpers.js';
-import { hasBearer, requireBearer } from './auth.js';
+import { viewHelpers } from './templateHelpers.js';
+import { hasBearer, requireBearer } from './apiAuth.js';
 import { isUnreadableBody, readBody } from './body.js';
 import { NotFoundError, UnavailableError, ValidationError, coerceError, isConnectionError } from '../errors.js';
 

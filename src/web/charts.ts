@@ -2,7 +2,7 @@
  * Small server-rendered SVG charts (no client JavaScript). Only numbers and
  * dates we format go into the markup, so it is safe to include unescaped.
  */
-import type { StatsBucket } from '../db/stats.js';
+import type { StatsBucket } from '../manage/reportOps.js';
 
 const W = 560;
 const H = 120;

@@ -18,10 +18,11 @@ import { createTestDb, insertOutbox, type TestDb } from '../support/db.js';
 import { apiClient, spawnSidecar, START_FLAGS, testEnv, type Api, type Child } from '../support/sidecar.js';
 import { sleep, waitFor } from '../support/wait.js';
 import { freePort } from '../support/net.js';
-import { createPool, parseDatabaseUrl } from '../../src/db/pool.js';
+import { createPool } from '../../src/db/pool.js';
+import { parseDatabaseUrl } from '../../src/db/databaseUrl.js';
 import { migrate } from '../../src/db/migrate.js';
 import { tableNames, type Tables } from '../../src/db/tables.js';
-import { countDeliveriesSql, listDeliveriesSql, payloadPlan, payloadProbeSql } from '../../src/db/deliveries.js';
+import { countDeliveriesSql, listDeliveriesSql, payloadPlan, payloadProbeSql } from '../../src/db/deliveryLog.js';
 import { silentLogger } from '../../src/log.js';
 
 const JSON_OUT = process.argv.includes('--json');

@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import type { RowDataPacket } from 'mysql2/promise';
 import { useTestDb, insertOutbox } from '../support/db.js';
-import { createPool, parseDatabaseUrl } from '../../src/db/pool.js';
+import { createPool } from '../../src/db/pool.js';
+import { parseDatabaseUrl } from '../../src/db/databaseUrl.js';
 import { migrate } from '../../src/db/migrate.js';
 import { tableNames } from '../../src/db/tables.js';
 import { silentLogger } from '../../src/log.js';

@@ -6,7 +6,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { RowDataPacket } from 'mysql2/promise';
 import { insertOutbox, useTestDb } from '../support/db.js';
-import { useSidecar } from '../support/sidecar.js';
+import { ticksPass, useSidecar } from '../support/sidecar.js';
 import { sleep, waitFor } from '../support/wait.js';
 import { createSender } from '../../src/delivery/send.js';
 
@@ -164,7 +164,7 @@ describe('misbehaving receivers', function () {
       return d.length === 2;
     });
     const sent = r.received.length;
-    await sleep(1500);
+    await ticksPass(fx.sidecar);
     expect(r.received.length, 'nothing sent to a disabled endpoint').to.equal(sent);
     r.respond(() => ({ status: 200 }));
     expect((await api('PATCH', `/api/endpoints/${ep.id}`, { enabled: true })).body.resumed_deliveries).to.equal(2);

@@ -8,7 +8,14 @@ import { expect } from 'chai';
 import { SMTPServer } from 'smtp-server';
 import type { RowDataPacket } from 'mysql2/promise';
 import { insertOutbox, useTestDb } from '../support/db.js';
-import { ADMIN_PASSWORD, FAST_RETRIES, apiClient, startInProcess, type Api } from '../support/sidecar.js';
+import {
+  ADMIN_PASSWORD,
+  FAST_RETRIES,
+  apiClient,
+  deliveriesSettled,
+  startInProcess,
+  type Api,
+} from '../support/sidecar.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
 import { freePort } from '../support/net.js';
 import { Client } from '../support/browserless.js';
@@ -154,11 +161,11 @@ describe('operational events and mail', function () {
     fail = false;
     await insertOutbox(db.get().pool, [{ type: 'order.created', payload: { n: 2 } }]);
     await waitFor('recovered', () => events(watcher, 'webhook.endpoint_recovered').length === 1, 10_000);
-    await sleep(300);
+    await deliveriesSettled(db.get().pool);
     expect(events(watcher, 'webhook.endpoint_failing'), 'reported once per failing episode').to.have.length(1);
     // Three events about one endpoint within the hour: one mail.
     await waitFor('a mail', () => mails.length >= 1);
-    await sleep(500);
+    await sidecar.notifier!.idle();
     expect(mails).to.have.length(1);
     expect(mails[0]!.text).to.contain('is failing');
   });
@@ -184,7 +191,7 @@ describe('operational events and mail', function () {
     expect(events(watcher, 'webhook.endpoint_failing')[0]!.json.data).to.include({ endpoint_id: ep.id });
     // Once per spell: a second sweep, or another process's, finds it reported.
     await sidecar.dispatcher.sweep();
-    await sleep(300);
+    await deliveriesSettled(db.get().pool);
     expect(events(watcher, 'webhook.endpoint_failing')).to.have.length(1);
     expect(down.received).to.have.length(1);
     await waitFor('one mail', () => mails.length === 1);

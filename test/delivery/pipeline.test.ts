@@ -11,7 +11,7 @@ import { verifyWebhook } from '../../src/verify.js';
 import type { RowDataPacket } from 'mysql2/promise';
 import { insertOutbox, useTestDb } from '../support/db.js';
 import type { Reply } from '../support/receiver.js';
-import { FAST_RETRIES, useSidecar } from '../support/sidecar.js';
+import { FAST_RETRIES, ticksPass, useSidecar } from '../support/sidecar.js';
 import { waitFor, sleep } from '../support/wait.js';
 
 describe('delivery pipeline (real MariaDB, real receivers)', function () {
@@ -182,7 +182,7 @@ describe('delivery pipeline (real MariaDB, real receivers)', function () {
         "SELECT MIN(id) AS lo, MAX(id) AS hi FROM wp_webhook_outbox WHERE event_type = 'lesson.completed'",
       );
       expect(ids!.hi).to.be.greaterThan(ids!.lo);
-      await sleep(1200); // a full tick passes while the lower id is still uncommitted
+      await ticksPass(fx.sidecar); // ticks pass while the lower id is still uncommitted
       expect(r.received.length).to.equal(1);
       await slowTx.commit();
     } finally {

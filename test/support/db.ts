@@ -4,7 +4,8 @@
  */
 import mysql from 'mysql2/promise';
 import { randomBytes } from 'node:crypto';
-import { createPool, parseDatabaseUrl } from '../../src/db/pool.js';
+import { createPool } from '../../src/db/pool.js';
+import { parseDatabaseUrl } from '../../src/db/databaseUrl.js';
 import { migrate } from '../../src/db/migrate.js';
 import { tableNames } from '../../src/db/tables.js';
 import { silentLogger } from '../../src/log.js';

@@ -5,6 +5,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
+import type { Pool, RowDataPacket } from 'mysql2/promise';
+import { waitFor } from './wait.js';
 import { startReceiver, type Receiver } from './receiver.js';
 import type { TestDb } from './db.js';
 import { fileURLToPath } from 'node:url';
@@ -170,4 +172,43 @@ export function useSidecar(db: { get(): TestDb }, env: Record<string, string> = 
       await closeReceivers();
     },
   };
+}
+
+/**
+ * Resolves once the dispatcher has finished `n` more ticks: the positive
+ * signal that it looked at the database and acted on what it found, for
+ * checks that something did not happen.
+ */
+export async function ticksPass(sidecar: Sidecar, n = 2): Promise<void> {
+  let last = sidecar.dispatcher.stats().lastTickAt;
+  let seen = 0;
+  await waitFor(
+    `${n} dispatcher ticks`,
+    () => {
+      const at = sidecar.dispatcher.stats().lastTickAt;
+      if (at !== last) {
+        last = at;
+        seen++;
+      }
+      return seen >= n;
+    },
+    10_000,
+    10,
+  );
+}
+
+/**
+ * Resolves once every outbox row is fanned out and no delivery is being sent
+ * or due: what was queued so far has been sent and its result recorded
+ * (retries scheduled later do not count).
+ */
+export async function deliveriesSettled(pool: Pool): Promise<void> {
+  await waitFor('deliveries settled', async () => {
+    const [[r]] = await pool.query<RowDataPacket[]>(
+      `SELECT (SELECT COUNT(*) FROM wp_webhook_outbox WHERE fanned_out_at IS NULL)
+            + (SELECT COUNT(*) FROM wp_webhook_deliveries
+                WHERE status = 'pending' AND (claim_token IS NOT NULL OR next_attempt_at <= NOW(3))) AS busy`,
+    );
+    return Number(r!.busy) === 0;
+  });
 }

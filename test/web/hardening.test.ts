@@ -9,7 +9,7 @@ import { expect } from 'chai';
 import { gzipSync } from 'node:zlib';
 import { loadConfig } from '../../src/config.js';
 import { ConfigError } from '../../src/errors.js';
-import { maskSecret } from '../../src/web/present.js';
+import { maskSecret } from '../../src/web/apiPresent.js';
 import { useTestDb } from '../support/db.js';
 import {
   ADMIN_PASSWORD,

@@ -15,7 +15,7 @@ import {
   listDeliveries,
   payloadPlan,
   type DeliveryFilter,
-} from '../../src/db/deliveries.js';
+} from '../../src/db/deliveryLog.js';
 
 describe('searching deliveries by payload', function () {
   this.timeout(30_000);

@@ -3,18 +3,17 @@
  * the server as SVG, and the endpoints that need attention.
  */
 import express, { type Router } from 'express';
-import * as stats from '../../db/stats.js';
-import type { AdminDeps } from './index.js';
+import type { AdminDeps } from './deps.js';
 
 export function dashboardRouter(deps: AdminDeps): Router {
   const { service } = deps;
   const r = express.Router();
   r.get('/', async (_req, res) => {
     const [counts, now, hourly, latency, endpoints] = await Promise.all([
-      stats.countsByStatus24h(deps.pool, deps.tables),
-      stats.queueNow(deps.pool, deps.tables),
-      stats.hourly24h(deps.pool, deps.tables),
-      stats.latency24h(deps.pool, deps.tables),
+      service.countsByStatus24h(),
+      service.queueNow(),
+      service.hourly24h(),
+      service.latency24h(),
       service.listEndpoints(),
     ]);
     const done = counts.succeeded + counts.failed;

@@ -8,9 +8,9 @@ import { check } from '../../manage/schemas.js';
 import type { Service } from '../../manage/service.js';
 import { ValidationError } from '../../errors.js';
 import { DELIVERY_STATUSES, type DeliveryStatus } from '../../types.js';
-import { endpointLabel, FILTER_LABELS, idOf, localToIso, query } from './helpers.js';
+import { endpointLabel, FILTER_LABELS, idOf, localToIso, query } from './pageHelpers.js';
 import { plainErrors } from './messages.js';
-import type { AdminDeps } from './index.js';
+import type { AdminDeps } from './deps.js';
 
 /** The log counts matches up to this; past it, it says "more than". */
 const COUNT_CAP = 10_000;

@@ -7,16 +7,16 @@ import * as schemas from '../../manage/schemas.js';
 import { check } from '../../manage/schemas.js';
 import type { EndpointInput, Service } from '../../manage/service.js';
 import { ValidationError } from '../../errors.js';
-import * as stats from '../../db/stats.js';
-import { EVENT_CATALOG, type Endpoint } from '../../types.js';
+import type { Endpoint } from '../../types.js';
+import { EVENT_CATALOG } from '../../catalog.js';
 import { describeFilter } from '../../delivery/filters.js';
 import { attemptsChart } from '../charts.js';
 import { EVENT_DESCRIPTIONS } from '../../catalog.js';
 import { describeSubscription } from '../../delivery/subscriptions.js';
-import { maskSecret } from '../present.js';
-import { idOf, localToIso, toField } from './helpers.js';
+import { maskSecret } from '../apiPresent.js';
+import { idOf, localToIso, toField } from './pageHelpers.js';
 import { DATE_EXAMPLE, plainErrors, plainSentence } from './messages.js';
-import type { AdminDeps } from './index.js';
+import type { AdminDeps } from './deps.js';
 import { asText } from '../../text.js';
 
 /** The endpoint form's labels, as its messages name the fields. */
@@ -42,7 +42,7 @@ export function endpointsRouter(deps: AdminDeps): Router {
   r.get('/endpoints', async (_req, res) => {
     const [endpoints, health, settings] = await Promise.all([
       service.listEndpoints(),
-      stats.endpointHealth24h(deps.pool, deps.tables),
+      service.endpointHealth24h(),
       service.getSettings(),
     ]);
     res.render('endpoints', {

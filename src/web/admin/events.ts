@@ -3,17 +3,17 @@
  * its reason.
  */
 import express, { type Router } from 'express';
-import { getOutboxRow, listOutbox, PAYLOAD_SHOWN_CHARS } from '../../db/outbox.js';
+import { PAYLOAD_SHOWN_CHARS } from '../../manage/reportOps.js';
 import { NotFoundError } from '../../errors.js';
-import { idOf, query } from './helpers.js';
-import type { AdminDeps } from './index.js';
+import { idOf, query } from './pageHelpers.js';
+import type { AdminDeps } from './deps.js';
 
 export function eventsRouter(deps: AdminDeps): Router {
   const r = express.Router();
   r.get('/events', async (req, res) => {
     const before = Number(req.query.before);
     const rejectedOnly = req.query.rejected === '1';
-    const list = await listOutbox(deps.pool, deps.tables, {
+    const list = await deps.service.listOutbox({
       beforeId: Number.isSafeInteger(before) && before > 0 ? before : undefined,
       rejectedOnly,
       limit: 50,
@@ -31,7 +31,7 @@ export function eventsRouter(deps: AdminDeps): Router {
   });
   // One row with its payload as the LMS wrote it: the only place a rejected row's content can be read.
   r.get('/events/:id', async (req, res) => {
-    const row = await getOutboxRow(deps.pool, deps.tables, idOf(req));
+    const row = await deps.service.getOutboxRow(idOf(req));
     if (!row)
       throw new NotFoundError(
         `outbox row ${req.params.id} does not exist (processed rows are removed after the retention period)`,

@@ -4,14 +4,9 @@
  * call the service → render or redirect (POST/redirect/GET, with a notice
  * code from an allowlist).
  */
-import { troubledEndpoints } from '../../db/endpoints.js';
 import express, { type Router } from 'express';
 import { readBody } from '../body.js';
-import type { Pool } from 'mysql2/promise';
-import type { Tables } from '../../db/tables.js';
-import type { Service } from '../../manage/service.js';
-import type { AdminAuth, LoginThrottle } from '../adminAuth.js';
-import type { SiteZone } from '../../wordpress/timeZone.js';
+import type { AdminDeps } from './deps.js';
 import { loginRouter, sessionGate } from './session.js';
 import { dashboardRouter } from './dashboard.js';
 import { endpointsRouter } from './endpoints.js';
@@ -22,14 +17,7 @@ import { settingsRouter } from './settings.js';
 export { barChart } from './dashboard.js';
 export { catalogChoices } from './endpoints.js';
 
-export interface AdminDeps {
-  service: Service;
-  auth: AdminAuth;
-  throttle: LoginThrottle;
-  pool: Pool;
-  tables: Tables;
-  zones: { current(): Promise<SiteZone> };
-}
+export type { AdminDeps } from './deps.js';
 
 export function adminRouter(deps: AdminDeps): Router {
   const r = express.Router();
@@ -45,7 +33,7 @@ export function adminRouter(deps: AdminDeps): Router {
   // Every signed-in page says when an endpoint is failing or disabled, with a link to it.
   r.use(async (_req, res, next) => {
     try {
-      res.locals.trouble = await troubledEndpoints(deps.pool, deps.tables);
+      res.locals.trouble = await deps.service.troubledEndpoints();
     } catch {
       res.locals.trouble = [];
     }

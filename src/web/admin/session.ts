@@ -5,11 +5,11 @@
  */
 import express, { type Request, type Response, type Router } from 'express';
 import { parse as parseCookieHeader } from 'cookie';
-import { constantTimeEqual } from '../auth.js';
-import { randomToken, type Session } from '../adminAuth.js';
-import { viewHelpersFor } from '../viewHelpers.js';
-import { notice } from './helpers.js';
-import type { AdminDeps } from './index.js';
+import { constantTimeEqual } from '../../manage/adminAccess.js';
+import { randomToken, type Session } from '../../manage/adminAccess.js';
+import { viewHelpersFor } from '../templateHelpers.js';
+import { notice } from './pageHelpers.js';
+import type { AdminDeps } from './deps.js';
 import { asText } from '../../text.js';
 
 const SESSION_COOKIE = 'whs_session';

@@ -8,7 +8,7 @@ import { check } from '../../manage/schemas.js';
 import { ValidationError } from '../../errors.js';
 import type { Settings } from '../../types.js';
 import { plainErrors } from './messages.js';
-import type { AdminDeps } from './index.js';
+import type { AdminDeps } from './deps.js';
 
 export function settingsRouter(deps: AdminDeps): Router {
   const { service } = deps;

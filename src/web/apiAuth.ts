@@ -1,15 +1,9 @@
 /**
- * Bearer-token check for /api, in constant time: both sides are hashed first
- * so timingSafeEqual compares equal lengths and leaks nothing about length.
+ * Bearer-token check for /api, in constant time (constantTimeEqual hashes
+ * both sides first, so nothing leaks about the token's length).
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { constantTimeEqual } from '../manage/adminAccess.js';
 import type { RequestHandler } from 'express';
-
-export function constantTimeEqual(a: string, b: string): boolean {
-  const ha = createHash('sha256').update(a).digest();
-  const hb = createHash('sha256').update(b).digest();
-  return timingSafeEqual(ha, hb);
-}
 
 /** Whether an Authorization header carries this bearer token (false when no token is configured). */
 export function hasBearer(header: string | undefined, token: string | undefined): boolean {

@@ -1,7 +1,7 @@
 /**
- * The scheduler: what goes next. Claimed deliveries wait in one queue per
- * endpoint; they start while the process has room (concurrency) and the
- * endpoint has room (its per-process cap), taking endpoints in turn, so a
+ * The fair queue: which claimed delivery goes next. Claimed deliveries wait
+ * in one queue per endpoint; they start while the process has a free slot
+ * (concurrency) and the endpoint has one (its per-process cap), taking endpoints in turn, so a
  * busy endpoint cannot starve a quiet one. In memory and synchronous, with
  * no database. A rate-limited delivery comes with the start time its claim
  * booked (notBefore) and waits here until then; per-key ordering is kept in
@@ -12,25 +12,25 @@
  * is in flight, so one claim query serves many requests. A queued delivery
  * waits at most about one request timeout, well inside its lease.
  */
-import type { ClaimedDelivery } from '../db/deliveries.js';
+import type { ClaimedDelivery } from '../db/claims.js';
 
-export interface SchedulerDeps {
+export interface FairQueueDeps {
   /** Requests in flight in this process over all endpoints. */
   concurrency: number;
   /** Requests in flight to one endpoint from this process (a setting: read at each decision). */
   perEndpointCap: () => number;
-  /** Starts one delivery; the scheduler counts it in flight until the promise settles. */
+  /** Starts one delivery; the fair queue counts it in flight until the promise settles. */
   run: (c: ClaimedDelivery) => Promise<void>;
-  /** Called after each delivery settles, when the scheduler is not stopped. */
+  /** Called after each delivery settles, when the fair queue is not stopped. */
   onSettled?: () => void;
 }
 
-export interface Scheduler {
+export interface FairQueue {
   enqueue(claimed: ClaimedDelivery[]): void;
-  /** Starts queued deliveries while there is room. */
+  /** Starts queued deliveries while there are free slots. */
   dispatch(): void;
   /** How many more deliveries this process should claim now (0 when the window is full enough). */
-  room(): number;
+  claimable(): number;
   /** Endpoints that hold their share of the window: the next claim leaves their rows. */
   fullEndpoints(): number[];
   /** Free places for one endpoint in the next claim. */
@@ -44,7 +44,7 @@ export interface Scheduler {
   stats(): { inFlight: number; queued: number };
 }
 
-export function createScheduler(deps: SchedulerDeps): Scheduler {
+export function createFairQueue(deps: FairQueueDeps): FairQueue {
   const queues = new Map<number, ClaimedDelivery[]>();
   const perEndpoint = new Map<number, number>();
   const running = new Set<Promise<void>>();
@@ -127,7 +127,7 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
       }
     },
     dispatch,
-    room() {
+    claimable() {
       const free = 2 * deps.concurrency - inFlight - queued;
       // Claim in batches: one query per quarter of the window, not one per freed slot.
       return free >= (inFlight + queued === 0 ? 1 : Math.ceil(deps.concurrency / 4)) ? free : 0;

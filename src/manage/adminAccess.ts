@@ -4,13 +4,12 @@
  * login throttle. Session ids and tokens are 32 random bytes; only the
  * SHA-256 of a session id is stored, so a database dump opens no session.
  */
-import { retryConflicts } from '../delivery/conflicts.js';
+import { retryConflicts } from '../db/conflicts.js';
 import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 import type { Pool } from 'mysql2/promise';
 import type { Tables } from '../db/tables.js';
 import * as adminSql from '../db/admin.js';
-import { constantTimeEqual } from './auth.js';
 import { checkWordPressAdmin } from '../wordpress/admins.js';
 
 const scryptAsync = promisify(scrypt) as (pw: string, salt: Buffer, keylen: number, opts: object) => Promise<Buffer>;
@@ -38,6 +37,13 @@ export async function verifyPassword(password: string, stored: string): Promise<
 
 export const randomToken = () => randomBytes(32).toString('base64url');
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+
+/** Compares two secrets in constant time: both are hashed first, so lengths are equal and nothing leaks about them. */
+export function constantTimeEqual(a: string, b: string): boolean {
+  const ha = createHash('sha256').update(a).digest();
+  const hb = createHash('sha256').update(b).digest();
+  return timingSafeEqual(ha, hb);
+}
 
 export interface Session {
   idHash: string;

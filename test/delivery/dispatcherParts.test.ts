@@ -1,7 +1,7 @@
 /**
- * The claimer, the sender room (attempt), the recorder and the fan-out loop, each alone, on a
+ * The claimer, the attempt, the recorder and the fan-out loop, each alone, on a
  * real database and against a real receiver: what the dispatcher wires
- * together, pinned one room at a time.
+ * together, pinned one part at a time.
  */
 import { expect } from 'chai';
 import mysql, { type Pool, type RowDataPacket } from 'mysql2/promise';
@@ -15,14 +15,14 @@ import { createSettingsStore, type SettingsStore } from '../../src/delivery/sett
 import { fanOutBatch } from '../../src/delivery/fanout.js';
 import { createFanOutLoop } from '../../src/delivery/fanoutLoop.js';
 import { insertEndpoint } from '../../src/db/endpoints.js';
-import type { ClaimedDelivery } from '../../src/db/deliveries.js';
+import type { ClaimedDelivery } from '../../src/db/claims.js';
 import type { Tables } from '../../src/db/tables.js';
 import { createLogger, silentLogger } from '../../src/log.js';
 import { waitFor } from '../support/wait.js';
 
-describe('the dispatcher rooms, one at a time', function () {
+describe('the dispatcher parts, one at a time', function () {
   this.timeout(30_000);
-  const db = useTestDb('rooms');
+  const db = useTestDb('parts');
   let pool: Pool;
   let t: Tables;
   let settings: SettingsStore;
@@ -62,12 +62,12 @@ describe('the dispatcher rooms, one at a time', function () {
       )[0][0]!.n,
     );
   /** An outbox row's payload: the status and body length the receiver answers it with. */
-  type RoomRow = { status?: number; bodyBytes?: number };
-  async function fresh(rows: RoomRow[]): Promise<void> {
+  type OutboxRowSpec = { status?: number; bodyBytes?: number };
+  async function fresh(rows: OutboxRowSpec[]): Promise<void> {
     await pool.query("UPDATE wp_webhook_deliveries SET status = 'succeeded' WHERE status = 'pending'");
     await insertOutbox(
       pool,
-      rows.map((data) => ({ type: 'room.test', payload: data })),
+      rows.map((data) => ({ type: 'parts.test', payload: data })),
     );
     await fanOutBatch(pool, t, { limit: 500, maxPayloadBytes: 1 << 20 });
   }
@@ -96,7 +96,7 @@ describe('the dispatcher rooms, one at a time', function () {
     });
   });
 
-  describe('sender room (attempt)', () => {
+  describe('attempt', () => {
     const attempt = () => createAttempter({ sender, settings, userAgent: 'test/1', worker: 'w' });
     const claimOne = async (): Promise<ClaimedDelivery> => {
       const { claimed } = await createClaimer({ pool, tables: t, worker: 'w' }).claim({
@@ -233,7 +233,7 @@ describe('the dispatcher rooms, one at a time', function () {
       return { locker, waiting };
     }
 
-    async function resultsOf(rows: RoomRow[], stopping = () => false) {
+    async function resultsOf(rows: OutboxRowSpec[], stopping = () => false) {
       await fresh(rows);
       const { claimed } = await createClaimer({ pool, tables: t, worker: 'w' }).claim({
         limit: rows.length,
@@ -352,7 +352,7 @@ describe('the dispatcher rooms, one at a time', function () {
       await fresh([]);
       await insertOutbox(
         pool,
-        Array.from({ length: 1200 }, (_, i) => ({ type: 'room.loop', payload: { i } })),
+        Array.from({ length: 1200 }, (_, i) => ({ type: 'fanout.loop', payload: { i } })),
       );
       let pumps = 0;
       let stopping = false;
@@ -366,7 +366,7 @@ describe('the dispatcher rooms, one at a time', function () {
       });
       await loop.run();
       const [[o]] = await pool.query<RowDataPacket[]>(
-        "SELECT SUM(fanned_out_at IS NULL) AS waiting, COUNT(*) AS n FROM wp_webhook_outbox WHERE event_type = 'room.loop'",
+        "SELECT SUM(fanned_out_at IS NULL) AS waiting, COUNT(*) AS n FROM wp_webhook_outbox WHERE event_type = 'fanout.loop'",
       );
       expect(Number(o!.waiting), 'every row fanned out in one run').to.equal(0);
       expect(Number(o!.n)).to.equal(1200);
@@ -375,12 +375,12 @@ describe('the dispatcher rooms, one at a time', function () {
 
       await insertOutbox(
         pool,
-        Array.from({ length: 600 }, (_, i) => ({ type: 'room.loop', payload: { i } })),
+        Array.from({ length: 600 }, (_, i) => ({ type: 'fanout.loop', payload: { i } })),
       );
       stopping = true;
       await loop.run();
       const [[left]] = await pool.query<RowDataPacket[]>(
-        "SELECT SUM(fanned_out_at IS NULL) AS waiting FROM wp_webhook_outbox WHERE event_type = 'room.loop'",
+        "SELECT SUM(fanned_out_at IS NULL) AS waiting FROM wp_webhook_outbox WHERE event_type = 'fanout.loop'",
       );
       expect(Number(left!.waiting), 'a stopping process starts no batch').to.equal(600);
       loop.stop();

@@ -1,10 +1,10 @@
 /**
- * The scheduler alone, with no database: caps, fairness between endpoints,
+ * The fair queue alone, with no database: caps, fairness between endpoints,
  * the claim window, and stopping.
  */
 import { expect } from 'chai';
-import { createScheduler } from '../../src/delivery/scheduler.js';
-import type { ClaimedDelivery } from '../../src/db/deliveries.js';
+import { createFairQueue } from '../../src/delivery/fairQueue.js';
+import type { ClaimedDelivery } from '../../src/db/claims.js';
 
 let nextId = 1;
 const delivery = (endpointId: number): ClaimedDelivery => ({
@@ -44,7 +44,7 @@ function controlled() {
   return { started, run, finish };
 }
 
-describe('scheduler', () => {
+describe('fair queue', () => {
   it('starts no more than the concurrency, nor more than the cap per endpoint, and refills as requests finish', async () => {
     const c = controlled();
     const live = new Map<number, number>();
@@ -59,7 +59,7 @@ describe('scheduler', () => {
       peakPer.set(d.endpointId, Math.max(peakPer.get(d.endpointId) ?? 0, live.get(d.endpointId)!));
       return c.run(d).finally(() => live.set(d.endpointId, live.get(d.endpointId)! - 1));
     };
-    const s = createScheduler({ concurrency: 4, perEndpointCap: () => 2, run });
+    const s = createFairQueue({ concurrency: 4, perEndpointCap: () => 2, run });
     s.enqueue([1, 1, 1, 2, 2, 2, 3].map(delivery));
     s.dispatch();
     expect(s.stats()).to.deep.equal({ inFlight: 4, queued: 3 });
@@ -74,7 +74,7 @@ describe('scheduler', () => {
 
   it('takes endpoints in turn, so one with a backlog does not starve another', () => {
     const c = controlled();
-    const s = createScheduler({ concurrency: 6, perEndpointCap: () => 64, run: c.run });
+    const s = createFairQueue({ concurrency: 6, perEndpointCap: () => 64, run: c.run });
     s.enqueue([...Array(10).fill(1), 2, 2, 2].map(delivery));
     s.dispatch();
     expect(c.started.map((d) => d.endpointId)).to.deep.equal([1, 2, 1, 2, 1, 2]);
@@ -82,12 +82,12 @@ describe('scheduler', () => {
 
   it('asks for a claim only when a quarter of the window is free, and names endpoints that hold their share', () => {
     const c = controlled();
-    const s = createScheduler({ concurrency: 8, perEndpointCap: () => 2, run: c.run });
-    expect(s.room(), 'empty: claim the whole window').to.equal(16);
+    const s = createFairQueue({ concurrency: 8, perEndpointCap: () => 2, run: c.run });
+    expect(s.claimable(), 'empty: claim the whole window').to.equal(16);
     s.enqueue(Array.from({ length: 14 }, () => delivery(1)));
-    expect(s.room(), '2 free of 16: a quarter of 8, worth a claim').to.equal(2);
+    expect(s.claimable(), '2 free of 16: a quarter of 8, worth a claim').to.equal(2);
     s.enqueue([delivery(1)]);
-    expect(s.room(), '1 free: not worth a query yet').to.equal(0);
+    expect(s.claimable(), '1 free: not worth a query yet').to.equal(0);
     expect(s.fullEndpoints()).to.deep.equal([1]);
     expect(s.freeSlots(1)).to.equal(-11);
     expect(s.freeSlots(2)).to.equal(4);
@@ -96,7 +96,7 @@ describe('scheduler', () => {
 
   it('keeps going when a run rejects, and on stop starts nothing more and hands back what waited', async () => {
     const c = controlled();
-    const s = createScheduler({ concurrency: 1, perEndpointCap: () => 1, run: c.run });
+    const s = createFairQueue({ concurrency: 1, perEndpointCap: () => 1, run: c.run });
     s.enqueue([1, 1, 1].map(delivery));
     s.dispatch();
     await c.finish(c.started[0]!.id, true);
