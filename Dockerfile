@@ -21,4 +21,4 @@ EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 # Heap cap: see README "Performance" (peak RSS vs throughput).
-CMD ["node", "--max-old-space-size=128", "--max-semi-space-size=8", "dist/src/main.js"]
+CMD ["node", "--max-old-space-size=128", "--initial-old-space-size=128", "--max-semi-space-size=4", "dist/src/main.js"]

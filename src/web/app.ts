@@ -174,8 +174,9 @@ function errorHandler(log: Logger): ErrorRequestHandler {
       status = 413;
       payload = { code: 'too_large', message: 'request body is larger than 1 MB' };
     } else if (isUnreadableBody(thrown)) {
-      // Bad input, not our fault: a warning without a stack.
-      status = thrown.status === 415 ? 415 : 400;
+      // Bad input, not our fault: a warning without a stack. (An encoding body-parser
+      // does not know carries a type, encoding.unsupported, and is answered 415 below.)
+      status = 400;
       const encoding = req.get('content-encoding') ?? 'none';
       payload = {
         code: 'unreadable_body',

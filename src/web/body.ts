@@ -8,7 +8,6 @@ import type { RequestHandler } from 'express';
 
 export interface UnreadableBody {
   unreadableBody: true;
-  status?: number;
   message: string;
 }
 

@@ -7,7 +7,8 @@
 import { expect } from 'chai';
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../support/browser.js';
 import type { RowDataPacket } from 'mysql2';
 import { insertOutbox, useTestDb } from '../support/db.js';
 import { ADMIN_PASSWORD, useSidecar } from '../support/sidecar.js';
@@ -15,7 +16,6 @@ import type { Receiver } from '../support/receiver.js';
 import { waitFor } from '../support/wait.js';
 
 const SCREENS = 'test-artifacts/screens/a11y';
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 const WCAG = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
 
@@ -39,17 +39,7 @@ describe('admin pages: accessibility, keyboard and small screens', function () {
 
   before(async () => {
     mkdirSync(SCREENS, { recursive: true });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
+    browser = await launchChromium();
     // bypassCSP: axe is injected as a script tag; the pages' own CSP allows no inline script.
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, bypassCSP: true });
     page = await context.newPage();

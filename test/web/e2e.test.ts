@@ -5,14 +5,14 @@
  */
 import { expect } from 'chai';
 import { mkdirSync } from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../support/browser.js';
 import { useTestDb } from '../support/db.js';
 import { ADMIN_PASSWORD, useSidecar } from '../support/sidecar.js';
 import type { Receiver } from '../support/receiver.js';
 import { waitFor } from '../support/wait.js';
 
 const SCREENS = 'test-artifacts/screens';
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 describe('admin UI in Chromium', function () {
   this.timeout(90_000);
@@ -25,17 +25,7 @@ describe('admin UI in Chromium', function () {
   before(async () => {
     mkdirSync(SCREENS, { recursive: true });
     receiver = await fx.receiver();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   });
 

@@ -19,7 +19,7 @@ import { USUAL_SOCKETS } from '../../src/wordpress/socket.js';
 import { mkdirSync } from 'node:fs';
 import { checkWordPressAdmin } from '../../src/wordpress/admins.js';
 import { tableNames } from '../../src/db/tables.js';
-import { chromium } from 'playwright-core';
+import { launchChromium } from '../support/browser.js';
 
 const PASSWORDS = {
   siteadmin: 'Site admin pass 1!',
@@ -264,17 +264,7 @@ describe('on a real WordPress host', function () {
   });
 
   it('signs a WordPress administrator in through Chromium; a subscriber is refused there too', async () => {
-    const browser = await chromium.launch({
-      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
+    const browser = await launchChromium();
     try {
       await db.get().pool.query('DELETE FROM wp_webhook_login_attempts');
       const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
