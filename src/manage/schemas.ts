@@ -5,7 +5,7 @@
  */
 import Joi from 'joi';
 import { EVENT_PATTERN_RE } from '../delivery/subscriptions.js';
-import { DELIVERY_STATUSES, FILTER_OPS } from '../types.js';
+import { DELIVERY_STATUSES, FILTER_OPS, type DeliveryStatus } from '../types.js';
 import { FILTER_PATH_RE, valueProblem } from '../delivery/filters.js';
 import { ValidationError } from '../errors.js';
 
@@ -226,6 +226,19 @@ export const settingsPatch = Joi.object({
 }).min(1);
 
 const DATA_PARAM_RE = /^data\.[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)?$/;
+
+/** A delivery log query as deliveryQuery leaves it (the payload conditions are read apart, by dataConditions). */
+// A type, not an interface: the routes also read it as a Record of its fields.
+export type DeliveryQuery = {
+  endpoint_id?: number;
+  status?: DeliveryStatus;
+  event_type?: string;
+  event_id?: string;
+  since?: Date;
+  until?: Date;
+  before?: number;
+  limit: number;
+};
 
 export const deliveryQuery = Joi.object({
   endpoint_id: Joi.number().integer().min(1),

@@ -6,7 +6,7 @@ import type { Service, EndpointInput } from '../manage/service.js';
 import * as schemas from '../manage/schemas.js';
 import { check } from '../manage/schemas.js';
 import { presentAttempt, presentDelivery, presentEndpoint } from './apiPresent.js';
-import type { DeliveryStatus, Settings } from '../types.js';
+import type { Settings } from '../types.js';
 
 const id = schemas.parseId;
 
@@ -107,16 +107,7 @@ function endpointRoutes(r: Router, service: Service): void {
 /** The delivery log, one delivery, replay and skip. */
 function deliveryRoutes(r: Router, service: Service): void {
   r.get('/deliveries', async (req, res) => {
-    const q = check<{
-      endpoint_id?: number;
-      status?: DeliveryStatus;
-      event_type?: string;
-      event_id?: string;
-      since?: Date;
-      until?: Date;
-      before?: number;
-      limit: number;
-    }>(schemas.deliveryQuery, req.query, 'query');
+    const q = check<schemas.DeliveryQuery>(schemas.deliveryQuery, req.query, 'query');
     const list = await service.listDeliveries({
       endpointId: q.endpoint_id,
       status: q.status,

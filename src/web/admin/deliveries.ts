@@ -7,7 +7,7 @@ import * as schemas from '../../manage/schemas.js';
 import { check } from '../../manage/schemas.js';
 import type { Service } from '../../manage/service.js';
 import { ValidationError } from '../../errors.js';
-import { DELIVERY_STATUSES, type DeliveryStatus } from '../../types.js';
+import { DELIVERY_STATUSES } from '../../types.js';
 import { endpointLabel, FILTER_LABELS, idOf, localToIso, query } from './pageHelpers.js';
 import { plainErrors } from './messages.js';
 import type { AdminDeps } from './deps.js';
@@ -37,16 +37,7 @@ export function deliveriesRouter(deps: AdminDeps): Router {
     let total: { count: number; capped: boolean } | null = null;
     let bodies = new Map<number, string>();
     try {
-      const f = check<{
-        endpoint_id?: number;
-        status?: DeliveryStatus;
-        event_type?: string;
-        event_id?: string;
-        since?: Date;
-        until?: Date;
-        before?: number;
-        limit: number;
-      }>(schemas.deliveryQuery, filters, 'filters');
+      const f = check<schemas.DeliveryQuery>(schemas.deliveryQuery, filters, 'filters');
       const where = await service.planSearch({
         endpointId: f.endpoint_id,
         status: f.status,
