@@ -1,7 +1,7 @@
 /**
  * The claimer: takes due deliveries for this process under a lease, and
  * hands back what it will not send. The claim statement itself (SKIP LOCKED,
- * token and lease stamped in one short transaction) lives in db/deliveries.
+ * token and lease stamped in one short transaction) lives in db/claims.
  */
 import { randomBytes } from 'node:crypto';
 import type { Pool } from 'mysql2/promise';

@@ -3,7 +3,7 @@
  * longest timeout override (which sets the lease). Read from the database
  * like the settings, at most every REFRESH_MS, so a change made on any
  * replica is followed everywhere within seconds. Rate limits are not cached
- * here: the claim reads them in its own transaction (db/deliveries).
+ * here: the claim reads them in its own transaction (db/claims).
  */
 import type { Pool } from 'mysql2/promise';
 import type { Tables } from '../db/tables.js';

@@ -2,7 +2,7 @@
  * GET /api/openapi.json: an OpenAPI 3.1 document of every /api route. The
  * request schemas are the joi schemas the routes validate with, converted by
  * joi-to-json (so the document cannot drift from what is accepted); the
- * response schemas are written here beside the presenters (present.ts). A
+ * response schemas are written here beside the presenters (apiPresent.ts). A
  * test walks the express router and fails when a route is missing here.
  */
 import joiToJson from 'joi-to-json';

@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
+import { START_FLAGS } from './startFlags.js';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { waitFor } from './wait.js';
 import { startReceiver, type Receiver } from './receiver.js';
@@ -79,13 +80,7 @@ export interface Child {
   exited: Promise<number | null>;
 }
 
-/** The node flags `npm start` runs the sidecar with, so child processes here run the same way. */
-export const START_FLAGS: string[] = (() => {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
-    scripts: { start: string };
-  };
-  return /node ((?:--\S+ )*)dist\/src\/main\.js/.exec(pkg.scripts.start)?.[1]?.trim().split(' ').filter(Boolean) ?? [];
-})();
+export { START_FLAGS };
 
 export function spawnSidecar(env: Record<string, string>, nodeFlags: string[] = []): Child {
   let out = '';

@@ -131,11 +131,13 @@ describe('hardening', function () {
   });
 
   describe('a body that cannot be decoded', () => {
-    const garbage = (encoding: string, type: string) => ({
+    /** A POST whose body is not what its Content-Encoding says; `extra` headers (the API token) added. */
+    const garbage = (encoding: string, type: string, extra: Record<string, string> = {}) => ({
       method: 'POST',
-      headers: { 'content-type': type, 'content-encoding': encoding },
+      headers: { 'content-type': type, 'content-encoding': encoding, ...extra },
       body: 'garbage',
     });
+    const withToken = { authorization: `Bearer ${API_TOKEN}` };
 
     it('answers 400 before sign-in, saying so, not 500', async () => {
       const res = await fetch(`${fx.sidecar.url}/admin/login`, garbage('gzip', 'application/x-www-form-urlencoded'));
@@ -145,19 +147,13 @@ describe('hardening', function () {
 
     it('answers 400 on the API for gzip and br, 415 for an encoding it does not know; a good gzip body still works', async () => {
       for (const enc of ['gzip', 'br']) {
-        const res = await fetch(`${fx.sidecar.url}/api/endpoints`, {
-          ...garbage(enc, 'application/json'),
-          headers: { ...garbage(enc, 'application/json').headers, authorization: `Bearer ${API_TOKEN}` },
-        });
+        const res = await fetch(`${fx.sidecar.url}/api/endpoints`, garbage(enc, 'application/json', withToken));
         expect(res.status, enc).to.equal(400);
         const body = (await res.json()) as { error: { code: string; message: string } };
         expect(body.error.code).to.equal('unreadable_body');
         expect(body.error.message).to.contain(`Content-Encoding ${enc}`);
       }
-      const zstd = await fetch(`${fx.sidecar.url}/api/endpoints`, {
-        ...garbage('zstd', 'application/json'),
-        headers: { ...garbage('zstd', 'application/json').headers, authorization: `Bearer ${API_TOKEN}` },
-      });
+      const zstd = await fetch(`${fx.sidecar.url}/api/endpoints`, garbage('zstd', 'application/json', withToken));
       expect(zstd.status).to.equal(415);
       const good = await fetch(`${fx.sidecar.url}/api/endpoints`, {
         method: 'POST',
