@@ -3,7 +3,6 @@
  * (`node dist/src/main.js`), configured only through its environment.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import { START_FLAGS } from './startFlags.js';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
