@@ -56,26 +56,7 @@ export interface StartOptions {
 
 export async function startSidecar(config: Config, log: Logger, opts: StartOptions = {}): Promise<Sidecar> {
   for (const note of config.notes) log.info(note);
-  const target = parseDatabaseUrl(config.databaseUrl, config.databaseSocket);
-  await ensureDatabase(target);
-  // Connections: claims, fan-out, recording and the web layer each need one at a time.
-  const pool = createPool(target, 10, {
-    onSwitch: (from, to, reason) =>
-      log.warn('database host unreachable; moved to the next host of DATABASE_URL', { from, to, reason }),
-  });
-  if (target.hosts.length > 1)
-    log.info('DATABASE_URL names several hosts; using them in order, failing over on connection errors', {
-      hosts: target.hosts.map((h) => `${h.host}:${h.port}`),
-    });
-  const tables = tableNames(config.tablePrefix);
-  try {
-    await checkEngine(pool, log);
-    await migrate(pool, tables, log);
-  } catch (err) {
-    await pool.end();
-    throw err;
-  }
-
+  const { pool, tables } = await openDatabase(config, log);
   await ensureAdminPassword(
     pool,
     tables,
@@ -134,13 +115,7 @@ export async function startSidecar(config: Config, log: Logger, opts: StartOptio
     },
   });
 
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.port, config.host, () => resolve(s));
-    s.once('error', reject);
-  });
-  const addr = server.address() as AddressInfo;
-  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-  const url = `http://${host}:${addr.port}`;
+  const { server, url } = await listen(app, config);
   adminBaseUrl = url;
 
   const stopLoop = opts.loop === false ? null : startLoop(dispatcher, settings, pool, tables, log);
@@ -171,6 +146,41 @@ export async function startSidecar(config: Config, log: Logger, opts: StartOptio
   };
 }
 
+/** The pool on DATABASE_URL's hosts, with our tables migrated; closed again when that fails. */
+async function openDatabase(config: Config, log: Logger): Promise<{ pool: Pool; tables: Tables }> {
+  const target = parseDatabaseUrl(config.databaseUrl, config.databaseSocket);
+  await ensureDatabase(target);
+  // Connections: claims, fan-out, recording and the web layer each need one at a time.
+  const pool = createPool(target, 10, {
+    onSwitch: (from, to, reason) =>
+      log.warn('database host unreachable; moved to the next host of DATABASE_URL', { from, to, reason }),
+  });
+  if (target.hosts.length > 1)
+    log.info('DATABASE_URL names several hosts; using them in order, failing over on connection errors', {
+      hosts: target.hosts.map((h) => `${h.host}:${h.port}`),
+    });
+  const tables = tableNames(config.tablePrefix);
+  try {
+    await checkEngine(pool, log);
+    await migrate(pool, tables, log);
+  } catch (err) {
+    await pool.end();
+    throw err;
+  }
+  return { pool, tables };
+}
+
+/** The admin UI and API listening on HOST:PORT, with the URL they answer on. */
+async function listen(app: ReturnType<typeof createApp>, config: Config): Promise<{ server: Server; url: string }> {
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(config.port, config.host, () => resolve(s));
+    s.once('error', reject);
+  });
+  const addr = server.address() as AddressInfo;
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  return { server, url: `http://${host}:${addr.port}` };
+}
+
 /**
  * The timers that drive a sidecar: the 1 s delivery tick, the 200 ms outbox
  * probe between ticks, the minute sweep for long-failing endpoints, and the
@@ -194,7 +204,7 @@ function startLoop(
     async () => {
       try {
         await settings.refreshIfStale();
-        await pruneOnce(pool, tables, settings.current().retention_days, log);
+        await pruneOnce(pool, tables, settings.current().retentionDays, log);
       } catch (err) {
         log.error('retention job failed; it runs again tomorrow', { error: coerceError(err).message });
       }

@@ -60,6 +60,19 @@ export interface FilterCondition {
 export type EndpointFilter = { all: FilterCondition[] } | { any: FilterCondition[] };
 export type EndpointAuth = { type: 'basic'; username: string; password: string } | { type: 'bearer'; token: string };
 
+/** The options an operator may set on an endpoint beyond the basics; undefined = unchanged (or the default). */
+export interface EndpointOptions {
+  /** Deliveries sharing an ordering_key go one at a time, in outbox order. */
+  ordered?: boolean;
+  filter?: EndpointFilter | null;
+  headers?: Record<string, string> | null;
+  auth?: EndpointAuth | null;
+  rateLimitPerSecond?: number | null;
+  timeoutSeconds?: number | null;
+  retryScheduleSeconds?: number[] | null;
+  signing?: 'hmac' | 'ed25519';
+}
+
 export interface Delivery {
   id: number;
   endpointId: number;
@@ -104,35 +117,71 @@ export interface Attempt {
 
 export interface Settings {
   /** Delays after the 1st, 2nd, … failed attempt; its length is the number of retries. */
-  retry_schedule_seconds: number[];
+  retryScheduleSeconds: number[];
   /** ±fraction applied to each delay so a recovering receiver is not hit by a wall of retries. */
-  retry_jitter_ratio: number;
+  retryJitterRatio: number;
   /** Longest delay a Retry-After header may ask for. */
-  retry_after_cap_seconds: number;
-  timeout_seconds: number;
+  retryAfterCapSeconds: number;
+  timeoutSeconds: number;
   /** Requests in flight to one endpoint from one process. */
-  max_in_flight_per_endpoint: number;
-  max_payload_bytes: number;
+  maxInFlightPerEndpoint: number;
+  maxPayloadBytes: number;
   /** Bytes of a response body kept in the attempt log. */
-  response_body_max_bytes: number;
+  responseBodyMaxBytes: number;
   /** An endpoint failing without one success for this long is disabled. */
-  auto_disable_after_hours: number;
-  rotation_grace_hours: number;
-  retention_days: number;
+  autoDisableAfterHours: number;
+  rotationGraceHours: number;
+  retentionDays: number;
   /** Refuse http:// endpoint URLs, when saved and when sent. */
-  https_only: boolean;
+  httpsOnly: boolean;
 }
 
 export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
-  retry_schedule_seconds: [60, 300, 1800, 7200, 86400],
-  retry_jitter_ratio: 0.1,
-  retry_after_cap_seconds: 86400,
-  timeout_seconds: 10,
-  max_in_flight_per_endpoint: 64,
-  max_payload_bytes: 256 * 1024,
-  response_body_max_bytes: 4096,
-  auto_disable_after_hours: 120,
-  rotation_grace_hours: 24,
-  retention_days: 30,
-  https_only: false,
+  retryScheduleSeconds: [60, 300, 1800, 7200, 86400],
+  retryJitterRatio: 0.1,
+  retryAfterCapSeconds: 86400,
+  timeoutSeconds: 10,
+  maxInFlightPerEndpoint: 64,
+  maxPayloadBytes: 256 * 1024,
+  responseBodyMaxBytes: 4096,
+  autoDisableAfterHours: 120,
+  rotationGraceHours: 24,
+  retentionDays: 30,
+  httpsOnly: false,
 });
+
+/**
+ * Each setting's name on the wire (API, form fields) and in the settings
+ * table: snake_case there, camelCase in code, mapped here only.
+ */
+export const SETTING_NAMES: Readonly<Record<keyof Settings, string>> = Object.freeze({
+  retryScheduleSeconds: 'retry_schedule_seconds',
+  retryJitterRatio: 'retry_jitter_ratio',
+  retryAfterCapSeconds: 'retry_after_cap_seconds',
+  timeoutSeconds: 'timeout_seconds',
+  maxInFlightPerEndpoint: 'max_in_flight_per_endpoint',
+  maxPayloadBytes: 'max_payload_bytes',
+  responseBodyMaxBytes: 'response_body_max_bytes',
+  autoDisableAfterHours: 'auto_disable_after_hours',
+  rotationGraceHours: 'rotation_grace_hours',
+  retentionDays: 'retention_days',
+  httpsOnly: 'https_only',
+});
+
+/** Settings by their wire and table names; keys not set are left out. */
+export function settingsToWire(s: Partial<Settings>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, name] of Object.entries(SETTING_NAMES) as [keyof Settings, string][]) {
+    if (s[key] !== undefined) out[name] = s[key];
+  }
+  return out;
+}
+
+/** Settings from their wire or table names; names that are not settings are left out. */
+export function settingsFromWire(w: Record<string, unknown>): Partial<Settings> {
+  const out: Record<string, unknown> = {};
+  for (const [key, name] of Object.entries(SETTING_NAMES)) {
+    if (w[name] !== undefined) out[key] = w[name];
+  }
+  return out;
+}

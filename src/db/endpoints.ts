@@ -3,7 +3,7 @@
  */
 import type { Queryable } from './sql.js';
 import type { Tables } from './tables.js';
-import type { Endpoint, EndpointAuth, EndpointFilter } from '../types.js';
+import type { Endpoint, EndpointAuth, EndpointFilter, EndpointOptions } from '../types.js';
 import { exec, parseJsonColumn, rows, toDate, type Row } from './sql.js';
 
 const COLUMNS = `id, url, description, events, enabled, secret, previous_secret, previous_secret_expires_at,
@@ -48,22 +48,14 @@ export async function getEndpoint(conn: Queryable, t: Tables, id: number): Promi
   return r ? map(r) : null;
 }
 
-/** The options an endpoint may set beyond the basics; undefined = unchanged (or the default). */
-export interface EndpointOptions {
-  ordered?: boolean;
-  filter?: EndpointFilter | null;
-  headers?: Record<string, string> | null;
-  auth?: EndpointAuth | null;
-  rateLimitPerSecond?: number | null;
-  timeoutSeconds?: number | null;
-  retryScheduleSeconds?: number[] | null;
-  signing?: 'hmac' | 'ed25519';
+/** An endpoint's options as stored: the operator's, and the key pair signing made. */
+export interface StoredOptions extends EndpointOptions {
   /** Set with signing: the Ed25519 key pair made for this endpoint (null when going back to hmac). */
   signingKey?: string | null;
   publicKey?: string | null;
 }
 
-export interface EndpointInsert extends EndpointOptions {
+export interface EndpointInsert extends StoredOptions {
   url: string;
   description: string;
   events: string[];
@@ -73,7 +65,7 @@ export interface EndpointInsert extends EndpointOptions {
 
 const json = (v: unknown) => (v === null ? null : JSON.stringify(v));
 /** Column = value pairs for the options that are set. */
-function optionColumns(o: EndpointOptions): [string, unknown][] {
+function optionColumns(o: StoredOptions): [string, unknown][] {
   const cols: [string, unknown][] = [];
   const add = (c: string, v: unknown) => cols.push([c, v]);
   if (o.ordered !== undefined) add('ordered', o.ordered ? 1 : 0);
@@ -104,7 +96,7 @@ export async function insertEndpoint(conn: Queryable, t: Tables, e: EndpointInse
   return r.insertId;
 }
 
-export interface EndpointPatch extends EndpointOptions {
+export interface EndpointPatch extends StoredOptions {
   url?: string;
   description?: string;
   events?: string[];

@@ -130,8 +130,8 @@ function forEndpoint(s: Settings, c: ClaimedDelivery): Settings {
   if (c.timeoutSeconds === null && c.retryScheduleSeconds === null) return s;
   return {
     ...s,
-    timeout_seconds: c.timeoutSeconds ?? s.timeout_seconds,
-    retry_schedule_seconds: c.retryScheduleSeconds ?? s.retry_schedule_seconds,
+    timeoutSeconds: c.timeoutSeconds ?? s.timeoutSeconds,
+    retryScheduleSeconds: c.retryScheduleSeconds ?? s.retryScheduleSeconds,
   };
 }
 
@@ -179,7 +179,7 @@ async function signAndSend(
       ? { ...headers, authorization: c.auth.type === 'bearer' ? 'Bearer ********' : 'Basic ********' }
       : headers;
     checkHeaders(headers);
-    if (s.https_only && !c.url.startsWith('https:')) {
+    if (s.httpsOnly && !c.url.startsWith('https:')) {
       return {
         headers: logged,
         result: failure(0, 'blocked_target', 'the HTTPS-only setting is on and this endpoint URL is http://'),
@@ -191,8 +191,8 @@ async function signAndSend(
         url: c.url,
         headers,
         body,
-        timeoutMs: s.timeout_seconds * 1000,
-        keepBodyBytes: s.response_body_max_bytes,
+        timeoutMs: s.timeoutSeconds * 1000,
+        keepBodyBytes: s.responseBodyMaxBytes,
       }),
     };
   } catch (err) {

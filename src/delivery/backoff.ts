@@ -2,9 +2,9 @@
  * When to try again. Pure: the caller passes the clock and the random source.
  */
 export interface RetryPolicy {
-  retry_schedule_seconds: readonly number[];
-  retry_jitter_ratio: number;
-  retry_after_cap_seconds: number;
+  retryScheduleSeconds: readonly number[];
+  retryJitterRatio: number;
+  retryAfterCapSeconds: number;
 }
 
 /**
@@ -18,12 +18,12 @@ export function nextDelayMs(
   retryAfterMs: number | null = null,
   random: () => number = Math.random,
 ): number | null {
-  const base = policy.retry_schedule_seconds[attemptsMade - 1];
+  const base = policy.retryScheduleSeconds[attemptsMade - 1];
   if (base === undefined) return null;
-  const jitter = 1 + policy.retry_jitter_ratio * (2 * random() - 1);
+  const jitter = 1 + policy.retryJitterRatio * (2 * random() - 1);
   let delayMs = Math.max(0, Math.round(base * 1000 * jitter));
   if (retryAfterMs !== null && retryAfterMs > delayMs)
-    delayMs = Math.min(retryAfterMs, policy.retry_after_cap_seconds * 1000);
+    delayMs = Math.min(retryAfterMs, policy.retryAfterCapSeconds * 1000);
   return delayMs;
 }
 

@@ -128,7 +128,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   });
   const queue = createFairQueue({
     concurrency: deps.concurrency,
-    perEndpointCap: () => settings.current().max_in_flight_per_endpoint,
+    perEndpointCap: () => settings.current().maxInFlightPerEndpoint,
     run: (c) =>
       attempt(c).then(
         (result) => recorder.record(result),
@@ -142,7 +142,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   const claims = createClaimLoop({
     claimer,
     queue,
-    timeoutSeconds: () => Math.max(settings.current().timeout_seconds, policies.current().maxTimeoutSeconds ?? 0),
+    timeoutSeconds: () => Math.max(settings.current().timeoutSeconds, policies.current().maxTimeoutSeconds ?? 0),
     mayClaim: () => !stopping && !db.paused(),
     stopping: () => stopping,
     onSuccess: db.reset,

@@ -209,13 +209,50 @@ async function fanOutRows(
   opts: FanoutOptions,
 ): Promise<FanoutResult> {
   const endpoints = await listEndpoints(conn, t);
-  // Ids compare in any letter case, as our utf8mb4_unicode_ci unique key does.
-  const given = batch.map((r) => r.eventId).filter((x): x is string => x !== null && x.length <= MAX_EVENT_ID_CHARS);
-  const earlier = new Map([...(await existingEventIds(conn, t, given))].map((id) => [id.toLowerCase(), id]));
-  const inBatch = new Map<string, number>();
+  const { outcomes, events, targets } = acceptRows(batch, opts, endpoints, await earlierEventIds(conn, t, batch));
+  const pks = await insertEvents(conn, t, events);
+  // Ordered endpoints with keyed events in this batch: locked, and their flag read under the lock.
+  const ordered = await lockEndpoints(
+    conn,
+    t,
+    events
+      .filter((ev) => ev.orderingKey !== null)
+      .flatMap((ev) => (targets.get(ev.eventId) ?? []).filter((ep) => ep.ordered).map((ep) => ep.id)),
+  );
+  const { deliveries, lines } = planDeliveries(events, targets, pks, ordered);
+  await insertDeliveries(conn, t, deliveries);
+  for (const [endpointId, keys] of lines) {
+    await yieldToEarlier(conn, t, endpointId, keys);
+    await admitHeads(conn, t, endpointId, ordered.get(endpointId)!.enabled, [...keys.keys()]);
+  }
+  await markFannedOut(conn, t, outcomes);
+  return {
+    rows: batch.length,
+    truncated,
+    accepted: events.length,
+    rejected: batch.length - events.length,
+    deliveries: deliveries.length,
+    inLine: deliveries.filter((d) => d.status === 'waiting').length,
+  };
+}
 
+type AcceptedEvent = NewEvent & { orderingKey: string | null; outboxId: number };
+
+/** The batch's given event ids already stored, by their lower-case form (ids compare in any letter case, as our utf8mb4_unicode_ci unique key does). */
+async function earlierEventIds(conn: PoolConnection, t: Tables, batch: OutboxRow[]): Promise<Map<string, string>> {
+  const given = batch.map((r) => r.eventId).filter((x): x is string => x !== null && x.length <= MAX_EVENT_ID_CHARS);
+  return new Map([...(await existingEventIds(conn, t, given))].map((id) => [id.toLowerCase(), id]));
+}
+
+/**
+ * Judges each row: rejected with the reason (bad content, an event id used
+ * before or twice in the batch), or accepted as an event with the endpoints
+ * it goes to.
+ */
+function acceptRows(batch: OutboxRow[], opts: FanoutOptions, endpoints: Endpoint[], earlier: Map<string, string>) {
+  const inBatch = new Map<string, number>();
   const outcomes: OutboxOutcome[] = [];
-  const events: (NewEvent & { orderingKey: string | null; outboxId: number })[] = [];
+  const events: AcceptedEvent[] = [];
   const targets = new Map<string, Endpoint[]>();
   for (const row of batch) {
     const j = judgeRow(row, opts.maxPayloadBytes, undefined, opts.statementBytes);
@@ -249,23 +286,27 @@ async function fanOutRows(
     targets.set(eventId, subs);
     outcomes.push({ id: row.id, eventId, rejectedReason: null, note: j.note, deliveryCount: subs.length });
   }
+  return { outcomes, events, targets };
+}
 
-  const pks = await insertEvents(conn, t, events);
-  // Ordered endpoints with keyed events in this batch: locked, and their flag read under the lock.
-  const ordered = await lockEndpoints(
-    conn,
-    t,
-    events
-      .filter((ev) => ev.orderingKey !== null)
-      .flatMap((ev) => (targets.get(ev.eventId) ?? []).filter((ep) => ep.ordered).map((ep) => ep.id)),
-  );
-  const lines = new Map<number, Map<string, number>>(); // endpoint → key → lowest new seq
+/**
+ * One delivery per event and endpoint. Keyed events to an ordered endpoint
+ * wait in line (admitHeads makes the first pending); `lines` gives each such
+ * endpoint's keys with their lowest new seq. Disabled endpoints still get the
+ * delivery, paused, so it can be sent after re-enabling.
+ */
+function planDeliveries(
+  events: AcceptedEvent[],
+  targets: Map<string, Endpoint[]>,
+  pks: Map<string, number>,
+  ordered: Map<number, { ordered: boolean; enabled: boolean }>,
+) {
+  const lines = new Map<number, Map<string, number>>();
   const deliveries: NewDelivery[] = [];
   for (const ev of events) {
+    const eventPk = pks.get(ev.eventId.toLowerCase())!;
     for (const ep of targets.get(ev.eventId) ?? []) {
-      const eventPk = pks.get(ev.eventId.toLowerCase())!;
       if (ev.orderingKey !== null && ordered.get(ep.id)?.ordered) {
-        // In line behind its key; admitHeads below makes it pending when it is first.
         deliveries.push({
           endpointId: ep.id,
           eventPk,
@@ -279,7 +320,6 @@ async function fanOutRows(
         if (!keys.has(ev.orderingKey)) keys.set(ev.orderingKey, ev.outboxId); // rows come in id order
         continue;
       }
-      // Disabled endpoints still get the delivery, paused, so it can be sent after re-enabling.
       deliveries.push({
         endpointId: ep.id,
         eventPk,
@@ -288,20 +328,7 @@ async function fanOutRows(
       });
     }
   }
-  await insertDeliveries(conn, t, deliveries);
-  for (const [endpointId, keys] of lines) {
-    await yieldToEarlier(conn, t, endpointId, keys);
-    await admitHeads(conn, t, endpointId, ordered.get(endpointId)!.enabled, [...keys.keys()]);
-  }
-  await markFannedOut(conn, t, outcomes);
-  return {
-    rows: batch.length,
-    truncated,
-    accepted: events.length,
-    rejected: batch.length - events.length,
-    deliveries: deliveries.length,
-    inLine: deliveries.filter((d) => d.status === 'waiting').length,
-  };
+  return { deliveries, lines };
 }
 
 /**

@@ -72,7 +72,7 @@ export function createFanOutLoop(deps: {
           fanOutIsolating(
             pool,
             t,
-            { limit: FANOUT_BATCH, maxPayloadBytes: s.max_payload_bytes, withOrderingKey, statementBytes },
+            { limit: FANOUT_BATCH, maxPayloadBytes: s.maxPayloadBytes, withOrderingKey, statementBytes },
             onRefused,
           ),
         );

@@ -206,7 +206,7 @@ export function createRecorder(deps: {
   async function write(batch: Recorded[]): Promise<void> {
     const s = deps.settings.current();
     const { disabled, admitted, notices } = await retryConflicts(() =>
-      withTransaction(pool, (conn) => writeResults(conn, t, batch, s.auto_disable_after_hours)),
+      withTransaction(pool, (conn) => writeResults(conn, t, batch, s.autoDisableAfterHours)),
     );
     if (admitted > 0) deps.onAdmitted?.();
     if (notices.length > 0) deps.onNotices?.(notices);

@@ -17,7 +17,7 @@ export interface SettingsStore {
 }
 
 export function createSettingsStore(pool: Pool, t: Tables): SettingsStore {
-  let value: Settings = { ...DEFAULT_SETTINGS, retry_schedule_seconds: [...DEFAULT_SETTINGS.retry_schedule_seconds] };
+  let value: Settings = { ...DEFAULT_SETTINGS, retryScheduleSeconds: [...DEFAULT_SETTINGS.retryScheduleSeconds] };
   let loadedAt = 0;
   return {
     current: () => value,

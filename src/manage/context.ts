@@ -79,7 +79,7 @@ export function createContext(deps: ServiceDeps) {
     pool,
     t,
     nudge: () => deps.nudge?.(),
-    urlPolicy: () => ({ allowPrivateTargets: deps.allowPrivateTargets, httpsOnly: deps.settings.current().https_only }),
+    urlPolicy: () => ({ allowPrivateTargets: deps.allowPrivateTargets, httpsOnly: deps.settings.current().httpsOnly }),
     mustGetEndpoint,
     mustGetDelivery,
     withWaitingFor,

@@ -137,10 +137,10 @@ async function backfill(
       `since is in the future (${req.since.toISOString()}); no event was recorded after it`,
       'since',
     );
-  const kept = new Date(Date.now() - ctx.deps.settings.current().retention_days * 86400_000);
+  const kept = new Date(Date.now() - ctx.deps.settings.current().retentionDays * 86400_000);
   const note =
     req.since < kept
-      ? `events recorded before ${kept.toISOString()} may already be deleted (retention_days is ${ctx.deps.settings.current().retention_days}); what is left of them was queued`
+      ? `events recorded before ${kept.toISOString()} may already be deleted (retention_days is ${ctx.deps.settings.current().retentionDays}); what is left of them was queued`
       : null;
   let queued = 0;
   let afterPk = 0;

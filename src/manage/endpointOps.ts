@@ -18,24 +18,16 @@ import { buildEnvelope, newEventId } from '../delivery/fanout.js';
 import { emitOperational, endpointEvent } from '../delivery/operational.js';
 import { validateEndpointUrl } from '../delivery/targets.js';
 import { ValidationError } from '../errors.js';
-import type { Delivery, Endpoint, EndpointAuth, EndpointFilter } from '../types.js';
+import type { Delivery, Endpoint, EndpointOptions } from '../types.js';
 import type { ServiceContext } from './context.js';
 
-export interface EndpointInput {
+/** An endpoint as the API and the form give it, mapped from the wire by endpointInputFromWire. */
+export interface EndpointInput extends EndpointOptions {
   url: string;
   events: string[];
   description: string;
   enabled: boolean;
   secret?: string;
-  /** Deliveries sharing an ordering_key go one at a time, in outbox order. */
-  ordered?: boolean;
-  filter?: EndpointFilter | null;
-  headers?: Record<string, string> | null;
-  auth?: EndpointAuth | null;
-  rate_limit_per_second?: number | null;
-  timeout_seconds?: number | null;
-  retry_schedule_seconds?: number[] | null;
-  signing?: 'hmac' | 'ed25519';
   /** Subscribe even to types that match nothing known yet. */
   confirm?: boolean;
 }
@@ -45,15 +37,15 @@ export interface EndpointInput {
  * endpoint's key pair (kept when it already has one); going back to HMAC
  * drops it.
  */
-function endpointOptions(input: Partial<EndpointInput>, before: Endpoint | null): endpointsSql.EndpointOptions {
-  const o: endpointsSql.EndpointOptions = {
+function storedOptions(input: Partial<EndpointInput>, before: Endpoint | null): endpointsSql.StoredOptions {
+  const o: endpointsSql.StoredOptions = {
     ordered: input.ordered,
     filter: input.filter,
     headers: input.headers,
     auth: input.auth,
-    rateLimitPerSecond: input.rate_limit_per_second,
-    timeoutSeconds: input.timeout_seconds,
-    retryScheduleSeconds: input.retry_schedule_seconds,
+    rateLimitPerSecond: input.rateLimitPerSecond,
+    timeoutSeconds: input.timeoutSeconds,
+    retryScheduleSeconds: input.retryScheduleSeconds,
     signing: input.signing,
   };
   if (input.signing === 'ed25519' && !before?.signingKey) Object.assign(o, generateEd25519());
@@ -63,7 +55,7 @@ function endpointOptions(input: Partial<EndpointInput>, before: Endpoint | null)
 
 /** An empty per-endpoint schedule means no retries at all: confirmed, as the global one is. */
 function requireConfirmedSchedule(input: Partial<EndpointInput>): void {
-  if (input.retry_schedule_seconds?.length === 0 && !input.confirm) {
+  if (input.retryScheduleSeconds?.length === 0 && !input.confirm) {
     throw new ValidationError(
       'an empty retry_schedule_seconds means this endpoint gets no retries at all: a failed attempt is final. Confirm to save it, or give null to use the global schedule',
       'retry_schedule_seconds',
@@ -134,7 +126,7 @@ export function endpointOps(ctx: ServiceContext) {
         events: input.events,
         enabled: input.enabled,
         secret: input.secret ?? generateSecret(),
-        ...endpointOptions(input, null),
+        ...storedOptions(input, null),
       });
       return ctx.mustGetEndpoint(id);
     },
@@ -154,7 +146,7 @@ export function endpointOps(ctx: ServiceContext) {
           patch.events.filter((e) => !before.events.includes(e)),
         );
       requireConfirmedSchedule(patch);
-      const { ordered, ...options } = endpointOptions(patch, before);
+      const { ordered, ...options } = storedOptions(patch, before);
       await endpointsSql.updateEndpoint(pool, t, id, {
         url,
         description: patch.description,
@@ -191,7 +183,7 @@ export function endpointOps(ctx: ServiceContext) {
 
     async rotateSecret(id: number, opts: { secret?: string; grace_hours?: number }): Promise<Endpoint> {
       await ctx.mustGetEndpoint(id);
-      const grace = opts.grace_hours ?? ctx.deps.settings.current().rotation_grace_hours;
+      const grace = opts.grace_hours ?? ctx.deps.settings.current().rotationGraceHours;
       await endpointsSql.rotateSecret(pool, t, id, opts.secret ?? generateSecret(), grace);
       return ctx.mustGetEndpoint(id);
     },

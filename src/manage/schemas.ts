@@ -8,6 +8,7 @@ import { EVENT_PATTERN_RE } from '../delivery/subscriptions.js';
 import { DELIVERY_STATUSES, FILTER_OPS, type DeliveryStatus } from '../types.js';
 import { FILTER_PATH_RE, valueProblem } from '../delivery/filters.js';
 import { ValidationError } from '../errors.js';
+import type { EndpointInput } from './endpointOps.js';
 
 const eventPattern = Joi.string().max(191).pattern(EVENT_PATTERN_RE).messages({
   'string.pattern.base':
@@ -178,6 +179,27 @@ export const endpointPatch = Joi.object({
   ...endpointOptions,
   confirm: Joi.boolean(),
 }).min(1);
+
+/** Endpoint fields whose wire name (snake_case, as in DESIGN) differs from the code's. */
+const ENDPOINT_FIELD_NAMES: Readonly<Record<string, keyof EndpointInput>> = {
+  rate_limit_per_second: 'rateLimitPerSecond',
+  timeout_seconds: 'timeoutSeconds',
+  retry_schedule_seconds: 'retryScheduleSeconds',
+};
+
+/** A body checked by endpointCreate, with its fields named as the code names them. */
+export function checkEndpointCreate(body: unknown): EndpointInput {
+  return endpointFromWire(check<Record<string, unknown>>(endpointCreate, body)) as EndpointInput;
+}
+
+/** A body checked by endpointPatch, with its fields named as the code names them. */
+export function checkEndpointPatch(body: unknown): Partial<EndpointInput> {
+  return endpointFromWire(check<Record<string, unknown>>(endpointPatch, body));
+}
+
+function endpointFromWire(wire: Record<string, unknown>): Partial<EndpointInput> {
+  return Object.fromEntries(Object.entries(wire).map(([k, v]) => [ENDPOINT_FIELD_NAMES[k] ?? k, v]));
+}
 
 export const statsQuery = Joi.object({
   days: Joi.number().integer().min(1).max(90).default(7),

@@ -25,14 +25,14 @@ export function settingsOps(ctx: ServiceContext) {
       const now = ctx.deps.settings.current();
       if (!confirm) {
         const warnings: { field: string; message: string }[] = [];
-        if (patch.retry_schedule_seconds?.length === 0 && now.retry_schedule_seconds.length > 0) {
+        if (patch.retryScheduleSeconds?.length === 0 && now.retryScheduleSeconds.length > 0) {
           warnings.push({
             field: 'retry_schedule_seconds',
             message:
               'an empty retry schedule means a failed delivery is never retried: it fails for good at its first error. Confirm to save it',
           });
         }
-        if (patch.https_only === true && !now.https_only) {
+        if (patch.httpsOnly === true && !now.httpsOnly) {
           const http = (await endpointsSql.listEndpoints(pool, t)).filter((e) => e.url.startsWith('http:'));
           if (http.length) {
             warnings.push({

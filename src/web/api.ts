@@ -2,11 +2,11 @@
  * The JSON API under /api. Thin routes: validate → call the service → present.
  */
 import express, { type Router } from 'express';
-import type { Service, EndpointInput } from '../manage/service.js';
+import type { Service } from '../manage/service.js';
 import * as schemas from '../manage/schemas.js';
 import { check } from '../manage/schemas.js';
 import { presentAttempt, presentDelivery, presentEndpoint } from './apiPresent.js';
-import type { Settings } from '../types.js';
+import { settingsFromWire, settingsToWire } from '../types.js';
 
 const id = schemas.parseId;
 
@@ -20,13 +20,15 @@ export function apiRouter(service: Service): Router {
   });
 
   r.get('/settings', async (_req, res) => {
-    res.json(await service.getSettings());
+    res.json(settingsToWire(await service.getSettings()));
   });
 
   r.patch('/settings', async (req, res) => {
-    res.json(
-      await service.updateSettings(check<Partial<Settings> & { confirm?: boolean }>(schemas.settingsPatch, req.body)),
+    const { confirm, ...patch } = check<Record<string, unknown> & { confirm?: boolean }>(
+      schemas.settingsPatch,
+      req.body,
     );
+    res.json(settingsToWire(await service.updateSettings({ ...settingsFromWire(patch), confirm })));
   });
   return r;
 }
@@ -38,8 +40,7 @@ function endpointRoutes(r: Router, service: Service): void {
   });
 
   r.post('/endpoints', async (req, res) => {
-    const body = check<EndpointInput>(schemas.endpointCreate, req.body);
-    const e = await service.createEndpoint(body);
+    const e = await service.createEndpoint(schemas.checkEndpointCreate(req.body));
     res.status(201).json(presentEndpoint(e, { revealSecret: true }));
   });
 
@@ -49,8 +50,7 @@ function endpointRoutes(r: Router, service: Service): void {
 
   r.patch('/endpoints/:id', async (req, res) => {
     const endpointId = id(req.params.id);
-    const body = check<Partial<EndpointInput>>(schemas.endpointPatch, req.body);
-    const { endpoint, resumed } = await service.updateEndpoint(endpointId, body);
+    const { endpoint, resumed } = await service.updateEndpoint(endpointId, schemas.checkEndpointPatch(req.body));
     res.json({ ...presentEndpoint(endpoint), resumed_deliveries: resumed });
   });
 

@@ -3,7 +3,7 @@
  * drive it over real HTTP on an ephemeral port.
  */
 import { openApiDocument } from './openapi.js';
-import express, { type ErrorRequestHandler, type Express } from 'express';
+import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import helmet from 'helmet';
 import type { Registry } from 'prom-client';
 import { fileURLToPath } from 'node:url';
@@ -52,41 +52,8 @@ export function createApp(deps: AppDeps): Express {
   app.set('views', VIEWS_DIR);
   app.set('view engine', 'ejs');
   app.locals.h = viewHelpers;
-  // No inline script anywhere, so the CSP can forbid it outright.
-  app.use(
-    helmet({
-      contentSecurityPolicy: {
-        useDefaults: true,
-        directives: {
-          'script-src': ["'self'"],
-          'style-src': ["'self'"],
-          'img-src': ["'self'", 'data:'],
-          'form-action': ["'self'"],
-          'frame-ancestors': ["'none'"],
-          // Operators often reach the UI over plain HTTP on a private network or an SSH tunnel.
-          'upgrade-insecure-requests': null,
-        },
-      },
-      strictTransportSecurity: false,
-    }),
-  );
-
-  // One value per query parameter: `?status=failed&status=pending` or
-  // `?status[]=x` would reach the routes as an array where a string is read.
-  app.use((req, _res, next) => {
-    for (const [name, value] of Object.entries(req.query)) {
-      if (typeof value !== 'string') {
-        const n = Array.isArray(value) ? value.length : 0;
-        return next(
-          new ValidationError(
-            `query parameter ${name} was given ${n > 1 ? `${n} times` : 'as a list'}; give it once`,
-            name,
-          ),
-        );
-      }
-    }
-    next();
-  });
+  app.use(securityHeaders());
+  app.use(oneValuePerQueryParameter);
 
   // Admin pages and API answers can hold secrets (the reveal box, a created endpoint's secret): never cached.
   app.use(['/admin', '/api'], (req, res, next) => {
@@ -94,26 +61,7 @@ export function createApp(deps: AppDeps): Express {
     next();
   });
 
-  app.get('/healthz', async (req, res) => {
-    const last = deps.health.lastTickAt();
-    let database = 'up';
-    try {
-      await deps.health.ping();
-    } catch {
-      database = 'down';
-    }
-    const loopStale = last === null || Date.now() - last > STALE_TICK_MS;
-    const ok = database === 'up' && !loopStale;
-    const status = { status: ok ? 'ok' : 'unhealthy', database, loop: loopStale ? 'stale' : 'ticking' };
-    // Where the database is and when the loop ran are for the operator: only with the API token.
-    const detail = hasBearer(req.get('authorization'), deps.apiToken)
-      ? {
-          database_host: deps.health.databaseHost?.() ?? null,
-          last_tick_at: last === null ? null : new Date(last).toISOString(),
-        }
-      : {};
-    res.status(ok ? 200 : 503).json({ ...status, ...detail });
-  });
+  app.get('/healthz', healthRoute(deps));
 
   // Unauthenticated like /healthz, for scrapers; labels carry endpoint ids only.
   // Bind HOST to a private address (the default is 127.0.0.1) to keep it in.
@@ -150,6 +98,68 @@ export function createApp(deps: AppDeps): Express {
 
   app.use(errorHandler(deps.log));
   return app;
+}
+
+/** Helmet's headers; no inline script anywhere, so the CSP can forbid it outright. */
+function securityHeaders() {
+  return helmet({
+    contentSecurityPolicy: {
+      useDefaults: true,
+      directives: {
+        'script-src': ["'self'"],
+        'style-src': ["'self'"],
+        'img-src': ["'self'", 'data:'],
+        'form-action': ["'self'"],
+        'frame-ancestors': ["'none'"],
+        // Operators often reach the UI over plain HTTP on a private network or an SSH tunnel.
+        'upgrade-insecure-requests': null,
+      },
+    },
+    strictTransportSecurity: false,
+  });
+}
+
+/**
+ * One value per query parameter: `?status=failed&status=pending` or
+ * `?status[]=x` would reach the routes as an array where a string is read.
+ */
+const oneValuePerQueryParameter: RequestHandler = (req, _res, next) => {
+  for (const [name, value] of Object.entries(req.query)) {
+    if (typeof value !== 'string') {
+      const n = Array.isArray(value) ? value.length : 0;
+      return next(
+        new ValidationError(
+          `query parameter ${name} was given ${n > 1 ? `${n} times` : 'as a list'}; give it once`,
+          name,
+        ),
+      );
+    }
+  }
+  next();
+};
+
+/** /healthz: status for anyone; where the database is and when the loop ran only with the API token. */
+function healthRoute(deps: AppDeps): RequestHandler {
+  return async (req, res) => {
+    const last = deps.health.lastTickAt();
+    let database = 'up';
+    try {
+      await deps.health.ping();
+    } catch {
+      database = 'down';
+    }
+    const loopStale = last === null || Date.now() - last > STALE_TICK_MS;
+    const ok = database === 'up' && !loopStale;
+    const status = { status: ok ? 'ok' : 'unhealthy', database, loop: loopStale ? 'stale' : 'ticking' };
+    // Where the database is and when the loop ran are for the operator: only with the API token.
+    const detail = hasBearer(req.get('authorization'), deps.apiToken)
+      ? {
+          database_host: deps.health.databaseHost?.() ?? null,
+          last_tick_at: last === null ? null : new Date(last).toISOString(),
+        }
+      : {};
+    res.status(ok ? 200 : 503).json({ ...status, ...detail });
+  };
 }
 
 function errorHandler(log: Logger): ErrorRequestHandler {

@@ -182,153 +182,173 @@ export function openApiDocument(version: string): Json {
           responses: { '200': { description: 'OpenAPI 3.1', content: { 'application/json': {} } } },
         },
       },
-      '/endpoints': {
-        get: op('list endpoints (secrets masked)', {
-          '200': json(
-            { type: 'object', properties: { data: { type: 'array', items: ref('Endpoint') } } },
-            'the endpoints',
-          ),
-        }),
-        post: op(
-          'create an endpoint',
-          { '201': json(ref('Endpoint'), 'created, with its full secret') },
-          { requestBody: body(schemas.endpointCreate) },
-        ),
-      },
-      '/endpoints/{id}': {
-        parameters: [idParam],
-        get: op('one endpoint', { '200': json(ref('Endpoint'), 'the endpoint'), '404': error('no such endpoint') }),
-        patch: op(
-          'change an endpoint (null clears an option)',
-          { '200': json(ref('Endpoint'), 'the endpoint, with resumed_deliveries'), '404': error('no such endpoint') },
-          { requestBody: body(schemas.endpointPatch) },
-        ),
-        delete: op('delete an endpoint with its deliveries', {
-          '204': { description: 'deleted' },
-          '404': error('no such endpoint'),
-        }),
-      },
-      '/endpoints/{id}/rotate-secret': {
-        parameters: [idParam],
-        post: op(
-          'rotate the secret, with a grace period',
-          { '200': json(ref('Endpoint'), 'the new secret, shown once') },
-          { requestBody: { ...body(schemas.rotateSecret), required: false } },
-        ),
-      },
-      '/endpoints/{id}/test': {
-        parameters: [idParam],
-        post: op('queue a webhook.test event', { '202': json(ref('Delivery'), 'queued') }),
-      },
-      '/endpoints/{id}/replay-failed': {
-        parameters: [idParam],
-        post: op(
-          'replay failed deliveries created since a time',
-          { '202': json({ type: 'object', properties: { replayed: { type: 'integer' } } }, 'how many') },
-          { requestBody: body(schemas.replayFailed) },
-        ),
-      },
-      '/endpoints/{id}/backfill': {
-        parameters: [idParam],
-        post: op(
-          'send the endpoint the events of a window it never got',
-          {
-            '202': json(
-              { type: 'object', properties: { queued: { type: 'integer' }, note: { type: 'string' } } },
-              'how many',
-            ),
-          },
-          { requestBody: body(schemas.backfill) },
-        ),
-      },
-      '/endpoints/{id}/stats': {
-        parameters: [idParam, ...queryParameters(schemas.statsQuery)],
-        get: op('attempts, successes, failures and latency per hour or day', {
-          '200': json(ref('Stats'), 'the buckets, oldest first'),
-        }),
-      },
-      '/deliveries': {
-        get: op(
-          'the delivery log, newest first',
-          {
-            '200': json(
-              {
-                type: 'object',
-                properties: { data: { type: 'array', items: ref('Delivery') }, next_cursor: nullable('string') },
-              },
-              'one page',
-            ),
-          },
-          {
-            parameters: queryParameters(schemas.deliveryQuery),
-          },
-        ),
-      },
-      '/deliveries/{id}': {
-        parameters: [idParam],
-        get: op('one delivery with its envelope and attempt log', {
-          '200': json(
-            {
-              allOf: [
-                ref('Delivery'),
-                {
-                  type: 'object',
-                  properties: { attempt_log: { type: 'array', items: ref('Attempt') }, payload: { type: 'object' } },
-                },
-              ],
-            },
-            'the delivery',
-          ),
-          '404': error('no such delivery'),
-        }),
-      },
-      '/deliveries/{id}/replay': {
-        parameters: [idParam],
-        post: op('send it again, same event id', { '202': json(ref('Delivery'), 'queued') }),
-      },
-      '/deliveries/{id}/skip': {
-        parameters: [idParam],
-        post: op('end a pending delivery as failed; the next of its ordering key goes', {
-          '200': json(
-            { allOf: [ref('Delivery'), { type: 'object', properties: { next_delivery_id: nullable('integer') } }] },
-            'skipped',
-          ),
-        }),
-      },
-      '/event-types': {
-        get: op('the event catalog (type, group, description, example data) and the other types seen in the outbox', {
-          '200': json(
-            {
-              type: 'object',
-              properties: {
-                data: {
-                  type: 'array',
-                  items: {
-                    type: 'object',
-                    properties: {
-                      type: { type: 'string' },
-                      group: { type: 'string' },
-                      description: { type: 'string' },
-                      example: { type: 'object' },
-                    },
-                  },
-                },
-                seen: { type: 'array', items: { type: 'object', properties: { type: { type: 'string' } } } },
-              },
-            },
-            'the catalog',
-          ),
-        }),
-      },
-      '/settings': {
-        get: op('the settings', { '200': json(toSchema(schemas.settingsPatch), 'every setting') }),
-        patch: op(
-          'change settings',
-          { '200': json(toSchema(schemas.settingsPatch), 'every setting') },
-          { requestBody: body(schemas.settingsPatch) },
-        ),
-      },
+      ...endpointPaths(),
+      ...deliveryPaths(),
+      ...catalogAndSettingsPaths(),
     },
   };
   return cached;
+}
+
+/** Endpoints and what is done to one. */
+function endpointPaths(): Json {
+  return {
+    '/endpoints': {
+      get: op('list endpoints (secrets masked)', {
+        '200': json(
+          { type: 'object', properties: { data: { type: 'array', items: ref('Endpoint') } } },
+          'the endpoints',
+        ),
+      }),
+      post: op(
+        'create an endpoint',
+        { '201': json(ref('Endpoint'), 'created, with its full secret') },
+        { requestBody: body(schemas.endpointCreate) },
+      ),
+    },
+    '/endpoints/{id}': {
+      parameters: [idParam],
+      get: op('one endpoint', { '200': json(ref('Endpoint'), 'the endpoint'), '404': error('no such endpoint') }),
+      patch: op(
+        'change an endpoint (null clears an option)',
+        { '200': json(ref('Endpoint'), 'the endpoint, with resumed_deliveries'), '404': error('no such endpoint') },
+        { requestBody: body(schemas.endpointPatch) },
+      ),
+      delete: op('delete an endpoint with its deliveries', {
+        '204': { description: 'deleted' },
+        '404': error('no such endpoint'),
+      }),
+    },
+    '/endpoints/{id}/rotate-secret': {
+      parameters: [idParam],
+      post: op(
+        'rotate the secret, with a grace period',
+        { '200': json(ref('Endpoint'), 'the new secret, shown once') },
+        { requestBody: { ...body(schemas.rotateSecret), required: false } },
+      ),
+    },
+    '/endpoints/{id}/test': {
+      parameters: [idParam],
+      post: op('queue a webhook.test event', { '202': json(ref('Delivery'), 'queued') }),
+    },
+    '/endpoints/{id}/replay-failed': {
+      parameters: [idParam],
+      post: op(
+        'replay failed deliveries created since a time',
+        { '202': json({ type: 'object', properties: { replayed: { type: 'integer' } } }, 'how many') },
+        { requestBody: body(schemas.replayFailed) },
+      ),
+    },
+    '/endpoints/{id}/backfill': {
+      parameters: [idParam],
+      post: op(
+        'send the endpoint the events of a window it never got',
+        {
+          '202': json(
+            { type: 'object', properties: { queued: { type: 'integer' }, note: { type: 'string' } } },
+            'how many',
+          ),
+        },
+        { requestBody: body(schemas.backfill) },
+      ),
+    },
+    '/endpoints/{id}/stats': {
+      parameters: [idParam, ...queryParameters(schemas.statsQuery)],
+      get: op('attempts, successes, failures and latency per hour or day', {
+        '200': json(ref('Stats'), 'the buckets, oldest first'),
+      }),
+    },
+  };
+}
+
+/** The delivery log and what is done to one delivery. */
+function deliveryPaths(): Json {
+  return {
+    '/deliveries': {
+      get: op(
+        'the delivery log, newest first',
+        {
+          '200': json(
+            {
+              type: 'object',
+              properties: { data: { type: 'array', items: ref('Delivery') }, next_cursor: nullable('string') },
+            },
+            'one page',
+          ),
+        },
+        {
+          parameters: queryParameters(schemas.deliveryQuery),
+        },
+      ),
+    },
+    '/deliveries/{id}': {
+      parameters: [idParam],
+      get: op('one delivery with its envelope and attempt log', {
+        '200': json(
+          {
+            allOf: [
+              ref('Delivery'),
+              {
+                type: 'object',
+                properties: { attempt_log: { type: 'array', items: ref('Attempt') }, payload: { type: 'object' } },
+              },
+            ],
+          },
+          'the delivery',
+        ),
+        '404': error('no such delivery'),
+      }),
+    },
+    '/deliveries/{id}/replay': {
+      parameters: [idParam],
+      post: op('send it again, same event id', { '202': json(ref('Delivery'), 'queued') }),
+    },
+    '/deliveries/{id}/skip': {
+      parameters: [idParam],
+      post: op('end a pending delivery as failed; the next of its ordering key goes', {
+        '200': json(
+          { allOf: [ref('Delivery'), { type: 'object', properties: { next_delivery_id: nullable('integer') } }] },
+          'skipped',
+        ),
+      }),
+    },
+  };
+}
+
+function catalogAndSettingsPaths(): Json {
+  return {
+    '/event-types': {
+      get: op('the event catalog (type, group, description, example data) and the other types seen in the outbox', {
+        '200': json(
+          {
+            type: 'object',
+            properties: {
+              data: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    type: { type: 'string' },
+                    group: { type: 'string' },
+                    description: { type: 'string' },
+                    example: { type: 'object' },
+                  },
+                },
+              },
+              seen: { type: 'array', items: { type: 'object', properties: { type: { type: 'string' } } } },
+            },
+          },
+          'the catalog',
+        ),
+      }),
+    },
+    '/settings': {
+      get: op('the settings', { '200': json(toSchema(schemas.settingsPatch), 'every setting') }),
+      patch: op(
+        'change settings',
+        { '200': json(toSchema(schemas.settingsPatch), 'every setting') },
+        { requestBody: body(schemas.settingsPatch) },
+      ),
+    },
+  };
 }

@@ -4,7 +4,7 @@ import { decide } from '../../src/delivery/attempt.js';
 import { DEFAULT_SETTINGS } from '../../src/types.js';
 import type { SendResult } from '../../src/delivery/send.js';
 
-const noJitter = { ...DEFAULT_SETTINGS, retry_jitter_ratio: 0 };
+const noJitter = { ...DEFAULT_SETTINGS, retryJitterRatio: 0 };
 
 describe('backoff', () => {
   it('follows the default schedule 1 min, 5 min, 30 min, 2 h, 24 h, then gives up', () => {
@@ -13,7 +13,7 @@ describe('backoff', () => {
   });
 
   it('applies ±jitter within the ratio', () => {
-    const p = { ...DEFAULT_SETTINGS, retry_jitter_ratio: 0.1 };
+    const p = { ...DEFAULT_SETTINGS, retryJitterRatio: 0.1 };
     expect(nextDelayMs(p, 1, null, () => 0)).to.equal(54_000);
     expect(nextDelayMs(p, 1, null, () => 1)).to.equal(66_000);
     expect(nextDelayMs(p, 1, null, () => 0.5)).to.equal(60_000);
@@ -22,7 +22,7 @@ describe('backoff', () => {
   it('honours a later Retry-After, capped, and ignores an earlier one', () => {
     expect(nextDelayMs(noJitter, 1, 120_000)).to.equal(120_000);
     expect(nextDelayMs(noJitter, 1, 10_000)).to.equal(60_000);
-    expect(nextDelayMs({ ...noJitter, retry_after_cap_seconds: 90 }, 1, 3_600_000)).to.equal(90_000);
+    expect(nextDelayMs({ ...noJitter, retryAfterCapSeconds: 90 }, 1, 3_600_000)).to.equal(90_000);
   });
 
   it('reads Retry-After as seconds or an HTTP date', () => {

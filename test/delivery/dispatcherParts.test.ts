@@ -33,7 +33,7 @@ describe('the dispatcher parts, one at a time', function () {
   before(async () => {
     ({ pool, t } = await migratedPool(db.get().url));
     settings = createSettingsStore(pool, t);
-    await settings.update({ retry_schedule_seconds: [60], retry_jitter_ratio: 0, timeout_seconds: 2 });
+    await settings.update({ retryScheduleSeconds: [60], retryJitterRatio: 0, timeoutSeconds: 2 });
     sender = createSender({ allowPrivateTargets: true });
     receiver = await startReceiver((req) => {
       const data = req.json.data as { status?: number; bodyBytes?: number };
@@ -292,8 +292,8 @@ describe('the dispatcher parts, one at a time', function () {
      * held and killed: the recorder holds them all. Returns the locker too.
      */
     async function bigBacklogHeld(stopping?: () => boolean) {
-      const before = settings.current().response_body_max_bytes;
-      await settings.update({ response_body_max_bytes: 65536 });
+      const before = settings.current().responseBodyMaxBytes;
+      await settings.update({ responseBodyMaxBytes: 65536 });
       let held: Awaited<ReturnType<typeof resultsOf>>;
       try {
         held = await resultsOf(
@@ -301,7 +301,7 @@ describe('the dispatcher parts, one at a time', function () {
           stopping,
         );
       } finally {
-        await settings.update({ response_body_max_bytes: before });
+        await settings.update({ responseBodyMaxBytes: before });
       }
       const { results, warnings, recorder } = held;
       expect(results[0]!.attempt!.responseBody).to.have.length(65536);

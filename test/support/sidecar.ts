@@ -13,7 +13,6 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../src/config.js';
 import { createLogger, silentLogger } from '../../src/log.js';
 import { startSidecar, type Sidecar, type StartOptions } from '../../src/sidecar.js';
-import type { Settings } from '../../src/types.js';
 
 export const API_TOKEN = 'test-token-0123456789abcdef';
 export const ADMIN_PASSWORD = 'correct horse battery';
@@ -42,7 +41,7 @@ export async function startInProcess(
 }
 
 /** Fast retries for tests: the schedule is a setting, so no clock needs faking. */
-export const FAST_RETRIES: Partial<Settings> = {
+export const FAST_RETRIES = {
   retry_schedule_seconds: [1, 1],
   retry_jitter_ratio: 0,
   timeout_seconds: 2,

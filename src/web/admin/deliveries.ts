@@ -19,74 +19,7 @@ export function deliveriesRouter(deps: AdminDeps): Router {
   const { service } = deps;
   const r = express.Router();
   r.get('/deliveries', async (req, res) => {
-    const q = req.query as Record<string, string | undefined>;
-    const filters = {
-      endpoint_id: q.endpoint_id || undefined,
-      status: q.status || undefined,
-      event_type: q.event_type?.trim() || undefined,
-      event_id: q.event_id?.trim() || undefined,
-      since: q.since ? localToIso(q.since) : undefined,
-      until: q.until ? localToIso(q.until) : undefined,
-      before: q.before || undefined,
-      limit: 50,
-      ...payloadFilter(q),
-    };
-    let error: string | null = null;
-    let errorFields: string[] = [];
-    let list: Awaited<ReturnType<Service['listDeliveries']>> = [];
-    let total: { count: number; capped: boolean } | null = null;
-    let bodies = new Map<number, string>();
-    try {
-      const f = check<schemas.DeliveryQuery>(schemas.deliveryQuery, filters, 'filters');
-      const where = await service.planSearch({
-        endpointId: f.endpoint_id,
-        status: f.status,
-        eventType: f.event_type,
-        eventId: f.event_id,
-        createdFrom: f.since,
-        createdTo: f.until,
-        data: schemas.dataConditions(f),
-      });
-      [list, total] = await Promise.all([
-        service.listDeliveries({ ...where, beforeId: f.before, limit: f.limit }),
-        service.countDeliveries(where, COUNT_CAP),
-      ]);
-      bodies = await service.lastResponseLines(list.map((d) => d.id));
-    } catch (err) {
-      if (!(err instanceof ValidationError)) throw err;
-      const byField = plainErrors(err, FILTER_LABELS);
-      error = Object.values(byField).join(' ');
-      // Payload conditions are named data.…; the page has one Payload box for them.
-      errorFields = Object.keys(byField).map((f) => (f.startsWith('data') || f.startsWith('payload') ? 'payload' : f));
-    }
-    const endpoints = await service.listEndpoints();
-    const keep = {
-      endpoint_id: q.endpoint_id,
-      status: q.status,
-      event_type: q.event_type,
-      event_id: q.event_id,
-      since: q.since,
-      until: q.until,
-      payload: q.payload,
-      ...Object.fromEntries(Object.entries(q).filter(([k]) => k.startsWith('data.'))),
-    };
-    const filtered = Object.values(keep).some((v) => v);
-    const last = list.at(-1);
-    res.status(error ? 400 : 200).render('deliveries', {
-      title: 'Delivery log',
-      list,
-      bodies,
-      total,
-      filtered,
-      endpoints,
-      endpointNames: new Map(endpoints.map((e) => [e.id, endpointLabel(e)])),
-      statuses: DELIVERY_STATUSES,
-      filters: keep,
-      error,
-      errorFields,
-      olderHref: list.length === 50 && last ? `/admin/deliveries?${query({ ...keep, before: String(last.id) })}` : null,
-      newestHref: q.before ? `/admin/deliveries?${query(keep)}` : null,
-    });
+    await renderLog(service, req.query as Record<string, string | undefined>, res);
   });
 
   r.get('/deliveries/:id', async (req, res) => {
@@ -125,6 +58,83 @@ export function deliveriesRouter(deps: AdminDeps): Router {
   }
 
   return r;
+}
+
+/** The log page: the filters as given, one page of matches with their count, or what was wrong with a filter. */
+async function renderLog(service: Service, q: Record<string, string | undefined>, res: Response): Promise<void> {
+  const filters = {
+    endpoint_id: q.endpoint_id || undefined,
+    status: q.status || undefined,
+    event_type: q.event_type?.trim() || undefined,
+    event_id: q.event_id?.trim() || undefined,
+    since: q.since ? localToIso(q.since) : undefined,
+    until: q.until ? localToIso(q.until) : undefined,
+    before: q.before || undefined,
+    limit: 50,
+    ...payloadFilter(q),
+  };
+  const { list, total, bodies, error, errorFields } = await searchLog(service, filters);
+  const endpoints = await service.listEndpoints();
+  const keep = {
+    endpoint_id: q.endpoint_id,
+    status: q.status,
+    event_type: q.event_type,
+    event_id: q.event_id,
+    since: q.since,
+    until: q.until,
+    payload: q.payload,
+    ...Object.fromEntries(Object.entries(q).filter(([k]) => k.startsWith('data.'))),
+  };
+  const filtered = Object.values(keep).some((v) => v);
+  const last = list.at(-1);
+  res.status(error ? 400 : 200).render('deliveries', {
+    title: 'Delivery log',
+    list,
+    bodies,
+    total,
+    filtered,
+    endpoints,
+    endpointNames: new Map(endpoints.map((e) => [e.id, endpointLabel(e)])),
+    statuses: DELIVERY_STATUSES,
+    filters: keep,
+    error,
+    errorFields,
+    olderHref: list.length === 50 && last ? `/admin/deliveries?${query({ ...keep, before: String(last.id) })}` : null,
+    newestHref: q.before ? `/admin/deliveries?${query(keep)}` : null,
+  });
+}
+
+/** One page of the log for the page's filters, or the filters' errors by field. */
+async function searchLog(service: Service, filters: Record<string, unknown>) {
+  let error: string | null = null;
+  let errorFields: string[] = [];
+  let list: Awaited<ReturnType<Service['listDeliveries']>> = [];
+  let total: { count: number; capped: boolean } | null = null;
+  let bodies = new Map<number, string>();
+  try {
+    const f = check<schemas.DeliveryQuery>(schemas.deliveryQuery, filters, 'filters');
+    const where = await service.planSearch({
+      endpointId: f.endpoint_id,
+      status: f.status,
+      eventType: f.event_type,
+      eventId: f.event_id,
+      createdFrom: f.since,
+      createdTo: f.until,
+      data: schemas.dataConditions(f),
+    });
+    [list, total] = await Promise.all([
+      service.listDeliveries({ ...where, beforeId: f.before, limit: f.limit }),
+      service.countDeliveries(where, COUNT_CAP),
+    ]);
+    bodies = await service.lastResponseLines(list.map((d) => d.id));
+  } catch (err) {
+    if (!(err instanceof ValidationError)) throw err;
+    const byField = plainErrors(err, FILTER_LABELS);
+    error = Object.values(byField).join(' ');
+    // Payload conditions are named data.…; the page has one Payload box for them.
+    errorFields = Object.keys(byField).map((f) => (f.startsWith('data') || f.startsWith('payload') ? 'payload' : f));
+  }
+  return { list, total, bodies, error, errorFields };
 }
 
 /** Past this, an envelope that cannot be laid out is cut: nobody reads 200 KB of brackets. */

@@ -15,7 +15,7 @@ import { eventsRouter } from './events.js';
 import { settingsRouter } from './settings.js';
 
 export { barChart } from './dashboard.js';
-export { catalogChoices } from './endpoints.js';
+export { catalogChoices } from './endpointForm.js';
 
 export type { AdminDeps } from './deps.js';
 

@@ -6,7 +6,7 @@ import express, { type Router } from 'express';
 import * as schemas from '../../manage/schemas.js';
 import { check } from '../../manage/schemas.js';
 import { ValidationError } from '../../errors.js';
-import type { Settings } from '../../types.js';
+import { settingsFromWire, settingsToWire, type Settings } from '../../types.js';
 import { plainErrors } from './messages.js';
 import type { AdminDeps } from './deps.js';
 
@@ -33,8 +33,8 @@ export function settingsRouter(deps: AdminDeps): Router {
       ...Object.fromEntries(sent.map((f) => [f, String(body[f]).trim()])),
     };
     try {
-      const patch = check<Partial<Settings>>(schemas.settingsPatch, toSettingsPatch(values, sent));
-      await service.updateSettings({ ...patch, confirm: body.confirm === 'on' });
+      const patch = check<Record<string, unknown>>(schemas.settingsPatch, toSettingsPatch(values, sent));
+      await service.updateSettings({ ...settingsFromWire(patch), confirm: body.confirm === 'on' });
       res.redirect(303, '/admin/settings?notice=settings-saved');
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
@@ -117,9 +117,10 @@ const SETTINGS_FIELDS = [
 ] as const;
 
 function settingsValues(s: Settings): Record<string, string> {
+  const wire = settingsToWire(s);
   const out: Record<string, string> = {};
   for (const f of SETTINGS_FIELDS) {
-    const v = s[f];
+    const v = wire[f];
     out[f] = Array.isArray(v) ? v.join(', ') : String(v);
   }
   return out;

@@ -1,0 +1,125 @@
+/**
+ * The forms on one endpoint's page besides its settings: rotate the secret,
+ * send a test event, replay failed deliveries, backfill, delete.
+ */
+import type { Router } from 'express';
+import * as schemas from '../../manage/schemas.js';
+import { check } from '../../manage/schemas.js';
+import { ValidationError } from '../../errors.js';
+import { asText } from '../../text.js';
+import { idOf, localToIso } from './pageHelpers.js';
+import { DATE_EXAMPLE, plainErrors, plainSentence } from './messages.js';
+import type { AdminDeps } from './deps.js';
+import { renderEndpoint } from './endpointPage.js';
+
+/** Rotate the secret, send a test event, delete. */
+export function endpointActions(r: Router, deps: AdminDeps): void {
+  const { service } = deps;
+  r.post('/endpoints/:id/rotate', async (req, res) => {
+    const id = idOf(req);
+    const body = req.body as Record<string, unknown>;
+    if (body.confirm !== 'on') {
+      return renderEndpoint(service, res, id, 400, undefined, {
+        rotate_confirm: 'Tick the box to rotate: receivers must be given the new secret before the grace period ends.',
+      });
+    }
+    let grace: number;
+    try {
+      ({ grace_hours: grace } = check<{ grace_hours: number }>(schemas.rotateSecret, {
+        grace_hours: asText(body.grace_hours),
+      }));
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      return renderEndpoint(service, res, id, 400, undefined, {
+        grace_hours: 'Choose how long the previous secret keeps working.',
+      });
+    }
+    const e = await service.rotateSecret(id, { grace_hours: grace });
+    // The new secret is shown once, right away, on this answer (not carried through a redirect).
+    res.locals.notice = {
+      kind: 'success',
+      text:
+        grace > 0
+          ? 'Secret rotated. Give the new secret below to your receivers: until the grace period ends they may check it in X-Webhook-Signature-Next, while X-Webhook-Signature stays signed with the previous one.'
+          : 'Secret rotated with no grace period: from now on every request is signed with the new secret below only.',
+    };
+    await renderEndpoint(service, res, id, 200, undefined, {}, false, e.secret);
+  });
+
+  r.post('/endpoints/:id/test', async (req, res) => {
+    const id = idOf(req);
+    await service.sendTestEvent(id);
+    res.redirect(303, `/admin/endpoints/${id}?notice=test-sent`);
+  });
+
+  r.post('/endpoints/:id/delete', async (req, res) => {
+    const id = idOf(req);
+    // Deleting takes the whole history with it, so it asks twice (no JavaScript confirm needed).
+    if ((req.body as Record<string, unknown>).confirm !== 'on') {
+      return renderEndpoint(service, res, id, 400, undefined, {
+        delete_confirm: 'Tick the box to confirm: this deletes the endpoint with all its deliveries.',
+      });
+    }
+    await service.deleteEndpoint(id);
+    res.redirect(303, '/admin/endpoints?notice=endpoint-deleted');
+  });
+}
+
+/** Sending history again: replay the failed deliveries since a time, backfill a window the endpoint never got. */
+export function historyActions(r: Router, deps: AdminDeps): void {
+  const { service } = deps;
+  r.post('/endpoints/:id/replay-failed', async (req, res) => {
+    const id = idOf(req);
+    const raw = asText((req.body as Record<string, unknown>).since);
+    let since: Date;
+    try {
+      ({ since } = check<{ since: Date }>(schemas.replayFailed, { since: localToIso(raw) }));
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      res.locals.typed = { since: raw };
+      return renderEndpoint(service, res, id, 400, undefined, {
+        since: `Replay failed deliveries since: type a date and time as ${DATE_EXAMPLE} (UTC).`,
+      });
+    }
+    try {
+      const n = await service.replayFailedSince(id, since);
+      res.redirect(
+        303,
+        `/admin/endpoints/${id}?${n === 0 ? 'notice=replayed-none' : n === 1 ? 'notice=replayed-one' : `notice=replayed-many&count=${n}`}`,
+      );
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      res.locals.typed = { since: raw };
+      await renderEndpoint(service, res, id, 400, undefined, {
+        since: plainSentence(err, { since: 'Replay failed deliveries since' }),
+      });
+    }
+  });
+
+  r.post('/endpoints/:id/backfill', async (req, res) => {
+    const id = idOf(req);
+    const body = req.body as Record<string, unknown>;
+    const untilRaw = asText(body.until);
+    try {
+      const input = check<{ since: Date; until?: Date }>(schemas.backfill, {
+        since: localToIso(asText(body.since)),
+        ...(untilRaw ? { until: localToIso(untilRaw) } : {}),
+      });
+      const { queued, note } = await service.backfill(id, input);
+      res.locals.notice = {
+        kind: queued > 0 ? 'success' : 'info',
+        text: `Backfill: ${queued} event${queued === 1 ? '' : 's'} queued for this endpoint, with their original ids.${note ? ` Note: ${note}.` : ''}`,
+      };
+      await renderEndpoint(service, res, id, 202);
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      res.locals.typed = { backfillSince: asText(body.since), backfillUntil: untilRaw };
+      const errors = plainErrors(err, { since: 'Backfill from', until: 'Backfill until' });
+      await renderEndpoint(service, res, id, 400, undefined, {
+        ...(errors.since ? { backfill_since: errors.since } : {}),
+        ...(errors.until ? { backfill_until: errors.until } : {}),
+        ...(!errors.since && !errors.until ? { backfill_since: Object.values(errors).join(' ') } : {}),
+      });
+    }
+  });
+}

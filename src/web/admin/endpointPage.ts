@@ -1,0 +1,71 @@
+/** One endpoint's page: its form, secret, health, test and replay, recent deliveries. */
+import type { Response } from 'express';
+import type { Service } from '../../manage/service.js';
+import { describeFilter } from '../../delivery/filters.js';
+import { describeSubscription } from '../../delivery/subscriptions.js';
+import { EVENT_DESCRIPTIONS } from '../../catalog.js';
+import { attemptsChart } from '../charts.js';
+import { maskSecret } from '../apiPresent.js';
+import { toField } from './pageHelpers.js';
+import { catalogChoices, savedValues, type EndpointValues } from './endpointForm.js';
+
+/** The endpoint page: its form, secret, test and replay, recent deliveries. */
+export async function renderEndpoint(
+  service: Service,
+  res: Response,
+  id: number,
+  status: number,
+  values?: EndpointValues,
+  errors: Record<string, string> = {},
+  needsConfirm = false,
+  newSecret: string | null = null,
+) {
+  const endpoint = await service.getEndpoint(id);
+  const [recent, paused, settings, week, health] = await Promise.all([
+    service.listDeliveries({ endpointId: id, limit: 20 }),
+    service.listDeliveries({ endpointId: id, status: 'paused', limit: 1 }),
+    service.getSettings(),
+    service.endpointStats(id, 7),
+    service.endpointHealth(id),
+  ]);
+  // The receiver's own words, first line: for the health's last error and each recent delivery.
+  const bodies = await service.lastResponseLines([
+    ...new Set([...recent.map((d) => d.id), ...(health.lastProblem ? [health.lastProblem.deliveryId] : [])]),
+  ]);
+  const attempts = week.buckets.reduce((a, b) => a + b.attempts, 0);
+  const successes = week.buckets.reduce((a, b) => a + b.successes, 0);
+  res.status(status).render('endpoint-form', {
+    ...(await formLocals(service)),
+    title: endpoint.description || endpoint.url,
+    endpoint,
+    maskedSecret: maskSecret(endpoint.secret),
+    recent,
+    bodies,
+    hasPaused: paused.length > 0,
+    stats: {
+      chart: attemptsChart(week.buckets, week.unit),
+      attempts,
+      successes,
+      rate: attempts ? successes / attempts : null,
+    },
+    health,
+    values: values ?? savedValues(endpoint),
+    errors,
+    needsConfirm,
+    newSecret,
+    graceDefault: settings.rotationGraceHours,
+    httpsOnly: settings.httpsOnly,
+    defaultSince: toField(new Date(Date.now() - 24 * 3600_000)),
+  });
+}
+
+/** What the add and edit forms both show. */
+export async function formLocals(service: Service) {
+  return {
+    catalog: catalogChoices(),
+    describe: describeSubscription,
+    describeFilter,
+    descriptions: EVENT_DESCRIPTIONS,
+    orderingAvailable: await service.orderingAvailable(),
+  };
+}
