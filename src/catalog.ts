@@ -41,26 +41,33 @@ export const SAMPLE_PAYLOADS: Readonly<Record<string, Record<string, unknown>>> 
   'enrollment.created': {
     enrollment_id: 'enr_5501',
     student_id: 'student_xyz789',
+    student_name: 'Ada Lovelace',
     course_id: 'course_abc123',
+    course_title: 'Analytical Engines 101',
     source: 'order',
     order_id: 'order_9001',
   },
   'enrollment.completed': {
     enrollment_id: 'enr_5501',
     student_id: 'student_xyz789',
+    student_name: 'Ada Lovelace',
     course_id: 'course_abc123',
+    course_title: 'Analytical Engines 101',
     completed_at: '2025-04-02T16:45:00Z',
     grade: 92,
   },
   'enrollment.expired': {
     enrollment_id: 'enr_5501',
     student_id: 'student_xyz789',
+    student_name: 'Ada Lovelace',
     course_id: 'course_abc123',
+    course_title: 'Analytical Engines 101',
     expired_at: '2026-03-20T00:00:00Z',
   },
   'order.created': {
     order_id: 'order_9001',
     student_id: 'student_xyz789',
+    student_name: 'Ada Lovelace',
     items: [{ course_id: 'course_abc123', price: 4900 }],
     total: 4900,
     currency: 'EUR',
@@ -68,6 +75,7 @@ export const SAMPLE_PAYLOADS: Readonly<Record<string, Record<string, unknown>>> 
   'order.completed': {
     order_id: 'order_9001',
     student_id: 'student_xyz789',
+    student_name: 'Ada Lovelace',
     total: 4900,
     currency: 'EUR',
     paid_at: '2025-03-20T10:31:12Z',
@@ -98,6 +106,7 @@ export const SAMPLE_PAYLOADS: Readonly<Record<string, Record<string, unknown>>> 
   'subscription.created': {
     subscription_id: 'sub_301',
     student_id: 'student_xyz789',
+    student_name: 'Ada Lovelace',
     plan_id: 'plan_monthly',
     status: 'active',
     current_period_end: '2025-04-20T10:30:00Z',
@@ -105,12 +114,14 @@ export const SAMPLE_PAYLOADS: Readonly<Record<string, Record<string, unknown>>> 
   'subscription.renewed': {
     subscription_id: 'sub_301',
     student_id: 'student_xyz789',
+    student_name: 'Ada Lovelace',
     order_id: 'order_9010',
     current_period_end: '2025-05-20T10:30:00Z',
   },
   'subscription.cancelled': {
     subscription_id: 'sub_301',
     student_id: 'student_xyz789',
+    student_name: 'Ada Lovelace',
     cancelled_at: '2025-05-01T08:00:00Z',
     ends_at: '2025-05-20T10:30:00Z',
   },
@@ -124,13 +135,17 @@ export const SAMPLE_PAYLOADS: Readonly<Record<string, Record<string, unknown>>> 
   'lesson.completed': {
     lesson_id: 'lesson_42',
     course_id: 'course_abc123',
+    course_title: 'Analytical Engines 101',
     student_id: 'student_xyz789',
+    student_name: 'Ada Lovelace',
     completed_at: '2025-03-22T18:05:00Z',
   },
   'quiz.submitted': {
     quiz_id: 'quiz_7',
     course_id: 'course_abc123',
+    course_title: 'Analytical Engines 101',
     student_id: 'student_xyz789',
+    student_name: 'Ada Lovelace',
     score: 8,
     max_score: 10,
     passed: true,
@@ -138,7 +153,9 @@ export const SAMPLE_PAYLOADS: Readonly<Record<string, Record<string, unknown>>> 
   'certificate.issued': {
     certificate_id: 'cert_2024_0042',
     course_id: 'course_abc123',
+    course_title: 'Analytical Engines 101',
     student_id: 'student_xyz789',
+    student_name: 'Ada Lovelace',
     url: 'https://lms.example.com/certificates/cert_2024_0042',
   },
 });

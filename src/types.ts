@@ -14,8 +14,30 @@
 export type DeliveryStatus = 'pending' | 'waiting' | 'succeeded' | 'failed' | 'paused';
 export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ['pending', 'waiting', 'succeeded', 'failed', 'paused'];
 
+/** Chat providers whose webhooks take a message rendered from a template. */
+export const CHAT_TYPES = ['slack', 'discord', 'teams'] as const;
+export type ChatType = (typeof CHAT_TYPES)[number];
+/** `webhook`: the signed envelope (DESIGN); a chat type: a message for that provider. */
+export const ENDPOINT_TYPES = ['webhook', ...CHAT_TYPES] as const;
+export type EndpointType = (typeof ENDPOINT_TYPES)[number];
+
+/**
+ * Deliveries started per second to a chat endpoint that sets no rate limit:
+ * Slack allows about one message per second per incoming webhook; Discord
+ * about 30 per minute per webhook's channel; Teams Workflows (Power
+ * Automate) is kept to one per second as well.
+ */
+export const CHAT_RATE_PER_SECOND: Readonly<Record<ChatType, number>> = { slack: 1, discord: 0.5, teams: 1 };
+
+export function isChatType(type: string): type is ChatType {
+  return (CHAT_TYPES as readonly string[]).includes(type);
+}
+
 export interface Endpoint {
   id: number;
+  type: EndpointType;
+  /** A chat endpoint's own message templates by event type (the defaults fill the rest). */
+  templates: Record<string, string> | null;
   url: string;
   description: string;
   events: string[];
@@ -62,6 +84,8 @@ export type EndpointAuth = { type: 'basic'; username: string; password: string }
 
 /** The options an operator may set on an endpoint beyond the basics; undefined = unchanged (or the default). */
 export interface EndpointOptions {
+  type?: EndpointType;
+  templates?: Record<string, string> | null;
   /** Deliveries sharing an ordering_key go one at a time, in outbox order. */
   ordered?: boolean;
   filter?: EndpointFilter | null;
@@ -93,7 +117,9 @@ export interface Delivery {
   waitingFor?: number | null;
 }
 
-export type ErrorClass = 'http_status' | 'timeout' | 'connection' | 'dns' | 'tls' | 'blocked_target' | 'internal';
+/** message_rejected: a chat provider refused the message our template rendered (our fault, not the receiver's). */
+export type ErrorClass =
+  'http_status' | 'timeout' | 'connection' | 'dns' | 'tls' | 'blocked_target' | 'internal' | 'message_rejected';
 
 export interface Attempt {
   id: number;

@@ -15,7 +15,14 @@ import type { Pool } from 'mysql2/promise';
 import type { Queryable } from './sql.js';
 import { withTransaction } from './transaction.js';
 import type { Tables } from './tables.js';
-import type { DeliveryStatus, EndpointAuth } from '../types.js';
+import {
+  CHAT_RATE_PER_SECOND,
+  isChatType,
+  type ChatType,
+  type DeliveryStatus,
+  type EndpointAuth,
+  type EndpointType,
+} from '../types.js';
 import { exec, parseJsonColumn, parseUtcDateTime, rows, valuesTable } from './sql.js';
 
 export interface ClaimedDelivery {
@@ -43,6 +50,9 @@ export interface ClaimedDelivery {
   retryScheduleSeconds: number[] | null;
   /** Ed25519 private key (PKCS#8 base64) when the endpoint signs with Ed25519. */
   ed25519Key: string | null;
+  /** A chat type sends a message rendered from its templates instead of the envelope. */
+  endpointType: EndpointType;
+  templates: Record<string, string> | null;
 }
 
 export interface ClaimRequest {
@@ -169,12 +179,20 @@ async function applyRateLimits(conn: Queryable, t: Tables, taken: Taken[], perEn
   if (perEndpoint.size > 0) {
     const limited = await rows(
       conn,
-      `SELECT id, rate_limit_per_second FROM ${t.endpoints} WHERE id IN (?) AND rate_limit_per_second IS NOT NULL`,
+      `SELECT id, type, rate_limit_per_second FROM ${t.endpoints}
+        WHERE id IN (?) AND (rate_limit_per_second IS NOT NULL OR type <> 'webhook')`,
       [[...perEndpoint.keys()]],
     );
     for (const x of limited) {
       const ep = Number(x.id);
-      wanted.set(ep, { rate: Number(x.rate_limit_per_second), count: perEndpoint.get(ep)! });
+      // A chat endpoint without its own limit keeps to its provider's.
+      const rate =
+        x.rate_limit_per_second !== null
+          ? Number(x.rate_limit_per_second)
+          : isChatType(String(x.type))
+            ? CHAT_RATE_PER_SECOND[x.type as ChatType]
+            : null;
+      if (rate !== null) wanted.set(ep, { rate, count: perEndpoint.get(ep)! });
     }
   }
   if (wanted.size === 0) return { kept: taken, notBefore, rateHeld };
@@ -231,7 +249,8 @@ async function loadClaimed(
     pool,
     `SELECT d.id, d.attempts, d.retry_base, d.endpoint_id, d.ordering_key, ev.event_id, ev.event_type, ev.body,
             ep.url, ep.secret, ep.previous_secret, ep.previous_secret_expires_at > NOW(3) AS previous_valid, ep.enabled,
-            ep.headers, ep.auth, ep.timeout_seconds, ep.retry_schedule_seconds, ep.signing, ep.signing_key
+            ep.headers, ep.auth, ep.timeout_seconds, ep.retry_schedule_seconds, ep.signing, ep.signing_key,
+            ep.type, ep.templates
        FROM ${t.deliveries} d
        JOIN ${t.events} ev ON ev.id = d.event_pk
        JOIN ${t.endpoints} ep ON ep.id = d.endpoint_id
@@ -260,6 +279,8 @@ async function loadClaimed(
     timeoutSeconds: x.timeout_seconds === null ? null : Number(x.timeout_seconds),
     retryScheduleSeconds: parseJsonColumn<number[] | null>(x.retry_schedule_seconds, null),
     ed25519Key: x.signing === 'ed25519' && x.signing_key !== null ? String(x.signing_key) : null,
+    endpointType: isChatType(String(x.type)) ? (x.type as ChatType) : 'webhook',
+    templates: parseJsonColumn<Record<string, string> | null>(x.templates, null),
   }));
 }
 

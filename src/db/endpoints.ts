@@ -3,16 +3,25 @@
  */
 import type { Queryable } from './sql.js';
 import type { Tables } from './tables.js';
-import type { Endpoint, EndpointAuth, EndpointFilter, EndpointOptions } from '../types.js';
+import {
+  ENDPOINT_TYPES,
+  type Endpoint,
+  type EndpointAuth,
+  type EndpointFilter,
+  type EndpointOptions,
+  type EndpointType,
+} from '../types.js';
 import { exec, parseJsonColumn, rows, toDate, type Row } from './sql.js';
 
-const COLUMNS = `id, url, description, events, enabled, secret, previous_secret, previous_secret_expires_at,
+const COLUMNS = `id, type, templates, url, description, events, enabled, secret, previous_secret, previous_secret_expires_at,
   disabled_reason, disabled_at, failing_since, last_success_at, ordered, filter, headers, auth, rate_limit_per_second,
   timeout_seconds, retry_schedule_seconds, signing, signing_key, public_key, created_at, updated_at`;
 
 function map(x: Row): Endpoint {
   return {
     id: Number(x.id),
+    type: (ENDPOINT_TYPES as readonly string[]).includes(String(x.type)) ? (x.type as EndpointType) : 'webhook',
+    templates: parseJsonColumn<Record<string, string> | null>(x.templates, null),
     url: String(x.url),
     description: String(x.description),
     events: parseJsonColumn<string[]>(x.events, []),
@@ -68,6 +77,8 @@ const json = (v: unknown) => (v === null ? null : JSON.stringify(v));
 function optionColumns(o: StoredOptions): [string, unknown][] {
   const cols: [string, unknown][] = [];
   const add = (c: string, v: unknown) => cols.push([c, v]);
+  if (o.type !== undefined) add('type', o.type);
+  if (o.templates !== undefined) add('templates', json(o.templates));
   if (o.ordered !== undefined) add('ordered', o.ordered ? 1 : 0);
   if (o.filter !== undefined) add('filter', json(o.filter));
   if (o.headers !== undefined) add('headers', json(o.headers));

@@ -15,6 +15,7 @@ import type { Recorded } from './recorder.js';
 import type { DeliveryObserver } from '../metrics.js';
 import type { EndpointAuth, Settings } from '../types.js';
 import { coerceError } from '../errors.js';
+import { chatBody, readAnswer, type ChatVerdict } from './chat.js';
 
 export interface Decision {
   status: Completion['status'];
@@ -30,17 +31,22 @@ export function decide(
   settings: Settings,
   nowMs: number,
   random: () => number = Math.random,
+  verdict: ChatVerdict = null,
 ): Decision {
   if (result.ok) return { status: 'succeeded', delayMs: null, disableReason: null };
   // Our own fault would fail the same way on every retry: fail now, with the reason.
-  if (result.errorClass === 'internal') return { status: 'failed', delayMs: null, disableReason: null };
+  if (result.errorClass === 'internal' || result.errorClass === 'message_rejected')
+    return { status: 'failed', delayMs: null, disableReason: null };
+  if (verdict?.kind === 'gone') return { status: 'paused', delayMs: null, disableReason: verdict.reason };
   if (result.statusCode === 410) {
     return { status: 'paused', delayMs: null, disableReason: 'the endpoint answered 410 Gone' };
   }
   const retryAfter =
-    result.statusCode === 429 || result.statusCode === 503
-      ? parseRetryAfterMs(result.headers?.['retry-after'], nowMs)
-      : null;
+    verdict?.kind === 'retry_after'
+      ? verdict.ms
+      : result.statusCode === 429 || result.statusCode === 503
+        ? parseRetryAfterMs(result.headers?.['retry-after'], nowMs)
+        : null;
   const delayMs = nextDelayMs(settings, attemptNo, retryAfter, random);
   return delayMs === null
     ? { status: 'failed', delayMs: null, disableReason: null }
@@ -82,11 +88,14 @@ export function createAttempter(deps: AttemptDeps): Attempter {
       };
     }
     const s = forEndpoint(deps.settings.current(), c);
-    const { headers, result } = await signAndSend(c, s, startedAt, deps);
+    const sent = await signAndSend(c, s, startedAt, deps);
+    const { headers } = sent;
+    const { result, verdict } =
+      c.endpointType === 'webhook' ? { result: sent.result, verdict: null } : readChat(c, sent.result);
     // One numbering through every replay; the retry schedule counts from the last replay.
     const attemptNo = c.attempts + 1;
     const sinceReplay = attemptNo - c.retryBase;
-    const d = decide(result, sinceReplay, s, Date.now());
+    const d = decide(result, sinceReplay, s, Date.now(), Math.random, verdict);
     deps.observer?.attempt(c.endpointId, result.ok, result.durationMs);
     deps.observer?.completed(c.endpointId, d.status === 'pending' ? 'retry' : d.status);
     return {
@@ -125,6 +134,16 @@ export function createAttempter(deps: AttemptDeps): Attempter {
   };
 }
 
+/** A chat provider's answer read by its rules: our message refused is ours to fix, not the receiver's failure. */
+function readChat(c: ClaimedDelivery, result: SendResult): { result: SendResult; verdict: ChatVerdict } {
+  if (c.endpointType === 'webhook' || result.statusCode === null) return { result, verdict: null };
+  const verdict = readAnswer(c.endpointType, result);
+  if (verdict?.kind === 'rejected')
+    return { result: { ...result, errorClass: 'message_rejected', errorMessage: verdict.reason }, verdict };
+  if (verdict?.kind === 'gone') return { result: { ...result, errorMessage: verdict.reason }, verdict };
+  return { result, verdict };
+}
+
 /** The global settings with the endpoint's own timeout and retry schedule where it has them. */
 function forEndpoint(s: Settings, c: ClaimedDelivery): Settings {
   if (c.timeoutSeconds === null && c.retryScheduleSeconds === null) return s;
@@ -159,9 +178,13 @@ async function signAndSend(
   startedAt: Date,
   deps: AttemptDeps,
 ): Promise<{ headers: Record<string, string>; result: SendResult }> {
-  const body = Buffer.from(c.body, 'utf8');
   let logged: Record<string, string> = {};
   try {
+    // A chat endpoint gets the event's message; what is signed is what is sent.
+    const body = Buffer.from(
+      c.endpointType === 'webhook' ? c.body : chatBody(c.endpointType, c.templates, c.body),
+      'utf8',
+    );
     const signed = signedHeaders({
       eventId: c.eventId,
       eventType: c.eventType,

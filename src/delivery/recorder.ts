@@ -57,6 +57,9 @@ export interface Recorder {
   lastError(): string | null;
 }
 
+/** Failures that are our configuration's, not the receiver's: they never count against an endpoint's health. */
+const OUR_FAULT = new Set(['internal', 'message_rejected']);
+
 const FLUSH_SIZE = 100;
 const FLUSH_DELAY_MS = 20;
 /**
@@ -253,7 +256,7 @@ async function writeResults(
   }
   // The sidecar's own faults say nothing about the endpoint's health.
   const failing = unique(
-    batch.filter((b) => b.attempt && !b.ok && b.attempt.errorClass !== 'internal').map((b) => b.endpointId),
+    batch.filter((b) => b.attempt && !b.ok && !OUR_FAULT.has(b.attempt.errorClass ?? '')).map((b) => b.endpointId),
   );
   const healthy = unique(batch.filter((b) => b.ok).map((b) => b.endpointId));
   const recovered = await claimRecoveryReports(conn, t, healthy);

@@ -5,7 +5,8 @@
  */
 import Joi from 'joi';
 import { EVENT_PATTERN_RE } from '../delivery/subscriptions.js';
-import { DELIVERY_STATUSES, FILTER_OPS, type DeliveryStatus } from '../types.js';
+import { DELIVERY_STATUSES, ENDPOINT_TYPES, FILTER_OPS, type DeliveryStatus } from '../types.js';
+import { checkTemplate, MAX_TEMPLATE_CHARS } from '../delivery/chat.js';
 import { FILTER_PATH_RE, valueProblem } from '../delivery/filters.js';
 import { ValidationError } from '../errors.js';
 import type { EndpointInput } from './endpointOps.js';
@@ -148,8 +149,16 @@ const retrySchedule = Joi.array()
   )
   .max(20);
 
+/** A chat endpoint's templates: event type → Mustache template, each checked as it is saved. */
+const templates = Joi.object()
+  .pattern(Joi.string().max(191).pattern(EVENT_PATTERN_RE), Joi.string().max(MAX_TEMPLATE_CHARS))
+  .max(200)
+  .allow(null);
+
 /** The endpoint options beyond the basics (DESIGN "Endpoint options"). */
 const endpointOptions = {
+  type: Joi.string().valid(...ENDPOINT_TYPES),
+  templates,
   ordered: Joi.boolean(),
   filter,
   headers,
@@ -198,6 +207,9 @@ export function checkEndpointPatch(body: unknown): Partial<EndpointInput> {
 }
 
 function endpointFromWire(wire: Record<string, unknown>): Partial<EndpointInput> {
+  // Checked here rather than in joi: its messages would read a template's {{…}} as their own placeholders.
+  for (const [type, template] of Object.entries((wire.templates ?? {}) as Record<string, string>))
+    checkTemplate(template, `templates.${type}`);
   return Object.fromEntries(Object.entries(wire).map(([k, v]) => [ENDPOINT_FIELD_NAMES[k] ?? k, v]));
 }
 

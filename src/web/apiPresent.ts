@@ -30,6 +30,7 @@ export function maskAuth(a: EndpointAuth) {
 export function presentEndpoint(e: Endpoint, opts: { revealSecret?: boolean } = {}) {
   return {
     id: e.id,
+    type: e.type,
     url: e.url,
     description: e.description,
     events: e.events,
@@ -49,6 +50,7 @@ export function presentEndpoint(e: Endpoint, opts: { revealSecret?: boolean } = 
     retry_schedule_seconds: e.retryScheduleSeconds,
     signing: e.signing,
     public_key: e.publicKey,
+    templates: e.templates,
     created_at: e.createdAt.toISOString(),
     updated_at: e.updatedAt.toISOString(),
   };

@@ -8,7 +8,7 @@
 import joiToJson from 'joi-to-json';
 import type Joi from 'joi';
 import * as schemas from '../manage/schemas.js';
-import { DELIVERY_STATUSES } from '../types.js';
+import { DELIVERY_STATUSES, ENDPOINT_TYPES } from '../types.js';
 
 type Json = Record<string, unknown>;
 
@@ -42,6 +42,11 @@ const Endpoint: Json = {
   required: ['id', 'url', 'events', 'enabled', 'secret'],
   properties: {
     id: { type: 'integer' },
+    type: {
+      type: 'string',
+      enum: [...ENDPOINT_TYPES],
+      description: 'webhook: the signed envelope; slack, discord, teams: a message rendered from templates',
+    },
     url: { type: 'string', format: 'uri' },
     description: { type: 'string' },
     events: { type: 'array', items: { type: 'string' } },
@@ -61,6 +66,10 @@ const Endpoint: Json = {
     retry_schedule_seconds: nullable('array', { items: { type: 'integer' } }),
     signing: { type: 'string', enum: ['hmac', 'ed25519'] },
     public_key: nullable('string', { description: 'whpk_ + base64 of the raw Ed25519 public key' }),
+    templates: nullable('object', {
+      additionalProperties: { type: 'string' },
+      description: "a chat endpoint's own Mustache templates by event type; the defaults fill the rest",
+    }),
     created_at: { type: 'string', format: 'date-time' },
     updated_at: { type: 'string', format: 'date-time' },
   },

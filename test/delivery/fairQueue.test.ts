@@ -16,6 +16,8 @@ const delivery = (endpointId: number): ClaimedDelivery => ({
   timeoutSeconds: null,
   retryScheduleSeconds: null,
   ed25519Key: null,
+  endpointType: 'webhook',
+  templates: null,
   attempts: 0,
   retryBase: 0,
   endpointId,
