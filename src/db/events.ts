@@ -94,3 +94,19 @@ export async function otherEventTypes(conn: Queryable, t: Tables, known: readonl
   );
   return r.map((x) => String(x.event_type));
 }
+
+/** The data of the newest stored event of a type (a chat template's preview shows it beside the example), or null. */
+export async function latestEventData(
+  conn: Queryable,
+  t: Tables,
+  type: string,
+): Promise<Record<string, unknown> | null> {
+  const [r] = await rows(conn, `SELECT body FROM ${t.events} WHERE event_type = ? ORDER BY id DESC LIMIT 1`, [type]);
+  if (!r) return null;
+  try {
+    const data = (JSON.parse(String(r.body)) as { data?: unknown }).data;
+    return data && typeof data === 'object' && !Array.isArray(data) ? (data as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}

@@ -82,7 +82,11 @@ export function templateView(envelope: string): Record<string, unknown> {
   return { ...data, event: { id: e.id, type: e.event, created_at: e.created_at } };
 }
 
-/** Placeholders of the template that `view` has no value for (they render empty). */
+/**
+ * Placeholders of the template that `view` has no value for, so they
+ * render empty. Section tags ({{#x}}, {{^x}}) are conditions, not
+ * placeholders, and only the parts the view would show are looked at.
+ */
 export function missingPlaceholders(template: string, view: Record<string, unknown>): string[] {
   const has = (name: string) => {
     let at: unknown = view;
@@ -92,7 +96,18 @@ export function missingPlaceholders(template: string, view: Record<string, unkno
     }
     return true;
   };
-  return [...new Set(tagsOf(template).names.filter((n) => n !== '.' && !has(n)))];
+  const missing = new Set<string>();
+  // Only what this view would render: {{#x}} parts when x is there, {{^x}} parts when it is not.
+  const walk = (tokens: unknown[][]) => {
+    for (const tok of tokens) {
+      const [kind, name] = tok as [string, string];
+      if (kind === 'name' && name !== '.' && !has(name)) missing.add(name);
+      const shown = kind === '#' ? has(name) : kind === '^' ? !has(name) : false;
+      if (shown && Array.isArray(tok[4])) walk(tok[4] as unknown[][]);
+    }
+  };
+  walk(Mustache.parse(template));
+  return [...missing];
 }
 
 /** The template in force for an event type: the endpoint's own, else the default, else the fallback. */

@@ -10,7 +10,7 @@ import * as eventsSql from '../db/events.js';
 import { withTransaction } from '../db/transaction.js';
 import * as ordering from '../db/ordering.js';
 import * as stats from '../db/stats.js';
-import { CATALOG, EVENT_CATALOG, type CatalogEntry } from '../catalog.js';
+import { CATALOG, EVENT_CATALOG, SAMPLE_PAYLOADS, type CatalogEntry } from '../catalog.js';
 import { outboxHasOrderingKey } from '../db/outbox.js';
 import { retryConflicts } from '../db/conflicts.js';
 import { generateEd25519, generateSecret } from '../delivery/sign.js';
@@ -39,6 +39,8 @@ export interface EndpointInput extends EndpointOptions {
  */
 function storedOptions(input: Partial<EndpointInput>, before: Endpoint | null): endpointsSql.StoredOptions {
   const o: endpointsSql.StoredOptions = {
+    type: input.type,
+    templates: input.templates,
     ordered: input.ordered,
     filter: input.filter,
     headers: input.headers,
@@ -189,16 +191,24 @@ export function endpointOps(ctx: ServiceContext) {
     },
 
     /** Queues a webhook.test event for one endpoint; returns the new delivery's id. */
-    async sendTestEvent(id: number): Promise<Delivery> {
+    /** `previewOf`: on a chat endpoint, the test shows that event type's message, with its newest real data or the example. */
+    async sendTestEvent(id: number, previewOf?: string): Promise<Delivery> {
       const ep = await ctx.mustGetEndpoint(id);
       if (!ep.enabled)
         throw new ValidationError(`endpoint ${id} is disabled; enable it before sending a test event`, 'enabled');
       const eventId = newEventId();
       const now = new Date();
+      const preview = previewOf
+        ? {
+            type: previewOf,
+            data: (await eventsSql.latestEventData(pool, t, previewOf)) ?? SAMPLE_PAYLOADS[previewOf] ?? {},
+          }
+        : undefined;
       const data = JSON.stringify({
         endpoint_id: id,
         message: 'Test event from the LMS webhooks sidecar',
         sent_at: now.toISOString(),
+        ...(preview ? { preview } : {}),
       });
       const deliveryId = await withTransaction(pool, async (conn) => {
         const pks = await eventsSql.insertEvents(conn, t, [

@@ -9,6 +9,7 @@ import { endpointOps } from './endpointOps.js';
 import { deliveryOps } from './deliveryOps.js';
 import { settingsOps } from './settingsOps.js';
 import { reportOps } from './reportOps.js';
+import { chatOps } from './chatOps.js';
 
 export type { ServiceDeps } from './context.js';
 export type { EndpointInput } from './endpointOps.js';
@@ -17,5 +18,11 @@ export type Service = ReturnType<typeof createService>;
 
 export function createService(deps: ServiceDeps) {
   const ctx = createContext(deps);
-  return { ...endpointOps(ctx), ...deliveryOps(ctx), ...settingsOps(ctx), ...reportOps(ctx) };
+  return {
+    ...endpointOps(ctx),
+    ...deliveryOps(ctx),
+    ...settingsOps(ctx),
+    ...reportOps(ctx),
+    ...chatOps(ctx),
+  };
 }

@@ -14,6 +14,7 @@ import {
   TEST_PREFIX,
 } from '../../src/delivery/chat.js';
 import { CATALOG } from '../../src/catalog.js';
+import { DEFAULT_TEMPLATES } from '../../src/delivery/chatTemplates.js';
 import { CHAT_TYPES, type ChatType } from '../../src/types.js';
 
 const envelope = (type: string, data: Record<string, unknown>) =>
@@ -129,6 +130,21 @@ describe('chat messages', () => {
     expect(
       missingPlaceholders('{{student_name}} {{course.title}} {{course.url}} {{nope}} {{event.id}}', view),
     ).to.deep.equal(['course.url', 'nope']);
+  });
+
+  it('does not count conditions, or a value shown only when set, as missing', () => {
+    const view = templateView(envelope('quiz.submitted', { score: 8 }));
+    expect(
+      missingPlaceholders(
+        '{{#quiz_title}}{{quiz_title}}{{/quiz_title}}{{^quiz_title}}quiz {{quiz_id}}{{/quiz_title}}: {{score}}',
+        view,
+      ),
+    ).to.deep.equal(['quiz_id']);
+    for (const entry of CATALOG)
+      expect(
+        missingPlaceholders(DEFAULT_TEMPLATES[entry.type] ?? '', templateView(envelope(entry.type, entry.example))),
+        entry.type,
+      ).to.deep.equal([]);
   });
 
   it('renders "Send test message" as the chosen type’s template, marked as a test', () => {

@@ -65,6 +65,56 @@ export function endpointActions(r: Router, deps: AdminDeps): void {
   });
 }
 
+/** A chat endpoint's templates: save them, preview one as typed (JSON, for the page's script), send one as a test message. */
+export function templateActions(r: Router, deps: AdminDeps): void {
+  const { service } = deps;
+  r.post('/endpoints/:id/templates', async (req, res) => {
+    const id = idOf(req);
+    const given = typedTemplates(req.body as Record<string, unknown>);
+    try {
+      await service.saveTemplates(id, given);
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      res.locals.typedTemplates = given; // what was typed stays in the boxes
+      return renderEndpoint(service, res, id, 400, undefined, { templates: err.message });
+    }
+    res.redirect(303, `/admin/endpoints/${id}?notice=templates-saved#templates`);
+  });
+
+  r.post('/endpoints/:id/preview', async (req, res) => {
+    const body = req.body as Record<string, unknown>;
+    try {
+      res.json(await service.previewTemplate(idOf(req), asText(body.event_type), asText(body.template)));
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      res.status(400).json({ error: err.message });
+    }
+  });
+
+  r.post('/endpoints/:id/test-message', async (req, res) => {
+    const id = idOf(req);
+    const body = req.body as Record<string, unknown>;
+    // What is in the boxes is saved first, so the test shows the message as it will be sent.
+    try {
+      await service.saveTemplates(id, typedTemplates(body));
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      res.locals.typedTemplates = typedTemplates(body); // what was typed stays in the boxes
+      return renderEndpoint(service, res, id, 400, undefined, { templates: err.message });
+    }
+    await service.sendTestEvent(id, asText(body.event_type) || undefined);
+    res.redirect(303, `/admin/endpoints/${id}?notice=test-sent`);
+  });
+}
+
+/** The templates form's boxes: event_type[i] and template[i], in order. */
+function typedTemplates(body: Record<string, unknown>): Record<string, string> {
+  const list = (v: unknown) => (Array.isArray(v) ? v : v === undefined ? [] : [v]).map((x) => asText(x));
+  const types = list(body.types);
+  const texts = list(body.template);
+  return Object.fromEntries(types.map((type, i) => [type, texts[i] ?? '']));
+}
+
 /** Sending history again: replay the failed deliveries since a time, backfill a window the endpoint never got. */
 export function historyActions(r: Router, deps: AdminDeps): void {
   const { service } = deps;

@@ -22,6 +22,8 @@ export const ENDPOINT_LABELS = {
   timeout_seconds: 'Request timeout',
   retry_schedule_seconds: 'Retry schedule',
   signing: 'Standard Webhooks signature',
+  type: 'Sends',
+  templates: 'Message templates',
   body: 'The form',
 };
 
@@ -44,6 +46,8 @@ export interface EndpointValues {
   timeout: string;
   retries: string;
   signing: string;
+  /** webhook, or the chat provider whose message the endpoint gets. */
+  type: string;
 }
 
 /** The form's text for an endpoint's saved options. */
@@ -62,6 +66,7 @@ function optionValues(e: Endpoint | null) {
     timeout: e?.timeoutSeconds == null ? '' : String(e.timeoutSeconds),
     retries: e?.retryScheduleSeconds ? e.retryScheduleSeconds.join(', ') : '',
     signing: e?.signing ?? 'hmac',
+    type: e?.type ?? 'webhook',
   };
 }
 
@@ -85,6 +90,7 @@ export function endpointValues(body: Record<string, unknown>): EndpointValues {
     timeout: asText(body.timeout_seconds).trim(),
     retries: asText(body.retry_schedule_seconds).trim(),
     signing: asText(body.signing, 'hmac'),
+    type: asText(body.type, 'webhook'),
   };
 }
 
@@ -135,6 +141,7 @@ function optionsInput(v: EndpointValues, saved: Endpoint | null): Record<string,
             .filter(Boolean)
             .map((x) => numberOrNull(x)),
     signing: v.signing,
+    type: v.type,
   };
 }
 

@@ -7,6 +7,7 @@ import { EVENT_DESCRIPTIONS } from '../../catalog.js';
 import { attemptsChart } from '../charts.js';
 import { maskSecret } from '../apiPresent.js';
 import { toField } from './pageHelpers.js';
+import { PROVIDER_NAMES } from '../../delivery/chat.js';
 import { catalogChoices, savedValues, type EndpointValues } from './endpointForm.js';
 
 /** The endpoint page: its form, secret, test and replay, recent deliveries. */
@@ -39,6 +40,7 @@ export async function renderEndpoint(
     title: endpoint.description || endpoint.url,
     endpoint,
     maskedSecret: maskSecret(endpoint.secret),
+    messages: endpoint.type === 'webhook' ? null : await service.messagePreviews(id),
     recent,
     bodies,
     hasPaused: paused.length > 0,
@@ -60,6 +62,14 @@ export async function renderEndpoint(
 }
 
 /** What the add and edit forms both show. */
+/** The "Sends" choices, in the form's words. */
+const ENDPOINT_TYPE_CHOICES: [string, string][] = [
+  ['webhook', 'Signed webhook (the JSON envelope)'],
+  ['slack', `${PROVIDER_NAMES.slack} message`],
+  ['discord', `${PROVIDER_NAMES.discord} message`],
+  ['teams', `${PROVIDER_NAMES.teams} message (Workflows)`],
+];
+
 export async function formLocals(service: Service) {
   return {
     catalog: catalogChoices(),
@@ -67,5 +77,6 @@ export async function formLocals(service: Service) {
     describeFilter,
     descriptions: EVENT_DESCRIPTIONS,
     orderingAvailable: await service.orderingAvailable(),
+    endpointTypes: ENDPOINT_TYPE_CHOICES,
   };
 }

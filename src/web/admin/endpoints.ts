@@ -6,12 +6,13 @@ import express, { type Router } from 'express';
 import * as schemas from '../../manage/schemas.js';
 import { ValidationError } from '../../errors.js';
 import { describeSubscription } from '../../delivery/subscriptions.js';
+import { PROVIDER_NAMES } from '../../delivery/chat.js';
 import { idOf } from './pageHelpers.js';
 import { plainErrors } from './messages.js';
 import type { AdminDeps } from './deps.js';
 import { blankValues, ENDPOINT_LABELS, endpointValues, toEndpointInput } from './endpointForm.js';
 import { formLocals, renderEndpoint } from './endpointPage.js';
-import { endpointActions, historyActions } from './endpointActions.js';
+import { endpointActions, historyActions, templateActions } from './endpointActions.js';
 
 export function endpointsRouter(deps: AdminDeps): Router {
   const { service } = deps;
@@ -28,6 +29,7 @@ export function endpointsRouter(deps: AdminDeps): Router {
       health,
       httpsOnly: settings.httpsOnly,
       describe: describeSubscription,
+      providerNames: { ...PROVIDER_NAMES, zapier: 'Zapier' },
     });
   });
 
@@ -88,5 +90,6 @@ export function endpointsRouter(deps: AdminDeps): Router {
 
   endpointActions(r, deps);
   historyActions(r, deps);
+  templateActions(r, deps);
   return r;
 }

@@ -12,6 +12,7 @@ export const NOTICES: Record<string, { kind: 'success' | 'error' | 'info'; text:
   'logged-out': { kind: 'info', text: 'You have been logged out.' },
   'endpoint-created': { kind: 'success', text: 'Endpoint created. Its signing secret is below.' },
   'endpoint-saved': { kind: 'success', text: 'Endpoint saved.' },
+  'templates-saved': { kind: 'success', text: 'Message templates saved.' },
   'endpoint-deleted': { kind: 'success', text: 'Endpoint deleted, with its deliveries.' },
   'test-sent': { kind: 'success', text: 'Test event queued; it appears in the recent deliveries below.' },
   replayed: {
