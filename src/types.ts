@@ -17,9 +17,10 @@ export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ['pending', 'waiting
 /** Chat providers whose webhooks take a message rendered from a template. */
 export const CHAT_TYPES = ['slack', 'discord', 'teams'] as const;
 export type ChatType = (typeof CHAT_TYPES)[number];
-/** `webhook`: the signed envelope (DESIGN); a chat type: a message for that provider. */
+/** What an operator may create: `webhook` (the signed envelope, DESIGN) or a chat type (a message for that provider). */
 export const ENDPOINT_TYPES = ['webhook', ...CHAT_TYPES] as const;
-export type EndpointType = (typeof ENDPOINT_TYPES)[number];
+/** Stored types add `zapier`: the envelope, to a REST hook's target, made and removed by Zapier through /api/hooks. */
+export type EndpointType = (typeof ENDPOINT_TYPES)[number] | 'zapier';
 
 /**
  * Deliveries started per second to a chat endpoint that sets no rate limit:
@@ -38,6 +39,8 @@ export interface Endpoint {
   type: EndpointType;
   /** A chat endpoint's own message templates by event type (the defaults fill the rest). */
   templates: Record<string, string> | null;
+  /** The API key that made it (a REST hook's subscription), or null. */
+  apiKeyId: number | null;
   url: string;
   description: string;
   events: string[];

@@ -279,7 +279,7 @@ async function loadClaimed(
     timeoutSeconds: x.timeout_seconds === null ? null : Number(x.timeout_seconds),
     retryScheduleSeconds: parseJsonColumn<number[] | null>(x.retry_schedule_seconds, null),
     ed25519Key: x.signing === 'ed25519' && x.signing_key !== null ? String(x.signing_key) : null,
-    endpointType: isChatType(String(x.type)) ? (x.type as ChatType) : 'webhook',
+    endpointType: x.type === 'zapier' ? 'zapier' : isChatType(String(x.type)) ? (x.type as ChatType) : 'webhook',
     templates: parseJsonColumn<Record<string, string> | null>(x.templates, null),
   }));
 }

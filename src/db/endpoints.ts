@@ -13,14 +13,18 @@ import {
 } from '../types.js';
 import { exec, parseJsonColumn, rows, toDate, type Row } from './sql.js';
 
-const COLUMNS = `id, type, templates, url, description, events, enabled, secret, previous_secret, previous_secret_expires_at,
+const COLUMNS = `id, type, templates, api_key_id, url, description, events, enabled, secret, previous_secret, previous_secret_expires_at,
   disabled_reason, disabled_at, failing_since, last_success_at, ordered, filter, headers, auth, rate_limit_per_second,
   timeout_seconds, retry_schedule_seconds, signing, signing_key, public_key, created_at, updated_at`;
 
 function map(x: Row): Endpoint {
   return {
     id: Number(x.id),
-    type: (ENDPOINT_TYPES as readonly string[]).includes(String(x.type)) ? (x.type as EndpointType) : 'webhook',
+    type:
+      x.type === 'zapier' || (ENDPOINT_TYPES as readonly string[]).includes(String(x.type))
+        ? (x.type as EndpointType)
+        : 'webhook',
+    apiKeyId: x.api_key_id === null ? null : Number(x.api_key_id),
     templates: parseJsonColumn<Record<string, string> | null>(x.templates, null),
     url: String(x.url),
     description: String(x.description),
@@ -65,6 +69,8 @@ export interface StoredOptions extends EndpointOptions {
 }
 
 export interface EndpointInsert extends StoredOptions {
+  /** A REST hook's subscription: the key that made it. */
+  apiKeyId?: number | null;
   url: string;
   description: string;
   events: string[];
@@ -99,6 +105,7 @@ export async function insertEndpoint(conn: Queryable, t: Tables, e: EndpointInse
     ['events', JSON.stringify(e.events)],
     ['enabled', e.enabled ? 1 : 0],
     ['secret', e.secret],
+    ...(e.apiKeyId ? ([['api_key_id', e.apiKeyId]] as [string, unknown][]) : []),
     ...optionColumns(e),
   ];
   const r = await exec(conn, `INSERT INTO ${t.endpoints} (${cols.map(([c]) => `\`${c}\``).join(', ')}) VALUES (?)`, [
@@ -354,4 +361,9 @@ export async function troubledEndpoints(
     state: Number(x.enabled) === 1 ? 'failing' : 'disabled',
     since: toDate(Number(x.enabled) === 1 ? x.failing_since : x.disabled_at),
   }));
+}
+
+/** The REST hook subscriptions a key made. */
+export async function endpointIdsOfKey(conn: Queryable, t: Tables, keyId: number): Promise<number[]> {
+  return (await rows(conn, `SELECT id FROM ${t.endpoints} WHERE api_key_id = ?`, [keyId])).map((x) => Number(x.id));
 }

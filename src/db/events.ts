@@ -110,3 +110,21 @@ export async function latestEventData(
     return null;
   }
 }
+
+/**
+ * The bodies of the newest stored events of a type or matching a wildcard
+ * (`quiz.*`, `*`, which leaves out the sidecar's own webhook.*), newest first.
+ */
+export async function latestEventBodies(conn: Queryable, t: Tables, pattern: string, limit: number): Promise<string[]> {
+  const where =
+    pattern === '*'
+      ? { sql: `event_type NOT LIKE 'webhook.%'`, params: [] }
+      : pattern.endsWith('.*')
+        ? { sql: 'event_type LIKE ?', params: [likePrefix(pattern.slice(0, -1))] }
+        : { sql: 'event_type = ?', params: [pattern] };
+  const r = await rows(conn, `SELECT body FROM ${t.events} WHERE ${where.sql} ORDER BY id DESC LIMIT ?`, [
+    ...where.params,
+    limit,
+  ]);
+  return r.map((x) => String(x.body));
+}

@@ -18,6 +18,7 @@ export interface Tables {
   admin: string;
   sessions: string;
   loginAttempts: string;
+  apiKeys: string;
   /** WordPress's own tables, read only: users and roles for admin logins, options for the time zone. */
   wpUsers: string;
   wpUsermeta: string;
@@ -38,6 +39,7 @@ export function tableNames(prefix: string): Tables {
     locks: t('locks'),
     lineLocks: t('line_locks'),
     eventValues: t('event_values'),
+    apiKeys: t('api_keys'),
     settings: t('settings'),
     migrations: t('migrations'),
     admin: t('admin'),

@@ -13,7 +13,7 @@ import { failure, type Sender, type SendResult } from './send.js';
 import type { SettingsStore } from './settingsStore.js';
 import type { Recorded } from './recorder.js';
 import type { DeliveryObserver } from '../metrics.js';
-import type { EndpointAuth, Settings } from '../types.js';
+import { isChatType, type EndpointAuth, type Settings } from '../types.js';
 import { coerceError } from '../errors.js';
 import { chatBody, readAnswer, type ChatVerdict } from './chat.js';
 
@@ -90,8 +90,7 @@ export function createAttempter(deps: AttemptDeps): Attempter {
     const s = forEndpoint(deps.settings.current(), c);
     const sent = await signAndSend(c, s, startedAt, deps);
     const { headers } = sent;
-    const { result, verdict } =
-      c.endpointType === 'webhook' ? { result: sent.result, verdict: null } : readChat(c, sent.result);
+    const { result, verdict } = readChat(c, sent.result);
     // One numbering through every replay; the retry schedule counts from the last replay.
     const attemptNo = c.attempts + 1;
     const sinceReplay = attemptNo - c.retryBase;
@@ -104,6 +103,7 @@ export function createAttempter(deps: AttemptDeps): Attempter {
       eventType: c.eventType,
       ok: result.ok,
       disableReason: d.disableReason,
+      removeEndpoint: c.endpointType === 'zapier' && result.statusCode === 410,
       attempt: {
         deliveryId: c.id,
         attemptNo,
@@ -136,7 +136,7 @@ export function createAttempter(deps: AttemptDeps): Attempter {
 
 /** A chat provider's answer read by its rules: our message refused is ours to fix, not the receiver's failure. */
 function readChat(c: ClaimedDelivery, result: SendResult): { result: SendResult; verdict: ChatVerdict } {
-  if (c.endpointType === 'webhook' || result.statusCode === null) return { result, verdict: null };
+  if (!isChatType(c.endpointType) || result.statusCode === null) return { result, verdict: null };
   const verdict = readAnswer(c.endpointType, result);
   if (verdict?.kind === 'rejected')
     return { result: { ...result, errorClass: 'message_rejected', errorMessage: verdict.reason }, verdict };
@@ -182,7 +182,7 @@ async function signAndSend(
   try {
     // A chat endpoint gets the event's message; what is signed is what is sent.
     const body = Buffer.from(
-      c.endpointType === 'webhook' ? c.body : chatBody(c.endpointType, c.templates, c.body),
+      isChatType(c.endpointType) ? chatBody(c.endpointType, c.templates, c.body) : c.body,
       'utf8',
     );
     const signed = signedHeaders({

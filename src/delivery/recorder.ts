@@ -11,7 +11,8 @@
 import type { Pool, PoolConnection } from 'mysql2/promise';
 import type { Tables } from '../db/tables.js';
 import { completeDeliveries, type Completion } from '../db/claims.js';
-import { pauseForEndpoint } from '../db/deliveryActions.js';
+import { deleteForEndpoint, pauseForEndpoint } from '../db/deliveryActions.js';
+import { deleteEndpointRow } from '../db/endpoints.js';
 import { insertAttempts, type NewAttempt } from '../db/attempts.js';
 import {
   claimFailingReports,
@@ -46,6 +47,8 @@ export interface Recorded {
   ok: boolean;
   /** Set when this response means the endpoint must be disabled now (410 Gone). */
   disableReason: string | null;
+  /** A REST hook's target answered 410: Zapier's contract is that the subscription is removed. */
+  removeEndpoint?: boolean;
 }
 
 export interface Recorder {
@@ -213,10 +216,18 @@ export function createRecorder(deps: {
     );
     if (admitted > 0) deps.onAdmitted?.();
     if (notices.length > 0) deps.onNotices?.(notices);
-    for (const id of unique(disabled)) {
+    const removed = unique(batch.filter((b) => b.removeEndpoint).map((b) => b.endpointId));
+    for (const id of unique(disabled).filter((x) => !removed.includes(x))) {
       log.warn('endpoint disabled; its pending deliveries are paused', { endpoint_id: id });
       pauseForEndpoint(pool, t, id).catch((err: unknown) =>
         log.error('pausing deliveries failed', { endpoint_id: id, error: coerceError(err).message }),
+      );
+    }
+    // Disabled in the transaction above, so nothing more is sent; then removed with its history.
+    for (const id of removed) {
+      log.info('REST hook target answered 410 Gone; its subscription is removed', { endpoint_id: id });
+      removeEndpoint(pool, t, id).catch((err: unknown) =>
+        log.error('removing a subscription failed', { endpoint_id: id, error: coerceError(err).message }),
       );
     }
   }
@@ -289,6 +300,11 @@ async function writeResults(
     admitted += await admitHeads(conn, t, endpointId, ep.enabled, keys);
   }
   return { disabled, admitted, notices };
+}
+
+async function removeEndpoint(pool: Pool, t: Tables, id: number): Promise<void> {
+  await deleteForEndpoint(pool, t, id);
+  await deleteEndpointRow(pool, t, id);
 }
 
 function unique(ids: number[]): number[] {

@@ -10,6 +10,7 @@ import { checkTemplate, MAX_TEMPLATE_CHARS } from '../delivery/chat.js';
 import { FILTER_PATH_RE, valueProblem } from '../delivery/filters.js';
 import { ValidationError } from '../errors.js';
 import type { EndpointInput } from './endpointOps.js';
+import { API_KEY_SCOPES } from './apiKeyOps.js';
 
 const eventPattern = Joi.string().max(191).pattern(EVENT_PATTERN_RE).messages({
   'string.pattern.base':
@@ -212,6 +213,23 @@ function endpointFromWire(wire: Record<string, unknown>): Partial<EndpointInput>
     checkTemplate(template, `templates.${type}`);
   return Object.fromEntries(Object.entries(wire).map(([k, v]) => [ENDPOINT_FIELD_NAMES[k] ?? k, v]));
 }
+
+/** POST /api/hooks: Zapier's subscribe, with the Zap's target URL and the event it wants. */
+export const hookSubscribe = Joi.object({
+  target_url: url.required(),
+  event: eventPattern.required(),
+});
+
+export const hookSamplesQuery = Joi.object({
+  event: eventPattern.required(),
+});
+
+export const apiKeyCreate = Joi.object({
+  name: Joi.string().trim().min(1).max(100).required(),
+  scope: Joi.string()
+    .valid(...API_KEY_SCOPES)
+    .required(),
+});
 
 export const statsQuery = Joi.object({
   days: Joi.number().integer().min(1).max(90).default(7),

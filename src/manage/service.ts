@@ -10,6 +10,7 @@ import { deliveryOps } from './deliveryOps.js';
 import { settingsOps } from './settingsOps.js';
 import { reportOps } from './reportOps.js';
 import { chatOps } from './chatOps.js';
+import { apiKeyOps } from './apiKeyOps.js';
 
 export type { ServiceDeps } from './context.js';
 export type { EndpointInput } from './endpointOps.js';
@@ -24,5 +25,6 @@ export function createService(deps: ServiceDeps) {
     ...settingsOps(ctx),
     ...reportOps(ctx),
     ...chatOps(ctx),
+    ...apiKeyOps(ctx),
   };
 }

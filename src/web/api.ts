@@ -7,6 +7,7 @@ import * as schemas from '../manage/schemas.js';
 import { check } from '../manage/schemas.js';
 import { presentAttempt, presentDelivery, presentEndpoint } from './apiPresent.js';
 import { settingsFromWire, settingsToWire } from '../types.js';
+import { principalOf } from './apiAuth.js';
 
 const id = schemas.parseId;
 
@@ -14,6 +15,7 @@ export function apiRouter(service: Service): Router {
   const r = express.Router();
   endpointRoutes(r, service);
   deliveryRoutes(r, service);
+  hookRoutes(r, service);
   r.get('/event-types', async (_req, res) => {
     const { catalog, seen } = await service.eventTypes();
     res.json({ data: catalog, seen: seen.map((type) => ({ type })) });
@@ -31,6 +33,29 @@ export function apiRouter(service: Service): Router {
     res.json(settingsToWire(await service.updateSettings({ ...settingsFromWire(patch), confirm })));
   });
   return r;
+}
+
+/** REST hooks as Zapier's platform documents them, and who the caller is (Zapier's authentication test). */
+function hookRoutes(r: Router, service: Service): void {
+  r.get('/me', (_req, res) => {
+    const p = principalOf(res);
+    res.json({ name: p.name, scope: p.scope, key_id: p.keyId });
+  });
+
+  r.post('/hooks', async (req, res) => {
+    const body = check<{ target_url: string; event: string }>(schemas.hookSubscribe, req.body);
+    res.status(201).json(await service.subscribeHook(principalOf(res), { url: body.target_url, event: body.event }));
+  });
+
+  r.delete('/hooks/:id', async (req, res) => {
+    await service.unsubscribeHook(principalOf(res), id(req.params.id));
+    res.status(204).end();
+  });
+
+  // A JSON array, newest first, each exactly as a hook receives it: Zapier's performList.
+  r.get('/hooks/samples', async (req, res) => {
+    res.json(await service.hookSamples(check<{ event: string }>(schemas.hookSamplesQuery, req.query, 'query').event));
+  });
 }
 
 /** /endpoints and what is done to one endpoint. */

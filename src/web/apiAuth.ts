@@ -1,9 +1,13 @@
 /**
- * Bearer-token check for /api, in constant time (constantTimeEqual hashes
- * both sides first, so nothing leaks about the token's length).
+ * Who may call /api: the environment's API_TOKEN (a `full` key, compared in
+ * constant time: constantTimeEqual hashes both sides first, so nothing leaks
+ * about its length) or an API key made in the admin. A key's scope decides
+ * which routes it reaches; outside them it gets 403 naming the scope.
  */
+import type { RequestHandler, Response } from 'express';
 import { constantTimeEqual } from '../manage/adminAccess.js';
-import type { RequestHandler } from 'express';
+import type { ApiPrincipal } from '../manage/apiKeyOps.js';
+import type { Service } from '../manage/service.js';
 
 /** Whether an Authorization header carries this bearer token (false when no token is configured). */
 export function hasBearer(header: string | undefined, token: string | undefined): boolean {
@@ -12,19 +16,55 @@ export function hasBearer(header: string | undefined, token: string | undefined)
   return m !== null && constantTimeEqual(m[1]!, token);
 }
 
-export function requireBearer(token: string | undefined): RequestHandler {
+const bearerOf = (header: string | undefined) => /^Bearer\s+(\S+)\s*$/i.exec(header ?? '')?.[1] ?? null;
+
+/** The caller, set by requireApiKey. */
+export function principalOf(res: Response): ApiPrincipal {
+  return res.locals.apiPrincipal as ApiPrincipal;
+}
+
+export function requireApiKey(token: string | undefined, service: Service): RequestHandler {
+  const refuse = (res: Response, message: string) => {
+    res.set('WWW-Authenticate', 'Bearer realm="webhooks"');
+    res.status(401).json({ error: { code: 'unauthorized', message } });
+  };
   return (req, res, next) => {
-    if (!token) {
-      res.status(404).json({ error: { code: 'api_disabled', message: 'the API is off: set API_TOKEN to enable it' } });
-      return;
+    const given = bearerOf(req.get('authorization'));
+    if (given === null) return refuse(res, 'missing bearer token in the Authorization header: an API key or API_TOKEN');
+    if (hasBearer(req.get('authorization'), token)) {
+      res.locals.apiPrincipal = { keyId: null, name: 'API_TOKEN', scope: 'full' } satisfies ApiPrincipal;
+      return next();
     }
-    if (!hasBearer(req.get('authorization'), token)) {
-      res.set('WWW-Authenticate', 'Bearer realm="webhooks"');
-      res.status(401).json({
-        error: { code: 'unauthorized', message: 'missing or wrong bearer token in the Authorization header' },
-      });
-      return;
-    }
-    next();
+    service
+      .authenticateKey(given)
+      .then(({ principal, revoked }) => {
+        if (!principal)
+          return refuse(res, revoked ? 'this API key was revoked' : 'wrong bearer token in the Authorization header');
+        res.locals.apiPrincipal = principal;
+        next();
+      })
+      .catch(next);
   };
 }
+
+/** Routes a `hooks` key may call: its REST hooks, their samples, and who it is. */
+const HOOKS_ROUTES: [string, RegExp][] = [
+  ['POST', /^\/hooks\/?$/],
+  ['DELETE', /^\/hooks\/\d+\/?$/],
+  ['GET', /^\/hooks\/samples\/?$/],
+  ['GET', /^\/me\/?$/],
+];
+
+/** Keeps each key inside its scope; `full` reaches everything. */
+export const requireScope: RequestHandler = (req, res, next) => {
+  const p = principalOf(res);
+  if (p.scope === 'full') return next();
+  if (p.scope === 'hooks' && HOOKS_ROUTES.some(([m, re]) => m === req.method && re.test(req.path))) return next();
+  res.status(403).json({
+    error: {
+      code: 'forbidden',
+      message: `this API key's scope is ${p.scope}, which allows only subscribing and unsubscribing its own REST hooks (POST /api/hooks, DELETE /api/hooks/:id), reading samples (GET /api/hooks/samples) and GET /api/me; ${req.method} /api${req.path} needs a full key`,
+      scope: p.scope,
+    },
+  });
+};

@@ -51,6 +51,7 @@ export function presentEndpoint(e: Endpoint, opts: { revealSecret?: boolean } = 
     signing: e.signing,
     public_key: e.publicKey,
     templates: e.templates,
+    api_key_id: e.apiKeyId,
     created_at: e.createdAt.toISOString(),
     updated_at: e.updatedAt.toISOString(),
   };

@@ -12,7 +12,7 @@ import type { Logger } from '../log.js';
 import { apiRouter } from './api.js';
 import { adminRouter, type AdminDeps } from './admin/index.js';
 import { viewHelpers } from './templateHelpers.js';
-import { hasBearer, requireBearer } from './apiAuth.js';
+import { hasBearer, requireApiKey, requireScope } from './apiAuth.js';
 import { isUnreadableBody, readBody } from './body.js';
 import { NotFoundError, UnavailableError, ValidationError, coerceError, isConnectionError } from '../errors.js';
 
@@ -78,7 +78,8 @@ export function createApp(deps: AppDeps): Express {
   });
   app.use(
     '/api',
-    requireBearer(deps.apiToken),
+    requireApiKey(deps.apiToken, deps.service),
+    requireScope,
     readBody(express.json({ limit: '1mb', strict: false })),
     apiRouter(deps.service),
   );

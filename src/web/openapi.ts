@@ -44,7 +44,7 @@ const Endpoint: Json = {
     id: { type: 'integer' },
     type: {
       type: 'string',
-      enum: [...ENDPOINT_TYPES],
+      enum: [...ENDPOINT_TYPES, 'zapier'],
       description: 'webhook: the signed envelope; slack, discord, teams: a message rendered from templates',
     },
     url: { type: 'string', format: 'uri' },
@@ -66,6 +66,7 @@ const Endpoint: Json = {
     retry_schedule_seconds: nullable('array', { items: { type: 'integer' } }),
     signing: { type: 'string', enum: ['hmac', 'ed25519'] },
     public_key: nullable('string', { description: 'whpk_ + base64 of the raw Ed25519 public key' }),
+    api_key_id: nullable('integer', { description: 'the API key that made it (a REST hook), else null' }),
     templates: nullable('object', {
       additionalProperties: { type: 'string' },
       description: "a chat endpoint's own Mustache templates by event type; the defaults fill the rest",
@@ -160,7 +161,8 @@ function op(summary: string, responses: Record<string, Json>, extra: Json = {}):
     responses: {
       ...responses,
       '400': error('invalid input, naming the field'),
-      '401': error('missing or wrong API token'),
+      '401': error('missing, wrong or revoked API key or token'),
+      '403': error('an API key whose scope does not reach this route (the message names the scope)'),
     },
     ...extra,
   };
@@ -175,7 +177,8 @@ export function openApiDocument(version: string): Json {
     info: {
       title: 'LMS webhooks sidecar API',
       version,
-      description: 'Every route needs Authorization: Bearer $API_TOKEN, except this document.',
+      description:
+        'Every route needs Authorization: Bearer with API_TOKEN or an API key made in the admin, except this document. A key with scope hooks reaches only /me and /hooks.',
     },
     servers: [{ url: '/api' }],
     security: [{ bearer: [] }],
@@ -194,6 +197,7 @@ export function openApiDocument(version: string): Json {
       ...endpointPaths(),
       ...deliveryPaths(),
       ...catalogAndSettingsPaths(),
+      ...hookPaths(),
     },
   };
   return cached;
@@ -320,6 +324,50 @@ function deliveryPaths(): Json {
           'skipped',
         ),
       }),
+    },
+  };
+}
+
+/** REST hooks (Zapier) and the caller's identity: what a `hooks` key may reach. */
+function hookPaths(): Json {
+  const hook = {
+    type: 'object',
+    properties: { id: { type: 'integer' }, url: { type: 'string' }, event: { type: 'string' } },
+  };
+  return {
+    '/me': {
+      get: op('the key calling: its name and scope (any scope; Zapier tests authentication with it)', {
+        '200': json(
+          {
+            type: 'object',
+            properties: { name: { type: 'string' }, scope: { type: 'string' }, key_id: nullable('integer') },
+          },
+          'the caller',
+        ),
+      }),
+    },
+    '/hooks': {
+      post: op(
+        "subscribe a REST hook (Zapier's performSubscribe): an endpoint of type zapier for the target URL and event",
+        { '201': json(hook, 'subscribed'), '403': error('a key whose scope does not allow it') },
+        { requestBody: body(schemas.hookSubscribe) },
+      ),
+    },
+    '/hooks/{id}': {
+      parameters: [idParam],
+      delete: op("unsubscribe (Zapier's performUnsubscribe): the hook and its history are removed", {
+        '204': { description: 'removed' },
+        '404': error('no such hook, or not this key’s'),
+      }),
+    },
+    '/hooks/samples': {
+      parameters: queryParameters(schemas.hookSamplesQuery),
+      get: op(
+        "Zapier's performList: the newest events of that type as a hook receives them (catalog examples when none)",
+        {
+          '200': json({ type: 'array', items: { type: 'object' } }, 'newest first'),
+        },
+      ),
     },
   };
 }

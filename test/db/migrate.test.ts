@@ -37,6 +37,7 @@ describe('migrations', () => {
     expect(await tablesWith('site2_')).to.deep.equal([
       'site2_webhook_admin',
       'site2_webhook_admin_sessions',
+      'site2_webhook_api_keys',
       'site2_webhook_attempts',
       'site2_webhook_deliveries',
       'site2_webhook_endpoints',

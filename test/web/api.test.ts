@@ -5,7 +5,7 @@
 import { expect } from 'chai';
 import type { RowDataPacket } from 'mysql2/promise';
 import { insertOutbox, useTestDb } from '../support/db.js';
-import { apiClient, startInProcess, type Api } from '../support/sidecar.js';
+import { API_TOKEN, apiClient, startInProcess, type Api } from '../support/sidecar.js';
 import type { Sidecar } from '../../src/sidecar.js';
 import { fanOutBatch } from '../../src/delivery/fanout.js';
 
@@ -31,12 +31,14 @@ describe('JSON API', function () {
       expect((await api('GET', '/api/endpoints')).status).to.equal(200);
     });
 
-    it('is off (404 with a reason) when API_TOKEN is unset', async () => {
+    it('takes only API keys when API_TOKEN is unset', async () => {
       const other = await startInProcess(db.get().url, { API_TOKEN: '' }, { loop: false });
       try {
-        const res = await apiClient(other.url)('GET', '/api/endpoints');
-        expect(res.status).to.equal(404);
-        expect(res.body.error.message).to.match(/set API_TOKEN/);
+        const res = await apiClient(other.url)('GET', '/api/endpoints', undefined, API_TOKEN);
+        expect(res.status).to.equal(401);
+        expect(res.body.error.message).to.match(/wrong bearer token/);
+        const { key } = await other.service.createApiKey('ops', 'full');
+        expect((await apiClient(other.url)('GET', '/api/endpoints', undefined, key)).status).to.equal(200);
       } finally {
         await other.stop();
       }

@@ -141,7 +141,8 @@ function optionsInput(v: EndpointValues, saved: Endpoint | null): Record<string,
             .filter(Boolean)
             .map((x) => numberOrNull(x)),
     signing: v.signing,
-    type: v.type,
+    // A REST hook stays one: its type is Zapier's, not the form's to change.
+    ...(v.type === 'zapier' ? {} : { type: v.type }),
   };
 }
 

@@ -8,6 +8,7 @@ import { attemptsChart } from '../charts.js';
 import { maskSecret } from '../apiPresent.js';
 import { toField } from './pageHelpers.js';
 import { PROVIDER_NAMES } from '../../delivery/chat.js';
+import { isChatType } from '../../types.js';
 import { catalogChoices, savedValues, type EndpointValues } from './endpointForm.js';
 
 /** The endpoint page: its form, secret, test and replay, recent deliveries. */
@@ -40,7 +41,7 @@ export async function renderEndpoint(
     title: endpoint.description || endpoint.url,
     endpoint,
     maskedSecret: maskSecret(endpoint.secret),
-    messages: endpoint.type === 'webhook' ? null : await service.messagePreviews(id),
+    messages: isChatType(endpoint.type) ? await service.messagePreviews(id) : null,
     recent,
     bodies,
     hasPaused: paused.length > 0,

@@ -13,6 +13,7 @@ import { endpointsRouter } from './endpoints.js';
 import { deliveriesRouter } from './deliveries.js';
 import { eventsRouter } from './events.js';
 import { settingsRouter } from './settings.js';
+import { apiKeysRouter } from './apiKeys.js';
 
 export { barChart } from './dashboard.js';
 export { catalogChoices } from './endpointForm.js';
@@ -44,5 +45,6 @@ export function adminRouter(deps: AdminDeps): Router {
   r.use(deliveriesRouter(deps));
   r.use(eventsRouter(deps));
   r.use(settingsRouter(deps));
+  r.use(apiKeysRouter(deps));
   return r;
 }
