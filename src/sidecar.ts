@@ -15,6 +15,7 @@ import { createPool, currentHost, ensureDatabase } from './db/pool.js';
 import { parseDatabaseUrl } from './db/databaseUrl.js';
 import { tableNames, type Tables } from './db/tables.js';
 import { migrate } from './db/migrate.js';
+import { checkCaptureAtStart } from './capture/install.js';
 import { createSender } from './delivery/send.js';
 import { createSettingsStore, type SettingsStore } from './delivery/settingsStore.js';
 import { createDispatcher, type Dispatcher } from './delivery/dispatcher.js';
@@ -163,6 +164,7 @@ async function openDatabase(config: Config, log: Logger): Promise<{ pool: Pool; 
   try {
     await checkEngine(pool, log);
     await migrate(pool, tables, log);
+    await checkCaptureAtStart(pool, tables, log);
   } catch (err) {
     await pool.end();
     throw err;

@@ -11,6 +11,7 @@ import { settingsOps } from './settingsOps.js';
 import { reportOps } from './reportOps.js';
 import { chatOps } from './chatOps.js';
 import { apiKeyOps } from './apiKeyOps.js';
+import { captureOps } from './captureOps.js';
 
 export type { ServiceDeps } from './context.js';
 export type { EndpointInput } from './endpointOps.js';
@@ -26,5 +27,6 @@ export function createService(deps: ServiceDeps) {
     ...reportOps(ctx),
     ...chatOps(ctx),
     ...apiKeyOps(ctx),
+    ...captureOps(ctx),
   };
 }

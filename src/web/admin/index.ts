@@ -14,6 +14,7 @@ import { deliveriesRouter } from './deliveries.js';
 import { eventsRouter } from './events.js';
 import { settingsRouter } from './settings.js';
 import { apiKeysRouter } from './apiKeys.js';
+import { captureRouter } from './capture.js';
 
 export { barChart } from './dashboard.js';
 export { catalogChoices } from './endpointForm.js';
@@ -46,5 +47,6 @@ export function adminRouter(deps: AdminDeps): Router {
   r.use(eventsRouter(deps));
   r.use(settingsRouter(deps));
   r.use(apiKeysRouter(deps));
+  r.use(captureRouter(deps));
   return r;
 }
