@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
-import { useTestDb } from '../support/db.js';
+import { SERVER_URL, useTestDb } from '../support/db.js';
 import { createSikshyaTables } from '../support/sikshya.js';
 import { installWordPress, readmeBlock, writeWpConfig } from '../support/wordpress.js';
 import { installCapture } from '../../src/capture/install.js';
@@ -56,7 +56,15 @@ describe('Sikshya capture: the must-use plugin and the triggers send the same ev
     ) as { user: number; enrollment: number; order: number };
 
   before(async () => {
-    const conn = { dbName: db.get().name, dbUser: 'root', dbPassword: '', dbHost: '127.0.0.1:3306', prefix: 'wp_' };
+    // The same server the test database is on (MariaDB, or MySQL under npm run test:mysql), as PHP's mysqli takes it.
+    const server = new URL(SERVER_URL);
+    const conn = {
+      dbName: db.get().name,
+      dbUser: decodeURIComponent(server.username),
+      dbPassword: decodeURIComponent(server.password),
+      dbHost: `${server.hostname}:${server.port || '3306'}`,
+      prefix: 'wp_',
+    };
     installWordPress({
       ...conn,
       admin: { login: 'admin', email: 'admin@example.com', password: 'admin password 1' },
