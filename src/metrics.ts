@@ -16,7 +16,7 @@ type Snapshot = QueueSnapshot & { outboxWaiting: number };
 
 export interface DeliveryObserver {
   attempt(endpointId: number, ok: boolean, durationMs: number): void;
-  completed(endpointId: number, outcome: 'succeeded' | 'retry' | 'failed' | 'paused'): void;
+  completed(endpointId: number, outcome: 'succeeded' | 'retry' | 'failed' | 'paused' | 'cancelled'): void;
   rejected(count: number): void;
 }
 

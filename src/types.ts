@@ -11,8 +11,16 @@
  */
 
 /** waiting: held behind an earlier delivery of the same ordering key (ordered endpoints only). */
-export type DeliveryStatus = 'pending' | 'waiting' | 'succeeded' | 'failed' | 'paused';
-export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ['pending', 'waiting', 'succeeded', 'failed', 'paused'];
+/** cancelled: the endpoint's transformation chose not to send it. */
+export type DeliveryStatus = 'pending' | 'waiting' | 'succeeded' | 'failed' | 'paused' | 'cancelled';
+export const DELIVERY_STATUSES: readonly DeliveryStatus[] = [
+  'pending',
+  'waiting',
+  'succeeded',
+  'failed',
+  'paused',
+  'cancelled',
+];
 
 /** Chat providers whose webhooks take a message rendered from a template. */
 export const CHAT_TYPES = ['slack', 'discord', 'teams'] as const;
@@ -41,6 +49,8 @@ export interface Endpoint {
   templates: Record<string, string> | null;
   /** The API key that made it (a REST hook's subscription), or null. */
   apiKeyId: number | null;
+  /** JavaScript run in a sandbox over each request before it is signed and sent, or null. */
+  transformation: string | null;
   url: string;
   description: string;
   events: string[];
@@ -89,6 +99,7 @@ export type EndpointAuth = { type: 'basic'; username: string; password: string }
 export interface EndpointOptions {
   type?: EndpointType;
   templates?: Record<string, string> | null;
+  transformation?: string | null;
   /** Deliveries sharing an ordering_key go one at a time, in outbox order. */
   ordered?: boolean;
   filter?: EndpointFilter | null;
@@ -122,7 +133,16 @@ export interface Delivery {
 
 /** message_rejected: a chat provider refused the message our template rendered (our fault, not the receiver's). */
 export type ErrorClass =
-  'http_status' | 'timeout' | 'connection' | 'dns' | 'tls' | 'blocked_target' | 'internal' | 'message_rejected';
+  | 'http_status'
+  | 'timeout'
+  | 'connection'
+  | 'dns'
+  | 'tls'
+  | 'blocked_target'
+  | 'internal'
+  | 'message_rejected'
+  /** The endpoint's transformation threw, ran out of time or memory, or returned something unusable: nothing was sent. */
+  | 'transformation';
 
 export interface Attempt {
   id: number;

@@ -53,6 +53,8 @@ export interface ClaimedDelivery {
   /** A chat type sends a message rendered from its templates instead of the envelope. */
   endpointType: EndpointType;
   templates: Record<string, string> | null;
+  /** Run over the request in a sandbox before it is signed (null: none). */
+  transformation: string | null;
 }
 
 export interface ClaimRequest {
@@ -250,7 +252,7 @@ async function loadClaimed(
     `SELECT d.id, d.attempts, d.retry_base, d.endpoint_id, d.ordering_key, ev.event_id, ev.event_type, ev.body,
             ep.url, ep.secret, ep.previous_secret, ep.previous_secret_expires_at > NOW(3) AS previous_valid, ep.enabled,
             ep.headers, ep.auth, ep.timeout_seconds, ep.retry_schedule_seconds, ep.signing, ep.signing_key,
-            ep.type, ep.templates
+            ep.type, ep.templates, ep.transformation
        FROM ${t.deliveries} d
        JOIN ${t.events} ev ON ev.id = d.event_pk
        JOIN ${t.endpoints} ep ON ep.id = d.endpoint_id
@@ -281,6 +283,7 @@ async function loadClaimed(
     ed25519Key: x.signing === 'ed25519' && x.signing_key !== null ? String(x.signing_key) : null,
     endpointType: x.type === 'zapier' ? 'zapier' : isChatType(String(x.type)) ? (x.type as ChatType) : 'webhook',
     templates: parseJsonColumn<Record<string, string> | null>(x.templates, null),
+    transformation: x.transformation === null ? null : String(x.transformation),
   }));
 }
 
@@ -329,8 +332,8 @@ export async function completeDeliveries(conn: Queryable, t: Tables, cs: Complet
             d.claimed_by = NULL,
             d.last_attempt_at = IF(v.inc = 1, v.started, d.last_attempt_at),
             d.last_status_code = IF(v.inc = 1, v.code, d.last_status_code),
-            d.last_error = IF(v.inc = 1, v.err, d.last_error),
-            d.completed_at = IF(v.status IN ('succeeded', 'failed'), NOW(3), NULL)`,
+            d.last_error = IF(v.inc = 1 OR v.status = 'cancelled', v.err, d.last_error),
+            d.completed_at = IF(v.status IN ('succeeded', 'failed', 'cancelled'), NOW(3), NULL)`,
     v.params,
   );
   return r.affectedRows;

@@ -13,7 +13,7 @@ import {
 } from '../types.js';
 import { exec, parseJsonColumn, rows, toDate, type Row } from './sql.js';
 
-const COLUMNS = `id, type, templates, api_key_id, url, description, events, enabled, secret, previous_secret, previous_secret_expires_at,
+const COLUMNS = `id, type, templates, api_key_id, transformation, url, description, events, enabled, secret, previous_secret, previous_secret_expires_at,
   disabled_reason, disabled_at, failing_since, last_success_at, ordered, filter, headers, auth, rate_limit_per_second,
   timeout_seconds, retry_schedule_seconds, signing, signing_key, public_key, created_at, updated_at`;
 
@@ -25,6 +25,7 @@ function map(x: Row): Endpoint {
         ? (x.type as EndpointType)
         : 'webhook',
     apiKeyId: x.api_key_id === null ? null : Number(x.api_key_id),
+    transformation: x.transformation === null ? null : String(x.transformation),
     templates: parseJsonColumn<Record<string, string> | null>(x.templates, null),
     url: String(x.url),
     description: String(x.description),
@@ -85,6 +86,7 @@ function optionColumns(o: StoredOptions): [string, unknown][] {
   const add = (c: string, v: unknown) => cols.push([c, v]);
   if (o.type !== undefined) add('type', o.type);
   if (o.templates !== undefined) add('templates', json(o.templates));
+  if (o.transformation !== undefined) add('transformation', o.transformation);
   if (o.ordered !== undefined) add('ordered', o.ordered ? 1 : 0);
   if (o.filter !== undefined) add('filter', json(o.filter));
   if (o.headers !== undefined) add('headers', json(o.headers));

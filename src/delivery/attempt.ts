@@ -16,6 +16,7 @@ import type { DeliveryObserver } from '../metrics.js';
 import { isChatType, type EndpointAuth, type Settings } from '../types.js';
 import { coerceError } from '../errors.js';
 import { chatBody, readAnswer, type ChatVerdict } from './chat.js';
+import { runTransformation } from './transform.js';
 
 export interface Decision {
   status: Completion['status'];
@@ -35,7 +36,12 @@ export function decide(
 ): Decision {
   if (result.ok) return { status: 'succeeded', delayMs: null, disableReason: null };
   // Our own fault would fail the same way on every retry: fail now, with the reason.
-  if (result.errorClass === 'internal' || result.errorClass === 'message_rejected')
+  // The same code (or template) fails the same way on every retry: final, replayable once fixed.
+  if (
+    result.errorClass === 'internal' ||
+    result.errorClass === 'message_rejected' ||
+    result.errorClass === 'transformation'
+  )
     return { status: 'failed', delayMs: null, disableReason: null };
   if (verdict?.kind === 'gone') return { status: 'paused', delayMs: null, disableReason: verdict.reason };
   if (result.statusCode === 410) {
@@ -66,29 +72,14 @@ export type Attempter = (c: ClaimedDelivery) => Promise<Recorded>;
 export function createAttempter(deps: AttemptDeps): Attempter {
   return async function attempt(c) {
     const startedAt = new Date();
-    if (!c.endpointEnabled) {
-      // Disabled since it was claimed: nothing is sent, the delivery waits paused.
-      return {
-        attempt: null,
-        endpointId: c.endpointId,
-        orderingKey: c.orderingKey,
-        eventType: c.eventType,
-        ok: false,
-        disableReason: null,
-        completion: {
-          id: c.id,
-          claimToken: c.claimToken,
-          status: 'paused',
-          delayMs: null,
-          attempted: false,
-          startedAt,
-          statusCode: null,
-          error: null,
-        },
-      };
-    }
+    // Disabled since it was claimed: nothing is sent, the delivery waits paused.
+    if (!c.endpointEnabled) return notSent(c, startedAt, 'paused', null);
     const s = forEndpoint(deps.settings.current(), c);
     const sent = await signAndSend(c, s, startedAt, deps);
+    if (sent.cancelled) {
+      deps.observer?.completed(c.endpointId, 'cancelled');
+      return notSent(c, startedAt, 'cancelled', 'cancelled by transformation: nothing was sent');
+    }
     const { headers } = sent;
     const { result, verdict } = readChat(c, sent.result);
     // One numbering through every replay; the retry schedule counts from the last replay.
@@ -113,7 +104,7 @@ export function createAttempter(deps: AttemptDeps): Attempter {
         statusCode: result.statusCode,
         errorClass: result.errorClass,
         errorMessage: result.errorMessage,
-        requestUrl: c.url,
+        requestUrl: sent.url,
         startedBy: attemptNo === 1 ? 'first' : sinceReplay === 1 ? 'replay' : 'retry',
         requestHeaders: headers,
         responseHeaders: result.headers,
@@ -177,14 +168,24 @@ async function signAndSend(
   s: Settings,
   startedAt: Date,
   deps: AttemptDeps,
-): Promise<{ headers: Record<string, string>; result: SendResult }> {
+): Promise<{ headers: Record<string, string>; result: SendResult; url: string; cancelled?: true }> {
   let logged: Record<string, string> = {};
+  let url = c.url;
   try {
     // A chat endpoint gets the event's message; what is signed is what is sent.
-    const body = Buffer.from(
-      isChatType(c.endpointType) ? chatBody(c.endpointType, c.templates, c.body) : c.body,
-      'utf8',
-    );
+    let body = Buffer.from(isChatType(c.endpointType) ? chatBody(c.endpointType, c.templates, c.body) : c.body, 'utf8');
+    let method: 'POST' | 'PUT' = 'POST';
+    if (c.transformation !== null) {
+      const t = await transformRequest(c, body.toString('utf8'));
+      if (t.kind === 'cancel')
+        return { headers: {}, result: failure(0, 'transformation', 'cancelled'), url, cancelled: true };
+      if (t.kind === 'error')
+        return { headers: {}, result: failure(0, 'transformation', `${t.message}; nothing was sent`), url };
+      // What is signed is what is sent: receivers verify the transformed bytes as usual.
+      body = Buffer.from(t.body, 'utf8');
+      url = t.url;
+      method = t.method;
+    }
     const signed = signedHeaders({
       eventId: c.eventId,
       eventType: c.eventType,
@@ -202,16 +203,19 @@ async function signAndSend(
       ? { ...headers, authorization: c.auth.type === 'bearer' ? 'Bearer ********' : 'Basic ********' }
       : headers;
     checkHeaders(headers);
-    if (s.httpsOnly && !c.url.startsWith('https:')) {
+    if (s.httpsOnly && !url.startsWith('https:')) {
       return {
         headers: logged,
-        result: failure(0, 'blocked_target', 'the HTTPS-only setting is on and this endpoint URL is http://'),
+        result: failure(0, 'blocked_target', 'the HTTPS-only setting is on and this URL is http://'),
+        url,
       };
     }
     return {
       headers: logged,
+      url,
       result: await deps.sender.send({
-        url: c.url,
+        url,
+        method,
         headers,
         body,
         timeoutMs: s.timeoutSeconds * 1000,
@@ -222,6 +226,7 @@ async function signAndSend(
     // A request we cannot build (send() itself never throws) is our fault, not the receiver's.
     return {
       headers: logged,
+      url,
       result: failure(
         0,
         'internal',
@@ -229,6 +234,39 @@ async function signAndSend(
       ),
     };
   }
+}
+
+/** The endpoint's transformation over the request as built: the body parsed as JSON where it is JSON. */
+async function transformRequest(c: ClaimedDelivery, body: string) {
+  let payload: unknown = body;
+  try {
+    payload = JSON.parse(body);
+  } catch {
+    // Not JSON (cannot happen for our bodies today): the handler gets the text.
+  }
+  return runTransformation(c.transformation!, { method: 'POST', url: c.url, eventType: c.eventType, payload });
+}
+
+/** Nothing was sent and no attempt is counted: the endpoint was disabled meanwhile (paused), or its transformation cancelled it. */
+function notSent(c: ClaimedDelivery, startedAt: Date, status: 'paused' | 'cancelled', error: string | null): Recorded {
+  return {
+    attempt: null,
+    endpointId: c.endpointId,
+    orderingKey: c.orderingKey,
+    eventType: c.eventType,
+    ok: false,
+    disableReason: null,
+    completion: {
+      id: c.id,
+      claimToken: c.claimToken,
+      status,
+      delayMs: null,
+      attempted: false,
+      startedAt,
+      statusCode: null,
+      error,
+    },
+  };
 }
 
 /** Node's own header checks, run before sending so a bad value is named here rather than deep in got. */

@@ -61,7 +61,7 @@ export interface Recorder {
 }
 
 /** Failures that are our configuration's, not the receiver's: they never count against an endpoint's health. */
-const OUR_FAULT = new Set(['internal', 'message_rejected']);
+const OUR_FAULT = new Set(['internal', 'message_rejected', 'transformation']);
 
 const FLUSH_SIZE = 100;
 const FLUSH_DELAY_MS = 20;
@@ -250,7 +250,9 @@ async function writeResults(
   let admitted = 0;
   // First, in id order: the ordered endpoints whose heads end here (see db/ordering).
   const ended = batch.filter(
-    (b) => b.orderingKey !== null && (b.completion.status === 'succeeded' || b.completion.status === 'failed'),
+    (b) =>
+      b.orderingKey !== null &&
+      (b.completion.status === 'succeeded' || b.completion.status === 'failed' || b.completion.status === 'cancelled'),
   );
   const locked = await lockEndpoints(
     conn,

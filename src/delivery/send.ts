@@ -12,6 +12,8 @@ import { checkLiteralHost, createSafeLookup } from './targets.js';
 
 export interface SendRequest {
   url: string;
+  /** POST unless a transformation chose PUT. */
+  method?: 'POST' | 'PUT';
   headers: Record<string, string>;
   body: Buffer;
   timeoutMs: number;
@@ -100,7 +102,8 @@ export function createSender(opts: { allowPrivateTargets: boolean; maxSockets?: 
         };
       };
 
-      const stream = client.stream.post(req.url, {
+      const stream = client.stream(req.url, {
+        method: req.method ?? 'POST',
         body: req.body,
         headers: req.headers,
         timeout: { request: req.timeoutMs },

@@ -67,9 +67,9 @@ export function deliveryOps(ctx: ServiceContext) {
           'id',
         );
       }
-      if (d.status === 'succeeded' || d.status === 'failed')
+      if (d.status === 'succeeded' || d.status === 'failed' || d.status === 'cancelled')
         throw new ValidationError(
-          `delivery ${id} has already ${d.status}; only a pending or paused delivery can be skipped`,
+          `delivery ${id} has already ${d.status === 'cancelled' ? 'been cancelled by its transformation' : d.status}; only a pending or paused delivery can be skipped`,
           'id',
         );
       const keys = d.orderingKey === null ? [] : [d.orderingKey];

@@ -17,6 +17,7 @@ import { generateEd25519, generateSecret } from '../delivery/sign.js';
 import { buildEnvelope, newEventId } from '../delivery/fanout.js';
 import { emitOperational, endpointEvent } from '../delivery/operational.js';
 import { validateEndpointUrl } from '../delivery/targets.js';
+import { checkTransformation } from '../delivery/transform.js';
 import { ValidationError } from '../errors.js';
 import type { Delivery, Endpoint, EndpointOptions } from '../types.js';
 import type { ServiceContext } from './context.js';
@@ -41,6 +42,7 @@ function storedOptions(input: Partial<EndpointInput>, before: Endpoint | null): 
   const o: endpointsSql.StoredOptions = {
     type: input.type,
     templates: input.templates,
+    transformation: input.transformation,
     ordered: input.ordered,
     filter: input.filter,
     headers: input.headers,
@@ -53,6 +55,13 @@ function storedOptions(input: Partial<EndpointInput>, before: Endpoint | null): 
   if (input.signing === 'ed25519' && !before?.signingKey) Object.assign(o, generateEd25519());
   if (input.signing === 'hmac') Object.assign(o, { signingKey: null, publicKey: null });
   return o;
+}
+
+/** Code that does not compile, or defines no handler, is refused with the engine's message and line. */
+async function requireRunnableTransformation(input: Partial<EndpointInput>): Promise<void> {
+  if (typeof input.transformation !== 'string') return;
+  const problem = await checkTransformation(input.transformation);
+  if (problem) throw new ValidationError(`transformation: ${problem}`, 'transformation');
 }
 
 /** An empty per-endpoint schedule means no retries at all: confirmed, as the global one is. */
@@ -122,6 +131,7 @@ export function endpointOps(ctx: ServiceContext) {
       const url = await validateEndpointUrl(input.url, ctx.urlPolicy());
       if (!input.confirm) await requireKnownSubscriptions(ctx, input.events);
       requireConfirmedSchedule(input);
+      await requireRunnableTransformation(input);
       const id = await endpointsSql.insertEndpoint(pool, t, {
         url,
         description: input.description,
@@ -148,6 +158,7 @@ export function endpointOps(ctx: ServiceContext) {
           patch.events.filter((e) => !before.events.includes(e)),
         );
       requireConfirmedSchedule(patch);
+      await requireRunnableTransformation(patch);
       const { ordered, ...options } = storedOptions(patch, before);
       await endpointsSql.updateEndpoint(pool, t, id, {
         url,

@@ -7,6 +7,7 @@ import Joi from 'joi';
 import { EVENT_PATTERN_RE } from '../delivery/subscriptions.js';
 import { DELIVERY_STATUSES, ENDPOINT_TYPES, FILTER_OPS, type DeliveryStatus } from '../types.js';
 import { checkTemplate, MAX_TEMPLATE_CHARS } from '../delivery/chat.js';
+import { MAX_TRANSFORMATION_CHARS } from '../delivery/transform.js';
 import { FILTER_PATH_RE, valueProblem } from '../delivery/filters.js';
 import { ValidationError } from '../errors.js';
 import type { EndpointInput } from './endpointOps.js';
@@ -160,6 +161,8 @@ const templates = Joi.object()
 const endpointOptions = {
   type: Joi.string().valid(...ENDPOINT_TYPES),
   templates,
+  /** Compiled in the sandbox when saved (endpointOps); here only its size. */
+  transformation: Joi.string().max(MAX_TRANSFORMATION_CHARS).allow(null),
   ordered: Joi.boolean(),
   filter,
   headers,

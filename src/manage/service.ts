@@ -12,6 +12,7 @@ import { reportOps } from './reportOps.js';
 import { chatOps } from './chatOps.js';
 import { apiKeyOps } from './apiKeyOps.js';
 import { captureOps } from './captureOps.js';
+import { transformOps } from './transformOps.js';
 
 export type { ServiceDeps } from './context.js';
 export type { EndpointInput } from './endpointOps.js';
@@ -28,5 +29,6 @@ export function createService(deps: ServiceDeps) {
     ...chatOps(ctx),
     ...apiKeyOps(ctx),
     ...captureOps(ctx),
+    ...transformOps(ctx),
   };
 }

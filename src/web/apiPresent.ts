@@ -52,6 +52,7 @@ export function presentEndpoint(e: Endpoint, opts: { revealSecret?: boolean } = 
     public_key: e.publicKey,
     templates: e.templates,
     api_key_id: e.apiKeyId,
+    transformation: e.transformation,
     created_at: e.createdAt.toISOString(),
     updated_at: e.updatedAt.toISOString(),
   };

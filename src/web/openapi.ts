@@ -66,6 +66,9 @@ const Endpoint: Json = {
     retry_schedule_seconds: nullable('array', { items: { type: 'integer' } }),
     signing: { type: 'string', enum: ['hmac', 'ed25519'] },
     public_key: nullable('string', { description: 'whpk_ + base64 of the raw Ed25519 public key' }),
+    transformation: nullable('string', {
+      description: 'function handler(webhook) run in a sandbox over each request before it is signed and sent',
+    }),
     api_key_id: nullable('integer', { description: 'the API key that made it (a REST hook), else null' }),
     templates: nullable('object', {
       additionalProperties: { type: 'string' },

@@ -43,9 +43,12 @@ export const viewHelpers = {
   /** Status → CSS modifier, from a fixed set (never user text in a class name). */
   statusClass(s: string): string {
     return (
-      ({ succeeded: 'ok', failed: 'bad', pending: 'wait', waiting: 'off', paused: 'off' } as Record<string, string>)[
-        s
-      ] ?? 'wait'
+      (
+        { succeeded: 'ok', failed: 'bad', pending: 'wait', waiting: 'off', paused: 'off', cancelled: 'off' } as Record<
+          string,
+          string
+        >
+      )[s] ?? 'wait'
     );
   },
   headers(h: Record<string, string> | null | undefined): [string, string][] {

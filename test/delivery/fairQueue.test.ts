@@ -18,6 +18,7 @@ const delivery = (endpointId: number): ClaimedDelivery => ({
   ed25519Key: null,
   endpointType: 'webhook',
   templates: null,
+  transformation: null,
   attempts: 0,
   retryBase: 0,
   endpointId,

@@ -3,36 +3,20 @@
  * triggers listed as installed, removal only when confirmed.
  */
 import { expect } from 'chai';
-import { mkdirSync } from 'node:fs';
-import type { Browser, Page } from 'playwright-core';
-import { launchChromium } from '../support/browser.js';
+import { SCREENS, useAdminPage } from '../support/browser.js';
 import { useTestDb } from '../support/db.js';
 import { ADMIN_PASSWORD, useSidecar } from '../support/sidecar.js';
 import { createSikshyaTables } from '../support/sikshya.js';
-
-const SCREENS = 'test-artifacts/screens';
 
 describe('Sikshya capture page in Chromium', function () {
   this.timeout(60_000);
   const db = useTestDb('captureui');
   const fx = useSidecar(db);
-  let browser: Browser;
-  let page: Page;
-
-  before(async () => {
-    mkdirSync(SCREENS, { recursive: true });
-    browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  });
-  after(async () => {
-    await browser?.close();
-  });
+  const admin = useAdminPage(() => fx.sidecar.url, ADMIN_PASSWORD);
 
   it('says Sikshya is missing, then installs and removes the triggers', async () => {
-    await page.goto(`${fx.sidecar.url}/admin/login`);
-    await page.fill('#password', ADMIN_PASSWORD);
-    await page.click('button[type=submit]');
-    await page.waitForURL(/\/admin$/);
+    const page = admin.page;
+    await admin.signIn();
     await page.click('nav >> text=Events');
     await page.click('text=Sikshya capture');
     expect(await page.locator('#capture-title + p + p').textContent()).to.include(

@@ -5,38 +5,22 @@
  * Saves screenshots under test-artifacts/screens/.
  */
 import { expect } from 'chai';
-import { mkdirSync } from 'node:fs';
-import type { Browser, Page } from 'playwright-core';
-import { launchChromium } from '../support/browser.js';
+import { SCREENS, useAdminPage } from '../support/browser.js';
 import { useTestDb } from '../support/db.js';
 import { ADMIN_PASSWORD, useSidecar } from '../support/sidecar.js';
 import { slackAnswer } from '../support/chatProviders.js';
 import { waitFor } from '../support/wait.js';
 
-const SCREENS = 'test-artifacts/screens';
-
 describe('chat message templates in Chromium', function () {
   this.timeout(90_000);
   const db = useTestDb('chatui');
   const fx = useSidecar(db);
-  let browser: Browser;
-  let page: Page;
-
-  before(async () => {
-    mkdirSync(SCREENS, { recursive: true });
-    browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  });
-  after(async () => {
-    await browser?.close();
-  });
+  const admin = useAdminPage(() => fx.sidecar.url, ADMIN_PASSWORD);
 
   it('makes a Slack endpoint, previews a template as it is typed, sends a test message and saves it', async () => {
+    const page = admin.page;
     const slack = await fx.receiver(slackAnswer(() => 'ok'));
-    await page.goto(`${fx.sidecar.url}/admin/login`);
-    await page.fill('#password', ADMIN_PASSWORD);
-    await page.click('button[type=submit]');
-    await page.waitForURL(/\/admin$/);
+    await admin.signIn();
 
     await page.goto(`${fx.sidecar.url}/admin/endpoints/new`);
     await page.fill('#url', `${slack.url}/services/T000/B000/XXXX`);

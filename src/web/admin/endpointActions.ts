@@ -107,6 +107,30 @@ export function templateActions(r: Router, deps: AdminDeps): void {
   });
 }
 
+/** The endpoint's transformation: "Try it" on an event type, and save. */
+export function transformationActions(r: Router, deps: AdminDeps): void {
+  const { service } = deps;
+  r.post('/endpoints/:id/transformation', async (req, res) => {
+    const id = idOf(req);
+    const body = req.body as Record<string, unknown>;
+    const code = asText(body.transformation);
+    const eventType = asText(body.event_type, 'enrollment.created');
+    res.locals.typedTransformation = code;
+    res.locals.trialType = eventType;
+    try {
+      if (body.action === 'try') {
+        res.locals.trial = await service.tryTransformation(id, code, eventType);
+        return renderEndpoint(service, res, id, 200);
+      }
+      await service.saveTransformation(id, code);
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      return renderEndpoint(service, res, id, 400, undefined, { transformation: err.message });
+    }
+    res.redirect(303, `/admin/endpoints/${id}?notice=transformation-saved#transformation`);
+  });
+}
+
 /** The templates form's boxes: event_type[i] and template[i], in order. */
 function typedTemplates(body: Record<string, unknown>): Record<string, string> {
   const list = (v: unknown) => (Array.isArray(v) ? v : v === undefined ? [] : [v]).map((x) => asText(x));

@@ -12,7 +12,7 @@ import { plainErrors } from './messages.js';
 import type { AdminDeps } from './deps.js';
 import { blankValues, ENDPOINT_LABELS, endpointValues, toEndpointInput } from './endpointForm.js';
 import { formLocals, renderEndpoint } from './endpointPage.js';
-import { endpointActions, historyActions, templateActions } from './endpointActions.js';
+import { endpointActions, historyActions, templateActions, transformationActions } from './endpointActions.js';
 
 export function endpointsRouter(deps: AdminDeps): Router {
   const { service } = deps;
@@ -91,5 +91,6 @@ export function endpointsRouter(deps: AdminDeps): Router {
   endpointActions(r, deps);
   historyActions(r, deps);
   templateActions(r, deps);
+  transformationActions(r, deps);
   return r;
 }

@@ -13,6 +13,7 @@ export const NOTICES: Record<string, { kind: 'success' | 'error' | 'info'; text:
   'endpoint-created': { kind: 'success', text: 'Endpoint created. Its signing secret is below.' },
   'endpoint-saved': { kind: 'success', text: 'Endpoint saved.' },
   'templates-saved': { kind: 'success', text: 'Message templates saved.' },
+  'transformation-saved': { kind: 'success', text: 'Transformation saved.' },
   'endpoint-deleted': { kind: 'success', text: 'Endpoint deleted, with its deliveries.' },
   'test-sent': { kind: 'success', text: 'Test event queued; it appears in the recent deliveries below.' },
   replayed: {

@@ -1,0 +1,155 @@
+/**
+ * Per-endpoint transformations: the operator's JavaScript,
+ * `function handler(webhook) { …; return webhook; }` over
+ * `{ method, url, eventType, payload, cancel }`, run in QuickJS compiled to
+ * WebAssembly (quickjs-emscripten): a separate heap with no require, no
+ * process, no file system, no network and no timers, unlike Node's vm,
+ * which is no security boundary. Each run gets a fresh runtime with a
+ * memory limit, a stack limit and a CPU deadline, and neither a clock nor
+ * Math.random, so the same input always gives the same output (a retry
+ * runs the same code on the same event, so a failure is final).
+ */
+import {
+  newQuickJSWASMModuleFromVariant,
+  shouldInterruptAfterDeadline,
+  type QuickJSSyncVariant,
+  type QuickJSWASMModule,
+} from 'quickjs-emscripten-core';
+import * as releaseSyncModule from '@jitl/quickjs-wasmfile-release-sync';
+
+export const TRANSFORM_LIMITS = Object.freeze({ cpuMs: 50, memoryBytes: 16 << 20, stackBytes: 512 << 10 });
+/** Longest code an endpoint may keep. */
+export const MAX_TRANSFORMATION_CHARS = 64 * 1024;
+/** Largest body a transformation may produce. */
+const MAX_OUTPUT_BYTES = 1 << 20;
+const FILE = 'transformation.js';
+
+export interface TransformInput {
+  method: 'POST';
+  url: string;
+  eventType: string;
+  /** The envelope, parsed. */
+  payload: unknown;
+}
+
+export type TransformResult =
+  | { kind: 'send'; method: 'POST' | 'PUT'; url: string; body: string }
+  | { kind: 'cancel' }
+  | { kind: 'error'; message: string };
+
+const variant = ((releaseSyncModule as { default?: unknown }).default ?? releaseSyncModule) as QuickJSSyncVariant;
+
+/**
+ * The WebAssembly engine, loaded once (a few ms). QuickJS can abort its
+ * whole module while freeing a runtime that hostile code left broken
+ * (a stack overflow; known upstream), so such a module is dropped and the
+ * next run loads a fresh one: one operator's code never stops another's.
+ */
+let engine: Promise<QuickJSWASMModule> | null = null;
+const loadEngine = () => (engine ??= newQuickJSWASMModuleFromVariant(variant));
+
+/** Neither a clock nor randomness: the same event must give the same request. */
+const PRELUDE = `delete globalThis.Date; Math.random = function () { throw new Error('Math.random is not available in a transformation'); };`;
+
+/** Runs `source` (which ends in an expression producing a string) in a fresh, limited runtime. */
+async function evaluate(
+  code: string,
+  tail: string,
+  input: string | null,
+): Promise<{ ok: true; value: string } | { ok: false; message: string }> {
+  const module = await loadEngine();
+  const runtime = module.newRuntime();
+  runtime.setMemoryLimit(TRANSFORM_LIMITS.memoryBytes);
+  runtime.setMaxStackSize(TRANSFORM_LIMITS.stackBytes);
+  runtime.setInterruptHandler(shouldInterruptAfterDeadline(Date.now() + TRANSFORM_LIMITS.cpuMs));
+  const ctx = runtime.newContext();
+  try {
+    const prelude = ctx.evalCode(PRELUDE, 'prelude.js');
+    ctx.unwrapResult(prelude).dispose();
+    if (input !== null) {
+      const handle = ctx.newString(input);
+      ctx.setProp(ctx.global, '__input', handle);
+      handle.dispose();
+    }
+    // The operator's code first, so its line numbers are the ones in messages.
+    const result = ctx.evalCode(`${code}\n;${tail}`, FILE);
+    if (result.error) {
+      const err = ctx.dump(result.error) as { name?: string; message?: string; stack?: string } | string;
+      result.error.dispose();
+      return { ok: false, message: describeError(err) };
+    }
+    const value: unknown = ctx.dump(result.value);
+    result.value.dispose();
+    return { ok: true, value: typeof value === 'string' ? value : '' };
+  } catch (err) {
+    // Out of memory can surface as a host-side error; it is still this run's failure alone.
+    return { ok: false, message: describeError(err as { message?: string }) };
+  } finally {
+    try {
+      ctx.dispose();
+      runtime.dispose();
+    } catch {
+      engine = null; // this module aborted: the next run gets a fresh one
+    }
+  }
+}
+
+function describeError(err: { name?: string; message?: string; stack?: string } | string | null | undefined): string {
+  if (typeof err === 'string') return err;
+  if (!err) return 'the transformation failed';
+  if (err.name === 'InternalError' && err.message === 'interrupted')
+    return `the transformation ran longer than ${TRANSFORM_LIMITS.cpuMs} ms of CPU and was stopped`;
+  if (/out of memory/i.test(err.message ?? ''))
+    return `the transformation used more than ${TRANSFORM_LIMITS.memoryBytes >> 20} MB of memory and was stopped`;
+  if (/stack overflow/i.test(err.message ?? ''))
+    return 'the transformation recursed too deeply (stack overflow) and was stopped';
+  const line = new RegExp(`${FILE}:(\\d+)`).exec(err.stack ?? '')?.[1];
+  return `${err.name ?? 'Error'}: ${err.message ?? ''}${line ? ` (line ${line})` : ''}`;
+}
+
+/** Null when the code compiles and defines handler; else the reason, with the line. */
+export async function checkTransformation(code: string): Promise<string | null> {
+  if (code.length > MAX_TRANSFORMATION_CHARS) return `the code is longer than ${MAX_TRANSFORMATION_CHARS} characters`;
+  const r = await evaluate(code, `typeof handler === 'function' ? 'ok' : 'no handler'`, null);
+  if (!r.ok) return r.message;
+  return r.value === 'ok' ? null : 'the code must define function handler(webhook)';
+}
+
+/** Runs the endpoint's transformation over one request. */
+export async function runTransformation(code: string, input: TransformInput): Promise<TransformResult> {
+  const webhook = {
+    method: input.method,
+    url: input.url,
+    eventType: input.eventType,
+    payload: input.payload,
+    cancel: false,
+  };
+  const r = await evaluate(
+    code,
+    `(function () { var w = JSON.parse(__input); var r = handler(w); if (r === undefined) r = w; return JSON.stringify(r === null ? null : r); })()`,
+    JSON.stringify(webhook),
+  );
+  if (!r.ok) return { kind: 'error', message: r.message };
+  let out: unknown;
+  try {
+    out = JSON.parse(r.value);
+  } catch {
+    return { kind: 'error', message: 'handler returned something that is not JSON' };
+  }
+  if (out === null || typeof out !== 'object' || Array.isArray(out))
+    return {
+      kind: 'error',
+      message: 'handler must return the webhook object (or nothing, to keep it as it was changed)',
+    };
+  const w = out as { method?: unknown; url?: unknown; payload?: unknown; cancel?: unknown };
+  if (w.cancel === true) return { kind: 'cancel' };
+  if (w.method !== 'POST' && w.method !== 'PUT')
+    return { kind: 'error', message: `webhook.method must be "POST" or "PUT", not ${JSON.stringify(w.method)}` };
+  if (typeof w.url !== 'string' || !/^https?:\/\//i.test(w.url))
+    return { kind: 'error', message: 'webhook.url must be an http:// or https:// URL' };
+  if (w.payload === undefined) return { kind: 'error', message: 'webhook.payload is missing' };
+  const body = typeof w.payload === 'string' ? w.payload : JSON.stringify(w.payload);
+  if (Buffer.byteLength(body) > MAX_OUTPUT_BYTES)
+    return { kind: 'error', message: 'the transformed body is larger than 1 MB' };
+  return { kind: 'send', method: w.method, url: w.url, body };
+}

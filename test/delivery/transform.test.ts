@@ -1,0 +1,93 @@
+/**
+ * The transformation sandbox alone: reshaping, cancelling, PUT to another
+ * URL, and hostile code, each failing its own run with a reason while the
+ * next run works; the same input always gives the same output.
+ */
+import { expect } from 'chai';
+import { checkTransformation, runTransformation, TRANSFORM_LIMITS } from '../../src/delivery/transform.js';
+
+const input = {
+  method: 'POST' as const,
+  url: 'https://crm.example.com/intake',
+  eventType: 'enrollment.created',
+  payload: {
+    id: 'evt_1',
+    event: 'enrollment.created',
+    created_at: '2026-12-06T10:00:00Z',
+    data: { student_id: 's1', course_id: 'c1' },
+  },
+};
+const run = (code: string) => runTransformation(code, input);
+
+describe('transformation sandbox', () => {
+  it('reshapes the body, keeps the request as it was when nothing is returned, and cancels', async () => {
+    expect(
+      await run(
+        'function handler(w) { w.payload = { contact: w.payload.data.student_id, type: w.eventType }; return w; }',
+      ),
+    ).to.deep.equal({
+      kind: 'send',
+      method: 'POST',
+      url: 'https://crm.example.com/intake',
+      body: '{"contact":"s1","type":"enrollment.created"}',
+    });
+    expect(await run('function handler(w) { w.payload.data.extra = 1; }')).to.deep.include({
+      body: JSON.stringify({ ...input.payload, data: { ...input.payload.data, extra: 1 } }),
+    });
+    expect(await run('function handler(w) { w.cancel = w.payload.data.course_id === "c1"; return w; }')).to.deep.equal({
+      kind: 'cancel',
+    });
+  });
+
+  it('may PUT to another URL; other methods and URLs are refused', async () => {
+    expect(
+      await run('function handler(w) { w.method = "PUT"; w.url = w.url + "/" + w.payload.data.student_id; return w; }'),
+    ).to.deep.include({
+      method: 'PUT',
+      url: 'https://crm.example.com/intake/s1',
+    });
+    expect(await run('function handler(w) { w.method = "DELETE"; return w; }')).to.deep.equal({
+      kind: 'error',
+      message: 'webhook.method must be "POST" or "PUT", not "DELETE"',
+    });
+    expect(await run('function handler(w) { w.url = "file:///etc/passwd"; return w; }')).to.deep.equal({
+      kind: 'error',
+      message: 'webhook.url must be an http:// or https:// URL',
+    });
+    expect(await run('function handler(w) { return 42; }')).to.have.property('kind', 'error');
+  });
+
+  it('stops hostile code with a reason each time, and the next run still works', async () => {
+    const hostile: [string, RegExp][] = [
+      ['function handler(w) { while (true) {} }', new RegExp(`longer than ${TRANSFORM_LIMITS.cpuMs} ms`)],
+      ['function handler(w) { var s = "x"; while (true) s += s; }', /more than 16 MB|string too long/],
+      ['function handler(w) { var a = []; while (true) a.push(new Array(1e5).fill(1)); }', /more than 16 MB/],
+      ['function handler(w) { function f(n) { return f(n + 1) + 1; } return f(0); }', /stack|recursed/i],
+      ['function handler(w) { return globalThis.constructor.constructor("return process")(); }', /process/],
+      ['function handler(w) { require("fs"); return w; }', /require/],
+      ['function handler(w) { setTimeout(function () {}, 1); return w; }', /setTimeout/],
+      ['function handler(w) { w.payload = Date.now(); return w; }', /Date/],
+      ['function handler(w) { w.payload = Math.random(); return w; }', /Math.random is not available/],
+      ['function handler(w) {\n  throw new Error("bad mapping");\n}', /^Error: bad mapping \(line 2\)$/],
+    ];
+    for (const [code, reason] of hostile) {
+      const r = await run(code);
+      expect(r.kind, code).to.equal('error');
+      expect((r as { message: string }).message, code).to.match(reason);
+      expect((await run('function handler(w) { return w; }')).kind, `after ${code}`).to.equal('send');
+    }
+  });
+
+  it('gives the same output for the same input', async () => {
+    const code =
+      'function handler(w) { w.payload = { n: JSON.stringify(w.payload).length, keys: Object.keys(w.payload.data) }; return w; }';
+    const first = await run(code);
+    for (let i = 0; i < 5; i++) expect(await run(code)).to.deep.equal(first);
+  });
+
+  it('refuses code that does not compile or defines no handler, naming the line', async () => {
+    expect(await checkTransformation('function handler(w) {\n  return w\n')).to.match(/^SyntaxError: .*\(line \d\)$/);
+    expect(await checkTransformation('var x = 1;')).to.equal('the code must define function handler(webhook)');
+    expect(await checkTransformation('function handler(w) { return w; }')).to.equal(null);
+  });
+});

@@ -1,0 +1,52 @@
+/**
+ * The transformation box on an endpoint's page in Chromium: "Try it" shows
+ * the request that would be sent (or the error) without saving, and Save
+ * compiles the code first.
+ */
+import { expect } from 'chai';
+import { SCREENS, useAdminPage } from '../support/browser.js';
+import { useTestDb } from '../support/db.js';
+import { ADMIN_PASSWORD, useSidecar } from '../support/sidecar.js';
+
+describe('transformation on the endpoint page in Chromium', function () {
+  this.timeout(60_000);
+  const db = useTestDb('transformui');
+  const fx = useSidecar(db);
+  const admin = useAdminPage(() => fx.sidecar.url, ADMIN_PASSWORD);
+
+  it('tries code on an example, shows the error of bad code with its line, and saves good code', async () => {
+    const page = admin.page;
+    const ep = await fx.endpoint('https://crm.example.com/intake', ['*']);
+    await admin.signIn();
+    await page.goto(`${fx.sidecar.url}/admin/endpoints/${ep.id}#transformation`);
+    await page.fill(
+      '#transformation-code',
+      'function handler(webhook) {\n  var d = webhook.payload.data;\n  webhook.method = "PUT";\n  webhook.payload = { email: d.student_name, course: d.course_title };\n  return webhook;\n}',
+    );
+    await page.selectOption('#trial-type', 'enrollment.created');
+    await page.click('button[value=try]');
+    expect(await page.locator('#trial').textContent()).to.include('would send');
+    expect(await page.locator('#trial code').nth(1).textContent()).to.equal('PUT https://crm.example.com/intake');
+    expect(JSON.parse((await page.locator('#trial pre').textContent())!)).to.deep.equal({
+      email: 'Ada Lovelace',
+      course: 'Analytical Engines 101',
+    });
+    await page.locator('#transformation').screenshot({ path: `${SCREENS}/23-transformation.png` });
+    expect((await fx.api('GET', `/api/endpoints/${ep.id}`)).body.transformation, 'trying saves nothing').to.equal(null);
+
+    await page.fill('#transformation-code', 'function handler(webhook) {\n  return webhook.payload.data.nope.x;\n}');
+    await page.click('button[value=try]');
+    expect(await page.locator('#trial').textContent()).to.match(/fails.*TypeError.*\(line 2\)/s);
+    await page.fill('#transformation-code', 'function handler(webhook) {\n  return webhook\n');
+    await page.click('button[value=save]');
+    expect(await page.locator('#transformation-error').textContent()).to.match(/^transformation: SyntaxError/);
+    expect(await page.inputValue('#transformation-code')).to.equal('function handler(webhook) {\n  return webhook\n');
+
+    await page.fill('#transformation-code', 'function handler(webhook) { webhook.cancel = true; return webhook; }');
+    await page.click('button[value=save]');
+    await page.waitForURL(/notice=transformation-saved/);
+    expect((await fx.api('GET', `/api/endpoints/${ep.id}`)).body.transformation).to.equal(
+      'function handler(webhook) { webhook.cancel = true; return webhook; }',
+    );
+  });
+});
