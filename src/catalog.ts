@@ -218,11 +218,154 @@ const OWN_EXAMPLES: Readonly<Record<string, Record<string, unknown>>> = {
   },
 };
 
+/**
+ * The shape of each type's `data`, as a compact spec turned into JSON
+ * Schema (draft 2020-12) below: `id` a string id, `money` an integer in
+ * minor units, `time` an RFC 3339 date-time, a trailing `?` optional.
+ * Receivers may rely on the required fields; LMSs may add others
+ * (additionalProperties stays open, so a newer LMS never fails here).
+ */
+type FieldKind =
+  | 'id'
+  | 'string'
+  | 'email'
+  | 'time'
+  | 'url'
+  | 'money'
+  | 'currency'
+  | 'integer'
+  | 'number'
+  | 'boolean'
+  | 'strings'
+  | 'items';
+type FieldSpec = FieldKind | `${FieldKind}?`;
+
+const who = { student_id: 'id', student_name: 'string?', student_email: 'email?' } as const;
+const course = { course_id: 'id', course_title: 'string?' } as const;
+const endpointFields = { endpoint_id: 'integer', url: 'url', description: 'string?' } as const;
+
+const DATA_SPECS: Readonly<Record<string, Record<string, FieldSpec>>> = {
+  'student.registered': { student_id: 'id', email: 'email', name: 'string?', registered_at: 'time?' },
+  'student.updated': { student_id: 'id', changed: 'strings?', email: 'email?' },
+  'student.deleted': { student_id: 'id', deleted_at: 'time?' },
+  'enrollment.created': {
+    enrollment_id: 'id?',
+    ...who,
+    ...course,
+    source: 'string?',
+    order_id: 'id?',
+    amount: 'money?',
+  },
+  'enrollment.completed': {
+    enrollment_id: 'id?',
+    ...who,
+    ...course,
+    completed_at: 'time?',
+    grade: 'number?',
+    progress: 'number?',
+  },
+  'enrollment.expired': { enrollment_id: 'id?', ...who, ...course, expired_at: 'time?', reason: 'string?' },
+  'order.created': { order_id: 'id', ...who, items: 'items?', total: 'money', currency: 'currency' },
+  'order.completed': { order_id: 'id', student_id: 'id?', total: 'money', currency: 'currency', paid_at: 'time?' },
+  'order.refunded': { order_id: 'id', refund_id: 'id?', amount: 'money', currency: 'currency', reason: 'string?' },
+  'payment.completed': { payment_id: 'id', order_id: 'id?', amount: 'money', currency: 'currency', gateway: 'string?' },
+  'payment.failed': {
+    payment_id: 'id',
+    order_id: 'id?',
+    amount: 'money',
+    currency: 'currency',
+    gateway: 'string?',
+    failure_code: 'string?',
+  },
+  'payment.refunded': { payment_id: 'id', refund_id: 'id?', amount: 'money', currency: 'currency' },
+  'subscription.created': {
+    subscription_id: 'id',
+    ...who,
+    plan_id: 'id?',
+    status: 'string?',
+    current_period_end: 'time?',
+  },
+  'subscription.renewed': { subscription_id: 'id', ...who, order_id: 'id?', current_period_end: 'time?' },
+  'subscription.cancelled': { subscription_id: 'id', ...who, cancelled_at: 'time?', ends_at: 'time?' },
+  'course.published': { course_id: 'id', title: 'string?', url: 'url?', published_at: 'time?' },
+  'course.updated': { course_id: 'id', changed: 'strings?', title: 'string?' },
+  'lesson.completed': { lesson_id: 'id', lesson_title: 'string?', ...course, ...who, completed_at: 'time?' },
+  'quiz.submitted': {
+    quiz_id: 'id',
+    quiz_title: 'string?',
+    ...course,
+    ...who,
+    score: 'number',
+    max_score: 'number?',
+    passed: 'boolean?',
+  },
+  'certificate.issued': { certificate_id: 'id', ...course, ...who, url: 'url?' },
+  'webhook.test': { endpoint_id: 'integer', message: 'string', sent_at: 'time' },
+  'webhook.endpoint_failing': { ...endpointFields, failing_since: 'time' },
+  'webhook.endpoint_disabled': { ...endpointFields, reason: 'string', disabled_at: 'time' },
+  'webhook.endpoint_recovered': { ...endpointFields, failing_since: 'time?', recovered_at: 'time' },
+  'webhook.delivery_failed': {
+    endpoint_id: 'integer',
+    url: 'url',
+    delivery_id: 'integer',
+    event_id: 'string',
+    event_type: 'string',
+    attempts: 'integer',
+    last_status_code: 'integer?',
+    last_error: 'string?',
+  },
+};
+
+function fieldSchema(kind: FieldKind): Record<string, unknown> {
+  switch (kind) {
+    case 'id':
+      return { type: 'string', minLength: 1 };
+    case 'email':
+      return { type: 'string', format: 'email' };
+    case 'time':
+      return { type: 'string', format: 'date-time' };
+    case 'url':
+      return { type: 'string', format: 'uri' };
+    case 'money':
+      return { type: 'integer', description: 'minor units (cents)' };
+    case 'currency':
+      return { type: 'string', pattern: '^[A-Z]{3}$', description: 'ISO 4217' };
+    case 'strings':
+      return { type: 'array', items: { type: 'string' } };
+    case 'items':
+      return { type: 'array', items: { type: 'object' } };
+    default:
+      return { type: kind };
+  }
+}
+
+/** The JSON Schema of one type's `data`. */
+function dataSchema(spec: Record<string, FieldSpec>): Record<string, unknown> {
+  const properties: Record<string, unknown> = {};
+  const required: string[] = [];
+  for (const [name, field] of Object.entries(spec)) {
+    const optional = field.endsWith('?');
+    const kind = (optional ? field.slice(0, -1) : field) as FieldKind;
+    // An optional field may be absent or null (an LMS without that value).
+    const base = fieldSchema(kind);
+    properties[name] = optional ? { ...base, type: [base.type as string, 'null'] } : base;
+    if (!optional) required.push(name);
+  }
+  return { type: 'object', properties, required, additionalProperties: true };
+}
+
+/** Each catalog type's JSON Schema of `data`. */
+export const EVENT_SCHEMAS: Readonly<Record<string, Record<string, unknown>>> = Object.freeze(
+  Object.fromEntries(Object.entries(DATA_SPECS).map(([type, spec]) => [type, dataSchema(spec)])),
+);
+
 export interface CatalogEntry {
   type: string;
   group: string;
   description: string;
   example: Record<string, unknown>;
+  /** JSON Schema of `data`. */
+  schema: Record<string, unknown>;
 }
 
 export const CATALOG: readonly CatalogEntry[] = Object.entries(EVENT_CATALOG).flatMap(([group, types]) =>
@@ -231,5 +374,6 @@ export const CATALOG: readonly CatalogEntry[] = Object.entries(EVENT_CATALOG).fl
     group,
     description: EVENT_DESCRIPTIONS[type] ?? '',
     example: SAMPLE_PAYLOADS[type] ?? OWN_EXAMPLES[type] ?? {},
+    schema: EVENT_SCHEMAS[type] ?? { type: 'object' },
   })),
 );

@@ -18,6 +18,8 @@ export interface DeliveryObserver {
   attempt(endpointId: number, ok: boolean, durationMs: number): void;
   completed(endpointId: number, outcome: 'succeeded' | 'retry' | 'failed' | 'paused' | 'cancelled'): void;
   rejected(count: number): void;
+  /** An accepted event whose data did not fit its catalog type's schema (delivered anyway). */
+  schemaMismatch?(eventType: string): void;
 }
 
 export interface Metrics extends DeliveryObserver {
@@ -44,6 +46,13 @@ export function createMetrics(pool: Pool, t: Tables): Metrics {
   const rejected = new Counter({
     name: 'webhooks_outbox_rows_rejected_total',
     help: 'Outbox rows this process rejected (bad JSON, too large, empty type, reused event_id)',
+    registers: [registry],
+  });
+
+  const mismatches = new Counter({
+    name: 'webhooks_schema_mismatches_total',
+    help: "Accepted events whose data did not fit their catalog type's JSON Schema (delivered anyway; noted on the outbox row)",
+    labelNames: ['event_type'],
     registers: [registry],
   });
 
@@ -109,6 +118,9 @@ export function createMetrics(pool: Pool, t: Tables): Metrics {
     },
     rejected(count) {
       rejected.inc(count);
+    },
+    schemaMismatch(eventType) {
+      mismatches.inc({ event_type: eventType });
     },
   };
 }

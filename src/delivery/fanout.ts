@@ -14,6 +14,7 @@ import { existingEventIds, insertEvents, type NewEvent } from '../db/events.js';
 import { insertDeliveries, type NewDelivery } from '../db/deliveries.js';
 import { listEndpoints, lockEndpoints } from '../db/endpoints.js';
 import { admitHeads, yieldToEarlier } from '../db/ordering.js';
+import { dataProblem } from './schemas.js';
 import { subscribed } from './subscriptions.js';
 import { filterMatches } from './filters.js';
 import type { Endpoint } from '../types.js';
@@ -63,7 +64,15 @@ const quote = (s: string) => JSON.stringify(s.length > 80 ? s.slice(0, 80) + 'â€
 /** What fan-out makes of one row on its own (before ids are compared with other rows). */
 export type RowJudgement =
   | { ok: false; reason: string }
-  | { ok: true; occurredAt: Date; insertedAt: Date; note: string | null; orderingKey: string | null };
+  | {
+      ok: true;
+      occurredAt: Date;
+      insertedAt: Date;
+      note: string | null;
+      orderingKey: string | null;
+      /** Its data does not fit its catalog type's schema (delivered anyway, and noted). */
+      schemaMismatch: boolean;
+    };
 
 /** Checks every column fan-out reads; pure, so each rule has a test without a database. */
 export function judgeRow(
@@ -105,21 +114,33 @@ export function judgeRow(
     }
     return no('payload is NULL; it must be JSON text');
   }
+  let data: unknown;
   try {
-    JSON.parse(row.payload);
+    data = JSON.parse(row.payload);
   } catch (err) {
     return no(`payload is not valid JSON: ${(err as Error).message}`);
   }
+  const drift = dataProblem(row.eventType, data);
   // inserted_at is UTC by construction; created_at only when the LMS session ran in UTC (rows from before inserted_at).
   const insertedAt = parseUtcDateTime(row.insertedAtText) ?? parseUtcDateTime(row.createdAtText) ?? now;
   const occurredAt = parseUtcDateTime(row.occurredAtText);
-  const note =
+  const notes = [
     row.occurredAtText !== null && occurredAt === null
       ? `occurred_at ${quote(row.occurredAtText)} is not a real time; the insertion time was used instead`
-      : null;
+      : null,
+    drift,
+  ].filter((x): x is string => x !== null);
+  const note = notes.length ? notes.join('; ').slice(0, 500) : null;
   // An empty key means "no key", as NULL does: it holds nothing back.
   const orderingKey = row.orderingKey === null || row.orderingKey === '' ? null : row.orderingKey;
-  return { ok: true, occurredAt: occurredAt ?? insertedAt, insertedAt, note, orderingKey };
+  return {
+    ok: true,
+    occurredAt: occurredAt ?? insertedAt,
+    insertedAt,
+    note,
+    orderingKey,
+    schemaMismatch: drift !== null,
+  };
 }
 
 export interface FanoutResult {
@@ -131,6 +152,8 @@ export interface FanoutResult {
   deliveries: number;
   /** Of those, deliveries put in line behind an ordering key (their head is due once settled). */
   inLine: number;
+  /** The event types of accepted rows whose data did not fit their catalog schema. */
+  mismatched: string[];
 }
 
 export interface FanoutOptions {
@@ -142,7 +165,15 @@ export interface FanoutOptions {
   statementBytes?: number;
 }
 
-const EMPTY: FanoutResult = { rows: 0, truncated: false, accepted: 0, rejected: 0, deliveries: 0, inLine: 0 };
+const EMPTY: FanoutResult = {
+  rows: 0,
+  truncated: false,
+  accepted: 0,
+  rejected: 0,
+  deliveries: 0,
+  inLine: 0,
+  mismatched: [],
+};
 
 /** A batch the database refused, with the rows it held, so they can be tried apart. */
 export class BatchRefusedError extends Error {
@@ -209,7 +240,12 @@ async function fanOutRows(
   opts: FanoutOptions,
 ): Promise<FanoutResult> {
   const endpoints = await listEndpoints(conn, t);
-  const { outcomes, events, targets } = acceptRows(batch, opts, endpoints, await earlierEventIds(conn, t, batch));
+  const { outcomes, events, targets, mismatched } = acceptRows(
+    batch,
+    opts,
+    endpoints,
+    await earlierEventIds(conn, t, batch),
+  );
   const pks = await insertEvents(conn, t, events);
   // Ordered endpoints with keyed events in this batch: locked, and their flag read under the lock.
   const ordered = await lockEndpoints(
@@ -233,6 +269,7 @@ async function fanOutRows(
     rejected: batch.length - events.length,
     deliveries: deliveries.length,
     inLine: deliveries.filter((d) => d.status === 'waiting').length,
+    mismatched,
   };
 }
 
@@ -254,6 +291,7 @@ function acceptRows(batch: OutboxRow[], opts: FanoutOptions, endpoints: Endpoint
   const outcomes: OutboxOutcome[] = [];
   const events: AcceptedEvent[] = [];
   const targets = new Map<string, Endpoint[]>();
+  const mismatched: string[] = [];
   for (const row of batch) {
     const j = judgeRow(row, opts.maxPayloadBytes, undefined, opts.statementBytes);
     let reason = j.ok ? null : j.reason;
@@ -271,6 +309,7 @@ function acceptRows(batch: OutboxRow[], opts: FanoutOptions, endpoints: Endpoint
       outcomes.push({ id: row.id, eventId: null, rejectedReason: reason, note: null, deliveryCount: 0 });
       continue;
     }
+    if (j.schemaMismatch) mismatched.push(row.eventType);
     const eventId = row.eventId ?? newEventId();
     // The envelope's created_at is the insertion instant (the contract); occurred_at, the business time, is kept beside it.
     const body = buildEnvelope(eventId, row.eventType, j.insertedAt, row.payload!);
@@ -286,7 +325,7 @@ function acceptRows(batch: OutboxRow[], opts: FanoutOptions, endpoints: Endpoint
     targets.set(eventId, subs);
     outcomes.push({ id: row.id, eventId, rejectedReason: null, note: j.note, deliveryCount: subs.length });
   }
-  return { outcomes, events, targets };
+  return { outcomes, events, targets, mismatched };
 }
 
 /**
@@ -395,6 +434,7 @@ async function isolate(
       rejected: total.rejected + r.rejected,
       deliveries: total.deliveries + r.deliveries,
       inLine: total.inLine + r.inLine,
+      mismatched: [...total.mismatched, ...r.mismatched],
     };
   }
   return total;

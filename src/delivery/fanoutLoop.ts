@@ -80,6 +80,7 @@ export function createFanOutLoop(deps: {
           log.warn('outbox rows rejected; see Events in the admin UI for the reasons', { count: r.rejected });
           deps.observer?.rejected(r.rejected);
         }
+        for (const type of r.mismatched) deps.observer?.schemaMismatch?.(type);
         if (r.deliveries > 0) deps.pump();
         if (r.inLine > 0) pumpAfterSettling();
         // A short batch means the outbox is drained, unless the byte budget cut it.

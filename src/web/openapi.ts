@@ -9,6 +9,7 @@ import joiToJson from 'joi-to-json';
 import type Joi from 'joi';
 import * as schemas from '../manage/schemas.js';
 import { DELIVERY_STATUSES, ENDPOINT_TYPES } from '../types.js';
+import { CATALOG } from '../catalog.js';
 
 type Json = Record<string, unknown>;
 
@@ -202,6 +203,7 @@ export function openApiDocument(version: string): Json {
       ...catalogAndSettingsPaths(),
       ...hookPaths(),
     },
+    webhooks: eventWebhooks(),
   };
   return cached;
 }
@@ -331,6 +333,42 @@ function deliveryPaths(): Json {
   };
 }
 
+/**
+ * Every catalog event as OpenAPI 3.1 `webhooks`: the envelope with that
+ * type's `data` schema, so receivers can generate types for what they get.
+ */
+function eventWebhooks(): Json {
+  return Object.fromEntries(
+    CATALOG.map((c) => [
+      c.type,
+      {
+        post: {
+          summary: c.description,
+          requestBody: {
+            required: true,
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  required: ['id', 'event', 'created_at', 'data'],
+                  properties: {
+                    id: { type: 'string' },
+                    event: { type: 'string', const: c.type },
+                    created_at: { type: 'string', format: 'date-time' },
+                    data: c.schema,
+                  },
+                },
+                example: { id: 'evt_example', event: c.type, created_at: '2025-03-20T10:30:00Z', data: c.example },
+              },
+            },
+          },
+          responses: { '200': { description: 'any 2xx: received' } },
+        },
+      },
+    ]),
+  );
+}
+
 /** REST hooks (Zapier) and the caller's identity: what a `hooks` key may reach. */
 function hookPaths(): Json {
   const hook = {
@@ -392,6 +430,7 @@ function catalogAndSettingsPaths(): Json {
                     group: { type: 'string' },
                     description: { type: 'string' },
                     example: { type: 'object' },
+                    schema: { type: 'object', description: 'JSON Schema (2020-12) of data' },
                   },
                 },
               },

@@ -6,7 +6,8 @@
  * --drain-only=N (just the raw ceiling and one drain of N events × 1 endpoint),
  * --ordered-only=N (N keyed events drained unordered, then ordered per key over 1,000 keys),
  * --filtered-only=N (N events drained without, then through, a 3-condition filter),
- * --memory-only=N (a fresh sidecar's idle RSS, then the peak RSS and major GCs of draining N deliveries).
+ * --memory-only=N (a fresh sidecar's idle RSS, then the peak RSS and major GCs of draining N deliveries),
+ * --transform-only=N (CPU per run of a trivial and a realistic transformation in the sandbox, N runs each, and the RSS after).
  * Environment: BENCH_CPU_PROF=dir (a V8 CPU profile per sidecar process),
  * BENCH_NODE_FLAGS='--flag …' (appended to npm start's node flags, to measure them).
  */
@@ -32,6 +33,7 @@ const FILTERED_ONLY = Number(process.argv.find((a) => a.startsWith('--filtered-o
 const SCALE_ONLY = process.argv.includes('--scale-only');
 const SLOW_ONLY = process.argv.includes('--slow-only');
 const MEMORY_ONLY = Number(process.argv.find((a) => a.startsWith('--memory-only='))?.split('=')[1] ?? 0);
+const TRANSFORM_ONLY = Number(process.argv.find((a) => a.startsWith('--transform-only='))?.split('=')[1] ?? 0);
 const ORDERED_ONLY = Number(process.argv.find((a) => a.startsWith('--ordered-only='))?.split('=')[1] ?? 0);
 const scale = (n: number) => (QUICK ? Math.max(100, Math.round(n / 20)) : n);
 const CONCURRENCY = 64;
@@ -472,6 +474,58 @@ const pipelineRun = () =>
     START_FLAGS,
   );
 
+/**
+ * What a transformation costs per delivery: the sandbox run alone (a fresh
+ * QuickJS runtime, the code compiled and run, the result checked), for a
+ * trivial handler and a realistic one (rename fields, build a nested
+ * body), and the RSS after N runs of each (the sandbox must not leak).
+ */
+async function transformFigures(n: number) {
+  const { runTransformation } = await import('../../src/delivery/transform.js');
+  const input = {
+    method: 'POST' as const,
+    url: 'https://crm.example.com/intake',
+    eventType: 'enrollment.created',
+    payload: { id: 'evt_1', event: 'enrollment.created', created_at: '2026-12-06T10:00:00Z', data: SAMPLE_DATA },
+  };
+  const codes = {
+    trivial: 'function handler(webhook) { return webhook; }',
+    realistic: `function handler(webhook) {
+      var d = webhook.payload.data;
+      webhook.payload = { contact: { id: d.student_id, name: d.student_name, email: d.student_email },
+        enrolment: { course: { id: d.course_id, title: d.course_title }, source: d.source, at: webhook.payload.created_at },
+        tags: ['lms', webhook.eventType.split('.')[0]] };
+      return webhook;
+    }`,
+  };
+  for (const [name, code] of Object.entries(codes)) {
+    await runTransformation(code, input);
+    const cpu0 = process.cpuUsage();
+    for (let i = 0; i < n; i++) await runTransformation(code, input);
+    const cpu = process.cpuUsage(cpu0);
+    report(
+      `transform_${name}_cpu_us`,
+      `${name} transformation, CPU per run (${n} runs)`,
+      (cpu.user + cpu.system) / n,
+      'µs',
+    );
+  }
+  report('transform_rss_mb', `RSS after ${2 * n} sandbox runs`, process.memoryUsage().rss / 1048576, 'MB', {
+    text: '≤ 150 MB',
+    ok: process.memoryUsage().rss / 1048576 <= 150,
+  });
+}
+
+const SAMPLE_DATA = {
+  enrollment_id: 'enr_5501',
+  student_id: 'student_xyz789',
+  student_name: 'Ada Lovelace',
+  student_email: 'ada@example.com',
+  course_id: 'course_abc123',
+  course_title: 'Analytical Engines 101',
+  source: 'order',
+};
+
 /** Thrown to end a partial run early, not a failure. */
 class Done extends Error {}
 
@@ -481,6 +535,10 @@ let failed = false;
 try {
   if (SCALE_ONLY) {
     await scaleReport(db);
+    throw new Done();
+  }
+  if (TRANSFORM_ONLY > 0) {
+    await transformFigures(TRANSFORM_ONLY);
     throw new Done();
   }
   if (MEMORY_ONLY > 0) {

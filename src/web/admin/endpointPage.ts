@@ -3,7 +3,7 @@ import type { Response } from 'express';
 import type { Service } from '../../manage/service.js';
 import { describeFilter } from '../../delivery/filters.js';
 import { describeSubscription } from '../../delivery/subscriptions.js';
-import { EVENT_DESCRIPTIONS } from '../../catalog.js';
+import { CATALOG, EVENT_DESCRIPTIONS } from '../../catalog.js';
 import { attemptsChart } from '../charts.js';
 import { maskSecret } from '../apiPresent.js';
 import { toField } from './pageHelpers.js';
@@ -63,6 +63,10 @@ export async function renderEndpoint(
 }
 
 /** What the add and edit forms both show. */
+const FIELDS_OF: Readonly<Record<string, string[]>> = Object.fromEntries(
+  CATALOG.map((c) => [c.type, Object.keys((c.schema as { properties?: object }).properties ?? {})]),
+);
+
 /** The "Sends" choices, in the form's words. */
 const ENDPOINT_TYPE_CHOICES: [string, string][] = [
   ['webhook', 'Signed webhook (the JSON envelope)'],
@@ -79,5 +83,7 @@ export async function formLocals(service: Service) {
     descriptions: EVENT_DESCRIPTIONS,
     orderingAvailable: await service.orderingAvailable(),
     endpointTypes: ENDPOINT_TYPE_CHOICES,
+    // Each catalog type's data fields, from its schema: beside the event choices, filter and templates.
+    fieldsOf: FIELDS_OF,
   };
 }
