@@ -29,6 +29,16 @@ export function requireApiKey(token: string | undefined, service: Service): Requ
     res.status(401).json({ error: { code: 'unauthorized', message } });
   };
   return (req, res, next) => {
+    // DESIGN: the API is off while API_TOKEN is unset; keys work once it is on.
+    if (!token) {
+      res.status(404).json({
+        error: {
+          code: 'api_disabled',
+          message: 'the API is off: set API_TOKEN to enable it (API keys made in the admin then work beside it)',
+        },
+      });
+      return;
+    }
     const given = bearerOf(req.get('authorization'));
     if (given === null) return refuse(res, 'missing bearer token in the Authorization header: an API key or API_TOKEN');
     if (hasBearer(req.get('authorization'), token)) {

@@ -31,14 +31,14 @@ describe('JSON API', function () {
       expect((await api('GET', '/api/endpoints')).status).to.equal(200);
     });
 
-    it('takes only API keys when API_TOKEN is unset', async () => {
+    it('is off (404 with a reason) when API_TOKEN is unset, API keys included', async () => {
       const other = await startInProcess(db.get().url, { API_TOKEN: '' }, { loop: false });
       try {
         const res = await apiClient(other.url)('GET', '/api/endpoints', undefined, API_TOKEN);
-        expect(res.status).to.equal(401);
-        expect(res.body.error.message).to.match(/wrong bearer token/);
+        expect(res.status).to.equal(404);
+        expect(res.body.error.message).to.match(/set API_TOKEN/);
         const { key } = await other.service.createApiKey('ops', 'full');
-        expect((await apiClient(other.url)('GET', '/api/endpoints', undefined, key)).status).to.equal(200);
+        expect((await apiClient(other.url)('GET', '/api/endpoints', undefined, key)).status).to.equal(404);
       } finally {
         await other.stop();
       }
