@@ -8,7 +8,8 @@
  * --filtered-only=N (N events drained without, then through, a 3-condition filter),
  * --memory-only=N (a fresh sidecar's idle RSS, then the peak RSS and major GCs of draining N deliveries),
  * --transform-only=N (CPU per run of a trivial and a realistic transformation in the sandbox, N runs each, and the RSS after).
- * Environment: BENCH_CPU_PROF=dir (a V8 CPU profile per sidecar process),
+ * Environment: BENCH_CPU_PROF=dir (a V8 CPU profile per sidecar process), BENCH_TRANSFORM=1 (--memory-only
+ * deliveries go through a realistic transformation),
  * BENCH_NODE_FLAGS='--flag …' (appended to npm start's node flags, to measure them).
  */
 import { fork } from 'node:child_process';
@@ -134,7 +135,7 @@ async function drain(
   events: number,
   endpoints: number,
   pid?: number,
-  opts: { keys?: number; ordered?: boolean; filter?: unknown; delayMs?: number } = {},
+  opts: { keys?: number; ordered?: boolean; filter?: unknown; delayMs?: number; transformation?: string } = {},
 ): Promise<number> {
   for (let i = 0; i < endpoints; i++) {
     await api('POST', '/api/endpoints', {
@@ -143,6 +144,7 @@ async function drain(
       confirm: true,
       ordered: opts.ordered === true,
       ...(opts.filter ? { filter: opts.filter } : {}),
+      ...(opts.transformation ? { transformation: opts.transformation } : {}),
     });
   }
   await ask('reset');
@@ -490,13 +492,7 @@ async function transformFigures(n: number) {
   };
   const codes = {
     trivial: 'function handler(webhook) { return webhook; }',
-    realistic: `function handler(webhook) {
-      var d = webhook.payload.data;
-      webhook.payload = { contact: { id: d.student_id, name: d.student_name, email: d.student_email },
-        enrolment: { course: { id: d.course_id, title: d.course_title }, source: d.source, at: webhook.payload.created_at },
-        tags: ['lms', webhook.eventType.split('.')[0]] };
-      return webhook;
-    }`,
+    realistic: REALISTIC_TRANSFORMATION,
   };
   for (const [name, code] of Object.entries(codes)) {
     await runTransformation(code, input);
@@ -515,6 +511,13 @@ async function transformFigures(n: number) {
     ok: process.memoryUsage().rss / 1048576 <= 150,
   });
 }
+
+const REALISTIC_TRANSFORMATION = `function handler(webhook) {
+  var d = webhook.payload.data;
+  webhook.payload = { contact: { id: d.student_id, name: d.student_name }, enrolment: { course: d.course_id, at: webhook.payload.created_at },
+    tags: ['lms', webhook.eventType.split('.')[0]] };
+  return webhook;
+}`;
 
 const SAMPLE_DATA = {
   enrollment_id: 'enr_5501',
@@ -546,7 +549,10 @@ try {
     const sc = await startSidecar(db);
     await sleep(10_000);
     report('idle_rss_mb', 'RSS of a fresh sidecar after 10 s idle', rssMb(sc.child.proc.pid!), 'MB');
-    const m = await drain(db, sc.api, 'bench.memoryonly', MEMORY_ONLY, 1, sc.child.proc.pid);
+    // BENCH_TRANSFORM=1: every delivery also goes through a realistic transformation in the sandbox.
+    const m = await drain(db, sc.api, 'bench.memoryonly', MEMORY_ONLY, 1, sc.child.proc.pid, {
+      ...(process.env.BENCH_TRANSFORM ? { transformation: REALISTIC_TRANSFORMATION } : {}),
+    });
     report('memory_only_per_s', `drain ${MEMORY_ONLY} (memory run)`, m, '/s');
     report('memory_only_cpu_us', 'sidecar CPU per delivery', perDelivery.cpuUs, 'µs');
     report('memory_only_major_gcs', 'major GCs in the drain', perDelivery.majorGcs, '');
