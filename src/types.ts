@@ -144,6 +144,18 @@ export type ErrorClass =
   /** The endpoint's transformation threw, ran out of time or memory, or returned something unusable: nothing was sent. */
   | 'transformation';
 
+/**
+ * Failures of our own making or the operator's configuration (a request we
+ * could not build, a message the template rendered badly, a transformation
+ * that failed): final at once, since a retry fails the same way, and never
+ * counted against the endpoint's health.
+ */
+export const OUR_FAULT: ReadonlySet<ErrorClass | null> = new Set<ErrorClass>([
+  'internal',
+  'message_rejected',
+  'transformation',
+]);
+
 export interface Attempt {
   id: number;
   deliveryId: number;

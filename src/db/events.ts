@@ -101,10 +101,10 @@ export async function latestEventData(
   t: Tables,
   type: string,
 ): Promise<Record<string, unknown> | null> {
-  const [r] = await rows(conn, `SELECT body FROM ${t.events} WHERE event_type = ? ORDER BY id DESC LIMIT 1`, [type]);
-  if (!r) return null;
+  const [body] = await latestEventBodies(conn, t, type, 1);
+  if (body === undefined) return null;
   try {
-    const data = (JSON.parse(String(r.body)) as { data?: unknown }).data;
+    const data = (JSON.parse(body) as { data?: unknown }).data;
     return data && typeof data === 'object' && !Array.isArray(data) ? (data as Record<string, unknown>) : null;
   } catch {
     return null;

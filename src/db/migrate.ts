@@ -37,16 +37,20 @@ export interface Migration {
   statements: string[];
 }
 
+/** The statements of an SQL file: split at a `;` ending a line, `--` comment lines dropped. */
+export function sqlStatements(text: string): string[] {
+  return text
+    .split(/;\s*$/m)
+    .map((s) => s.replace(/^\s*--.*$/gm, '').trim())
+    .filter(Boolean);
+}
+
 export async function loadMigrations(prefix: string, dir = SQL_DIR): Promise<Migration[]> {
   const files = (await readdir(dir)).filter((f) => /^\d{6}_[a-z0-9_]+\.sql$/.test(f)).sort();
   const out: Migration[] = [];
   for (const file of files) {
     const text = (await readFile(path.join(dir, file), 'utf8')).replaceAll('{prefix}', prefix);
-    const statements = text
-      .split(/;\s*$/m)
-      .map((s) => s.replace(/^\s*--.*$/gm, '').trim())
-      .filter(Boolean);
-    out.push({ id: Number(file.slice(0, 6)), name: file, statements });
+    out.push({ id: Number(file.slice(0, 6)), name: file, statements: sqlStatements(text) });
   }
   return out;
 }

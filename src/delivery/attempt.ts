@@ -13,7 +13,7 @@ import { failure, type Sender, type SendResult } from './send.js';
 import type { SettingsStore } from './settingsStore.js';
 import type { Recorded } from './recorder.js';
 import type { DeliveryObserver } from '../metrics.js';
-import { isChatType, type EndpointAuth, type Settings } from '../types.js';
+import { isChatType, OUR_FAULT, type EndpointAuth, type Settings } from '../types.js';
 import { coerceError } from '../errors.js';
 import { chatBody, readAnswer, type ChatVerdict } from './chat.js';
 import { runTransformation } from './transform.js';
@@ -37,12 +37,7 @@ export function decide(
   if (result.ok) return { status: 'succeeded', delayMs: null, disableReason: null };
   // Our own fault would fail the same way on every retry: fail now, with the reason.
   // The same code (or template) fails the same way on every retry: final, replayable once fixed.
-  if (
-    result.errorClass === 'internal' ||
-    result.errorClass === 'message_rejected' ||
-    result.errorClass === 'transformation'
-  )
-    return { status: 'failed', delayMs: null, disableReason: null };
+  if (OUR_FAULT.has(result.errorClass)) return { status: 'failed', delayMs: null, disableReason: null };
   if (verdict?.kind === 'gone') return { status: 'paused', delayMs: null, disableReason: verdict.reason };
   if (result.statusCode === 410) {
     return { status: 'paused', delayMs: null, disableReason: 'the endpoint answered 410 Gone' };

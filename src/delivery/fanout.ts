@@ -15,6 +15,7 @@ import { insertDeliveries, type NewDelivery } from '../db/deliveries.js';
 import { listEndpoints, lockEndpoints } from '../db/endpoints.js';
 import { admitHeads, yieldToEarlier } from '../db/ordering.js';
 import { dataProblem } from './schemas.js';
+import { CATALOG } from '../catalog.js';
 import { subscribed } from './subscriptions.js';
 import { filterMatches } from './filters.js';
 import type { Endpoint } from '../types.js';
@@ -35,6 +36,20 @@ export function formatTimestamp(d: Date): string {
  */
 export function buildEnvelope(eventId: string, eventType: string, occurredAt: Date, dataJson: string): string {
   return `{"id":${JSON.stringify(eventId)},"event":${JSON.stringify(eventType)},"created_at":"${formatTimestamp(occurredAt)}","data":${dataJson.trim()}}`;
+}
+
+/**
+ * A catalog type's example as the envelope a receiver gets: what REST hook
+ * samples and "Try it" show before any real event of that type exists.
+ */
+export function exampleEnvelope(eventType: string): string {
+  const example = CATALOG.find((c) => c.type === eventType)?.example ?? {};
+  return buildEnvelope(
+    `evt_sample_${eventType.replace('.', '_')}`,
+    eventType,
+    new Date('2025-03-20T10:30:00Z'),
+    JSON.stringify(example),
+  );
 }
 
 /** Lengths of our own columns (events.event_type, events.event_id). */

@@ -32,6 +32,7 @@ import { withTransaction } from '../db/transaction.js';
 import type { SettingsStore } from './settingsStore.js';
 import type { Logger } from '../log.js';
 import { coerceError } from '../errors.js';
+import { OUR_FAULT } from '../types.js';
 import { isTransient, retryConflicts } from '../db/conflicts.js';
 
 /** One attempt's outcome as the recorder writes it. */
@@ -59,9 +60,6 @@ export interface Recorder {
   pending(): number;
   lastError(): string | null;
 }
-
-/** Failures that are our configuration's, not the receiver's: they never count against an endpoint's health. */
-const OUR_FAULT = new Set(['internal', 'message_rejected', 'transformation']);
 
 const FLUSH_SIZE = 100;
 const FLUSH_DELAY_MS = 20;
@@ -269,7 +267,7 @@ async function writeResults(
   }
   // The sidecar's own faults say nothing about the endpoint's health.
   const failing = unique(
-    batch.filter((b) => b.attempt && !b.ok && !OUR_FAULT.has(b.attempt.errorClass ?? '')).map((b) => b.endpointId),
+    batch.filter((b) => b.attempt && !b.ok && !OUR_FAULT.has(b.attempt.errorClass)).map((b) => b.endpointId),
   );
   const healthy = unique(batch.filter((b) => b.ok).map((b) => b.endpointId));
   const recovered = await claimRecoveryReports(conn, t, healthy);

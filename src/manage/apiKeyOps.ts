@@ -11,8 +11,8 @@ import * as apiKeysSql from '../db/apiKeys.js';
 import * as endpointsSql from '../db/endpoints.js';
 import * as deliveryActionsSql from '../db/deliveryActions.js';
 import * as eventsSql from '../db/events.js';
-import { SAMPLE_PAYLOADS, CATALOG } from '../catalog.js';
-import { buildEnvelope } from '../delivery/fanout.js';
+import { CATALOG } from '../catalog.js';
+import { exampleEnvelope } from '../delivery/fanout.js';
 import { generateSecret } from '../delivery/sign.js';
 import { matches } from '../delivery/subscriptions.js';
 import { validateEndpointUrl } from '../delivery/targets.js';
@@ -134,17 +134,7 @@ export function apiKeyOps(ctx: ServiceContext) {
       if (stored.length > 0) return stored.map((body) => JSON.parse(body) as unknown);
       return CATALOG.filter((c) => matches(event, c.type))
         .slice(0, SAMPLES)
-        .map(
-          (c) =>
-            JSON.parse(
-              buildEnvelope(
-                `evt_sample_${c.type.replace('.', '_')}`,
-                c.type,
-                new Date('2025-03-20T10:30:00Z'),
-                JSON.stringify(SAMPLE_PAYLOADS[c.type] ?? c.example),
-              ),
-            ) as unknown,
-        );
+        .map((c) => JSON.parse(exampleEnvelope(c.type)) as unknown);
     },
   };
 }

@@ -5,8 +5,8 @@
  */
 import * as endpointsSql from '../db/endpoints.js';
 import * as eventsSql from '../db/events.js';
-import { CATALOG, SAMPLE_PAYLOADS } from '../catalog.js';
-import { buildEnvelope } from '../delivery/fanout.js';
+import { CATALOG } from '../catalog.js';
+import { exampleEnvelope } from '../delivery/fanout.js';
 import { checkTransformation, runTransformation } from '../delivery/transform.js';
 import { ValidationError } from '../errors.js';
 import type { ServiceContext } from './context.js';
@@ -42,14 +42,7 @@ export function transformOps(ctx: ServiceContext) {
       if (!CATALOG.some((c) => c.type === eventType))
         throw new ValidationError(`${eventType} is not a catalog event type`, 'event_type');
       const [latest] = await eventsSql.latestEventBodies(pool, t, eventType, 1);
-      const envelope =
-        latest ??
-        buildEnvelope(
-          'evt_example',
-          eventType,
-          new Date('2025-03-20T10:30:00Z'),
-          JSON.stringify(SAMPLE_PAYLOADS[eventType] ?? {}),
-        );
+      const envelope = latest ?? exampleEnvelope(eventType);
       const source = latest ? 'latest' : 'example';
       const r = await runTransformation(code, {
         method: 'POST',

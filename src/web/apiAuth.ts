@@ -11,9 +11,8 @@ import type { Service } from '../manage/service.js';
 
 /** Whether an Authorization header carries this bearer token (false when no token is configured). */
 export function hasBearer(header: string | undefined, token: string | undefined): boolean {
-  if (!token) return false;
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
-  return m !== null && constantTimeEqual(m[1]!, token);
+  const given = bearerOf(header);
+  return Boolean(token) && given !== null && constantTimeEqual(given, token!);
 }
 
 const bearerOf = (header: string | undefined) => /^Bearer\s+(\S+)\s*$/i.exec(header ?? '')?.[1] ?? null;
@@ -41,7 +40,7 @@ export function requireApiKey(token: string | undefined, service: Service): Requ
     }
     const given = bearerOf(req.get('authorization'));
     if (given === null) return refuse(res, 'missing bearer token in the Authorization header: an API key or API_TOKEN');
-    if (hasBearer(req.get('authorization'), token)) {
+    if (constantTimeEqual(given, token)) {
       res.locals.apiPrincipal = { keyId: null, name: 'API_TOKEN', scope: 'full' } satisfies ApiPrincipal;
       return next();
     }

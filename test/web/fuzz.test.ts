@@ -105,6 +105,15 @@ function generator(rand: () => number) {
  */
 const okFor = (q: URLSearchParams) => (q.toString().length > 16 * 1024 - 200 ? [200, 400, 431] : [200, 400]);
 
+/** Settings the fuzzing may have changed, put back sane enough to deliver. */
+const SANE_SETTINGS = {
+  retry_schedule_seconds: [60],
+  timeout_seconds: 5,
+  max_payload_bytes: 262144,
+  https_only: false,
+  max_in_flight_per_endpoint: 32,
+};
+
 describe('generated input', function () {
   this.timeout(120_000);
   const db = useTestDb('fuzz');
@@ -158,13 +167,7 @@ describe('generated input', function () {
     }
     console.log(`      statuses: ${[...statuses].map(([s, n]) => `${s}×${n}`).join(' ')}`);
     // Settings that the fuzzing changed must still be sane enough to deliver.
-    await api('PATCH', '/api/settings', {
-      retry_schedule_seconds: [60],
-      timeout_seconds: 5,
-      max_payload_bytes: 262144,
-      https_only: false,
-      max_in_flight_per_endpoint: 32,
-    });
+    await api('PATCH', '/api/settings', SANE_SETTINGS);
   });
 
   it('answers random admin form posts with a page or a redirect, never a 500', async () => {
@@ -203,13 +206,7 @@ describe('generated input', function () {
       }
     } finally {
       await other.stop();
-      await api('PATCH', '/api/settings', {
-        retry_schedule_seconds: [60],
-        timeout_seconds: 5,
-        max_payload_bytes: 262144,
-        https_only: false,
-        max_in_flight_per_endpoint: 32,
-      });
+      await api('PATCH', '/api/settings', SANE_SETTINGS);
     }
   });
 
