@@ -195,6 +195,8 @@ export interface Settings {
   retentionDays: number;
   /** Refuse http:// endpoint URLs, when saved and when sent. */
   httpsOnly: boolean;
+  /** Deliveries one process claims per second at most (0: no cap): a backlog drains beside the site, not over it. */
+  maxDeliveriesPerSecond: number;
 }
 
 export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
@@ -209,6 +211,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   rotationGraceHours: 24,
   retentionDays: 30,
   httpsOnly: false,
+  maxDeliveriesPerSecond: 100,
 });
 
 /**
@@ -227,6 +230,7 @@ export const SETTING_NAMES: Readonly<Record<keyof Settings, string>> = Object.fr
   rotationGraceHours: 'rotation_grace_hours',
   retentionDays: 'retention_days',
   httpsOnly: 'https_only',
+  maxDeliveriesPerSecond: 'max_deliveries_per_second',
 });
 
 /** Settings by their wire and table names; keys not set are left out. */

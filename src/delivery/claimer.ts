@@ -9,6 +9,7 @@ import type { Tables } from '../db/tables.js';
 import { claimDue, releaseClaims, type ClaimedDelivery, type ClaimResult } from '../db/claims.js';
 import { retryConflicts } from '../db/conflicts.js';
 import type { FairQueue } from './fairQueue.js';
+import { createPacer } from './pacer.js';
 
 /**
  * A claim's lease: twice the request timeout plus 10 s to record the result.
@@ -68,6 +69,8 @@ export function createClaimLoop(deps: {
   timeoutSeconds: () => number;
   /** false while stopping or while the database is backed off. */
   mayClaim: () => boolean;
+  /** Deliveries this process may claim per second (0: no cap). */
+  pace: () => number;
   stopping: () => boolean;
   onSuccess: () => void;
   onError: (err: unknown) => void;
@@ -78,10 +81,27 @@ export function createClaimLoop(deps: {
   let moreDue = false;
   // Rate-limited endpoints with no start time free yet: left out of claims until then.
   const rateHeld = new Map<number, number>();
+  const pacer = createPacer(deps.pace);
+  // Set while the pace holds claims back: the claim that is owed then.
+  let paceTimer: NodeJS.Timeout | null = null;
+  function pumpWhenPaced(loop: ClaimLoop) {
+    if (paceTimer || deps.stopping()) return;
+    paceTimer = setTimeout(() => {
+      paceTimer = null;
+      void loop.pump();
+    }, pacer.msUntilNext());
+    paceTimer.unref();
+  }
 
   async function claimWhileCapacity(): Promise<void> {
     for (;;) {
-      const wanted = queue.claimable();
+      const allowed = pacer.allowance();
+      if (allowed === 0) {
+        moreDue = true;
+        pumpWhenPaced(loop);
+        return;
+      }
+      const wanted = Math.min(queue.claimable(), allowed);
       if (deps.stopping() || wanted === 0) return;
       const now = Date.now();
       for (const [ep, until] of rateHeld) if (until <= now) rateHeld.delete(ep);
@@ -96,6 +116,7 @@ export function createClaimLoop(deps: {
         excludeEndpoints: [...new Set([...full, ...rateHeld.keys()])],
         freeSlots: (ep) => queue.freeSlots(ep),
       });
+      pacer.spend(claimed.length);
       for (const [ep, until] of held) rateHeld.set(ep, until);
       if (deps.stopping()) {
         await claimer.release(claimed);
@@ -110,7 +131,7 @@ export function createClaimLoop(deps: {
     }
   }
 
-  return {
+  const loop: ClaimLoop = {
     pump() {
       if (!deps.mayClaim()) return Promise.resolve();
       if (pumping) {
@@ -136,4 +157,5 @@ export function createClaimLoop(deps: {
     running: () => pumping,
     moreDue: () => moreDue,
   };
+  return loop;
 }

@@ -144,6 +144,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     queue,
     timeoutSeconds: () => Math.max(settings.current().timeoutSeconds, policies.current().maxTimeoutSeconds ?? 0),
     mayClaim: () => !stopping && !db.paused(),
+    pace: () => settings.current().maxDeliveriesPerSecond,
     stopping: () => stopping,
     onSuccess: db.reset,
     onError: (err) => db.noteError('claiming deliveries', err),

@@ -15,6 +15,8 @@ import { statementBudget } from '../db/sql.js';
 
 const FANOUT_BATCH = 500;
 const FANOUT_MAX_BATCHES_PER_TICK = 40;
+/** Outbox rows a paced tick may still fan out, however low the pace: rejected rows and unsubscribed types make no deliveries. */
+const MIN_PACED_ROWS = 100;
 
 export interface FanOutLoop {
   /** Fans out up to FANOUT_MAX_BATCHES_PER_TICK batches; rejects on a database error. */
@@ -67,12 +69,18 @@ export function createFanOutLoop(deps: {
       const s = deps.settings.current();
       const withOrderingKey = await outboxHasKey();
       const statementBytes = await statementBudget(pool);
-      for (let i = 0; i < FANOUT_MAX_BATCHES_PER_TICK && !deps.stopping(); i++) {
+      // Paced, a tick fans out about a second's worth of the pace (the claims pace the rest), not 20,000 rows.
+      let left =
+        s.maxDeliveriesPerSecond > 0
+          ? Math.max(MIN_PACED_ROWS, Math.ceil(s.maxDeliveriesPerSecond))
+          : FANOUT_BATCH * FANOUT_MAX_BATCHES_PER_TICK;
+      for (let i = 0; i < FANOUT_MAX_BATCHES_PER_TICK && left > 0 && !deps.stopping(); i++) {
+        const limit = Math.min(FANOUT_BATCH, left);
         const r = await retryConflicts(() =>
           fanOutIsolating(
             pool,
             t,
-            { limit: FANOUT_BATCH, maxPayloadBytes: s.maxPayloadBytes, withOrderingKey, statementBytes },
+            { limit, maxPayloadBytes: s.maxPayloadBytes, withOrderingKey, statementBytes },
             onRefused,
           ),
         );
@@ -84,7 +92,8 @@ export function createFanOutLoop(deps: {
         if (r.deliveries > 0) deps.pump();
         if (r.inLine > 0) pumpAfterSettling();
         // A short batch means the outbox is drained, unless the byte budget cut it.
-        if (r.rows === 0 || (r.rows < FANOUT_BATCH && !r.truncated)) break;
+        left -= r.rows;
+        if (r.rows === 0 || (r.rows < limit && !r.truncated)) break;
       }
     },
     forgetColumns() {

@@ -276,6 +276,7 @@ export const settingsPatch = Joi.object({
   rotation_grace_hours: Joi.number().min(0).max(168),
   retention_days: Joi.number().integer().min(1).max(3650),
   https_only: Joi.boolean(),
+  max_deliveries_per_second: Joi.number().min(0).max(100_000),
   /** Saves a change that switches delivery off for someone (no retries, blocked http:// endpoints). */
   confirm: Joi.boolean(),
 }).min(1);

@@ -7,7 +7,9 @@
  * --ordered-only=N (N keyed events drained unordered, then ordered per key over 1,000 keys),
  * --filtered-only=N (N events drained without, then through, a 3-condition filter),
  * --memory-only=N (a fresh sidecar's idle RSS, then the peak RSS and major GCs of draining N deliveries),
- * --transform-only=N (CPU per run of a trivial and a realistic transformation in the sandbox, N runs each, and the RSS after).
+ * --transform-only=N (CPU per run of a trivial and a realistic transformation in the sandbox, N runs each, and the RSS after),
+ * --cost-only=N (what a drain of N events × 1 endpoint costs the database: MariaDB CPU by statement class, rows and
+ * redo written, bytes stored per delivery, and a WordPress query mix's latency idle vs. during the drain).
  * Environment: BENCH_CPU_PROF=dir (a V8 CPU profile per sidecar process), BENCH_TRANSFORM=1 (--memory-only
  * deliveries go through a realistic transformation),
  * BENCH_NODE_FLAGS='--flag …' (appended to npm start's node flags, to measure them).
@@ -26,6 +28,7 @@ import { migrate } from '../../src/db/migrate.js';
 import { tableNames, type Tables } from '../../src/db/tables.js';
 import { countDeliveriesSql, listDeliveriesSql, payloadPlan, payloadProbeSql } from '../../src/db/deliveryLog.js';
 import { silentLogger } from '../../src/log.js';
+import { DEFAULT_SETTINGS } from '../../src/types.js';
 
 const JSON_OUT = process.argv.includes('--json');
 const QUICK = process.argv.includes('--quick');
@@ -35,6 +38,7 @@ const SCALE_ONLY = process.argv.includes('--scale-only');
 const SLOW_ONLY = process.argv.includes('--slow-only');
 const MEMORY_ONLY = Number(process.argv.find((a) => a.startsWith('--memory-only='))?.split('=')[1] ?? 0);
 const TRANSFORM_ONLY = Number(process.argv.find((a) => a.startsWith('--transform-only='))?.split('=')[1] ?? 0);
+const COST_ONLY = Number(process.argv.find((a) => a.startsWith('--cost-only='))?.split('=')[1] ?? 0);
 const ORDERED_ONLY = Number(process.argv.find((a) => a.startsWith('--ordered-only='))?.split('=')[1] ?? 0);
 const scale = (n: number) => (QUICK ? Math.max(100, Math.round(n / 20)) : n);
 const CONCURRENCY = 64;
@@ -83,7 +87,15 @@ async function startSidecar(db: TestDb): Promise<{ child: Child; api: Api }> {
   const child = spawnSidecar(testEnv(db.url, { PORT: String(port), LOG_LEVEL: 'warn' }), prof);
   const api = apiClient(`http://127.0.0.1:${port}`);
   await waitFor('sidecar up', async () => (await api('GET', '/healthz', undefined, null)).status === 200, 30_000, 100);
+  // Throughput figures are the sidecar unpaced; the cost run measures the default pace as its own row.
+  await setPace(api, 0);
   return { child, api };
+}
+
+/** max_deliveries_per_second (0: no cap); the running sidecar reads settings again within its refresh. */
+async function setPace(api: Api, perSecond: number) {
+  const r = await api('PATCH', '/api/settings', { max_deliveries_per_second: perSecond });
+  if (r.status !== 200) throw new Error(`PATCH /api/settings: ${r.status} ${JSON.stringify(r.body)}`);
 }
 
 async function stopSidecar(c: Child) {
@@ -135,7 +147,17 @@ async function drain(
   events: number,
   endpoints: number,
   pid?: number,
-  opts: { keys?: number; ordered?: boolean; filter?: unknown; delayMs?: number; transformation?: string } = {},
+  opts: {
+    keys?: number;
+    ordered?: boolean;
+    filter?: unknown;
+    delayMs?: number;
+    transformation?: string;
+    /** The event's data for row i (default: a student and a course). */
+    payload?: (i: number) => Record<string, unknown>;
+    /** Called once the rows are in the outbox, before the wait for the drain (the cost run's site mix starts here). */
+    inserted?: () => Promise<void>;
+  } = {},
 ): Promise<number> {
   for (let i = 0; i < endpoints; i++) {
     await api('POST', '/api/endpoints', {
@@ -159,10 +181,11 @@ async function drain(
     db.pool,
     Array.from({ length: events }, (_, i) => ({
       type,
-      payload: { student_id: `student_${i}`, course_id: 'course_abc123' },
+      payload: opts.payload ? opts.payload(i) : { student_id: `student_${i}`, course_id: 'course_abc123' },
       ...(opts.keys ? { key: key(i) } : {}),
     })),
   );
+  await opts.inserted?.();
   const total = events * endpoints;
   const s = await waitFor(
     'drain',
@@ -529,6 +552,237 @@ const SAMPLE_DATA = {
   source: 'order',
 };
 
+// ---- what a delivery costs the database (--cost-only) ----
+
+/** Redo log bytes written so far: the LSN, by MariaDB's or MySQL's name for it. */
+async function redoLsn(pool: Pool): Promise<number> {
+  const [r] = await pool.query<RowDataPacket[]>(
+    "SHOW GLOBAL STATUS WHERE Variable_name IN ('Innodb_lsn_current', 'Innodb_redo_log_current_lsn')",
+  );
+  return r.length ? Number(r[0]!.Value) : NaN;
+}
+
+/**
+ * The pipeline's statements by what they are for, from their digest text;
+ * the first match names the class. The LMS's own outbox inserts (the bench
+ * playing the site) are counted apart: they are the site's cost, not ours.
+ */
+const STATEMENT_CLASSES: [string, RegExp][] = [
+  ['the LMS writing its outbox (not ours)', /^insert into `[^`]*webhook_outbox`/i],
+  [
+    'claim',
+    /idx_due|set `claim_token` = \?|^select `d` \. `id` , `d` \. `attempts`|webhook_rate_limits|rate_limit_per_second|webhook_line_locks/i,
+  ],
+  ['record', /as `token`|webhook_attempts|`failing_since`/i],
+  ['fan-out', /webhook_outbox|webhook_events|webhook_event_|webhook_deliveries` \(|webhook_endpoints/i],
+  ['retention', /^delete/i],
+  ['commit', /^(commit|begin|start transaction|rollback|set autocommit)/i],
+];
+
+interface StatementClass {
+  calls: number;
+  /** Server time, in picoseconds. */
+  ps: number;
+  rowsAffected: number;
+}
+
+/** Server time per statement class since the last truncate (performance_schema digests); null when it is off. */
+async function statementClasses(pool: Pool, schema: string): Promise<Map<string, StatementClass> | null> {
+  const [[on]] = await pool.query<RowDataPacket[]>('SELECT @@performance_schema AS on_');
+  if (!Number(on!.on_)) return null;
+  const [r] = await pool.query<RowDataPacket[]>(
+    `SELECT DIGEST_TEXT AS text, COUNT_STAR AS calls, SUM_TIMER_WAIT AS ps, SUM_ROWS_AFFECTED AS affected
+       FROM performance_schema.events_statements_summary_by_digest WHERE SCHEMA_NAME = ?`,
+    [schema],
+  );
+  const out = new Map<string, StatementClass>();
+  for (const x of r) {
+    const text = String(x.text ?? '');
+    const name = STATEMENT_CLASSES.find(([, re]) => re.test(text))?.[0] ?? 'other';
+    const c = out.get(name) ?? { calls: 0, ps: 0, rowsAffected: 0 };
+    c.calls += Number(x.calls);
+    c.ps += Number(x.ps);
+    c.rowsAffected += Number(x.affected);
+    out.set(name, c);
+    if (process.env.BENCH_DIGESTS) process.stderr.write(`    [${name}] ${x.calls} × ${text.slice(0, 160)}\n`);
+  }
+  return out;
+}
+
+/** Data + index bytes of each table of ours and of the outbox, after ANALYZE (InnoDB's page counts). */
+async function storedBytes(
+  pool: Pool,
+  schema: string,
+  t: Tables,
+): Promise<{ ours: Map<string, number>; outbox: number }> {
+  const [names] = await pool.query<RowDataPacket[]>(
+    'SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?',
+    [schema],
+  );
+  await pool.query(`ANALYZE TABLE ${names.map((x) => `\`${String(x.name)}\``).join(', ')}`);
+  const [r] = await pool.query<RowDataPacket[]>(
+    `SELECT TABLE_NAME AS name, DATA_LENGTH + INDEX_LENGTH AS bytes FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?`,
+    [schema],
+  );
+  const ours = new Map<string, number>();
+  let outbox = 0;
+  for (const x of r) {
+    if (`\`${String(x.name)}\`` === t.outbox) outbox = Number(x.bytes);
+    else ours.set(String(x.name).replace(/^wp_webhook_/, ''), Number(x.bytes));
+  }
+  return { ours, outbox };
+}
+
+/** A site's query mix in its own process (bench/siteMix.ts), on a database of its own on the same server. */
+async function startSiteMix(outboxTable: string) {
+  const site = await createTestDb('site');
+  const proc = fork(here('./siteMix.js'), [site.url, outboxTable], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  await new Promise((r) => proc.once('message', r));
+  type Latency = { count: number; p50: number; p99: number };
+  const measure = async (during: () => Promise<unknown>): Promise<Latency> => {
+    proc.send({ cmd: 'start' });
+    await during();
+    const answer = new Promise<Latency>((r) => proc.once('message', (m) => r(m as Latency)));
+    proc.send({ cmd: 'stop' });
+    return answer;
+  };
+  const stop = async () => {
+    proc.send({ cmd: 'exit' });
+    await new Promise((r) => proc.once('exit', r));
+    await site.drop();
+  };
+  return { measure, stop };
+}
+
+/** A 7-field payload (~230 bytes of envelope data), as an LMS's enrollment carries. */
+const costPayload = (i: number) => ({ ...SAMPLE_DATA, enrollment_id: `enr_${i}`, student_id: `student_${i}` });
+
+async function costFigures(db: TestDb, n: number) {
+  const t = tableNames('wp_');
+  const sc = await startSidecar(db);
+  await drain(db, sc.api, 'bench.warmup', 2000, 1);
+  const mix = await startSiteMix(`\`${db.name}\`.${t.outbox}`);
+  try {
+    const idle = await mix.measure(() => sleep(15_000));
+    const hasPs = (await statementClasses(db.pool, db.name)) !== null;
+    if (hasPs) await db.pool.query('TRUNCATE TABLE performance_schema.events_statements_summary_by_digest');
+    const redo0 = await redoLsn(db.pool);
+    let drained: Promise<number> = Promise.resolve(0);
+    const during = await mix.measure(async () => {
+      drained = drain(db, sc.api, 'bench.cost', n, 1, sc.child.proc.pid, { payload: costPayload });
+      await drained;
+    });
+    const rate = await drained;
+    const redo = (await redoLsn(db.pool)) - redo0;
+    const classes = await statementClasses(db.pool, db.name);
+    report('cost_per_s', `drain ${n} events × 1 endpoint (7-field payload)`, rate, '/s');
+    report('cost_sidecar_cpu_us', 'sidecar CPU per delivery', perDelivery.cpuUs, 'µs');
+    // MariaDB's CPU is read from /proc; performance_schema has no CPU column in MariaDB, so each class
+    // is given the share of the whole that its statements' server time is.
+    report(
+      'cost_mariadb_us',
+      'MariaDB CPU per delivery (its process, the LMS inserts included)',
+      perDelivery.mariadbUs,
+      'µs',
+      {
+        text: '≤ 120 µs',
+        ok: perDelivery.mariadbUs <= 120,
+      },
+    );
+    if (classes) {
+      const total = [...classes.values()].reduce((a, c) => a + c.ps, 0);
+      for (const [name, c] of [...classes].sort((a, b) => b[1].ps - a[1].ps))
+        report(
+          `cost_class_${name.split(' ')[0]}_us`,
+          `… ${name}: ${(c.calls / n).toFixed(3)} statements, ${(c.rowsAffected / n).toFixed(2)} rows written per delivery, ${((100 * c.ps) / total).toFixed(0)} % of server time`,
+          (perDelivery.mariadbUs * c.ps) / total,
+          'µs',
+        );
+      const ours = [...classes].filter(([name]) => !name.includes('not ours'));
+      report(
+        'cost_rows_written',
+        'rows written per delivery by our statements (inserted + updated + deleted)',
+        ours.reduce((a, [, c]) => a + c.rowsAffected, 0) / n,
+        '',
+      );
+    } else
+      rows.push({
+        figure: '… by statement class',
+        value: 'performance_schema is off (start mariadbd with --performance-schema=ON)',
+      });
+    report('cost_statements', 'statements per delivery', perDelivery.queries, '');
+    report(
+      'cost_redo_bytes',
+      'redo log bytes per delivery (the whole server, the LMS inserts included)',
+      redo / n,
+      'B',
+    );
+    const [[d]] = await db.pool.query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${t.deliveries}`);
+    const deliveries = Number(d!.n);
+    const storage = async (when: string, key: string) => {
+      const s = await storedBytes(db.pool, db.name, t);
+      const ours = [...s.ours.values()].reduce((a, b) => a + b, 0) / deliveries;
+      report(`cost_stored_${key}`, `bytes stored per delivery in our tables, ${when}`, ours, 'B', {
+        text: '≤ 1,000 B',
+        ok: ours <= 1000,
+      });
+      const big = [...s.ours].filter(([, b]) => b > 65536).sort((a, b) => b[1] - a[1]);
+      rows.push({
+        figure: '… by table',
+        value: big.map(([name, b]) => `${name} ${Math.round(b / deliveries)}`).join(', '),
+      });
+      report(`cost_outbox_${key}`, `… and the LMS's outbox, ${when}`, s.outbox / deliveries, 'B');
+    };
+    await storage('after the drain', 'drain');
+    // The first retention run a day later (nothing is 30 days old yet; what it removes is what is kept only briefly).
+    const { pruneOnce } = await import('../../src/delivery/retention.js');
+    await pruneOnce(db.pool, t, 30, silentLogger, new Date(Date.now() + 86_400_000 + 60_000));
+    await storage('after the first retention run', 'retained');
+    report('site_idle_p50_ms', `WordPress query mix p50, idle (${idle.count} operations)`, idle.p50, 'ms');
+    report('site_idle_p99_ms', 'WordPress query mix p99, idle', idle.p99, 'ms');
+    report('site_drain_p50_ms', `… p50 during the drain (${during.count} operations)`, during.p50, 'ms');
+    report('site_drain_p99_ms', '… p99 during the drain', during.p99, 'ms');
+    report('site_p99_ratio', 'p99 during the drain ÷ idle', during.p99 / idle.p99, '', {
+      text: 'unpaced',
+      ok: true,
+    });
+    // The same drain at the default pace: the site mix over 30 s of it.
+    await setPace(sc.api, DEFAULT_SETTINGS.maxDeliveriesPerSecond);
+    const type = 'bench.costpaced';
+    await sc.api('POST', '/api/endpoints', { url: recvUrl, events: [type], confirm: true });
+    await ask('reset');
+    await insertOutbox(
+      db.pool,
+      Array.from({ length: n }, (_, i) => ({ type, payload: costPayload(i) })),
+    );
+    await sleep(3000);
+    const r0 = (await ask<Stats>('stats')).count;
+    const paced = await mix.measure(() => sleep(30_000));
+    const sent = (await ask<Stats>('stats')).count - r0;
+    const pace = DEFAULT_SETTINGS.maxDeliveriesPerSecond;
+    report(
+      'site_paced_per_s',
+      `deliveries per second at the default pace (max_deliveries_per_second ${pace})`,
+      sent / 30,
+      '/s',
+    );
+    report(
+      'site_paced_p50_ms',
+      `WordPress query mix p50 during the paced drain (${paced.count} operations)`,
+      paced.p50,
+      'ms',
+    );
+    report('site_paced_p99_ms', '… p99 during the paced drain', paced.p99, 'ms');
+    report('site_paced_ratio', 'p99 during the paced drain ÷ idle', paced.p99 / idle.p99, '', {
+      text: '≤ 1.5',
+      ok: paced.p99 / idle.p99 <= 1.5,
+    });
+  } finally {
+    await mix.stop();
+    await stopSidecar(sc.child);
+  }
+}
+
 /** Thrown to end a partial run early, not a failure. */
 class Done extends Error {}
 
@@ -538,6 +792,10 @@ let failed = false;
 try {
   if (SCALE_ONLY) {
     await scaleReport(db);
+    throw new Done();
+  }
+  if (COST_ONLY > 0) {
+    await costFigures(db, COST_ONLY);
     throw new Done();
   }
   if (TRANSFORM_ONLY > 0) {

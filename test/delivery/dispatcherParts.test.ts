@@ -33,7 +33,13 @@ describe('the dispatcher parts, one at a time', function () {
   before(async () => {
     ({ pool, t } = await migratedPool(db.get().url));
     settings = createSettingsStore(pool, t);
-    await settings.update({ retryScheduleSeconds: [60], retryJitterRatio: 0, timeoutSeconds: 2 });
+    // Unpaced: these tests look at one part at a time; the pace has its own test below.
+    await settings.update({
+      retryScheduleSeconds: [60],
+      retryJitterRatio: 0,
+      timeoutSeconds: 2,
+      maxDeliveriesPerSecond: 0,
+    });
     sender = createSender({ allowPrivateTargets: true });
     receiver = await startReceiver((req) => {
       const data = req.json.data as { status?: number; bodyBytes?: number };
@@ -384,6 +390,42 @@ describe('the dispatcher parts, one at a time', function () {
       );
       expect(Number(left!.waiting), 'a stopping process starts no batch').to.equal(600);
       loop.stop();
+    });
+
+    it('fans out about a second of the pace per run when paced, never fewer than 100 rows', async () => {
+      await fresh([]);
+      await pool.query('UPDATE wp_webhook_outbox SET fanned_out_at = NOW(3) WHERE fanned_out_at IS NULL');
+      await insertOutbox(
+        pool,
+        Array.from({ length: 700 }, (_, i) => ({ type: 'fanout.paced', payload: { i } })),
+      );
+      const loop = createFanOutLoop({
+        pool,
+        tables: t,
+        settings,
+        log: silentLogger,
+        stopping: () => false,
+        pump: () => {},
+      });
+      const waiting = async () => {
+        const [[o]] = await pool.query<RowDataPacket[]>(
+          'SELECT COUNT(*) AS n FROM wp_webhook_outbox WHERE fanned_out_at IS NULL',
+        );
+        return Number(o!.n);
+      };
+      try {
+        await settings.update({ maxDeliveriesPerSecond: 250 });
+        await loop.run();
+        expect(await waiting(), 'one run at 250/s').to.equal(450);
+        await settings.update({ maxDeliveriesPerSecond: 10 });
+        await loop.run();
+        expect(await waiting(), 'one run at 10/s').to.equal(350);
+      } finally {
+        await settings.update({ maxDeliveriesPerSecond: 0 });
+        loop.stop();
+      }
+      await loop.run();
+      expect(await waiting(), 'unpaced, the rest in one run').to.equal(0);
     });
 
     it('rejects when the database refuses the batch, so the dispatcher backs off', async () => {

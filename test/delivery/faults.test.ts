@@ -32,6 +32,8 @@ describe('misbehaving receivers', function () {
       timeout_seconds: 3,
       max_in_flight_per_endpoint: 8,
       retry_schedule_seconds: [60],
+      // Unpaced, so the healthy endpoint's 300 go out within the hung one's first 3 s timeouts.
+      max_deliveries_per_second: 0,
     });
     const hung = await receiver(() => ({ hang: true }));
     const healthy = await receiver();

@@ -41,6 +41,33 @@ describe('endpoint options', function () {
       ...body,
     });
 
+  it('max_deliveries_per_second paces a backlog for the process: 60 events at 20/s go out over about 3 s, none lost', async () => {
+    const receiver = await fx.receiver();
+    expect((await api('PATCH', '/api/settings', { max_deliveries_per_second: 20 })).status).to.equal(200);
+    try {
+      await fx.endpoint(`${receiver.url}/paced`, ['course.updated']);
+      await insertOutbox(
+        db.get().pool,
+        Array.from({ length: 60 }, (_, n) => ({ type: 'course.updated', payload: { n } })),
+      );
+      await waitFor('all 60 sent', () => receiver.received.length === 60, 20_000, 20);
+      const at = receiver.received.map((r) => r.at).sort((a, b) => a - b);
+      const busiest = Math.max(...at.map((t0) => at.filter((t) => t >= t0 && t < t0 + 1000).length));
+      // A quarter second's batch (5) may start at once, then 20/s.
+      expect(busiest, 'busiest second').to.be.at.most(25);
+      expect(at[59]! - at[0]!, '60 at 20/s after a first batch of 5').to.be.at.least(2400);
+      expect(new Set(receiver.received.map((r) => (r.json.data as { n: number }).n)).size).to.equal(60);
+    } finally {
+      await api('PATCH', '/api/settings', { max_deliveries_per_second: 0 });
+    }
+  });
+
+  it('refuses a negative pace, naming the setting', async () => {
+    const r = await api('PATCH', '/api/settings', { max_deliveries_per_second: -1 });
+    expect(r.status).to.equal(400);
+    expect(JSON.stringify(r.body)).to.contain('max_deliveries_per_second');
+  });
+
   it('filters at fan-out: a filtered-out event makes no delivery at all', async () => {
     const receiver = await fx.receiver();
     const ep = await fx.endpoint(`${receiver.url}/hook`, ['enrollment.*'], {

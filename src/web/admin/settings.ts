@@ -75,6 +75,11 @@ export const SETTINGS_FORM: [string, string, string][] = [
     'Keeps one slow receiver from using every connection.',
   ],
   [
+    'max_deliveries_per_second',
+    'Pace (deliveries per second, per process)',
+    'Keeps a backlog from slowing the site: at 100/s a drain leaves the site’s own queries as fast as when idle. 0 = no cap.',
+  ],
+  [
     'auto_disable_after_hours',
     'Auto-disable after failing for (hours)',
     'An endpoint without a single success for this long is disabled; its events are kept, paused.',
@@ -108,6 +113,7 @@ const SETTINGS_FIELDS = [
   'retry_jitter_ratio',
   'retry_after_cap_seconds',
   'max_in_flight_per_endpoint',
+  'max_deliveries_per_second',
   'auto_disable_after_hours',
   'retention_days',
   'response_body_max_bytes',
