@@ -7,6 +7,7 @@ import type { Queryable } from './sql.js';
 import type { Tables } from './tables.js';
 import type { Delivery, DeliveryStatus } from '../types.js';
 import { likePrefix, rows, toDate, type Row } from './sql.js';
+import { searchTerm } from './events.js';
 
 const DELIVERY_COLUMNS = `d.id, d.endpoint_id, d.event_pk, ev.event_id, d.event_type, d.status, d.attempts, d.next_attempt_at,
   d.last_attempt_at, d.last_status_code, d.last_error, d.created_at, d.completed_at, d.ordering_key`;
@@ -39,7 +40,7 @@ export interface DeliveryFilter {
   createdTo?: Date;
   /** Keyset cursor: only ids below this one (newest first). */
   beforeId?: number;
-  /** Payload conditions, ANDed: [data.path, value] (event_values, idx_lookup). */
+  /** Payload conditions, ANDed: [data.path, value] (event_terms). */
   data?: [string, string][];
   /**
    * How payload conditions are joined (see payloadPlan): 'lookup' reads the
@@ -56,14 +57,14 @@ export const COMMON_VALUE = 2000;
 /** payloadPlan's probe: how many events carry this value, counted up to COMMON_VALUE + 1 (exported for the bench). */
 export function payloadProbeSql(t: Tables, path: string, value: string): { sql: string; params: unknown[] } {
   return {
-    sql: `SELECT COUNT(*) AS n FROM (SELECT 1 FROM ${t.eventValues} WHERE path = ? AND value = ? LIMIT ?) x`,
-    params: [path, value, COMMON_VALUE + 1],
+    sql: `SELECT COUNT(*) AS n FROM (SELECT 1 FROM ${t.eventTerms} WHERE term = ? LIMIT ?) x`,
+    params: [searchTerm(path, value), COMMON_VALUE + 1],
   };
 }
 
 /**
  * Which way to run a payload search: a value few events carry ("student_42")
- * is fastest read from idx_lookup first; one a tenth of all events carry
+ * is fastest read from idx_term first; one a tenth of all events carry
  * ("course_3") is fastest found while walking deliveries newest first, where
  * a page of 50 fills after ~500 rows instead of sorting 100,000 matches. One
  * bounded index probe per condition decides (at most COMMON_VALUE + 1 entries).
@@ -101,14 +102,12 @@ function deliveryWhere(t: Tables, f: Omit<DeliveryFilter, 'limit'>): { sql: stri
   if (f.beforeId !== undefined) add('d.id < ?', f.beforeId);
   for (const [i, [path, value]] of (f.data ?? []).entries()) {
     if (f.dataPlan === 'walk') {
-      // Joined after d in STRAIGHT_JOIN order: one idx_lookup probe per delivery walked (an event has one value per path).
-      joins.push(
-        `STRAIGHT_JOIN ${t.eventValues} v${i} ON v${i}.path = ? AND v${i}.value = ? AND v${i}.event_pk = d.event_pk`,
-      );
-      joinParams.push(path, value);
+      // Joined after d in STRAIGHT_JOIN order: one primary-key probe per delivery walked.
+      joins.push(`STRAIGHT_JOIN ${t.eventTerms} v${i} ON v${i}.event_pk = d.event_pk AND v${i}.term = ?`);
+      joinParams.push(searchTerm(path, value));
     } else {
-      where.push(`d.event_pk IN (SELECT v.event_pk FROM ${t.eventValues} v WHERE v.path = ? AND v.value = ?)`);
-      params.push(path, value);
+      where.push(`d.event_pk IN (SELECT v.event_pk FROM ${t.eventTerms} v WHERE v.term = ?)`);
+      params.push(searchTerm(path, value));
     }
   }
   return {

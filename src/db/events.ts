@@ -1,6 +1,7 @@
 /**
  * {prefix}webhook_events: accepted events with their envelope bytes frozen.
  */
+import { createHash } from 'node:crypto';
 import type { Queryable } from './sql.js';
 import type { Tables } from './tables.js';
 import { likePrefix, rows } from './sql.js';
@@ -32,11 +33,12 @@ export async function insertEvents(conn: Queryable, t: Tables, events: NewEvent[
     events.map((e) => e.eventId),
   ]);
   const pks = new Map(r.map((x) => [String(x.event_id).toLowerCase(), Number(x.id)]));
-  const values = events.flatMap((e) =>
-    searchableValues(e.body).map(([path, value]) => [pks.get(e.eventId.toLowerCase())!, path, value]),
+  const terms = events.flatMap((e) =>
+    searchableValues(e.body).map(([path, value]) => [pks.get(e.eventId.toLowerCase())!, searchTerm(path, value)]),
   );
-  for (let i = 0; i < values.length; i += 2000) {
-    await conn.query(`INSERT INTO ${t.eventValues} (event_pk, path, value) VALUES ?`, [values.slice(i, i + 2000)]);
+  for (let i = 0; i < terms.length; i += 2000) {
+    // IGNORE: two paths of one event can only share a term by a hash collision; one row is enough then.
+    await conn.query(`INSERT IGNORE INTO ${t.eventTerms} (event_pk, term) VALUES ?`, [terms.slice(i, i + 2000)]);
   }
   return pks;
 }
@@ -52,6 +54,15 @@ export async function seenEventTypes(conn: Queryable, t: Tables, types: string[]
 export async function seenEventTypePrefix(conn: Queryable, t: Tables, prefix: string): Promise<boolean> {
   const r = await rows(conn, `SELECT 1 FROM ${t.events} WHERE event_type LIKE ? LIMIT 1`, [likePrefix(prefix)]);
   return r.length > 0;
+}
+
+/**
+ * What payload search stores and looks up for a value at a path: the first
+ * 8 bytes of SHA-256 over the path, a NUL and the value, in UTF-8 (the same
+ * bytes migration 000014 hashes in SQL).
+ */
+export function searchTerm(path: string, value: string): Buffer {
+  return createHash('sha256').update(path).update('\0').update(value).digest().subarray(0, 8);
 }
 
 /** At most this many values of one event are indexed for search. */

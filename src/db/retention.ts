@@ -55,6 +55,6 @@ export async function pruneEvents(conn: Queryable, t: Tables, cutoff: Date): Pro
       [cutoff],
     ),
   );
-  if (batch.length) await exec(conn, `DELETE FROM ${t.eventValues} WHERE event_pk IN (?)`, [batch]);
+  if (batch.length) await exec(conn, `DELETE FROM ${t.eventTerms} WHERE event_pk IN (?)`, [batch]);
   return deleteIds(conn, t.events, batch);
 }

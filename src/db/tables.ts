@@ -12,7 +12,8 @@ export interface Tables {
   rateLimits: string;
   locks: string;
   lineLocks: string;
-  eventValues: string;
+  /** Payload search: one 8-byte term per searchable value of an event (db/events searchTerm). */
+  eventTerms: string;
   settings: string;
   migrations: string;
   admin: string;
@@ -38,7 +39,7 @@ export function tableNames(prefix: string): Tables {
     rateLimits: t('rate_limits'),
     locks: t('locks'),
     lineLocks: t('line_locks'),
-    eventValues: t('event_values'),
+    eventTerms: t('event_terms'),
     apiKeys: t('api_keys'),
     settings: t('settings'),
     migrations: t('migrations'),

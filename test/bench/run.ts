@@ -288,6 +288,10 @@ async function explainKeys(pool: Pool, sql: string, params: unknown[]): Promise<
   return r.map((x) => `${x.table}:${x.key ?? 'NONE'}`).join(' ');
 }
 
+/** db/events searchTerm in SQL, as migration 000014 computes it. */
+const SQL_TERM = (path: string, value: string) =>
+  `UNHEX(LEFT(SHA2(CONCAT(CAST(${path} AS BINARY), CHAR(0 USING binary), CAST(${value} AS BINARY)), 256), 16))`;
+
 /** Days the scale run's deliveries are spread over, oldest first (ids grow with time, as in production). */
 const SCALE_DAYS = 30;
 /** Distinct students in the scale run's payloads: each has SCALE_MAX / STUDENTS deliveries. */
@@ -298,7 +302,7 @@ const COURSES = 10;
 /**
  * Fills deliveries and attempts to `total` rows: ~1% pending due, the rest
  * done, spread over 20 endpoints and SCALE_DAYS days; one event per delivery
- * with its indexed payload values (data.student_id, data.course_id), as fan-out writes them.
+ * with its payload search terms (data.student_id, data.course_id), as fan-out writes them.
  */
 async function fillTo(pool: Pool, t: Tables, total: number, max: number) {
   const [[c]] = await pool.query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${t.deliveries}`);
@@ -313,9 +317,9 @@ async function fillTo(pool: Pool, t: Tables, total: number, max: number) {
          FROM seq_1_to_${n}`,
     );
     await pool.query(
-      `INSERT INTO ${t.eventValues} (event_pk, path, value)
-       SELECT ${have} + seq + 1, 'data.student_id', CONCAT('student_', (${have} + seq) % ${STUDENTS}) FROM seq_1_to_${n}
-       UNION ALL SELECT ${have} + seq + 1, 'data.course_id', CONCAT('course_', (${have} + seq) % ${COURSES}) FROM seq_1_to_${n}`,
+      `INSERT INTO ${t.eventTerms} (event_pk, term)
+       SELECT ${have} + seq + 1, ${SQL_TERM("'data.student_id'", `CONCAT('student_', (${have} + seq) % ${STUDENTS})`)} FROM seq_1_to_${n}
+       UNION ALL SELECT ${have} + seq + 1, ${SQL_TERM("'data.course_id'", `CONCAT('course_', (${have} + seq) % ${COURSES})`)} FROM seq_1_to_${n}`,
     );
     await pool.query(
       `INSERT INTO ${t.deliveries} (endpoint_id, event_pk, event_type, status, attempts, next_attempt_at, created_at, completed_at)
@@ -330,7 +334,7 @@ async function fillTo(pool: Pool, t: Tables, total: number, max: number) {
     );
     have += n;
   }
-  await pool.query(`ANALYZE TABLE ${t.deliveries}, ${t.attempts}, ${t.events}, ${t.eventValues}`);
+  await pool.query(`ANALYZE TABLE ${t.deliveries}, ${t.attempts}, ${t.events}, ${t.eventTerms}`);
 }
 
 async function scaleFigures(db: TestDb) {

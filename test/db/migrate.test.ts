@@ -7,6 +7,7 @@ import { migrate } from '../../src/db/migrate.js';
 import { tableNames } from '../../src/db/tables.js';
 import { silentLogger } from '../../src/log.js';
 import { fanOutBatch } from '../../src/delivery/fanout.js';
+import { searchTerm } from '../../src/db/events.js';
 
 describe('migrations', () => {
   const db = useTestDb('migrate');
@@ -41,7 +42,7 @@ describe('migrations', () => {
       'site2_webhook_attempts',
       'site2_webhook_deliveries',
       'site2_webhook_endpoints',
-      'site2_webhook_event_values',
+      'site2_webhook_event_terms',
       'site2_webhook_events',
       'site2_webhook_line_locks',
       'site2_webhook_locks',
@@ -74,6 +75,41 @@ describe('migrations', () => {
       expect(r).to.include({ rows: 2, accepted: 2, rejected: 0 });
       const [rows] = await db.get().pool.query<RowDataPacket[]>('SELECT event_id FROM lms3_webhook_outbox ORDER BY id');
       expect(rows.every((x) => /^evt_/.test(String(x.event_id)))).to.equal(true);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('turns the searchable values an older version stored into terms that searches made now find, non-ASCII included', async () => {
+    const pool = createPool(parseDatabaseUrl(db.get().url), 2);
+    const t = tableNames('old4_');
+    try {
+      await migrate(pool, t, silentLogger);
+      // As version 2 left it: the values as text, migration 14 not applied.
+      await pool.query(`CREATE TABLE old4_webhook_event_values (
+        event_pk BIGINT UNSIGNED NOT NULL,
+        path VARCHAR(100) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+        value VARCHAR(191) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL
+      ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`);
+      const values: [number, string, string][] = [
+        [1, 'data.student_id', 'student_42'],
+        [1, 'data.student_name', 'Zoë Ångström 李'],
+        [2, 'data.student_id', 'student_43'],
+      ];
+      await pool.query('INSERT INTO old4_webhook_event_values (event_pk, path, value) VALUES ?', [values]);
+      await pool.query('DELETE FROM old4_webhook_event_terms');
+      await pool.query('DELETE FROM old4_webhook_migrations WHERE id = 14');
+      expect(await migrate(pool, t, silentLogger)).to.equal(1);
+      for (const [pk, path, value] of values) {
+        const [r] = await pool.query<RowDataPacket[]>('SELECT event_pk FROM old4_webhook_event_terms WHERE term = ?', [
+          searchTerm(path, value),
+        ]);
+        expect(
+          r.map((x) => Number(x.event_pk)),
+          `${path}=${value}`,
+        ).to.deep.equal([pk]);
+      }
+      expect(await tablesWith('old4_')).to.not.include('old4_webhook_event_values');
     } finally {
       await pool.end();
     }

@@ -1,6 +1,6 @@
 /**
  * Finding one student's webhooks: ?data.<path>=<value> on the log (API and
- * page), answered from the event_values index, combined with the other filters.
+ * page), answered from the event_terms index, combined with the other filters.
  */
 import { expect } from 'chai';
 import type { RowDataPacket } from 'mysql2/promise';
@@ -9,6 +9,7 @@ import { ADMIN_PASSWORD, useSidecar } from '../support/sidecar.js';
 import { Client } from '../support/browserless.js';
 import { waitFor } from '../support/wait.js';
 import { tableNames } from '../../src/db/tables.js';
+import { searchTerm } from '../../src/db/events.js';
 import {
   COMMON_VALUE,
   countDeliveries,
@@ -66,8 +67,11 @@ describe('searching deliveries by payload', function () {
     expect((await listDeliveries(pool, t, { ...cases[0]!, dataPlan: 'walk' })).length).to.equal(2);
     // A value carried by few events is looked up first; the probe reads at most COMMON_VALUE + 1 index entries.
     expect(await payloadPlan(pool, t, [['data.student_id', 'student_42']])).to.equal('lookup');
-    const common = Array.from({ length: COMMON_VALUE + 1 }, (_, i) => [1_000_000 + i, 'data.course_id', 'common']);
-    await pool.query('INSERT INTO wp_webhook_event_values (event_pk, path, value) VALUES ?', [common]);
+    const common = Array.from({ length: COMMON_VALUE + 1 }, (_, i) => [
+      1_000_000 + i,
+      searchTerm('data.course_id', 'common'),
+    ]);
+    await pool.query('INSERT INTO wp_webhook_event_terms (event_pk, term) VALUES ?', [common]);
     expect(await payloadPlan(pool, t, [['data.course_id', 'common']])).to.equal('walk');
     expect(
       await payloadPlan(pool, t, [
@@ -75,7 +79,7 @@ describe('searching deliveries by payload', function () {
         ['data.student_id', 'student_42'],
       ]),
     ).to.equal('lookup');
-    await pool.query("DELETE FROM wp_webhook_event_values WHERE value = 'common'");
+    await pool.query('DELETE FROM wp_webhook_event_terms WHERE event_pk >= 1000000');
   });
 
   it('filters the API log by a payload field, nested or numeric, with the other filters', async () => {
