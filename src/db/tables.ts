@@ -14,6 +14,8 @@ export interface Tables {
   lineLocks: string;
   /** Payload search: one 8-byte term per searchable value of an event (db/events searchTerm). */
   eventTerms: string;
+  /** Request headers that repeat on an endpoint's attempts, stored once (db/attempts). */
+  headerSets: string;
   settings: string;
   migrations: string;
   admin: string;
@@ -40,6 +42,7 @@ export function tableNames(prefix: string): Tables {
     locks: t('locks'),
     lineLocks: t('line_locks'),
     eventTerms: t('event_terms'),
+    headerSets: t('header_sets'),
     apiKeys: t('api_keys'),
     settings: t('settings'),
     migrations: t('migrations'),

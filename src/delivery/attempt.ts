@@ -91,6 +91,8 @@ export function createAttempter(deps: AttemptDeps): Attempter {
       disableReason: d.disableReason,
       removeEndpoint: c.endpointType === 'zapier' && result.statusCode === 410,
       attempt: {
+        eventId: c.eventId,
+        eventType: c.eventType,
         deliveryId: c.id,
         attemptNo,
         startedAt,

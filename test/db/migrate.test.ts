@@ -44,6 +44,7 @@ describe('migrations', () => {
       'site2_webhook_endpoints',
       'site2_webhook_event_terms',
       'site2_webhook_events',
+      'site2_webhook_header_sets',
       'site2_webhook_line_locks',
       'site2_webhook_locks',
       'site2_webhook_login_attempts',

@@ -74,6 +74,17 @@ describe('delivery history and replay messages', function () {
     ]);
     expect(log.map((a) => a.status_code)).to.deep.equal([500, 500, 500, 502, 502, 502, 502, 502, 502]);
     expect(first.received).to.have.length(3);
+    // Each attempt's request headers read back as the receiver got them (stored compactly, rebuilt on reading).
+    const logged = detail.attempt_log as { request: { headers: Record<string, string> } }[];
+    first.received.forEach((got, i) => {
+      for (const [name, value] of Object.entries(logged[i]!.request.headers))
+        expect(got.headers[name], `attempt ${i + 1} ${name}`).to.equal(value);
+      expect(logged[i]!.request.headers['webhook-signature']).to.match(/^v1,/);
+    });
+    expect(
+      new Set(logged.map((a) => a.request.headers['webhook-timestamp'])).size,
+      'a timestamp per attempt',
+    ).to.be.above(1);
 
     const c = new Client(fx.sidecar.url);
     expect((await c.login(ADMIN_PASSWORD)).status).to.equal(303);

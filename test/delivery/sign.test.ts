@@ -8,6 +8,7 @@ import {
   standardKey,
   standardSignature,
 } from '../../src/delivery/sign.js';
+import { compactHeaders, expandHeaders } from '../../src/db/attempts.js';
 
 describe('signing', () => {
   it('matches the Standard Webhooks known-answer vector', () => {
@@ -94,5 +95,39 @@ describe('signing', () => {
       userAgent: 'ua',
     });
     expect(() => new Webhook(Buffer.from(secret).toString('base64')).verify(body, h)).to.not.throw();
+  });
+
+  it("stores an attempt's headers compactly and reads back exactly what was sent: rotation, extra headers, auth", () => {
+    const sent = {
+      'x-tenant': 't1',
+      ...signedHeaders({
+        eventId: 'evt_1',
+        eventType: 'order.created',
+        body: Buffer.from('{}'),
+        timestampSeconds: 1_765_000_000,
+        secrets: ['whsec_' + Buffer.alloc(32, 1).toString('base64'), 'an-older-secret-of-16'],
+        userAgent: 'lms-webhooks-sidecar/1',
+      }),
+      authorization: 'Bearer ****',
+    };
+    const c = compactHeaders(sent, 'evt_1', 'order.created')!;
+    expect(c.own.length, 'what is stored per attempt').to.be.below(JSON.stringify(sent).length / 2);
+    expect(c.shared).to.not.contain('evt_1').and.not.contain('1765000000');
+    expect(expandHeaders(JSON.parse(c.shared), JSON.parse(c.own), 'evt_1', 'order.created')).to.deep.equal(sent);
+    // Another attempt of another event to the same endpoint shares the set.
+    const next = signedHeaders({
+      eventId: 'evt_2',
+      eventType: 'order.created',
+      body: Buffer.from('{"a":1}'),
+      timestampSeconds: 1_765_000_060,
+      secrets: ['whsec_' + Buffer.alloc(32, 1).toString('base64'), 'an-older-secret-of-16'],
+      userAgent: 'lms-webhooks-sidecar/1',
+    });
+    expect(
+      compactHeaders({ 'x-tenant': 't1', ...next, authorization: 'Bearer ****' }, 'evt_2', 'order.created')!.hash,
+    ).to.deep.equal(c.hash);
+    // Not our usual shape: stored whole.
+    expect(compactHeaders({}, 'evt_1', 'order.created')).to.equal(null);
+    expect(compactHeaders(sent, 'evt_other', 'order.created')).to.equal(null);
   });
 });
