@@ -15,7 +15,7 @@ import { statementBudget } from '../db/sql.js';
 
 const FANOUT_BATCH = 500;
 const FANOUT_MAX_BATCHES_PER_TICK = 40;
-/** Outbox rows a paced tick may still fan out, however low the pace: rejected rows and unsubscribed types make no deliveries. */
+/** The fan-out bucket's least size when paced: a low pace still fans out in batches. */
 const MIN_PACED_ROWS = 100;
 
 export interface FanOutLoop {
@@ -58,6 +58,22 @@ export function createFanOutLoop(deps: {
     settleTimer.unref();
   }
 
+  // Paced, fan-out makes deliveries at the pace too (the claims pace the sending): a bucket filled at the
+  // pace, holding a second of it (at least MIN_PACED_ROWS), spent by the deliveries made. Rows that make
+  // none (rejected, no subscriber) cost nothing, so the outbox never falls behind the site's other events.
+  let budget = Infinity;
+  let budgetAt = Date.now();
+  function fanOutAllowance(pace: number): number {
+    if (!(pace > 0)) {
+      budget = Infinity;
+      return FANOUT_BATCH * FANOUT_MAX_BATCHES_PER_TICK;
+    }
+    const now = Date.now();
+    budget = Math.min(Math.max(pace, MIN_PACED_ROWS), budget + ((now - budgetAt) / 1000) * pace);
+    budgetAt = now;
+    return Math.max(0, Math.floor(budget));
+  }
+
   const onRefused = (id: number, reason: string) =>
     log.warn('the database refused an outbox row; it is stamped rejected and the others go on', {
       outbox_id: id,
@@ -69,11 +85,7 @@ export function createFanOutLoop(deps: {
       const s = deps.settings.current();
       const withOrderingKey = await outboxHasKey();
       const statementBytes = await statementBudget(pool);
-      // Paced, a tick fans out about a second's worth of the pace (the claims pace the rest), not 20,000 rows.
-      let left =
-        s.maxDeliveriesPerSecond > 0
-          ? Math.max(MIN_PACED_ROWS, Math.ceil(s.maxDeliveriesPerSecond))
-          : FANOUT_BATCH * FANOUT_MAX_BATCHES_PER_TICK;
+      let left = fanOutAllowance(s.maxDeliveriesPerSecond);
       for (let i = 0; i < FANOUT_MAX_BATCHES_PER_TICK && left > 0 && !deps.stopping(); i++) {
         const limit = Math.min(FANOUT_BATCH, left);
         const r = await retryConflicts(() =>
@@ -93,6 +105,7 @@ export function createFanOutLoop(deps: {
         if (r.inLine > 0) pumpAfterSettling();
         // A short batch means the outbox is drained, unless the byte budget cut it.
         left -= r.rows;
+        budget -= r.deliveries;
         if (r.rows === 0 || (r.rows < limit && !r.truncated)) break;
       }
     },

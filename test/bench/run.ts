@@ -613,6 +613,18 @@ async function statementClasses(pool: Pool, schema: string): Promise<Map<string,
   return out;
 }
 
+/** Each statement class's share of MariaDB's CPU per delivery, by its share of server time. */
+function reportClasses(key: string, classes: Map<string, StatementClass>, n: number, mariadbUs: number) {
+  const total = [...classes.values()].reduce((a, c) => a + c.ps, 0);
+  for (const [name, c] of [...classes].sort((a, b) => b[1].ps - a[1].ps))
+    report(
+      `${key}_class_${name.split(' ')[0]}_us`,
+      `… ${name}: ${(c.calls / n).toFixed(3)} statements, ${(c.rowsAffected / n).toFixed(2)} rows written per delivery, ${((100 * c.ps) / total).toFixed(0)} % of server time`,
+      (mariadbUs * c.ps) / total,
+      'µs',
+    );
+}
+
 /** Data + index bytes of each table of ours and of the outbox, after ANALYZE (InnoDB's page counts). */
 async function storedBytes(
   pool: Pool,
@@ -667,7 +679,11 @@ async function costFigures(db: TestDb, n: number) {
   await drain(db, sc.api, 'bench.warmup', 2000, 1);
   const mix = await startSiteMix(`\`${db.name}\`.${t.outbox}`);
   try {
+    const dbPid = await mariadbPid(db.pool);
+    const idleTicks0 = dbPid ? cpuTicks(dbPid) : 0;
     const idle = await mix.measure(() => sleep(15_000));
+    // MariaDB's CPU per second serving the site mix alone, taken off the paced figure below.
+    const siteTicksPerS = dbPid ? (cpuTicks(dbPid) - idleTicks0) / 15 : 0;
     const hasPs = (await statementClasses(db.pool, db.name)) !== null;
     if (hasPs) await db.pool.query('TRUNCATE TABLE performance_schema.events_statements_summary_by_digest');
     const redo0 = await redoLsn(db.pool);
@@ -694,14 +710,7 @@ async function costFigures(db: TestDb, n: number) {
       },
     );
     if (classes) {
-      const total = [...classes.values()].reduce((a, c) => a + c.ps, 0);
-      for (const [name, c] of [...classes].sort((a, b) => b[1].ps - a[1].ps))
-        report(
-          `cost_class_${name.split(' ')[0]}_us`,
-          `… ${name}: ${(c.calls / n).toFixed(3)} statements, ${(c.rowsAffected / n).toFixed(2)} rows written per delivery, ${((100 * c.ps) / total).toFixed(0)} % of server time`,
-          (perDelivery.mariadbUs * c.ps) / total,
-          'µs',
-        );
+      reportClasses('cost', classes, n, perDelivery.mariadbUs);
       const ours = [...classes].filter(([name]) => !name.includes('not ours'));
       report(
         'cost_rows_written',
@@ -761,9 +770,26 @@ async function costFigures(db: TestDb, n: number) {
     );
     await sleep(3000);
     const r0 = (await ask<Stats>('stats')).count;
+    if (classes) await db.pool.query('TRUNCATE TABLE performance_schema.events_statements_summary_by_digest');
+    const pacedTicks0 = dbPid ? cpuTicks(dbPid) : 0;
     const paced = await mix.measure(() => sleep(30_000));
     const sent = (await ask<Stats>('stats')).count - r0;
     const pace = DEFAULT_SETTINGS.maxDeliveriesPerSecond;
+    if (dbPid) {
+      const us = ((cpuTicks(dbPid) - pacedTicks0 - siteTicksPerS * 30) * 10_000) / sent;
+      report(
+        'cost_paced_mariadb_us',
+        `MariaDB CPU per delivery at the default pace (the site mix's share taken off)`,
+        us,
+        'µs',
+        {
+          text: '≤ 120 µs',
+          ok: us <= 120,
+        },
+      );
+      const pacedClasses = await statementClasses(db.pool, db.name);
+      if (pacedClasses) reportClasses('cost_paced', pacedClasses, sent, us);
+    }
     report(
       'site_paced_per_s',
       `deliveries per second at the default pace (max_deliveries_per_second ${pace})`,
