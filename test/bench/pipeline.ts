@@ -54,6 +54,8 @@ try {
   const sender = target ? createSender({ allowPrivateTargets: true, maxSockets: 256 }) : instant;
   const settings = createSettingsStore(pool, t);
   await settings.refreshIfStale();
+  // Unpaced: this measures what the pipeline can do, not the default pace.
+  await settings.update({ maxDeliveriesPerSecond: 0 });
   const d = createDispatcher({
     pool,
     tables: t,
