@@ -9,7 +9,7 @@ import type { Tables } from '../db/tables.js';
 import { claimDue, releaseClaims, type ClaimedDelivery, type ClaimResult } from '../db/claims.js';
 import { retryConflicts } from '../db/conflicts.js';
 import type { FairQueue } from './fairQueue.js';
-import { createPacer } from './pacer.js';
+import { CLAIM_PACING, createPacer } from './pacer.js';
 
 /**
  * A claim's lease: twice the request timeout plus 10 s to record the result.
@@ -81,10 +81,10 @@ export function createClaimLoop(deps: {
   let moreDue = false;
   // Rate-limited endpoints with no start time free yet: left out of claims until then.
   const rateHeld = new Map<number, number>();
-  const pacer = createPacer(deps.pace);
+  const pacer = createPacer(deps.pace, CLAIM_PACING);
   // Set while the pace holds claims back: the claim that is owed then.
   let paceTimer: NodeJS.Timeout | null = null;
-  function pumpWhenPaced(loop: ClaimLoop) {
+  function pumpWhenPaced() {
     if (paceTimer || deps.stopping()) return;
     paceTimer = setTimeout(() => {
       paceTimer = null;
@@ -98,7 +98,7 @@ export function createClaimLoop(deps: {
       const allowed = pacer.allowance();
       if (allowed === 0) {
         moreDue = true;
-        pumpWhenPaced(loop);
+        pumpWhenPaced();
         return;
       }
       const wanted = Math.min(queue.claimable(), allowed);

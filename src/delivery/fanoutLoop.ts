@@ -12,11 +12,10 @@ import type { Logger } from '../log.js';
 import type { DeliveryObserver } from '../metrics.js';
 import { retryConflicts } from '../db/conflicts.js';
 import { statementBudget } from '../db/sql.js';
+import { FANOUT_PACING, createPacer } from './pacer.js';
 
 const FANOUT_BATCH = 500;
 const FANOUT_MAX_BATCHES_PER_TICK = 40;
-/** The fan-out bucket's least size when paced: a low pace still fans out in batches. */
-const MIN_PACED_ROWS = 100;
 
 export interface FanOutLoop {
   /** Fans out up to FANOUT_MAX_BATCHES_PER_TICK batches; rejects on a database error. */
@@ -58,21 +57,10 @@ export function createFanOutLoop(deps: {
     settleTimer.unref();
   }
 
-  // Paced, fan-out makes deliveries at the pace too (the claims pace the sending): a bucket filled at the
-  // pace, holding a second of it (at least MIN_PACED_ROWS), spent by the deliveries made. Rows that make
-  // none (rejected, no subscriber) cost nothing, so the outbox never falls behind the site's other events.
-  let budget = Infinity;
-  let budgetAt = Date.now();
-  function fanOutAllowance(pace: number): number {
-    if (!(pace > 0)) {
-      budget = Infinity;
-      return FANOUT_BATCH * FANOUT_MAX_BATCHES_PER_TICK;
-    }
-    const now = Date.now();
-    budget = Math.min(Math.max(pace, MIN_PACED_ROWS), budget + ((now - budgetAt) / 1000) * pace);
-    budgetAt = now;
-    return Math.max(0, Math.floor(budget));
-  }
+  // Paced, fan-out makes deliveries at the pace too (the claims pace the sending), spending the bucket by
+  // the deliveries made. Rows that make none (rejected, no subscriber) cost nothing, so the outbox never
+  // falls behind the site's other events.
+  const pacer = createPacer(() => deps.settings.current().maxDeliveriesPerSecond, FANOUT_PACING);
 
   const onRefused = (id: number, reason: string) =>
     log.warn('the database refused an outbox row; it is stamped rejected and the others go on', {
@@ -85,7 +73,7 @@ export function createFanOutLoop(deps: {
       const s = deps.settings.current();
       const withOrderingKey = await outboxHasKey();
       const statementBytes = await statementBudget(pool);
-      let left = fanOutAllowance(s.maxDeliveriesPerSecond);
+      let left = Math.min(pacer.allowance(), FANOUT_BATCH * FANOUT_MAX_BATCHES_PER_TICK);
       for (let i = 0; i < FANOUT_MAX_BATCHES_PER_TICK && left > 0 && !deps.stopping(); i++) {
         const limit = Math.min(FANOUT_BATCH, left);
         const r = await retryConflicts(() =>
@@ -105,7 +93,7 @@ export function createFanOutLoop(deps: {
         if (r.inLine > 0) pumpAfterSettling();
         // A short batch means the outbox is drained, unless the byte budget cut it.
         left -= r.rows;
-        budget -= r.deliveries;
+        pacer.spend(r.deliveries);
         if (r.rows === 0 || (r.rows < limit && !r.truncated)) break;
       }
     },

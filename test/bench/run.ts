@@ -590,10 +590,21 @@ interface StatementClass {
   rowsAffected: number;
 }
 
-/** Server time per statement class since the last truncate (performance_schema digests); null when it is off. */
-async function statementClasses(pool: Pool, schema: string): Promise<Map<string, StatementClass> | null> {
+async function performanceSchemaOn(pool: Pool): Promise<boolean> {
   const [[on]] = await pool.query<RowDataPacket[]>('SELECT @@performance_schema AS on_');
-  if (!Number(on!.on_)) return null;
+  return Boolean(Number(on!.on_));
+}
+
+/** Starts statementClasses' count again; false when performance_schema is off. */
+async function resetStatementClasses(pool: Pool): Promise<boolean> {
+  if (!(await performanceSchemaOn(pool))) return false;
+  await pool.query('TRUNCATE TABLE performance_schema.events_statements_summary_by_digest');
+  return true;
+}
+
+/** Server time per statement class since the last reset (performance_schema digests); null when it is off. */
+async function statementClasses(pool: Pool, schema: string): Promise<Map<string, StatementClass> | null> {
+  if (!(await performanceSchemaOn(pool))) return null;
   const [r] = await pool.query<RowDataPacket[]>(
     `SELECT DIGEST_TEXT AS text, COUNT_STAR AS calls, SUM_TIMER_WAIT AS ps, SUM_ROWS_AFFECTED AS affected
        FROM performance_schema.events_statements_summary_by_digest WHERE SCHEMA_NAME = ?`,
@@ -684,8 +695,7 @@ async function costFigures(db: TestDb, n: number) {
     const idle = await mix.measure(() => sleep(15_000));
     // MariaDB's CPU per second serving the site mix alone, taken off the paced figure below.
     const siteTicksPerS = dbPid ? (cpuTicks(dbPid) - idleTicks0) / 15 : 0;
-    const hasPs = (await statementClasses(db.pool, db.name)) !== null;
-    if (hasPs) await db.pool.query('TRUNCATE TABLE performance_schema.events_statements_summary_by_digest');
+    await resetStatementClasses(db.pool);
     const redo0 = await redoLsn(db.pool);
     let drained: Promise<number> = Promise.resolve(0);
     const during = await mix.measure(async () => {
@@ -770,7 +780,7 @@ async function costFigures(db: TestDb, n: number) {
     );
     await sleep(3000);
     const r0 = (await ask<Stats>('stats')).count;
-    if (classes) await db.pool.query('TRUNCATE TABLE performance_schema.events_statements_summary_by_digest');
+    await resetStatementClasses(db.pool);
     const pacedTicks0 = dbPid ? cpuTicks(dbPid) : 0;
     const paced = await mix.measure(() => sleep(30_000));
     const sent = (await ask<Stats>('stats')).count - r0;

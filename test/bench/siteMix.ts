@@ -12,6 +12,7 @@
  * in ms, {cmd:'exit'}. It sends {ready:true} once its tables are filled.
  */
 import mysql from 'mysql2/promise';
+import { withTransaction } from '../../src/db/transaction.js';
 
 const [url, outbox] = process.argv.slice(2) as [string, string];
 const pool = mysql.createPool({ uri: url, connectionLimit: 4 });
@@ -60,23 +61,15 @@ const rand = (n: number) => Math.floor(Math.random() * n);
 const operations: (() => Promise<unknown>)[] = [
   () => pool.query('SELECT * FROM wp_posts WHERE ID = ? LIMIT 1', [1 + rand(POSTS)]),
   () => pool.query("SELECT option_name, option_value FROM wp_options WHERE autoload IN ('yes', 'on')"),
-  async () => {
-    const c = await pool.getConnection();
-    try {
-      await c.beginTransaction();
-      await c.query("UPDATE wp_usermeta SET meta_value = ? WHERE user_id = ? AND meta_key = 'meta_1'", [
+  () =>
+    withTransaction(pool, (c) =>
+      c.query("UPDATE wp_usermeta SET meta_value = ? WHERE user_id = ? AND meta_key = 'meta_1'", [
         String(Date.now()),
         rand(USERS),
-      ]);
-      await c.commit();
-    } finally {
-      c.release();
-    }
-  },
-  async () => {
-    const c = await pool.getConnection();
-    try {
-      await c.beginTransaction();
+      ]),
+    ),
+  () =>
+    withTransaction(pool, async (c) => {
       const user = rand(USERS);
       await c.query(
         "INSERT INTO wp_lms_enrollments (user_id, course_id, status, enrolled_at) VALUES (?, 7, 'active', NOW())",
@@ -85,11 +78,7 @@ const operations: (() => Promise<unknown>)[] = [
       await c.query(`INSERT INTO ${outbox} (event_type, payload) VALUES ('site.enrollment', ?)`, [
         JSON.stringify({ student_id: `student_${user}`, course_id: 'course_7' }),
       ]);
-      await c.commit();
-    } finally {
-      c.release();
-    }
-  },
+    }),
 ];
 
 let collecting = false;

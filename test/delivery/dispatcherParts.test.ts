@@ -354,6 +354,17 @@ describe('the dispatcher parts, one at a time', function () {
   });
 
   describe('fan-out loop (each tick)', () => {
+    const newLoop = (over: Partial<Parameters<typeof createFanOutLoop>[0]> = {}) =>
+      createFanOutLoop({
+        pool,
+        tables: t,
+        settings,
+        log: silentLogger,
+        stopping: () => false,
+        pump: () => undefined,
+        ...over,
+      });
+
     it('fans out batch after batch until the outbox is drained, asks for a claim after each, and stops between batches', async () => {
       await fresh([]);
       await insertOutbox(
@@ -362,14 +373,7 @@ describe('the dispatcher parts, one at a time', function () {
       );
       let pumps = 0;
       let stopping = false;
-      const loop = createFanOutLoop({
-        pool,
-        tables: t,
-        settings,
-        log: silentLogger,
-        stopping: () => stopping,
-        pump: () => pumps++,
-      });
+      const loop = newLoop({ stopping: () => stopping, pump: () => pumps++ });
       await loop.run();
       const [[o]] = await pool.query<RowDataPacket[]>(
         "SELECT SUM(fanned_out_at IS NULL) AS waiting, COUNT(*) AS n FROM wp_webhook_outbox WHERE event_type = 'fanout.loop'",
@@ -399,14 +403,7 @@ describe('the dispatcher parts, one at a time', function () {
         pool,
         Array.from({ length: 700 }, (_, i) => ({ type: 'fanout.paced', payload: { i } })),
       );
-      const loop = createFanOutLoop({
-        pool,
-        tables: t,
-        settings,
-        log: silentLogger,
-        stopping: () => false,
-        pump: () => {},
-      });
+      const loop = newLoop();
       const waiting = async () => {
         const [[o]] = await pool.query<RowDataPacket[]>(
           'SELECT COUNT(*) AS n FROM wp_webhook_outbox WHERE fanned_out_at IS NULL',
@@ -432,14 +429,7 @@ describe('the dispatcher parts, one at a time', function () {
 
     it('rejects when the database refuses the batch, so the dispatcher backs off', async () => {
       const broken = { ...t, outbox: '`wp_no_such_outbox`' };
-      const loop = createFanOutLoop({
-        pool,
-        tables: broken,
-        settings,
-        log: silentLogger,
-        stopping: () => false,
-        pump: () => undefined,
-      });
+      const loop = newLoop({ tables: broken });
       let err: unknown = null;
       await loop.run().catch((e: unknown) => (err = e));
       expect((err as { code?: string } | null)?.code).to.equal('ER_NO_SUCH_TABLE');
