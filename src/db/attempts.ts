@@ -66,7 +66,12 @@ export function expandHeaders(
   return h;
 }
 
-/** Ids of these header sets, inserting the new ones (content-addressed: the same set is one row, on every replica). */
+/**
+ * Ids of these header sets, inserting the new ones (content-addressed: the
+ * same set is one row, on every replica). A set another replica committed
+ * meanwhile is ignored by the INSERT and found by the second read, because
+ * the pool's sessions read committed rows (db/pool: READ COMMITTED).
+ */
 async function headerSetIds(conn: Queryable, t: Tables, sets: CompactHeaders[]): Promise<Map<string, number>> {
   const distinct = new Map(sets.map((s) => [s.hash.toString('hex'), s]));
   const ids = new Map<string, number>();
