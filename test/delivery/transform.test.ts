@@ -74,7 +74,8 @@ describe('transformation sandbox', () => {
       const r = await run(code);
       expect(r.kind, code).to.equal('error');
       expect((r as { message: string }).message, code).to.match(reason);
-      expect((await run('function handler(w) { return w; }')).kind, `after ${code}`).to.equal('send');
+      const next = await run('function handler(w) { return w; }');
+      expect(next.kind, `after ${code}: ${JSON.stringify(next)}`).to.equal('send');
     }
   });
 
