@@ -5,7 +5,9 @@
 import Joi from 'joi';
 import proxyaddr from 'proxy-addr';
 import { ConfigError } from './errors.js';
-import { readWpConfig } from './wordpress/config.js';
+import { readFileSync } from 'node:fs';
+import { readWpConfig, type WpConfig } from './wordpress/config.js';
+import { keyFromSalts, keyFromString, WP_SALT_PLACEHOLDER, type SecretKey } from './secrets.js';
 import { splitHosts } from './db/databaseUrl.js';
 
 export interface Config {
@@ -32,6 +34,21 @@ export interface Config {
   readonly smtpUrl: string | undefined;
   /** Who gets them; by default the WordPress admin_email option. */
   readonly notifyEmail: string | undefined;
+  /** The keys secrets are sealed with at rest (see secrets.ts). */
+  readonly secrets: SecretsKeys;
+}
+
+/**
+ * `current` seals; `previous` only opens (SECRETS_KEY_PREVIOUS while rotating,
+ * and the key WP_CONFIG's salts give once SECRETS_KEY replaces it), and what
+ * they sealed is re-sealed with `current` at start. No current key is not an
+ * error here (commands that touch no secret run without one); the start stops
+ * with `missing`, naming the variable.
+ */
+export interface SecretsKeys {
+  readonly current: SecretKey | null;
+  readonly previous: readonly SecretKey[];
+  readonly missing: { variable: string; message: string } | null;
 }
 
 export const DEFAULT_DATABASE_URL = 'mysql://root@127.0.0.1:3306/lms';
@@ -55,7 +72,15 @@ interface CheckedEnv {
   CONCURRENCY: number;
   SMTP_URL?: string;
   NOTIFY_EMAIL?: string;
+  SECRETS_KEY?: string;
+  SECRETS_KEY_FILE?: string;
+  SECRETS_KEY_PREVIOUS?: string;
 }
+
+const KEY_ADVICE = 'a random string of at least 32 characters, such as the output of `openssl rand -base64 32`';
+const secretsKeyString = Joi.string()
+  .min(32)
+  .messages({ 'string.min': `{{#label}} must be ${KEY_ADVICE}` });
 
 const schema = Joi.object<CheckedEnv>({
   DATABASE_URL: Joi.string()
@@ -87,6 +112,9 @@ const schema = Joi.object<CheckedEnv>({
   NOTIFY_EMAIL: Joi.string()
     .email({ tlds: false })
     .messages({ 'string.email': '{{#label}} must be an e-mail address, got {:#value}' }),
+  SECRETS_KEY: secretsKeyString,
+  SECRETS_KEY_FILE: Joi.string(),
+  SECRETS_KEY_PREVIOUS: secretsKeyString,
 })
   .unknown(true)
   .prefs({ errors: { wrap: { label: false } } });
@@ -113,8 +141,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   let tablePrefix: string = value.TABLE_PREFIX ?? 'wp_';
   let databaseSocket: string | undefined = socketParam(databaseUrl);
   let notes: string[] = [];
+  let wp: WpConfig | undefined;
   if (value.WP_CONFIG && (value.DATABASE_URL === undefined || value.TABLE_PREFIX === undefined)) {
-    const wp = readWpConfig(value.WP_CONFIG);
+    wp = readWpConfig(value.WP_CONFIG);
     if (value.DATABASE_URL === undefined) {
       databaseUrl = wp.databaseUrl;
       databaseSocket = wp.socketPath;
@@ -147,7 +176,72 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     concurrency: value.CONCURRENCY,
     smtpUrl: value.SMTP_URL,
     notifyEmail: value.NOTIFY_EMAIL,
+    secrets: secretsKeys(value, wp),
   });
+}
+
+/**
+ * The secrets key: SECRETS_KEY, or the file SECRETS_KEY_FILE names (as
+ * Docker and systemd hand secrets over), or, with WP_CONFIG, one derived
+ * from the site's WordPress salts so the zero-configuration path is sealed too.
+ */
+function secretsKeys(value: CheckedEnv, wpRead: WpConfig | undefined): SecretsKeys {
+  if (value.SECRETS_KEY && value.SECRETS_KEY_FILE)
+    throw new ConfigError('SECRETS_KEY_FILE', 'SECRETS_KEY and SECRETS_KEY_FILE are both set: set one of them');
+  let current: SecretKey | null = null;
+  if (value.SECRETS_KEY) current = keyFromString(value.SECRETS_KEY, 'SECRETS_KEY');
+  if (value.SECRETS_KEY_FILE) current = keyFromString(readKeyFile(value.SECRETS_KEY_FILE), 'SECRETS_KEY_FILE');
+  const previous: SecretKey[] = [];
+  if (value.SECRETS_KEY_PREVIOUS) previous.push(keyFromString(value.SECRETS_KEY_PREVIOUS, 'SECRETS_KEY_PREVIOUS'));
+  let missing: SecretsKeys['missing'] = null;
+  if (value.WP_CONFIG) {
+    const salts = saltsOf(value.WP_CONFIG, wpRead);
+    if (current) {
+      if (!('problem' in salts)) previous.push(salts.key);
+    } else if ('problem' in salts) {
+      missing = {
+        variable: 'SECRETS_KEY',
+        message: `SECRETS_KEY is not set and ${salts.problem}: set SECRETS_KEY to ${KEY_ADVICE}`,
+      };
+    } else current = salts.key;
+  } else if (!current) {
+    missing = {
+      variable: 'SECRETS_KEY',
+      message: `SECRETS_KEY is not set: secrets are stored encrypted with it; set it to ${KEY_ADVICE} (or set WP_CONFIG to derive one from the site's WordPress salts)`,
+    };
+  }
+  return { current, previous: previous.filter((k) => k.id !== current?.id), missing };
+}
+
+function readKeyFile(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new ConfigError('SECRETS_KEY_FILE', `SECRETS_KEY_FILE ${file} cannot be read: ${(err as Error).message}`);
+  }
+  if (text.length < 32) throw new ConfigError('SECRETS_KEY_FILE', `SECRETS_KEY_FILE ${file} must hold ${KEY_ADVICE}`);
+  return text;
+}
+
+/** The key WordPress's salts give, or why they give none (never the salts themselves). */
+function saltsOf(file: string, wpRead: WpConfig | undefined): { key: SecretKey } | { problem: string } {
+  let wp = wpRead;
+  if (!wp) {
+    try {
+      wp = readWpConfig(file);
+    } catch (err) {
+      return { problem: `WP_CONFIG cannot be read for its salts (${(err as Error).message})` };
+    }
+  }
+  if (wp.saltProblem) return { problem: wp.saltProblem };
+  const unique = wp.salts.filter(([, v]) => v !== WP_SALT_PLACEHOLDER && v.length >= 32);
+  const names = new Set(unique.map(([n]) => n));
+  if (!names.has('AUTH_KEY') || !names.has('SECURE_AUTH_KEY'))
+    return {
+      problem: `${file} has no unique AUTH_KEY and SECURE_AUTH_KEY to derive a key from (generate them at https://api.wordpress.org/secret-key/1.1/salt/)`,
+    };
+  return { key: keyFromSalts(unique) };
 }
 
 /**

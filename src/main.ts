@@ -26,8 +26,11 @@ async function main(): Promise<void> {
     sidecar = await startSidecar(config, log);
   } catch (err) {
     const e = coerceError(err);
-    if (e instanceof ConfigError) process.stderr.write(`Configuration error: ${e.message}\n`);
-    else if (e instanceof StartError) process.stderr.write(`Cannot start: ${e.message}\n`);
+    if (e instanceof ConfigError) {
+      // Found only once the database is open (a secrets key that does not open the stored secrets): still configuration.
+      process.stderr.write(`Configuration error: ${e.message}\n`);
+      process.exit(78);
+    } else if (e instanceof StartError) process.stderr.write(`Cannot start: ${e.message}\n`);
     else
       log.error('could not start', {
         error: e.message,

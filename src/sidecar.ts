@@ -23,7 +23,9 @@ import { createService, type Service } from './manage/service.js';
 import { createApp } from './web/app.js';
 import { pruneOnce } from './delivery/retention.js';
 import { createMetrics } from './metrics.js';
-import { coerceError } from './errors.js';
+import { ConfigError, coerceError } from './errors.js';
+import { createSecretBox, type SecretBox } from './secrets.js';
+import { checkSecretsOpen, sealSecrets } from './manage/secretOps.js';
 import { createAdminAuth, ensureAdminPassword, LoginThrottle } from './manage/adminAccess.js';
 import { createZoneSource } from './wordpress/timeZone.js';
 
@@ -57,7 +59,8 @@ export interface StartOptions {
 
 export async function startSidecar(config: Config, log: Logger, opts: StartOptions = {}): Promise<Sidecar> {
   for (const note of config.notes) log.info(note);
-  const { pool, tables } = await openDatabase(config, log);
+  const secrets = secretBoxOf(config);
+  const { pool, tables } = await openDatabase(config, log, secrets);
   await ensureAdminPassword(
     pool,
     tables,
@@ -79,6 +82,7 @@ export async function startSidecar(config: Config, log: Logger, opts: StartOptio
   const dispatcher = createDispatcher({
     pool,
     tables,
+    secrets,
     sender,
     settings,
     log,
@@ -90,6 +94,7 @@ export async function startSidecar(config: Config, log: Logger, opts: StartOptio
   const service = createService({
     pool,
     tables,
+    secrets,
     settings,
     allowPrivateTargets: config.allowPrivateTargets,
     nudge: () => void dispatcher.tick(),
@@ -147,8 +152,18 @@ export async function startSidecar(config: Config, log: Logger, opts: StartOptio
   };
 }
 
-/** The pool on DATABASE_URL's hosts, with our tables migrated; closed again when that fails. */
-async function openDatabase(config: Config, log: Logger): Promise<{ pool: Pool; tables: Tables }> {
+/** The key secrets are sealed with; none stops the start, naming the variable (never a fallback to plain text). */
+function secretBoxOf(config: Config): SecretBox {
+  const { current, previous, missing } = config.secrets;
+  if (!current) throw new ConfigError(missing?.variable ?? 'SECRETS_KEY', missing?.message ?? 'SECRETS_KEY is not set');
+  return createSecretBox(current, previous);
+}
+
+/**
+ * The pool on DATABASE_URL's hosts, with our tables migrated and every stored
+ * secret sealed with the current key; closed again when that fails.
+ */
+async function openDatabase(config: Config, log: Logger, secrets: SecretBox): Promise<{ pool: Pool; tables: Tables }> {
   const target = parseDatabaseUrl(config.databaseUrl, config.databaseSocket);
   await ensureDatabase(target);
   // Connections: claims, fan-out, recording and the web layer each need one at a time.
@@ -164,6 +179,15 @@ async function openDatabase(config: Config, log: Logger): Promise<{ pool: Pool; 
   try {
     await checkEngine(pool, log);
     await migrate(pool, tables, log);
+    await checkSecretsOpen(pool, tables, secrets);
+    const sealed = await sealSecrets(pool, tables, secrets);
+    if (sealed.sealed + sealed.resealed > 0)
+      log.info('sealed stored secrets with the current key', {
+        key: secrets.current.id,
+        key_source: secrets.current.source,
+        sealed_plain: sealed.sealed,
+        resealed_from_previous_key: sealed.resealed,
+      });
     await checkCaptureAtStart(pool, tables, log);
   } catch (err) {
     await pool.end();

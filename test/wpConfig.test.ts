@@ -2,6 +2,7 @@
  * WP_CONFIG with real wp-config.php files, including awkward ones, and a
  * sidecar started with nothing but WP_CONFIG against the local MariaDB.
  */
+import { randomSalts } from './support/wordpress.js';
 import { expect } from 'chai';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -66,9 +67,13 @@ describe('WP_CONFIG', () => {
       const file = path.join(dir, 'wp-config.php');
       // The server the suite runs against (TEST_MYSQL_URL, else the local MariaDB), as WordPress would name it.
       const server = new URL(SERVER_URL);
+      // Its keys and salts, as the installer writes them: the secrets key is derived from them.
+      const salts = Object.entries(randomSalts())
+        .map(([k, v]) => `define( '${k}', '${v}' );`)
+        .join('\n');
       writeFileSync(
         file,
-        `<?php\ndefine( 'DB_NAME', '${db.get().name}' );\ndefine( 'DB_USER', '${decodeURIComponent(server.username)}' );\ndefine( 'DB_PASSWORD', '${decodeURIComponent(server.password)}' );\ndefine( 'DB_HOST', '${server.hostname}:${server.port || 3306}' );\n$table_prefix = 'lmsx_';\n`,
+        `<?php\ndefine( 'DB_NAME', '${db.get().name}' );\ndefine( 'DB_USER', '${decodeURIComponent(server.username)}' );\ndefine( 'DB_PASSWORD', '${decodeURIComponent(server.password)}' );\ndefine( 'DB_HOST', '${server.hostname}:${server.port || 3306}' );\n${salts}\n$table_prefix = 'lmsx_';\n`,
       );
       const config = loadConfig({ WP_CONFIG: file, PORT: '0', ADMIN_PASSWORD: 'irrelevant-here' });
       expect(config.tablePrefix).to.equal('lmsx_');

@@ -5,12 +5,7 @@
  * one line saying what to do when something is wrong.
  */
 import { loadConfig } from '../config.js';
-import { parseDatabaseUrl } from '../db/databaseUrl.js';
-import { createPool, ensureDatabase } from '../db/pool.js';
-import { tableNames } from '../db/tables.js';
-import { migrate } from '../db/migrate.js';
-import { silentLogger } from '../log.js';
-import { ConfigError, coerceError } from '../errors.js';
+import { runCommand, withMigratedDatabase } from '../cli.js';
 import { captureStatus, installCapture, removeCapture, type CaptureStatus } from './install.js';
 
 const USAGE = 'usage: npm run capture -- status | install | remove';
@@ -27,13 +22,8 @@ async function main(command: string | undefined): Promise<number> {
     process.stderr.write(`${USAGE}\n`);
     return 2;
   }
-  const config = loadConfig();
-  const target = parseDatabaseUrl(config.databaseUrl, config.databaseSocket);
-  await ensureDatabase(target);
-  const pool = createPool(target, 2);
-  const t = tableNames(config.tablePrefix);
-  try {
-    await migrate(pool, t, silentLogger); // the triggers write into our outbox
+  // Migrated first: the triggers write into our outbox.
+  return withMigratedDatabase(loadConfig(), async (pool, t) => {
     if (command === 'remove') {
       process.stdout.write(`removed ${await removeCapture(pool, t)} Sikshya capture triggers; Sikshya is unchanged\n`);
       return 0;
@@ -41,16 +31,7 @@ async function main(command: string | undefined): Promise<number> {
     const s = command === 'install' ? await installCapture(pool, t) : await captureStatus(pool, t);
     print(s);
     return s.problems.length ? 1 : 0;
-  } finally {
-    await pool.end();
-  }
+  });
 }
 
-main(process.argv[2]).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    const e = coerceError(err);
-    process.stderr.write(`${e instanceof ConfigError ? 'Configuration error' : 'Capture'}: ${e.message}\n`);
-    process.exit(1);
-  },
-);
+runCommand('Capture', () => main(process.argv[2]));

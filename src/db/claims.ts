@@ -23,6 +23,8 @@ import {
   type EndpointAuth,
   type EndpointType,
 } from '../types.js';
+import type { SecretBox } from '../secrets.js';
+import { openColumn } from './endpoints.js';
 import { exec, parseJsonColumn, parseUtcDateTime, rows, valuesTable } from './sql.js';
 
 export interface ClaimedDelivery {
@@ -214,7 +216,7 @@ async function applyRateLimits(conn: Queryable, t: Tables, taken: Taken[], perEn
   return { kept, notBefore, rateHeld };
 }
 
-export async function claimDue(pool: Pool, t: Tables, req: ClaimRequest): Promise<ClaimResult> {
+export async function claimDue(pool: Pool, t: Tables, box: SecretBox, req: ClaimRequest): Promise<ClaimResult> {
   let exhausted = true;
   let notBefore = new Map<number, number>();
   let rateHeld = new Map<number, number>();
@@ -236,13 +238,14 @@ export async function claimDue(pool: Pool, t: Tables, req: ClaimRequest): Promis
     return keptIds;
   });
   if (ids.length === 0) return { claimed: [], exhausted, rateHeld };
-  return { claimed: await loadClaimed(pool, t, ids, req.token, notBefore), exhausted, rateHeld };
+  return { claimed: await loadClaimed(pool, t, box, ids, req.token, notBefore), exhausted, rateHeld };
 }
 
 /** What sending the claimed rows needs: the event's body and the endpoint's options, read after the claim commits. */
 async function loadClaimed(
   pool: Pool,
   t: Tables,
+  box: SecretBox,
   ids: number[],
   token: string,
   notBefore: Map<number, number>,
@@ -270,17 +273,17 @@ async function loadClaimed(
     url: String(x.url),
     secrets:
       x.previous_secret && Number(x.previous_valid) === 1
-        ? [String(x.secret), String(x.previous_secret)]
-        : [String(x.secret)],
+        ? [box.open(String(x.secret)), box.open(String(x.previous_secret))]
+        : [box.open(String(x.secret))],
     endpointEnabled: Number(x.enabled) === 1,
     claimToken: token,
     orderingKey: x.ordering_key === null ? null : String(x.ordering_key),
     notBefore: notBefore.get(Number(x.id)) ?? 0,
     extraHeaders: parseJsonColumn<Record<string, string> | null>(x.headers, null),
-    auth: parseJsonColumn<EndpointAuth | null>(x.auth, null),
+    auth: parseJsonColumn<EndpointAuth | null>(openColumn(box, x.auth), null),
     timeoutSeconds: x.timeout_seconds === null ? null : Number(x.timeout_seconds),
     retryScheduleSeconds: parseJsonColumn<number[] | null>(x.retry_schedule_seconds, null),
-    ed25519Key: x.signing === 'ed25519' && x.signing_key !== null ? String(x.signing_key) : null,
+    ed25519Key: x.signing === 'ed25519' ? openColumn(box, x.signing_key) : null,
     endpointType: x.type === 'zapier' ? 'zapier' : isChatType(String(x.type)) ? (x.type as ChatType) : 'webhook',
     templates: parseJsonColumn<Record<string, string> | null>(x.templates, null),
     transformation: x.transformation === null ? null : String(x.transformation),

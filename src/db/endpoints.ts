@@ -12,12 +12,38 @@ import {
   type EndpointType,
 } from '../types.js';
 import { exec, parseJsonColumn, rows, toDate, type Row } from './sql.js';
+import type { SecretBox } from '../secrets.js';
+
+/** The columns stored sealed (secrets.ts): the values that would let anyone sign or authenticate as the site. */
+export const SEALED_COLUMNS = ['secret', 'previous_secret', 'auth', 'signing_key'] as const;
 
 const COLUMNS = `id, type, templates, api_key_id, transformation, url, description, events, enabled, secret, previous_secret, previous_secret_expires_at,
   disabled_reason, disabled_at, failing_since, last_success_at, ordered, filter, headers, auth, rate_limit_per_second,
   timeout_seconds, retry_schedule_seconds, signing, signing_key, public_key, created_at, updated_at`;
 
-function map(x: Row): Endpoint {
+/** A sealed column's value opened, NULL kept. */
+export function openColumn(box: SecretBox, v: unknown): string | null {
+  return typeof v === 'string' ? box.open(v) : null;
+}
+
+/** An endpoint without its secrets: what routing an event to endpoints needs (fan-out, operational events). */
+export type EndpointRoute = Omit<Endpoint, 'secret' | 'previousSecret' | 'auth' | 'signingKey'>;
+const ROUTE_COLUMNS = COLUMNS.split(',')
+  .map((c) => c.trim())
+  .filter((c) => !(SEALED_COLUMNS as readonly string[]).includes(c))
+  .join(', ');
+
+function map(x: Row, box: SecretBox): Endpoint {
+  return {
+    ...mapRoute(x),
+    secret: box.open(String(x.secret)),
+    previousSecret: openColumn(box, x.previous_secret),
+    auth: parseJsonColumn<EndpointAuth | null>(openColumn(box, x.auth), null),
+    signingKey: openColumn(box, x.signing_key),
+  };
+}
+
+function mapRoute(x: Row): EndpointRoute {
   return {
     id: Number(x.id),
     type:
@@ -31,8 +57,6 @@ function map(x: Row): Endpoint {
     description: String(x.description),
     events: parseJsonColumn<string[]>(x.events, []),
     enabled: Number(x.enabled) === 1,
-    secret: String(x.secret),
-    previousSecret: x.previous_secret === null ? null : String(x.previous_secret),
     previousSecretExpiresAt: toDate(x.previous_secret_expires_at),
     disabledReason: x.disabled_reason === null ? null : String(x.disabled_reason),
     disabledAt: toDate(x.disabled_at),
@@ -41,25 +65,27 @@ function map(x: Row): Endpoint {
     ordered: Number(x.ordered) === 1,
     filter: parseJsonColumn<EndpointFilter | null>(x.filter, null),
     headers: parseJsonColumn<Record<string, string> | null>(x.headers, null),
-    auth: parseJsonColumn<EndpointAuth | null>(x.auth, null),
     rateLimitPerSecond: x.rate_limit_per_second === null ? null : Number(x.rate_limit_per_second),
     timeoutSeconds: x.timeout_seconds === null ? null : Number(x.timeout_seconds),
     retryScheduleSeconds: parseJsonColumn<number[] | null>(x.retry_schedule_seconds, null),
     signing: x.signing === 'ed25519' ? 'ed25519' : 'hmac',
-    signingKey: x.signing_key === null ? null : String(x.signing_key),
     publicKey: x.public_key === null ? null : String(x.public_key),
     createdAt: toDate(x.created_at)!,
     updatedAt: toDate(x.updated_at)!,
   };
 }
 
-export async function listEndpoints(conn: Queryable, t: Tables): Promise<Endpoint[]> {
-  return (await rows(conn, `SELECT ${COLUMNS} FROM ${t.endpoints} ORDER BY id`)).map(map);
+export async function listEndpoints(conn: Queryable, t: Tables, box: SecretBox): Promise<Endpoint[]> {
+  return (await rows(conn, `SELECT ${COLUMNS} FROM ${t.endpoints} ORDER BY id`)).map((x) => map(x, box));
 }
 
-export async function getEndpoint(conn: Queryable, t: Tables, id: number): Promise<Endpoint | null> {
+export async function listEndpointRoutes(conn: Queryable, t: Tables): Promise<EndpointRoute[]> {
+  return (await rows(conn, `SELECT ${ROUTE_COLUMNS} FROM ${t.endpoints} ORDER BY id`)).map(mapRoute);
+}
+
+export async function getEndpoint(conn: Queryable, t: Tables, box: SecretBox, id: number): Promise<Endpoint | null> {
   const [r] = await rows(conn, `SELECT ${COLUMNS} FROM ${t.endpoints} WHERE id = ?`, [id]);
-  return r ? map(r) : null;
+  return r ? map(r, box) : null;
 }
 
 /** An endpoint's options as stored: the operator's, and the key pair signing made. */
@@ -80,8 +106,9 @@ export interface EndpointInsert extends StoredOptions {
 }
 
 const json = (v: unknown) => (v === null ? null : JSON.stringify(v));
-/** Column = value pairs for the options that are set. */
-function optionColumns(o: StoredOptions): [string, unknown][] {
+/** Column = value pairs for the options that are set, secrets sealed. */
+function optionColumns(o: StoredOptions, box: SecretBox): [string, unknown][] {
+  const sealed = (v: string | null) => (v === null ? null : box.seal(v));
   const cols: [string, unknown][] = [];
   const add = (c: string, v: unknown) => cols.push([c, v]);
   if (o.type !== undefined) add('type', o.type);
@@ -90,25 +117,25 @@ function optionColumns(o: StoredOptions): [string, unknown][] {
   if (o.ordered !== undefined) add('ordered', o.ordered ? 1 : 0);
   if (o.filter !== undefined) add('filter', json(o.filter));
   if (o.headers !== undefined) add('headers', json(o.headers));
-  if (o.auth !== undefined) add('auth', json(o.auth));
+  if (o.auth !== undefined) add('auth', sealed(json(o.auth)));
   if (o.rateLimitPerSecond !== undefined) add('rate_limit_per_second', o.rateLimitPerSecond);
   if (o.timeoutSeconds !== undefined) add('timeout_seconds', o.timeoutSeconds);
   if (o.retryScheduleSeconds !== undefined) add('retry_schedule_seconds', json(o.retryScheduleSeconds));
   if (o.signing !== undefined) add('signing', o.signing);
-  if (o.signingKey !== undefined) add('signing_key', o.signingKey);
+  if (o.signingKey !== undefined) add('signing_key', sealed(o.signingKey));
   if (o.publicKey !== undefined) add('public_key', o.publicKey);
   return cols;
 }
 
-export async function insertEndpoint(conn: Queryable, t: Tables, e: EndpointInsert): Promise<number> {
+export async function insertEndpoint(conn: Queryable, t: Tables, box: SecretBox, e: EndpointInsert): Promise<number> {
   const cols: [string, unknown][] = [
     ['url', e.url],
     ['description', e.description],
     ['events', JSON.stringify(e.events)],
     ['enabled', e.enabled ? 1 : 0],
-    ['secret', e.secret],
+    ['secret', box.seal(e.secret)],
     ...(e.apiKeyId ? ([['api_key_id', e.apiKeyId]] as [string, unknown][]) : []),
-    ...optionColumns(e),
+    ...optionColumns(e, box),
   ];
   const r = await exec(conn, `INSERT INTO ${t.endpoints} (${cols.map(([c]) => `\`${c}\``).join(', ')}) VALUES (?)`, [
     cols.map(([, v]) => v),
@@ -124,7 +151,13 @@ export interface EndpointPatch extends StoredOptions {
   disabledReason?: string | null;
 }
 
-export async function updateEndpoint(conn: Queryable, t: Tables, id: number, p: EndpointPatch): Promise<void> {
+export async function updateEndpoint(
+  conn: Queryable,
+  t: Tables,
+  box: SecretBox,
+  id: number,
+  p: EndpointPatch,
+): Promise<void> {
   const sets: string[] = [];
   const params: unknown[] = [];
   const set = (clause: string, value: unknown) => {
@@ -134,7 +167,7 @@ export async function updateEndpoint(conn: Queryable, t: Tables, id: number, p: 
   if (p.url !== undefined) set('url = ?', p.url);
   if (p.description !== undefined) set('description = ?', p.description);
   if (p.events !== undefined) set('events = ?', JSON.stringify(p.events));
-  for (const [c, v] of optionColumns(p)) set(`\`${c}\` = ?`, v);
+  for (const [c, v] of optionColumns(p, box)) set(`\`${c}\` = ?`, v);
   if (p.enabled === true) sets.push('enabled = 1, disabled_reason = NULL, disabled_at = NULL, failing_since = NULL');
   if (p.enabled === false)
     set('enabled = 0, disabled_reason = ?, disabled_at = NOW(3)', p.disabledReason ?? 'disabled by an operator');
@@ -146,6 +179,7 @@ export async function updateEndpoint(conn: Queryable, t: Tables, id: number, p: 
 export async function rotateSecret(
   conn: Queryable,
   t: Tables,
+  box: SecretBox,
   id: number,
   secret: string,
   graceHours: number,
@@ -157,7 +191,7 @@ export async function rotateSecret(
             previous_secret_expires_at = IF(? > 0, DATE_ADD(NOW(3), INTERVAL ? SECOND), NULL),
             secret = ?
       WHERE id = ?`,
-    [graceHours, graceHours, Math.round(graceHours * 3600), secret, id],
+    [graceHours, graceHours, Math.round(graceHours * 3600), box.seal(secret), id],
   );
 }
 
@@ -368,4 +402,42 @@ export async function troubledEndpoints(
 /** The REST hook subscriptions a key made. */
 export async function endpointIdsOfKey(conn: Queryable, t: Tables, keyId: number): Promise<number[]> {
   return (await rows(conn, `SELECT id FROM ${t.endpoints} WHERE api_key_id = ?`, [keyId])).map((x) => Number(x.id));
+}
+
+/** Every endpoint's sealed columns as stored, for the start's check and a key rotation. */
+export async function storedSecrets(
+  conn: Queryable,
+  t: Tables,
+): Promise<{ id: number; values: Record<(typeof SEALED_COLUMNS)[number], string | null> }[]> {
+  const r = await rows(conn, `SELECT id, ${SEALED_COLUMNS.join(', ')} FROM ${t.endpoints} ORDER BY id`);
+  return r.map((x) => ({
+    id: Number(x.id),
+    values: Object.fromEntries(SEALED_COLUMNS.map((c) => [c, x[c] === null ? null : String(x[c])])) as Record<
+      (typeof SEALED_COLUMNS)[number],
+      string | null
+    >,
+  }));
+}
+
+/**
+ * Writes one endpoint's re-sealed values only where each column still holds
+ * what was read (a rotation beside a running sidecar never overwrites a
+ * secret changed meanwhile); true when the row was written.
+ */
+export async function replaceSealed(
+  conn: Queryable,
+  t: Tables,
+  id: number,
+  was: Record<string, string | null>,
+  now: Record<string, string | null>,
+): Promise<boolean> {
+  const cols = Object.keys(now);
+  if (cols.length === 0) return false;
+  const r = await exec(
+    conn,
+    `UPDATE ${t.endpoints} SET ${cols.map((c) => `\`${c}\` = ?`).join(', ')}
+      WHERE id = ? AND ${cols.map((c) => `\`${c}\` <=> ?`).join(' AND ')}`,
+    [...cols.map((c) => now[c]), id, ...cols.map((c) => was[c])],
+  );
+  return r.affectedRows === 1;
 }

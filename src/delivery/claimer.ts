@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Pool } from 'mysql2/promise';
 import type { Tables } from '../db/tables.js';
+import type { SecretBox } from '../secrets.js';
 import { claimDue, releaseClaims, type ClaimedDelivery, type ClaimResult } from '../db/claims.js';
 import { retryConflicts } from '../db/conflicts.js';
 import type { FairQueue } from './fairQueue.js';
@@ -32,11 +33,11 @@ export interface Claimer {
   release(claims: ClaimedDelivery[]): Promise<void>;
 }
 
-export function createClaimer(deps: { pool: Pool; tables: Tables; worker: string }): Claimer {
+export function createClaimer(deps: { pool: Pool; tables: Tables; secrets: SecretBox; worker: string }): Claimer {
   return {
     claim: (req) =>
       retryConflicts(() =>
-        claimDue(deps.pool, deps.tables, {
+        claimDue(deps.pool, deps.tables, deps.secrets, {
           limit: req.limit,
           leaseMs: leaseMs(req.timeoutSeconds),
           token: randomBytes(12).toString('hex'),

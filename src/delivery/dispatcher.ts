@@ -21,6 +21,7 @@ import type { SettingsStore } from './settingsStore.js';
 import type { Logger } from '../log.js';
 import { coerceError } from '../errors.js';
 import type { DeliveryObserver } from '../metrics.js';
+import type { SecretBox } from '../secrets.js';
 import { createClaimer, createClaimLoop } from './claimer.js';
 import { createFairQueue } from './fairQueue.js';
 import { createPolicySource } from './policies.js';
@@ -33,6 +34,8 @@ import { reportLongFailing, type OperationalNotice } from './operational.js';
 export interface DispatcherDeps {
   pool: Pool;
   tables: Tables;
+  /** Opens the endpoints' secrets the claimed deliveries are signed with. */
+  secrets: SecretBox;
   sender: Sender;
   settings: SettingsStore;
   log: Logger;
@@ -103,7 +106,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   let lastTickAt: number | null = null;
   const db = createDbBackoff(log);
 
-  const claimer = createClaimer({ pool, tables: t, worker });
+  const claimer = createClaimer({ pool, tables: t, secrets: deps.secrets, worker });
   // A key's next delivery, admitted as its head ends, is claimed now rather than at the next tick.
   const recorder = createRecorder({
     pool,

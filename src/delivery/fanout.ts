@@ -12,13 +12,13 @@ import { lockPending, markFannedOut, rejectRow, type OutboxOutcome, type OutboxR
 import { parseUtcDateTime } from '../db/sql.js';
 import { existingEventIds, insertEvents, type NewEvent } from '../db/events.js';
 import { insertDeliveries, type NewDelivery } from '../db/deliveries.js';
-import { listEndpoints, lockEndpoints } from '../db/endpoints.js';
+import { listEndpointRoutes, lockEndpoints } from '../db/endpoints.js';
 import { admitHeads, yieldToEarlier } from '../db/ordering.js';
 import { dataProblem } from './schemas.js';
 import { CATALOG } from '../catalog.js';
 import { subscribed } from './subscriptions.js';
 import { filterMatches } from './filters.js';
-import type { Endpoint } from '../types.js';
+import type { EndpointRoute } from '../db/endpoints.js';
 
 export function newEventId(): string {
   return 'evt_' + randomBytes(16).toString('base64url');
@@ -254,7 +254,7 @@ async function fanOutRows(
   truncated: boolean,
   opts: FanoutOptions,
 ): Promise<FanoutResult> {
-  const endpoints = await listEndpoints(conn, t);
+  const endpoints = await listEndpointRoutes(conn, t);
   const { outcomes, events, targets, mismatched } = acceptRows(
     batch,
     opts,
@@ -301,11 +301,11 @@ async function earlierEventIds(conn: PoolConnection, t: Tables, batch: OutboxRow
  * before or twice in the batch), or accepted as an event with the endpoints
  * it goes to.
  */
-function acceptRows(batch: OutboxRow[], opts: FanoutOptions, endpoints: Endpoint[], earlier: Map<string, string>) {
+function acceptRows(batch: OutboxRow[], opts: FanoutOptions, endpoints: EndpointRoute[], earlier: Map<string, string>) {
   const inBatch = new Map<string, number>();
   const outcomes: OutboxOutcome[] = [];
   const events: AcceptedEvent[] = [];
-  const targets = new Map<string, Endpoint[]>();
+  const targets = new Map<string, EndpointRoute[]>();
   const mismatched: string[] = [];
   for (const row of batch) {
     const j = judgeRow(row, opts.maxPayloadBytes, undefined, opts.statementBytes);
@@ -351,7 +351,7 @@ function acceptRows(batch: OutboxRow[], opts: FanoutOptions, endpoints: Endpoint
  */
 function planDeliveries(
   events: AcceptedEvent[],
-  targets: Map<string, Endpoint[]>,
+  targets: Map<string, EndpointRoute[]>,
   pks: Map<string, number>,
   ordered: Map<number, { ordered: boolean; enabled: boolean }>,
 ) {
@@ -389,7 +389,7 @@ function planDeliveries(
  * The endpoints an event goes to: subscribed to its type, and matching their
  * filter. The envelope is parsed once, only when some subscriber has a filter.
  */
-export function endpointsFor(endpoints: readonly Endpoint[], eventType: string, body: string): Endpoint[] {
+export function endpointsFor(endpoints: readonly EndpointRoute[], eventType: string, body: string): EndpointRoute[] {
   let envelope: unknown;
   let parsed = false;
   return endpoints.filter((e) => {

@@ -14,7 +14,7 @@ import type { Pool } from 'mysql2/promise';
 import type { Tables } from '../db/tables.js';
 import { insertEvents } from '../db/events.js';
 import { insertDeliveries, type NewDelivery } from '../db/deliveries.js';
-import { claimFailingReports, listEndpoints, unreportedFailing, type EndpointNotice } from '../db/endpoints.js';
+import { claimFailingReports, listEndpointRoutes, unreportedFailing, type EndpointNotice } from '../db/endpoints.js';
 import { buildEnvelope, newEventId } from './fanout.js';
 import { subscribed } from './subscriptions.js';
 
@@ -64,7 +64,7 @@ export async function emitOperational(
   now = new Date(),
 ): Promise<OperationalNotice[]> {
   if (evs.length === 0) return [];
-  const endpoints = await listEndpoints(conn, t);
+  const endpoints = await listEndpointRoutes(conn, t);
   const withIds = evs.map((e) => ({ ...e, eventId: newEventId() }));
   const pks = await insertEvents(
     conn,

@@ -3,7 +3,7 @@
  * as an endpoint (directly in the table, with the shared WEBHOOK_SECRET) and
  * then writes one random catalog event into the outbox every INTERVAL_MS
  * (default 3000), as an LMS would. Env: DATABASE_URL, TABLE_PREFIX,
- * WEBHOOK_SECRET, RECEIVER_URL.
+ * WEBHOOK_SECRET, RECEIVER_URL, SECRETS_KEY (the sidecar's).
  */
 import { loadConfig } from '../config.js';
 import { createPool } from '../db/pool.js';
@@ -11,9 +11,15 @@ import { parseDatabaseUrl } from '../db/databaseUrl.js';
 import { tableNames } from '../db/tables.js';
 import { rows } from '../db/sql.js';
 import { SAMPLE_PAYLOADS } from '../catalog.js';
+import { createSecretBox } from '../secrets.js';
 
 const config = loadConfig();
-const secret = process.env.WEBHOOK_SECRET ?? '';
+if (!config.secrets.current) {
+  process.stderr.write(`Configuration error: ${config.secrets.missing?.message}\n`);
+  process.exit(78);
+}
+// Sealed with the sidecar's key, as the sidecar stores every secret.
+const secret = createSecretBox(config.secrets.current).seal(process.env.WEBHOOK_SECRET ?? '');
 const receiverUrl = process.env.RECEIVER_URL ?? 'http://demo-receiver:9000/webhooks';
 const intervalMs = Number(process.env.INTERVAL_MS ?? 3000);
 const pool = createPool(parseDatabaseUrl(config.databaseUrl, config.databaseSocket), 2);

@@ -17,11 +17,14 @@ import { SAMPLE_PAYLOADS } from '../catalog.js';
 import { ConfigError, coerceError } from '../errors.js';
 
 const DEMO_DESCRIPTION = 'Demo receiver (npm run demo)';
+const DEMO_SECRETS_KEY = 'npm-run-demo-development-key-not-for-real-sites';
 const once = process.argv.includes('--once');
 const out = (line: string) => process.stdout.write(line + '\n');
 
 async function main(): Promise<void> {
   const config = loadConfig({
+    // A development database: a fixed key unless one is set (never use it for a real site).
+    SECRETS_KEY: process.env.SECRETS_KEY_FILE || process.env.WP_CONFIG ? undefined : DEMO_SECRETS_KEY,
     ...process.env,
     ALLOW_PRIVATE_TARGETS: 'true',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',

@@ -37,7 +37,7 @@ const SAMPLES = 3;
 const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');
 
 export function apiKeyOps(ctx: ServiceContext) {
-  const { pool, t } = ctx;
+  const { pool, t, box } = ctx;
   const touched = new Map<number, number>();
 
   async function mustGetKey(id: number) {
@@ -48,7 +48,7 @@ export function apiKeyOps(ctx: ServiceContext) {
 
   /** A hook the caller may act on: its own, or any with a full key. Others are 404, so ids do not leak. */
   async function mustGetHook(principal: ApiPrincipal, id: number) {
-    const ep = await endpointsSql.getEndpoint(pool, t, id);
+    const ep = await endpointsSql.getEndpoint(pool, t, box, id);
     if (!ep || ep.type !== 'zapier' || (principal.scope !== 'full' && ep.apiKeyId !== principal.keyId))
       throw new NotFoundError(`REST hook ${id} does not exist`);
     return ep;
@@ -105,7 +105,7 @@ export function apiKeyOps(ctx: ServiceContext) {
     /** Zapier's subscribe: an endpoint of type zapier for the target URL and event, owned by the key. */
     async subscribeHook(principal: ApiPrincipal, input: { url: string; event: string }) {
       const url = await validateEndpointUrl(input.url, ctx.urlPolicy());
-      const id = await endpointsSql.insertEndpoint(pool, t, {
+      const id = await endpointsSql.insertEndpoint(pool, t, box, {
         url,
         description: `Zapier REST hook (${principal.name})`,
         events: [input.event],

@@ -49,7 +49,7 @@ function mustBeChat(ep: Endpoint): ChatType {
 }
 
 export function chatOps(ctx: ServiceContext) {
-  const { pool, t } = ctx;
+  const { pool, t, box } = ctx;
   return {
     /** One preview per catalog event type the endpoint subscribes to. */
     async messagePreviews(id: number): Promise<MessagePreview[]> {
@@ -90,7 +90,7 @@ export function chatOps(ctx: ServiceContext) {
       const own = Object.entries(merged)
         .map(([eventType, text]) => [eventType, text.replace(/\r\n/g, '\n').trim()] as const)
         .filter(([eventType, text]) => text !== '' && text !== DEFAULT_TEMPLATES[eventType]);
-      await endpointsSql.updateEndpoint(pool, t, id, { templates: own.length ? Object.fromEntries(own) : null });
+      await endpointsSql.updateEndpoint(pool, t, box, id, { templates: own.length ? Object.fromEntries(own) : null });
     },
   };
 }

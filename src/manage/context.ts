@@ -4,6 +4,7 @@
  */
 import type { Pool, PoolConnection } from 'mysql2/promise';
 import type { Tables } from '../db/tables.js';
+import type { SecretBox } from '../secrets.js';
 import * as endpointsSql from '../db/endpoints.js';
 import * as deliveryLogSql from '../db/deliveryLog.js';
 import { withTransaction } from '../db/transaction.js';
@@ -17,6 +18,8 @@ import type { Delivery, Endpoint } from '../types.js';
 export interface ServiceDeps {
   pool: Pool;
   tables: Tables;
+  /** Seals and opens the endpoints' secrets at rest. */
+  secrets: SecretBox;
   settings: SettingsStore;
   allowPrivateTargets: boolean;
   /** Called after something became due, so this process picks it up now rather than at the next tick. */
@@ -28,10 +31,10 @@ export interface ServiceDeps {
 export type ServiceContext = ReturnType<typeof createContext>;
 
 export function createContext(deps: ServiceDeps) {
-  const { pool, tables: t } = deps;
+  const { pool, tables: t, secrets: box } = deps;
 
   async function mustGetEndpoint(id: number): Promise<Endpoint> {
-    const e = await endpointsSql.getEndpoint(pool, t, id);
+    const e = await endpointsSql.getEndpoint(pool, t, box, id);
     if (!e) throw new NotFoundError(`endpoint ${id} does not exist`);
     return e;
   }
@@ -78,6 +81,7 @@ export function createContext(deps: ServiceDeps) {
     deps,
     pool,
     t,
+    box,
     nudge: () => deps.nudge?.(),
     urlPolicy: () => ({ allowPrivateTargets: deps.allowPrivateTargets, httpsOnly: deps.settings.current().httpsOnly }),
     mustGetEndpoint,

@@ -109,12 +109,12 @@ async function requireKnownSubscriptions(ctx: ServiceContext, patterns: string[]
  * deliveries created from then on.
  */
 async function setOrdered(ctx: ServiceContext, id: number, on: boolean): Promise<void> {
-  const { pool, t } = ctx;
+  const { pool, t, box } = ctx;
   const released = await retryConflicts(() =>
     withTransaction(pool, async (conn) => {
       const ep = (await endpointsSql.lockEndpoints(conn, t, [id])).get(id);
       if (!ep) return 0;
-      await endpointsSql.updateEndpoint(conn, t, id, { ordered: on });
+      await endpointsSql.updateEndpoint(conn, t, box, id, { ordered: on });
       return on ? 0 : ordering.releaseWaiting(conn, t, id, ep.enabled);
     }),
   );
@@ -122,9 +122,9 @@ async function setOrdered(ctx: ServiceContext, id: number, on: boolean): Promise
 }
 
 export function endpointOps(ctx: ServiceContext) {
-  const { pool, t } = ctx;
+  const { pool, t, box } = ctx;
   return {
-    listEndpoints: () => endpointsSql.listEndpoints(pool, t),
+    listEndpoints: () => endpointsSql.listEndpoints(pool, t, box),
     getEndpoint: ctx.mustGetEndpoint,
 
     async createEndpoint(input: EndpointInput): Promise<Endpoint> {
@@ -132,7 +132,7 @@ export function endpointOps(ctx: ServiceContext) {
       if (!input.confirm) await requireKnownSubscriptions(ctx, input.events);
       requireConfirmedSchedule(input);
       await requireRunnableTransformation(input);
-      const id = await endpointsSql.insertEndpoint(pool, t, {
+      const id = await endpointsSql.insertEndpoint(pool, t, box, {
         url,
         description: input.description,
         events: input.events,
@@ -160,7 +160,7 @@ export function endpointOps(ctx: ServiceContext) {
       requireConfirmedSchedule(patch);
       await requireRunnableTransformation(patch);
       const { ordered, ...options } = storedOptions(patch, before);
-      await endpointsSql.updateEndpoint(pool, t, id, {
+      await endpointsSql.updateEndpoint(pool, t, box, id, {
         url,
         description: patch.description,
         events: patch.events,
@@ -197,7 +197,7 @@ export function endpointOps(ctx: ServiceContext) {
     async rotateSecret(id: number, opts: { secret?: string; grace_hours?: number }): Promise<Endpoint> {
       await ctx.mustGetEndpoint(id);
       const grace = opts.grace_hours ?? ctx.deps.settings.current().rotationGraceHours;
-      await endpointsSql.rotateSecret(pool, t, id, opts.secret ?? generateSecret(), grace);
+      await endpointsSql.rotateSecret(pool, t, box, id, opts.secret ?? generateSecret(), grace);
       return ctx.mustGetEndpoint(id);
     },
 

@@ -33,7 +33,7 @@ export function settingsOps(ctx: ServiceContext) {
           });
         }
         if (patch.httpsOnly === true && !now.httpsOnly) {
-          const http = (await endpointsSql.listEndpoints(pool, t)).filter((e) => e.url.startsWith('http:'));
+          const http = (await endpointsSql.listEndpointRoutes(pool, t)).filter((e) => e.url.startsWith('http:'));
           if (http.length) {
             warnings.push({
               field: 'https_only',

@@ -24,7 +24,7 @@ export interface TransformTrial {
 }
 
 export function transformOps(ctx: ServiceContext) {
-  const { pool, t } = ctx;
+  const { pool, t, box } = ctx;
   return {
     /** Saves the code (null or empty removes it); code that does not compile is refused with the line. */
     async saveTransformation(id: number, code: string | null): Promise<void> {
@@ -34,7 +34,7 @@ export function transformOps(ctx: ServiceContext) {
         const problem = await checkTransformation(value);
         if (problem) throw new ValidationError(`transformation: ${problem}`, 'transformation');
       }
-      await endpointsSql.updateEndpoint(pool, t, id, { transformation: value });
+      await endpointsSql.updateEndpoint(pool, t, box, id, { transformation: value });
     },
 
     async tryTransformation(id: number, code: string, eventType: string): Promise<TransformTrial> {

@@ -16,6 +16,7 @@ import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
 import { findLocalSocket, type SocketSearch } from './socket.js';
+import { WP_SALT_NAMES } from '../secrets.js';
 
 export interface WpConfig {
   databaseUrl: string;
@@ -24,6 +25,10 @@ export interface WpConfig {
   charset: string | undefined;
   /** What the reader decided for the operator to know (a file it chose, TCP instead of a socket), logged at start. */
   notes: string[];
+  /** The WordPress salts defined as plain strings, in WP_SALT_NAMES order: what the secrets key is derived from. */
+  salts: [string, string][];
+  /** Why a salt that is defined cannot be read without PHP (names the constant, never a value). */
+  saltProblem: string | undefined;
 }
 
 export interface ReadOptions {
@@ -222,7 +227,29 @@ function resolve(flat: Flat, file: string, opts: ReadOptions): WpConfig {
     tablePrefix,
     charset,
     notes,
+    ...readSalts(code, file),
   };
+}
+
+/** The salts as plain strings; one computed when PHP runs (getenv…) is named, not guessed. */
+function readSalts(code: string, file: string): Pick<WpConfig, 'salts' | 'saltProblem'> {
+  const salts: [string, string][] = [];
+  let saltProblem: string | undefined;
+  for (const name of WP_SALT_NAMES) {
+    const d = firstDefine(code, name);
+    if (!d) continue;
+    try {
+      salts.push([
+        name,
+        literal(d.expr, name, (m) => {
+          throw new Error(m);
+        }),
+      ]);
+    } catch {
+      saltProblem ??= `${name} in ${file} is not a plain quoted string (it is computed when PHP runs), so its value cannot be read`;
+    }
+  }
+  return { salts, saltProblem };
 }
 
 function firstDefine(code: string, name: string): { index: number; expr: string } | null {

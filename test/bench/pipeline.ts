@@ -9,6 +9,7 @@
  *   BENCH_ALLOC_PROF=file: a sampling allocation profile of the timed drain,
  *   garbage included (open it in Chrome DevTools' Memory tab).
  */
+import { testSecretBox } from '../support/sidecar.js';
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { PerformanceObserver, constants } from 'node:perf_hooks';
@@ -59,6 +60,7 @@ try {
   const d = createDispatcher({
     pool,
     tables: t,
+    secrets: testSecretBox(),
     sender,
     settings,
     log: silentLogger,

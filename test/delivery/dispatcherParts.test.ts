@@ -19,6 +19,7 @@ import type { ClaimedDelivery } from '../../src/db/claims.js';
 import type { Tables } from '../../src/db/tables.js';
 import { createLogger, silentLogger } from '../../src/log.js';
 import { waitFor } from '../support/wait.js';
+import { testSecretBox } from '../support/sidecar.js';
 
 describe('the dispatcher parts, one at a time', function () {
   this.timeout(30_000);
@@ -45,7 +46,7 @@ describe('the dispatcher parts, one at a time', function () {
       const data = req.json.data as { status?: number; bodyBytes?: number };
       return { status: data?.status ?? 200, body: data?.bodyBytes ? '"'.repeat(data.bodyBytes) : undefined };
     });
-    endpointId = await insertEndpoint(pool, t, {
+    endpointId = await insertEndpoint(pool, t, testSecretBox(), {
       url: receiver.url,
       description: '',
       events: ['*'],
@@ -81,8 +82,8 @@ describe('the dispatcher parts, one at a time', function () {
   describe('claimer', () => {
     it('never gives two claimers the same row, stamps a lease, respects free slots, and release makes rows due again', async () => {
       await fresh(Array.from({ length: 20 }, () => ({})));
-      const a = createClaimer({ pool, tables: t, worker: 'a' });
-      const b = createClaimer({ pool, tables: t, worker: 'b' });
+      const a = createClaimer({ pool, tables: t, secrets: testSecretBox(), worker: 'a' });
+      const b = createClaimer({ pool, tables: t, secrets: testSecretBox(), worker: 'b' });
       const req = { limit: 15, timeoutSeconds: 2, excludeEndpoints: [], freeSlots: () => 100 };
       const [ra, rb] = await Promise.all([a.claim(req), b.claim(req)]);
       const ids = [...ra.claimed, ...rb.claimed].map((c) => c.id);
@@ -105,7 +106,7 @@ describe('the dispatcher parts, one at a time', function () {
   describe('attempt', () => {
     const attempt = () => createAttempter({ sender, settings, userAgent: 'test/1', worker: 'w' });
     const claimOne = async (): Promise<ClaimedDelivery> => {
-      const { claimed } = await createClaimer({ pool, tables: t, worker: 'w' }).claim({
+      const { claimed } = await createClaimer({ pool, tables: t, secrets: testSecretBox(), worker: 'w' }).claim({
         limit: 1,
         timeoutSeconds: 2,
         excludeEndpoints: [],
@@ -163,7 +164,7 @@ describe('the dispatcher parts, one at a time', function () {
   describe('recorder', () => {
     it('writes a batch of results in one go: attempt rows, backoff columns, endpoint health; our own faults leave health alone', async () => {
       await fresh([{}, { status: 500 }, {}]);
-      const { claimed } = await createClaimer({ pool, tables: t, worker: 'w' }).claim({
+      const { claimed } = await createClaimer({ pool, tables: t, secrets: testSecretBox(), worker: 'w' }).claim({
         limit: 3,
         timeoutSeconds: 2,
         excludeEndpoints: [],
@@ -241,7 +242,7 @@ describe('the dispatcher parts, one at a time', function () {
 
     async function resultsOf(rows: OutboxRowSpec[], stopping = () => false) {
       await fresh(rows);
-      const { claimed } = await createClaimer({ pool, tables: t, worker: 'w' }).claim({
+      const { claimed } = await createClaimer({ pool, tables: t, secrets: testSecretBox(), worker: 'w' }).claim({
         limit: rows.length,
         timeoutSeconds: 2,
         excludeEndpoints: [],

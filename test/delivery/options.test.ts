@@ -15,6 +15,7 @@ import {
   stopChildren,
   startInProcess,
   testEnv,
+  testSecretBox,
   useSidecar,
   type Child,
 } from '../support/sidecar.js';
@@ -380,7 +381,9 @@ describe('endpoint options on the admin page', function () {
         .get()
         .pool.query<RowDataPacket[]>('SELECT auth, description FROM wp_webhook_endpoints WHERE id = ?', [id])
     )[0];
-    expect(JSON.parse(String(row!.auth))).to.deep.equal({
+    // Stored sealed (README "Secrets at rest"): opened with the sidecar's key.
+    expect(String(row!.auth)).to.match(/^enc:v1:/);
+    expect(JSON.parse(testSecretBox().open(String(row!.auth)))).to.deep.equal({
       type: 'basic',
       username: 'crm',
       password: 'form-secret-123',

@@ -11,11 +11,16 @@ import { startReceiver, type Receiver } from './receiver.js';
 import type { TestDb } from './db.js';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../src/config.js';
+import { createSecretBox, keyFromString, type SecretBox } from '../../src/secrets.js';
 import { createLogger, silentLogger } from '../../src/log.js';
 import { startSidecar, type Sidecar, type StartOptions } from '../../src/sidecar.js';
 
 export const API_TOKEN = 'test-token-0123456789abcdef';
 export const ADMIN_PASSWORD = 'correct horse battery';
+/** The key the test sidecars seal secrets with. */
+export const SECRETS_KEY = 'test-secrets-key-0123456789abcdef-0123456789';
+/** The box a test that writes endpoints directly seals their secrets with: the one the test sidecars open them with. */
+export const testSecretBox = (): SecretBox => createSecretBox(keyFromString(SECRETS_KEY, 'SECRETS_KEY'));
 export const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
 
 export function testEnv(dbUrl: string, extra: Record<string, string> = {}): Record<string, string> {
@@ -23,6 +28,7 @@ export function testEnv(dbUrl: string, extra: Record<string, string> = {}): Reco
     DATABASE_URL: dbUrl,
     API_TOKEN,
     ADMIN_PASSWORD,
+    SECRETS_KEY,
     ALLOW_PRIVATE_TARGETS: 'true',
     PORT: '0',
     LOG_LEVEL: 'error',

@@ -5,10 +5,12 @@
  * LMS-author snippet inside that WordPress.
  */
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { WP_SALT_NAMES } from '../../src/secrets.js';
 
 export const WP_ABSPATH = process.env.WP_ABSPATH ?? '/usr/share/wordpress/';
 const PHP_DIR = fileURLToPath(new URL('../../../test/support/php/', import.meta.url));
@@ -70,6 +72,8 @@ export function writeWpConfig(o: {
   dbPassword: string;
   dbHost: string;
   prefix: string;
+  /** The authentication keys and salts (as the installer writes them); unique random ones by default. */
+  salts?: Record<string, string>;
 }): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'whtest-wp-'));
   const file = path.join(dir, 'wp-config.php');
@@ -84,6 +88,9 @@ define( 'DB_PASSWORD', ${q(o.dbPassword)} );
 define( 'DB_HOST', ${q(o.dbHost)} );
 define( 'DB_CHARSET', 'utf8mb4' );
 define( 'DB_COLLATE', '' );
+${Object.entries(o.salts ?? randomSalts())
+  .map(([k, v]) => `define( '${k}', ${q(v)} );`)
+  .join('\n')}
 $table_prefix = ${q(o.prefix)};
 define( 'WP_DEBUG', false );
 if ( ! defined( 'ABSPATH' ) ) {
@@ -93,6 +100,11 @@ require_once ABSPATH . 'wp-settings.php';
 `,
   );
   return file;
+}
+
+/** Eight unique keys and salts, as https://api.wordpress.org/secret-key/1.1/salt/ hands them out. */
+export function randomSalts(): Record<string, string> {
+  return Object.fromEntries(WP_SALT_NAMES.map((n) => [n, randomBytes(48).toString('base64')]));
 }
 
 /** The code block that follows `<!-- test: NAME … -->` in the README. */
