@@ -79,6 +79,8 @@ export interface SecretBox {
   isCurrent(stored: string): boolean;
   /** True when one of the keys given can open it (plain values included). */
   canOpen(stored: string): boolean;
+  /** HMAC-SHA256 of a value under the current key: recognises a value again without storing it (or a plain hash of it). */
+  digest(purpose: string, value: string): Buffer;
 }
 
 /** Values opened so far, by their sealed form: the claim path opens the same few secrets over and over. */
@@ -122,5 +124,6 @@ export function createSecretBox(current: SecretKey, previous: readonly SecretKey
     },
     isCurrent: (stored) => sealedKeyId(stored) === current.id,
     canOpen: (stored) => !isSealed(stored) || byId.has(sealedKeyId(stored)!),
+    digest: (purpose, value) => createHmac('sha256', current.key).update(purpose).update('\0').update(value).digest(),
   };
 }

@@ -23,7 +23,7 @@ import { createService, type Service } from './manage/service.js';
 import { createApp } from './web/app.js';
 import { pruneOnce } from './delivery/retention.js';
 import { createMetrics } from './metrics.js';
-import { ConfigError, coerceError } from './errors.js';
+import { ConfigError, coerceError, isConnectionError } from './errors.js';
 import { createSecretBox, type SecretBox } from './secrets.js';
 import { checkSecretsOpen, sealSecrets } from './manage/secretOps.js';
 import { createAdminAuth, ensureAdminPassword, LoginThrottle } from './manage/adminAccess.js';
@@ -36,6 +36,7 @@ const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.ur
 export const USER_AGENT = `${pkg.name}/${pkg.version}`;
 export const VERSION = pkg.version;
 const POLL_MS = 200;
+const ERASURE_MS = 5000;
 
 export interface Sidecar {
   pool: Pool;
@@ -124,7 +125,7 @@ export async function startSidecar(config: Config, log: Logger, opts: StartOptio
   const { server, url } = await listen(app, config);
   adminBaseUrl = url;
 
-  const stopLoop = opts.loop === false ? null : startLoop(dispatcher, settings, pool, tables, log);
+  const stopLoop = opts.loop === false ? null : startLoop(dispatcher, service, settings, pool, tables, log);
   log.info('sidecar started', { url, worker: dispatcher.worker, table_prefix: config.tablePrefix, version: VERSION });
 
   let stopped: Promise<void> | null = null;
@@ -214,6 +215,7 @@ async function listen(app: ReturnType<typeof createApp>, config: Config): Promis
  */
 function startLoop(
   dispatcher: Dispatcher,
+  service: Service,
   settings: SettingsStore,
   pool: Pool,
   tables: Tables,
@@ -241,6 +243,22 @@ function startLoop(
   const sweep = cron.schedule('30 * * * * *', () => void dispatcher.sweep(), {
     name: `failing-sweep-${dispatcher.worker}`,
   });
+  // Erasures: every 5 s, finish those waiting for their deliveries (one indexed read when none
+  // wait); once a minute also follow student.deleted events when erase_after_student_deleted_days is set.
+  let erasureRuns = 0;
+  let erasing: Promise<unknown> | null = null;
+  const erasures = setInterval(() => {
+    if (erasing) return;
+    const followDeletedStudents = erasureRuns++ % 12 === 0;
+    erasing = service
+      .runErasures({ followDeletedStudents })
+      .catch((err: unknown) => {
+        // An outage is the delivery loop's to report (it warns once and backs off); this waits for the next run.
+        if (isConnectionError(err)) return;
+        log.error('erasure run failed; it runs again shortly', { error: coerceError(err).message });
+      })
+      .finally(() => (erasing = null));
+  }, ERASURE_MS);
   // Pick-up between ticks; 200 ms keeps the median outbox-to-send delay near 100 ms
   // for five indexed probes a second when idle (see README "Performance").
   const probe = setInterval(() => void dispatcher.poll(), POLL_MS);
@@ -250,5 +268,7 @@ function startLoop(
     await retention.destroy();
     await sweep.destroy();
     clearInterval(probe);
+    clearInterval(erasures);
+    await erasing;
   };
 }

@@ -197,6 +197,8 @@ export interface Settings {
   httpsOnly: boolean;
   /** Deliveries one process claims per second at most (0: no cap): a backlog drains beside the site, not over it. */
   maxDeliveriesPerSecond: number;
+  /** Erase a student's payloads this many days after their student.deleted event reached every endpoint (null: never). */
+  eraseAfterStudentDeletedDays: number | null;
 }
 
 export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
@@ -212,6 +214,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   retentionDays: 30,
   httpsOnly: false,
   maxDeliveriesPerSecond: 100,
+  eraseAfterStudentDeletedDays: null,
 });
 
 /**
@@ -231,6 +234,7 @@ export const SETTING_NAMES: Readonly<Record<keyof Settings, string>> = Object.fr
   retentionDays: 'retention_days',
   httpsOnly: 'https_only',
   maxDeliveriesPerSecond: 'max_deliveries_per_second',
+  eraseAfterStudentDeletedDays: 'erase_after_student_deleted_days',
 });
 
 /** Settings by their wire and table names; keys not set are left out. */

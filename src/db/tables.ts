@@ -22,6 +22,8 @@ export interface Tables {
   sessions: string;
   loginAttempts: string;
   apiKeys: string;
+  /** Erasure requests: the record of who erased what and when (db/erasures). */
+  erasures: string;
   /** WordPress's own tables, read only: users and roles for admin logins, options for the time zone. */
   wpUsers: string;
   wpUsermeta: string;
@@ -44,6 +46,7 @@ export function tableNames(prefix: string): Tables {
     eventTerms: t('event_terms'),
     headerSets: t('header_sets'),
     apiKeys: t('api_keys'),
+    erasures: t('erasures'),
     settings: t('settings'),
     migrations: t('migrations'),
     admin: t('admin'),

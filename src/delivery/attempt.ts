@@ -4,6 +4,7 @@
  * result means (success, retry after a delay, failed for good, endpoint
  * disabled). Never throws: everything becomes a Recorded for the recorder.
  */
+import { erasureOf } from './erasedPayload.js';
 import { validateHeaderName, validateHeaderValue } from 'node:http';
 import type { ClaimedDelivery, Completion } from '../db/claims.js';
 import type { KeyObject } from 'node:crypto';
@@ -69,6 +70,17 @@ export function createAttempter(deps: AttemptDeps): Attempter {
     const startedAt = new Date();
     // Disabled since it was claimed: nothing is sent, the delivery waits paused.
     if (!c.endpointEnabled) return notSent(c, startedAt, 'paused', null);
+    // Erased since it was queued (a replay, a backfill): the marker is not an event to deliver.
+    const erasure = erasureOf(c.body);
+    if (erasure !== null) {
+      deps.observer?.completed(c.endpointId, 'cancelled');
+      return notSent(
+        c,
+        startedAt,
+        'cancelled',
+        `the event's payload was erased (erasure ${erasure}): nothing was sent`,
+      );
+    }
     const s = forEndpoint(deps.settings.current(), c);
     const sent = await signAndSend(c, s, startedAt, deps);
     if (sent.cancelled) {

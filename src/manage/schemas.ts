@@ -277,6 +277,7 @@ export const settingsPatch = Joi.object({
   retention_days: Joi.number().integer().min(1).max(3650),
   https_only: Joi.boolean(),
   max_deliveries_per_second: Joi.number().min(0).max(100_000),
+  erase_after_student_deleted_days: Joi.number().integer().min(0).max(3650).allow(null),
   /** Saves a change that switches delivery off for someone (no retries, blocked http:// endpoints). */
   confirm: Joi.boolean(),
 }).min(1);
@@ -312,6 +313,25 @@ export const deliveryQuery = Joi.object({
     'object.unknown':
       '{{#label}} is not a filter; payload filters look like data.student_id=student_42 (one or two levels into data)',
   });
+
+/** POST /api/erasure: payload conditions as the log search takes them (values compared exactly, as text). */
+export const erasureRequest = Joi.object({
+  where: Joi.object()
+    .pattern(DATA_PARAM_RE, Joi.alternatives(Joi.string().min(1).max(191), Joi.number()).required())
+    .min(1)
+    .max(5)
+    .required()
+    .messages({
+      'object.unknown':
+        '{{#label}} is not a payload condition; a condition is a path one or two levels into data with its exact value, such as "data.student_id": "student_42"',
+      'object.min': '{{#label}} needs at least one condition, such as "data.student_id": "student_42"',
+    }),
+  pending: Joi.string().valid('send', 'cancel').required().messages({
+    'any.required':
+      '{{#label}} is required: "send" sends the matched events\' deliveries that are not sent yet first, "cancel" cancels them',
+  }),
+  confirm: Joi.boolean(),
+});
 
 /** The payload conditions of a validated delivery query. */
 export function dataConditions(q: Record<string, unknown>): [string, string][] {

@@ -4,6 +4,7 @@
  * they act on (endpointOps, deliveryOps, settingsOps, reportOps) over one
  * shared context.
  */
+import { erasureOps } from './erasureOps.js';
 import { createContext, type ServiceDeps } from './context.js';
 import { endpointOps } from './endpointOps.js';
 import { deliveryOps } from './deliveryOps.js';
@@ -30,5 +31,6 @@ export function createService(deps: ServiceDeps) {
     ...apiKeyOps(ctx),
     ...captureOps(ctx),
     ...transformOps(ctx),
+    ...erasureOps(ctx),
   };
 }

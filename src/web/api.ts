@@ -5,7 +5,13 @@ import express, { type Router } from 'express';
 import type { Service } from '../manage/service.js';
 import * as schemas from '../manage/schemas.js';
 import { check } from '../manage/schemas.js';
-import { presentAttempt, presentDelivery, presentEndpoint } from './apiPresent.js';
+import {
+  presentAttempt,
+  presentDelivery,
+  presentEndpoint,
+  presentErasure,
+  presentErasureResult,
+} from './apiPresent.js';
 import { settingsFromWire, settingsToWire } from '../types.js';
 import { principalOf } from './apiAuth.js';
 
@@ -16,6 +22,7 @@ export function apiRouter(service: Service): Router {
   endpointRoutes(r, service);
   deliveryRoutes(r, service);
   hookRoutes(r, service);
+  erasureRoutes(r, service);
   r.get('/event-types', async (_req, res) => {
     const { catalog, seen } = await service.eventTypes();
     res.json({ data: catalog, seen: seen.map((type) => ({ type })) });
@@ -33,6 +40,32 @@ export function apiRouter(service: Service): Router {
     res.json(settingsToWire(await service.updateSettings({ ...settingsFromWire(patch), confirm })));
   });
   return r;
+}
+
+/** Erasure of matching events' payloads, and the record of every erasure. */
+function erasureRoutes(r: Router, service: Service): void {
+  r.post('/erasure', async (req, res) => {
+    const body = check<{ where: Record<string, string | number>; pending: 'send' | 'cancel'; confirm?: boolean }>(
+      schemas.erasureRequest,
+      req.body,
+    );
+    const where = Object.fromEntries(Object.entries(body.where).map(([k, v]) => [k, String(v)]));
+    const result = await service.requestErasure({ ...body, where }, requesterOf(principalOf(res)));
+    res.status(result.erasure.status === 'done' ? 200 : 202).json(presentErasureResult(result));
+  });
+
+  r.get('/erasures', async (_req, res) => {
+    res.json({ data: (await service.listErasures()).map(presentErasure) });
+  });
+
+  r.get('/erasures/:id', async (req, res) => {
+    res.json(presentErasure(await service.getErasure(id(req.params.id))));
+  });
+}
+
+/** Who asked, for the erasure record. */
+function requesterOf(p: ReturnType<typeof principalOf>): string {
+  return p.keyId === null ? `API (${p.name})` : `API key "${p.name}" (id ${p.keyId})`;
 }
 
 /** REST hooks as Zapier's platform documents them, and who the caller is (Zapier's authentication test). */

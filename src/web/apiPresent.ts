@@ -3,6 +3,7 @@
  * masked except in the answers that create or rotate them.
  */
 import type { Attempt, Delivery, Endpoint, EndpointAuth } from '../types.js';
+import type { Erasure, ErasureResult } from '../manage/erasureOps.js';
 
 /** Values shorter than this show no hint at all: four characters would be too large a share of them. */
 const HINT_MIN_CHARS = 24;
@@ -92,5 +93,27 @@ export function presentAttempt(a: Attempt) {
     request: { url: a.requestUrl, headers: a.requestHeaders },
     response: a.statusCode === null ? null : { headers: a.responseHeaders, body: a.responseBody },
     worker: a.worker,
+  };
+}
+
+/** An erasure record: the condition's paths, never its values. */
+export function presentErasure(e: Erasure) {
+  return {
+    id: e.id,
+    status: e.status,
+    pending: e.pendingAction,
+    paths: e.paths,
+    requested_by: e.requestedBy,
+    created_at: e.createdAt.toISOString(),
+    completed_at: e.completedAt?.toISOString() ?? null,
+    counts: e.counts,
+  };
+}
+
+export function presentErasureResult(r: ErasureResult) {
+  return {
+    ...presentErasure(r.erasure),
+    waiting_for: { deliveries: r.waitingFor.deliveries, outbox_rows: r.waitingFor.outboxRows },
+    repeated: r.repeated,
   };
 }

@@ -159,6 +159,27 @@ const Stats: Json = {
   },
 };
 
+const countsSchema: Json = {
+  type: 'object',
+  description: 'rows changed per table',
+  properties: Object.fromEntries(
+    ['events', 'event_terms', 'outbox', 'attempts', 'deliveries_cancelled'].map((k) => [k, { type: 'integer' }]),
+  ),
+};
+const Erasure: Json = {
+  type: 'object',
+  properties: {
+    id: { type: 'integer' },
+    status: { type: 'string', enum: ['waiting', 'done'] },
+    pending: { type: 'string', enum: ['send', 'cancel'] },
+    paths: { type: 'array', items: { type: 'string' }, description: "the condition's paths; its values are not kept" },
+    requested_by: { type: 'string' },
+    created_at: { type: 'string', format: 'date-time' },
+    completed_at: nullable('string'),
+    counts: countsSchema,
+  },
+};
+
 function op(summary: string, responses: Record<string, Json>, extra: Json = {}): Json {
   return {
     summary,
@@ -188,7 +209,7 @@ export function openApiDocument(version: string): Json {
     security: [{ bearer: [] }],
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
-      schemas: { Endpoint, Delivery, Attempt, Error: ErrorSchema, Stats },
+      schemas: { Endpoint, Delivery, Attempt, Error: ErrorSchema, Stats, Erasure },
     },
     paths: {
       '/openapi.json': {
@@ -202,6 +223,7 @@ export function openApiDocument(version: string): Json {
       ...deliveryPaths(),
       ...catalogAndSettingsPaths(),
       ...hookPaths(),
+      ...erasurePaths(),
     },
     webhooks: eventWebhooks(),
   };
@@ -409,6 +431,46 @@ function hookPaths(): Json {
           '200': json({ type: 'array', items: { type: 'object' } }, 'newest first'),
         },
       ),
+    },
+  };
+}
+
+/** Erasure of matching events' payloads (GDPR Art. 17) and the record of each. */
+function erasurePaths(): Json {
+  const result = {
+    allOf: [
+      ref('Erasure'),
+      {
+        type: 'object',
+        properties: {
+          waiting_for: {
+            type: 'object',
+            properties: { deliveries: { type: 'integer' }, outbox_rows: { type: 'integer' } },
+          },
+          repeated: { type: 'boolean', description: 'a finished erasure of the same condition; nothing changed' },
+        },
+      },
+    ],
+  };
+  return {
+    '/erasure': {
+      post: op(
+        'replace the stored payloads of the events matching the condition with a marker; ids, types, times and outcomes stay. 400 confirmation_required when it matches no event or at least half of them',
+        {
+          '200': json(result, 'erased (or a repeat of a finished erasure)'),
+          '202': json(result, 'pending: send, and deliveries are still to be sent; finished by the loop'),
+        },
+        { requestBody: body(schemas.erasureRequest) },
+      ),
+    },
+    '/erasures': {
+      get: op('the record of every erasure, newest first (who, when, paths and counts; never the values)', {
+        '200': json({ type: 'object', properties: { data: { type: 'array', items: ref('Erasure') } } }, 'erasures'),
+      }),
+    },
+    '/erasures/{id}': {
+      parameters: [idParam],
+      get: op('one erasure', { '200': json(ref('Erasure'), 'the erasure'), '404': error('no such erasure') }),
     },
   };
 }

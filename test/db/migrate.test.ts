@@ -42,6 +42,7 @@ describe('migrations', () => {
       'site2_webhook_attempts',
       'site2_webhook_deliveries',
       'site2_webhook_endpoints',
+      'site2_webhook_erasures',
       'site2_webhook_event_terms',
       'site2_webhook_events',
       'site2_webhook_header_sets',

@@ -6,11 +6,11 @@
  * interrupted midway loses nothing and finishes when run again.
  */
 import { expect } from 'chai';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createPublicKey, verify } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { RowDataPacket } from 'mysql2/promise';
-import { insertOutbox, migratedPool, useTestDb } from '../support/db.js';
+import { insertOutbox, migratedPool, mysqldump, useTestDb } from '../support/db.js';
 import {
   SECRETS_KEY,
   apiClient,
@@ -30,25 +30,6 @@ import type { Queryable } from '../../src/db/sql.js';
 
 const CLI = fileURLToPath(new URL('../../src/manage/secretsCli.js', import.meta.url));
 const NEW_KEY = 'the-new-secrets-key-after-rotation-0123456789';
-
-/** The test database as mysqldump writes it (data and schema, one INSERT per row so a value is never split). */
-function mysqldump(dbUrl: string): string {
-  const u = new URL(dbUrl);
-  return execFileSync(
-    'mysqldump',
-    [
-      `--host=${u.hostname}`,
-      `--port=${u.port || '3306'}`,
-      `--user=${decodeURIComponent(u.username)}`,
-      ...(u.password ? [`--password=${decodeURIComponent(u.password)}`] : []),
-      '--skip-extended-insert',
-      '--no-tablespaces',
-      '--skip-lock-tables',
-      u.pathname.slice(1),
-    ],
-    { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
-  );
-}
 
 /** A secret as it could sit in a dump: itself, base64 (both alphabets), hex, and the key bytes of a whsec_ secret. */
 function forms(secret: string): string[] {

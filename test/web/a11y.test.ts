@@ -149,6 +149,7 @@ describe('admin pages: accessibility, keyboard and small screens', function () {
       ['events-rejected', '/admin/events?rejected=1'],
       ['event-rejected-row', `/admin/events/${ids.rejectedRow}`],
       ['settings', '/admin/settings'],
+      ['erasure', '/admin/erasure'],
       ['not-found', '/admin/nowhere'],
     ] as const;
 

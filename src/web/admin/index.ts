@@ -15,6 +15,7 @@ import { eventsRouter } from './events.js';
 import { settingsRouter } from './settings.js';
 import { apiKeysRouter } from './apiKeys.js';
 import { captureRouter } from './capture.js';
+import { erasureRouter } from './erasure.js';
 
 export { barChart } from './dashboard.js';
 export { catalogChoices } from './endpointForm.js';
@@ -48,5 +49,6 @@ export function adminRouter(deps: AdminDeps): Router {
   r.use(settingsRouter(deps));
   r.use(apiKeysRouter(deps));
   r.use(captureRouter(deps));
+  r.use(erasureRouter(deps));
   return r;
 }

@@ -100,6 +100,11 @@ export const SETTINGS_FORM: [string, string, string][] = [
     'Secret rotation grace period (hours)',
     'How long the previous secret keeps signing after a rotation.',
   ],
+  [
+    'erase_after_student_deleted_days',
+    'Erase a deleted student’s payloads after (days)',
+    'Once a student.deleted event has reached every endpoint, that student’s earlier payloads are erased after this many days (see Erasure). Empty: never.',
+  ],
 ];
 
 const SETTINGS_LABELS = {
@@ -119,6 +124,7 @@ const SETTINGS_FIELDS = [
   'response_body_max_bytes',
   'max_payload_bytes',
   'rotation_grace_hours',
+  'erase_after_student_deleted_days',
   'https_only',
 ] as const;
 
@@ -127,7 +133,7 @@ function settingsValues(s: Settings): Record<string, string> {
   const out: Record<string, string> = {};
   for (const f of SETTINGS_FIELDS) {
     const v = wire[f];
-    out[f] = Array.isArray(v) ? v.join(', ') : String(v);
+    out[f] = Array.isArray(v) ? v.join(', ') : ['string', 'number', 'boolean'].includes(typeof v) ? String(v) : '';
   }
   return out;
 }
@@ -144,6 +150,8 @@ function toSettingsPatch(values: Record<string, string>, fields: readonly string
               .split(/[\s,]+/)
               .filter(Boolean)
               .map((x) => (/^\d+$/.test(x) ? Number(x) : x));
+    // An optional number left empty is "never".
+    else if (f === 'erase_after_student_deleted_days') out[f] = v.trim() === '' ? null : v;
     else out[f] = v;
   }
   return out;
