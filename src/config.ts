@@ -7,6 +7,7 @@ import proxyaddr from 'proxy-addr';
 import { ConfigError } from './errors.js';
 import { readFileSync } from 'node:fs';
 import { readWpConfig, type WpConfig } from './wordpress/config.js';
+import type { ProxySettings } from './delivery/proxy.js';
 import { keyFromSalts, keyFromString, WP_SALT_PLACEHOLDER, type SecretKey } from './secrets.js';
 import { splitHosts } from './db/databaseUrl.js';
 
@@ -36,6 +37,8 @@ export interface Config {
   readonly notifyEmail: string | undefined;
   /** The keys secrets are sealed with at rest (see secrets.ts). */
   readonly secrets: SecretsKeys;
+  /** The egress proxy for deliveries: HTTPS_PROXY, HTTP_PROXY, NO_PROXY (or their lowercase forms). */
+  readonly proxy: ProxySettings;
 }
 
 /**
@@ -177,6 +180,40 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     smtpUrl: value.SMTP_URL,
     notifyEmail: value.NOTIFY_EMAIL,
     secrets: secretsKeys(value, wp),
+    proxy: proxySettings(cleaned),
+  });
+}
+
+/**
+ * HTTPS_PROXY, HTTP_PROXY and NO_PROXY as curl and most tools read them: the
+ * lowercase form wins when both are set; an http:// or https:// URL, with
+ * credentials if the proxy wants them (never logged).
+ */
+function proxySettings(env: Record<string, string>): ProxySettings {
+  const read = (name: string) => env[name.toLowerCase()] ?? env[name];
+  const url = (name: string): string | null => {
+    const v = read(name);
+    if (v === undefined) return null;
+    let u: URL;
+    try {
+      u = new URL(v);
+    } catch {
+      throw new ConfigError(name, `${name} must be a proxy URL such as http://proxy.example.com:3128`);
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:')
+      throw new ConfigError(
+        name,
+        `${name} must be an http:// or https:// proxy URL such as http://proxy.example.com:3128`,
+      );
+    return u.toString();
+  };
+  return Object.freeze({
+    http: url('HTTP_PROXY'),
+    https: url('HTTPS_PROXY'),
+    noProxy: (read('NO_PROXY') ?? '')
+      .split(/[,\s]+/)
+      .map((e) => e.trim())
+      .filter(Boolean),
   });
 }
 

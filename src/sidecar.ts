@@ -17,6 +17,7 @@ import { tableNames, type Tables } from './db/tables.js';
 import { migrate } from './db/migrate.js';
 import { checkCaptureAtStart } from './capture/install.js';
 import { createSender } from './delivery/send.js';
+import { shownProxy } from './delivery/proxy.js';
 import { createSettingsStore, type SettingsStore } from './delivery/settingsStore.js';
 import { createDispatcher, type Dispatcher } from './delivery/dispatcher.js';
 import { createService, type Service } from './manage/service.js';
@@ -70,7 +71,11 @@ export async function startSidecar(config: Config, log: Logger, opts: StartOptio
   );
   const settings = createSettingsStore(pool, tables);
   await settings.refreshIfStale();
-  const sender = createSender({ allowPrivateTargets: config.allowPrivateTargets, maxSockets: config.concurrency * 2 });
+  const sender = createSender({
+    allowPrivateTargets: config.allowPrivateTargets,
+    maxSockets: config.concurrency * 2,
+    proxy: config.proxy,
+  });
   const metrics = createMetrics(pool, tables);
   let adminBaseUrl = `http://${config.host}:${config.port}`;
   const notifier = config.smtpUrl
@@ -122,6 +127,12 @@ export async function startSidecar(config: Config, log: Logger, opts: StartOptio
     },
   });
 
+  if (config.proxy.http || config.proxy.https)
+    log.info('deliveries go through the egress proxy', {
+      https_proxy: config.proxy.https ? shownProxy(config.proxy.https) : null,
+      http_proxy: config.proxy.http ? shownProxy(config.proxy.http) : null,
+      no_proxy: config.proxy.noProxy,
+    });
   const { server, url } = await listen(app, config);
   adminBaseUrl = url;
 

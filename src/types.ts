@@ -80,6 +80,8 @@ export interface Endpoint {
   signingKey: string | null;
   /** whpk_ + base64 of the raw 32-byte Ed25519 public key. */
   publicKey: string | null;
+  /** Mutual TLS: the client certificate and key presented, and the CA the receiver's certificate is checked against. */
+  tls: EndpointTls | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -109,6 +111,16 @@ export interface EndpointOptions {
   timeoutSeconds?: number | null;
   retryScheduleSeconds?: number[] | null;
   signing?: 'hmac' | 'ed25519';
+  tls?: EndpointTls | null;
+}
+
+/** PEM texts, as the API takes them; stored sealed, never shown back (the API shows what they are). */
+export interface EndpointTls {
+  /** Both or neither: a CA alone trusts a receiver's private CA without presenting a certificate. */
+  client_cert?: string | null;
+  client_key?: string | null;
+  /** Trust the receiver's certificate by this CA (PEM, one or more) instead of the system's. */
+  ca?: string | null;
 }
 
 export interface Delivery {

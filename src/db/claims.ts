@@ -21,6 +21,7 @@ import {
   type ChatType,
   type DeliveryStatus,
   type EndpointAuth,
+  type EndpointTls,
   type EndpointType,
 } from '../types.js';
 import type { SecretBox } from '../secrets.js';
@@ -57,6 +58,8 @@ export interface ClaimedDelivery {
   templates: Record<string, string> | null;
   /** Run over the request in a sandbox before it is signed (null: none). */
   transformation: string | null;
+  /** Mutual TLS: client certificate, key and CA (null: none). */
+  tls: EndpointTls | null;
 }
 
 export interface ClaimRequest {
@@ -255,7 +258,7 @@ async function loadClaimed(
     `SELECT d.id, d.attempts, d.retry_base, d.endpoint_id, d.ordering_key, ev.event_id, ev.event_type, ev.body,
             ep.url, ep.secret, ep.previous_secret, ep.previous_secret_expires_at > NOW(3) AS previous_valid, ep.enabled,
             ep.headers, ep.auth, ep.timeout_seconds, ep.retry_schedule_seconds, ep.signing, ep.signing_key,
-            ep.type, ep.templates, ep.transformation
+            ep.type, ep.templates, ep.transformation, ep.tls
        FROM ${t.deliveries} d
        JOIN ${t.events} ev ON ev.id = d.event_pk
        JOIN ${t.endpoints} ep ON ep.id = d.endpoint_id
@@ -287,6 +290,7 @@ async function loadClaimed(
     endpointType: x.type === 'zapier' ? 'zapier' : isChatType(String(x.type)) ? (x.type as ChatType) : 'webhook',
     templates: parseJsonColumn<Record<string, string> | null>(x.templates, null),
     transformation: x.transformation === null ? null : String(x.transformation),
+    tls: parseJsonColumn<EndpointTls | null>(openColumn(box, x.tls), null),
   }));
 }
 

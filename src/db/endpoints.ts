@@ -7,6 +7,7 @@ import {
   ENDPOINT_TYPES,
   type Endpoint,
   type EndpointAuth,
+  type EndpointTls,
   type EndpointFilter,
   type EndpointOptions,
   type EndpointType,
@@ -15,11 +16,11 @@ import { exec, parseJsonColumn, rows, toDate, type Row } from './sql.js';
 import type { SecretBox } from '../secrets.js';
 
 /** The columns stored sealed (secrets.ts): the values that would let anyone sign or authenticate as the site. */
-export const SEALED_COLUMNS = ['secret', 'previous_secret', 'auth', 'signing_key'] as const;
+export const SEALED_COLUMNS = ['secret', 'previous_secret', 'auth', 'signing_key', 'tls'] as const;
 
 const COLUMNS = `id, type, templates, api_key_id, transformation, url, description, events, enabled, secret, previous_secret, previous_secret_expires_at,
   disabled_reason, disabled_at, failing_since, last_success_at, ordered, filter, headers, auth, rate_limit_per_second,
-  timeout_seconds, retry_schedule_seconds, signing, signing_key, public_key, created_at, updated_at`;
+  timeout_seconds, retry_schedule_seconds, signing, signing_key, public_key, tls, created_at, updated_at`;
 
 /** A sealed column's value opened, NULL kept. */
 export function openColumn(box: SecretBox, v: unknown): string | null {
@@ -27,7 +28,7 @@ export function openColumn(box: SecretBox, v: unknown): string | null {
 }
 
 /** An endpoint without its secrets: what routing an event to endpoints needs (fan-out, operational events). */
-export type EndpointRoute = Omit<Endpoint, 'secret' | 'previousSecret' | 'auth' | 'signingKey'>;
+export type EndpointRoute = Omit<Endpoint, 'secret' | 'previousSecret' | 'auth' | 'signingKey' | 'tls'>;
 const ROUTE_COLUMNS = COLUMNS.split(',')
   .map((c) => c.trim())
   .filter((c) => !(SEALED_COLUMNS as readonly string[]).includes(c))
@@ -40,6 +41,7 @@ function map(x: Row, box: SecretBox): Endpoint {
     previousSecret: openColumn(box, x.previous_secret),
     auth: parseJsonColumn<EndpointAuth | null>(openColumn(box, x.auth), null),
     signingKey: openColumn(box, x.signing_key),
+    tls: parseJsonColumn<EndpointTls | null>(openColumn(box, x.tls), null),
   };
 }
 
@@ -123,6 +125,7 @@ function optionColumns(o: StoredOptions, box: SecretBox): [string, unknown][] {
   if (o.retryScheduleSeconds !== undefined) add('retry_schedule_seconds', json(o.retryScheduleSeconds));
   if (o.signing !== undefined) add('signing', o.signing);
   if (o.signingKey !== undefined) add('signing_key', sealed(o.signingKey));
+  if (o.tls !== undefined) add('tls', sealed(json(o.tls)));
   if (o.publicKey !== undefined) add('public_key', o.publicKey);
   return cols;
 }

@@ -229,6 +229,7 @@ async function signAndSend(
         body,
         timeoutMs: s.timeoutSeconds * 1000,
         keepBodyBytes: s.responseBodyMaxBytes,
+        tls: c.tls,
       }),
     };
   } catch (err) {

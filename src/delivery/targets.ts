@@ -87,6 +87,19 @@ export function createSafeLookup(allowPrivate: boolean) {
   };
 }
 
+/**
+ * Resolves a host name and refuses it when any address is not public: what
+ * the safe lookup does on a direct connection, done before a proxy is asked
+ * to connect (the proxy would otherwise resolve and dial it unchecked).
+ */
+export function checkResolvedHost(hostname: string): Promise<void> {
+  const host = hostname.replace(/^\[|\]$/g, '');
+  if (net.isIP(host)) return Promise.resolve(); // literal addresses: checkLiteralHost
+  return new Promise((resolve, reject) =>
+    createSafeLookup(false)(host, { all: true }, (err) => (err ? reject(err) : resolve())),
+  );
+}
+
 /** Checks a literal-IP host at send time: Node skips the lookup function for those. */
 export function checkLiteralHost(url: URL, allowPrivate: boolean): void {
   if (allowPrivate) return;

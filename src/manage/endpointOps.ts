@@ -51,6 +51,7 @@ function storedOptions(input: Partial<EndpointInput>, before: Endpoint | null): 
     timeoutSeconds: input.timeoutSeconds,
     retryScheduleSeconds: input.retryScheduleSeconds,
     signing: input.signing,
+    tls: input.tls,
   };
   if (input.signing === 'ed25519' && !before?.signingKey) Object.assign(o, generateEd25519());
   if (input.signing === 'hmac') Object.assign(o, { signingKey: null, publicKey: null });

@@ -5,7 +5,8 @@
  */
 import Joi from 'joi';
 import { EVENT_PATTERN_RE } from '../delivery/subscriptions.js';
-import { DELIVERY_STATUSES, ENDPOINT_TYPES, FILTER_OPS, type DeliveryStatus } from '../types.js';
+import { DELIVERY_STATUSES, ENDPOINT_TYPES, FILTER_OPS, type DeliveryStatus, type EndpointTls } from '../types.js';
+import { tlsProblem } from '../delivery/tlsMaterial.js';
 import { checkTemplate, MAX_TEMPLATE_CHARS } from '../delivery/chat.js';
 import { MAX_TRANSFORMATION_CHARS } from '../delivery/transform.js';
 import { FILTER_PATH_RE, valueProblem } from '../delivery/filters.js';
@@ -142,6 +143,23 @@ const auth = Joi.alternatives()
     'alternatives.match':
       '{{#label}} must be null or an object with type "basic" (and username, password) or "bearer" (and token)',
   });
+const PEM_MAX = 20_000;
+/** Mutual TLS: PEM texts, checked together (the key must be the certificate's). */
+const tls = Joi.object({
+  client_cert: Joi.string().max(PEM_MAX),
+  client_key: Joi.string().max(PEM_MAX),
+  ca: Joi.string()
+    .max(PEM_MAX * 5)
+    .allow(null),
+})
+  .and('client_cert', 'client_key')
+  .or('client_cert', 'ca')
+  .allow(null)
+  .custom((t: EndpointTls | null, helpers) => {
+    const problem = t && tlsProblem(t);
+    return problem ? helpers.message({ custom: `{{#label}}.${problem}` }) : t;
+  });
+
 const retrySchedule = Joi.array()
   .items(
     Joi.number()
@@ -171,6 +189,7 @@ const endpointOptions = {
   timeout_seconds: Joi.number().min(1).max(120).allow(null),
   retry_schedule_seconds: retrySchedule.allow(null),
   signing: Joi.string().valid('hmac', 'ed25519'),
+  tls,
 };
 
 export const endpointCreate = Joi.object({

@@ -2,7 +2,8 @@
  * How endpoints, deliveries and attempts look in API answers. Secrets are
  * masked except in the answers that create or rotate them.
  */
-import type { Attempt, Delivery, Endpoint, EndpointAuth } from '../types.js';
+import type { Attempt, Delivery, Endpoint, EndpointAuth, EndpointTls } from '../types.js';
+import { describeCertificate } from '../delivery/tlsMaterial.js';
 import type { Erasure, ErasureResult } from '../manage/erasureOps.js';
 
 /** Values shorter than this show no hint at all: four characters would be too large a share of them. */
@@ -28,6 +29,15 @@ export function maskAuth(a: EndpointAuth) {
     : { type: a.type, username: a.username, password: '********' };
 }
 
+/** Client certificate and CA described, the key masked: enough to tell which certificate is in use and when it expires. */
+export function maskTls(t: EndpointTls) {
+  return {
+    client_cert: t.client_cert ? describeCertificate(t.client_cert) : null,
+    client_key: t.client_key ? '********' : null,
+    ca: t.ca ? describeCertificate(t.ca) : null,
+  };
+}
+
 export function presentEndpoint(e: Endpoint, opts: { revealSecret?: boolean } = {}) {
   return {
     id: e.id,
@@ -51,6 +61,7 @@ export function presentEndpoint(e: Endpoint, opts: { revealSecret?: boolean } = 
     retry_schedule_seconds: e.retryScheduleSeconds,
     signing: e.signing,
     public_key: e.publicKey,
+    tls: e.tls === null ? null : maskTls(e.tls),
     templates: e.templates,
     api_key_id: e.apiKeyId,
     transformation: e.transformation,

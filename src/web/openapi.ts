@@ -67,6 +67,12 @@ const Endpoint: Json = {
     retry_schedule_seconds: nullable('array', { items: { type: 'integer' } }),
     signing: { type: 'string', enum: ['hmac', 'ed25519'] },
     public_key: nullable('string', { description: 'whpk_ + base64 of the raw Ed25519 public key' }),
+    tls: {
+      type: ['object', 'null'],
+      description:
+        'mutual TLS: the client certificate and CA described (subject, issuer, expiry, fingerprint), the key masked',
+      properties: { client_cert: nullable('string'), client_key: nullable('string'), ca: nullable('string') },
+    },
     transformation: nullable('string', {
       description: 'function handler(webhook) run in a sandbox over each request before it is signed and sent',
     }),

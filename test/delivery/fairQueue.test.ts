@@ -13,6 +13,7 @@ const delivery = (endpointId: number): ClaimedDelivery => ({
   notBefore: 0,
   extraHeaders: null,
   auth: null,
+  tls: null,
   timeoutSeconds: null,
   retryScheduleSeconds: null,
   ed25519Key: null,

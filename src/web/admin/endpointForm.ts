@@ -18,6 +18,7 @@ export const ENDPOINT_LABELS = {
   filter: 'Filter',
   headers: 'Extra headers',
   auth: 'Authorization',
+  tls: 'Client certificate',
   rate_limit_per_second: 'Rate limit',
   timeout_seconds: 'Request timeout',
   retry_schedule_seconds: 'Retry schedule',
@@ -42,6 +43,11 @@ export interface EndpointValues {
   authUsername: string;
   /** A password or token typed now; never shown again (blank keeps the saved one). */
   authSecret: string;
+  /** Client certificate, key and CA typed now (PEM); blank keeps the saved ones. */
+  tlsCert: string;
+  tlsKey: string;
+  tlsCa: string;
+  tlsRemove: boolean;
   rate: string;
   timeout: string;
   retries: string;
@@ -62,6 +68,10 @@ function optionValues(e: Endpoint | null) {
     authType: e?.auth?.type ?? 'none',
     authUsername: e?.auth?.type === 'basic' ? e.auth.username : '',
     authSecret: '',
+    tlsCert: '',
+    tlsKey: '',
+    tlsCa: '',
+    tlsRemove: false,
     rate: e?.rateLimitPerSecond == null ? '' : String(e.rateLimitPerSecond),
     timeout: e?.timeoutSeconds == null ? '' : String(e.timeoutSeconds),
     retries: e?.retryScheduleSeconds ? e.retryScheduleSeconds.join(', ') : '',
@@ -86,6 +96,10 @@ export function endpointValues(body: Record<string, unknown>): EndpointValues {
     authType: asText(body.auth_type, 'none'),
     authUsername: asText(body.auth_username),
     authSecret: asText(body.auth_secret),
+    tlsCert: asText(body.tls_client_cert).trim(),
+    tlsKey: asText(body.tls_client_key).trim(),
+    tlsCa: asText(body.tls_ca).trim(),
+    tlsRemove: body.tls_remove === 'on',
     rate: asText(body.rate_limit_per_second).trim(),
     timeout: asText(body.timeout_seconds).trim(),
     retries: asText(body.retry_schedule_seconds).trim(),
@@ -127,10 +141,20 @@ function optionsInput(v: EndpointValues, saved: Endpoint | null): Record<string,
         ? { type: 'basic', username: v.authUsername, password: secret }
         : { type: 'bearer', token: secret };
   }
+  // Blank boxes keep what is saved; a box filled replaces its part.
+  let tls: unknown = saved?.tls ?? null;
+  if (v.tlsRemove) tls = null;
+  else if (v.tlsCert || v.tlsKey || v.tlsCa)
+    tls = {
+      client_cert: v.tlsCert || saved?.tls?.client_cert || undefined,
+      client_key: v.tlsKey || saved?.tls?.client_key || undefined,
+      ca: v.tlsCa || saved?.tls?.ca || null,
+    };
   return {
     filter,
     headers,
     auth,
+    tls,
     rate_limit_per_second: numberOrNull(v.rate),
     timeout_seconds: numberOrNull(v.timeout),
     retry_schedule_seconds:

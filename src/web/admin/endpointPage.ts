@@ -2,6 +2,7 @@
 import type { Response } from 'express';
 import type { Service } from '../../manage/service.js';
 import { describeFilter } from '../../delivery/filters.js';
+import { describeCertificate } from '../../delivery/tlsMaterial.js';
 import { describeSubscription } from '../../delivery/subscriptions.js';
 import { CATALOG, EVENT_DESCRIPTIONS } from '../../catalog.js';
 import { attemptsChart } from '../charts.js';
@@ -80,6 +81,7 @@ export async function formLocals(service: Service) {
     catalog: catalogChoices(),
     describe: describeSubscription,
     describeFilter,
+    describeCertificate,
     descriptions: EVENT_DESCRIPTIONS,
     orderingAvailable: await service.orderingAvailable(),
     endpointTypes: ENDPOINT_TYPE_CHOICES,
