@@ -105,6 +105,7 @@ export async function startSidecar(config: Config, log: Logger, opts: StartOptio
     allowPrivateTargets: config.allowPrivateTargets,
     nudge: () => void dispatcher.tick(),
     notify: (notices) => notifier?.notify(notices),
+    userAgent: USER_AGENT,
   });
   const app = createApp({
     service,

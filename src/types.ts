@@ -26,7 +26,8 @@ export const DELIVERY_STATUSES: readonly DeliveryStatus[] = [
 export const CHAT_TYPES = ['slack', 'discord', 'teams'] as const;
 export type ChatType = (typeof CHAT_TYPES)[number];
 /** What an operator may create: `webhook` (the signed envelope, DESIGN) or a chat type (a message for that provider). */
-export const ENDPOINT_TYPES = ['webhook', ...CHAT_TYPES] as const;
+/** polling: never pushed; the receiver pulls its events with GET /api/poll/:id. */
+export const ENDPOINT_TYPES = ['webhook', ...CHAT_TYPES, 'polling'] as const;
 /** Stored types add `zapier`: the envelope, to a REST hook's target, made and removed by Zapier through /api/hooks. */
 export type EndpointType = (typeof ENDPOINT_TYPES)[number] | 'zapier';
 
@@ -82,6 +83,8 @@ export interface Endpoint {
   publicKey: string | null;
   /** Mutual TLS: the client certificate and key presented, and the CA the receiver's certificate is checked against. */
   tls: EndpointTls | null;
+  /** A polling endpoint: when its receiver last polled. */
+  lastPolledAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
 }

@@ -287,7 +287,12 @@ async function loadClaimed(
     timeoutSeconds: x.timeout_seconds === null ? null : Number(x.timeout_seconds),
     retryScheduleSeconds: parseJsonColumn<number[] | null>(x.retry_schedule_seconds, null),
     ed25519Key: x.signing === 'ed25519' ? openColumn(box, x.signing_key) : null,
-    endpointType: x.type === 'zapier' ? 'zapier' : isChatType(String(x.type)) ? (x.type as ChatType) : 'webhook',
+    endpointType:
+      x.type === 'zapier' || x.type === 'polling'
+        ? (x.type as 'zapier' | 'polling')
+        : isChatType(String(x.type))
+          ? (x.type as ChatType)
+          : 'webhook',
     templates: parseJsonColumn<Record<string, string> | null>(x.templates, null),
     transformation: x.transformation === null ? null : String(x.transformation),
     tls: parseJsonColumn<EndpointTls | null>(openColumn(box, x.tls), null),

@@ -13,6 +13,8 @@ export interface NewDelivery {
   eventPk: number;
   eventType: string;
   status: 'pending' | 'paused' | 'waiting';
+  /** Pending but never due: a polling endpoint's delivery waits for its receiver to poll (no next attempt time). */
+  polled?: boolean;
   /** Ordered endpoints only: the event's ordering_key and its place in line (the outbox id). */
   orderingKey?: string | null;
   seq?: number | null;
@@ -23,7 +25,7 @@ export async function insertDeliveries(conn: Queryable, t: Tables, ds: NewDelive
   for (let i = 0; i < ds.length; i += 1000) {
     const chunk = ds.slice(i, i + 1000);
     const placeholders = chunk
-      .map((d) => (d.status === 'pending' ? '(?, ?, ?, ?, NOW(3), ?, ?)' : '(?, ?, ?, ?, NULL, ?, ?)'))
+      .map((d) => (d.status === 'pending' && !d.polled ? '(?, ?, ?, ?, NOW(3), ?, ?)' : '(?, ?, ?, ?, NULL, ?, ?)'))
       .join(', ');
     await exec(
       conn,

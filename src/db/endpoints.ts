@@ -20,7 +20,7 @@ export const SEALED_COLUMNS = ['secret', 'previous_secret', 'auth', 'signing_key
 
 const COLUMNS = `id, type, templates, api_key_id, transformation, url, description, events, enabled, secret, previous_secret, previous_secret_expires_at,
   disabled_reason, disabled_at, failing_since, last_success_at, ordered, filter, headers, auth, rate_limit_per_second,
-  timeout_seconds, retry_schedule_seconds, signing, signing_key, public_key, tls, created_at, updated_at`;
+  timeout_seconds, retry_schedule_seconds, signing, signing_key, public_key, tls, last_polled_at, created_at, updated_at`;
 
 /** A sealed column's value opened, NULL kept. */
 export function openColumn(box: SecretBox, v: unknown): string | null {
@@ -72,6 +72,7 @@ function mapRoute(x: Row): EndpointRoute {
     retryScheduleSeconds: parseJsonColumn<number[] | null>(x.retry_schedule_seconds, null),
     signing: x.signing === 'ed25519' ? 'ed25519' : 'hmac',
     publicKey: x.public_key === null ? null : String(x.public_key),
+    lastPolledAt: toDate(x.last_polled_at),
     createdAt: toDate(x.created_at)!,
     updatedAt: toDate(x.updated_at)!,
   };
@@ -396,7 +397,7 @@ export async function troubledEndpoints(
   );
   return r.map((x) => ({
     id: Number(x.id),
-    name: String(x.description || x.url),
+    name: String(x.description || x.url || `polling endpoint ${String(x.id)}`),
     state: Number(x.enabled) === 1 ? 'failing' : 'disabled',
     since: toDate(Number(x.enabled) === 1 ? x.failing_since : x.disabled_at),
   }));

@@ -70,6 +70,8 @@ export function createAttempter(deps: AttemptDeps): Attempter {
     const startedAt = new Date();
     // Disabled since it was claimed: nothing is sent, the delivery waits paused.
     if (!c.endpointEnabled) return notSent(c, startedAt, 'paused', null);
+    // A polling endpoint's delivery made due by a replay or a resume: back to waiting for a poll (no time set).
+    if (c.endpointType === 'polling') return notSent(c, startedAt, 'pending', null);
     // Erased since it was queued (a replay, a backfill): the marker is not an event to deliver.
     const erasure = erasureOf(c.body);
     if (erasure !== null) {
@@ -258,7 +260,12 @@ async function transformRequest(c: ClaimedDelivery, body: string) {
 }
 
 /** Nothing was sent and no attempt is counted: the endpoint was disabled meanwhile (paused), or its transformation cancelled it. */
-function notSent(c: ClaimedDelivery, startedAt: Date, status: 'paused' | 'cancelled', error: string | null): Recorded {
+function notSent(
+  c: ClaimedDelivery,
+  startedAt: Date,
+  status: 'paused' | 'cancelled' | 'pending',
+  error: string | null,
+): Recorded {
   return {
     attempt: null,
     endpointId: c.endpointId,

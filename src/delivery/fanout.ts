@@ -360,6 +360,11 @@ function planDeliveries(
   for (const ev of events) {
     const eventPk = pks.get(ev.eventId.toLowerCase())!;
     for (const ep of targets.get(ev.eventId) ?? []) {
+      if (ep.type === 'polling') {
+        // Polled in delivery order: never due for a push, never held in an ordering line.
+        deliveries.push({ endpointId: ep.id, eventPk, eventType: ev.eventType, status: 'pending', polled: true });
+        continue;
+      }
       if (ev.orderingKey !== null && ordered.get(ep.id)?.ordered) {
         deliveries.push({
           endpointId: ep.id,

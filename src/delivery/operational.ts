@@ -8,6 +8,7 @@
  * own failures back to itself). Written in the caller's transaction, so an
  * event exists exactly when the change it reports does.
  */
+import { markUnpolledFailing } from '../db/polling.js';
 import { withTransaction } from '../db/transaction.js';
 import { type Queryable } from '../db/sql.js';
 import type { Pool } from 'mysql2/promise';
@@ -100,6 +101,8 @@ export async function emitOperational(
  * process reports, as the recorder's does.
  */
 export async function reportLongFailing(pool: Pool, t: Tables): Promise<OperationalNotice[]> {
+  // A polling endpoint nobody polls fails as surely as one whose pushes fail.
+  await markUnpolledFailing(pool, t, FAILING_AFTER_MS / 1000);
   const ids = await unreportedFailing(pool, t, FAILING_AFTER_MS);
   if (ids.length === 0) return [];
   return withTransaction(pool, async (conn) => {

@@ -20,7 +20,9 @@ import { NotFoundError, ValidationError } from '../errors.js';
 import type { ServiceContext } from './context.js';
 
 export const API_KEY_SCOPES = ['full', 'hooks'] as const;
-export type ApiKeyScope = (typeof API_KEY_SCOPES)[number];
+/** full, hooks, or poll:<endpoint id> (reads that polling endpoint's events, nothing else). */
+export type ApiKeyScope = (typeof API_KEY_SCOPES)[number] | `poll:${number}`;
+export const POLL_SCOPE_RE = /^poll:(\d{1,18})$/;
 export type { ApiKey } from '../db/apiKeys.js';
 
 /** Who is calling the API: the environment's API_TOKEN (id null) or a stored key. */
@@ -59,6 +61,15 @@ export function apiKeyOps(ctx: ServiceContext) {
 
     /** Makes a key; the returned `key` is the only time it is ever shown. */
     async createApiKey(name: string, scope: ApiKeyScope) {
+      const poll = POLL_SCOPE_RE.exec(scope);
+      if (poll) {
+        const ep = await endpointsSql.getEndpoint(pool, t, box, Number(poll[1]));
+        if (!ep || ep.type !== 'polling')
+          throw new ValidationError(
+            `scope ${scope} names no polling endpoint (endpoint ${poll[1]} ${ep ? `is of type ${ep.type}` : 'does not exist'})`,
+            'scope',
+          );
+      }
       const key = `${KEY_PREFIX}${randomBytes(24).toString('base64url')}`;
       const id = await apiKeysSql.insertApiKey(pool, t, {
         name,

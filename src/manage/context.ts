@@ -26,6 +26,8 @@ export interface ServiceDeps {
   nudge?: () => void;
   /** Mails operational events the service emitted (an operator disabling an endpoint). */
   notify?: (notices: OperationalNotice[]) => void;
+  /** The User-Agent deliveries carry; a poll's signature headers carry it too. */
+  userAgent?: string;
 }
 
 export type ServiceContext = ReturnType<typeof createContext>;

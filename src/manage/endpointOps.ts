@@ -129,7 +129,13 @@ export function endpointOps(ctx: ServiceContext) {
     getEndpoint: ctx.mustGetEndpoint,
 
     async createEndpoint(input: EndpointInput): Promise<Endpoint> {
-      const url = await validateEndpointUrl(input.url, ctx.urlPolicy());
+      // A polling endpoint has no URL: its receiver polls GET /api/poll/:id.
+      const url = input.type === 'polling' ? '' : await validateEndpointUrl(input.url, ctx.urlPolicy());
+      if (input.type === 'polling' && input.ordered)
+        throw new ValidationError(
+          'ordered does not apply to a polling endpoint: a poll returns events in order',
+          'ordered',
+        );
       if (!input.confirm) await requireKnownSubscriptions(ctx, input.events);
       requireConfirmedSchedule(input);
       await requireRunnableTransformation(input);
@@ -151,7 +157,19 @@ export function endpointOps(ctx: ServiceContext) {
       opts: { resumePaused?: boolean } = {},
     ): Promise<{ endpoint: Endpoint; resumed: number }> {
       const before = await ctx.mustGetEndpoint(id);
-      const url = patch.url === undefined ? undefined : await validateEndpointUrl(patch.url, ctx.urlPolicy());
+      if (patch.type !== undefined && (patch.type === 'polling') !== (before.type === 'polling'))
+        throw new ValidationError(
+          before.type === 'polling'
+            ? 'type: a polling endpoint stays one (its receiver pulls its events); make a new endpoint to push them'
+            : 'type: an endpoint that is pushed to cannot become a polling one; make a new polling endpoint',
+          'type',
+        );
+      if (before.type === 'polling' && patch.url !== undefined && patch.url !== '')
+        throw new ValidationError('url is not used by a polling endpoint: its receiver polls GET /api/poll/:id', 'url');
+      const url =
+        patch.url === undefined || before.type === 'polling'
+          ? undefined
+          : await validateEndpointUrl(patch.url, ctx.urlPolicy());
       // Only what changes is checked: an endpoint saved earlier keeps its subscriptions.
       if (!patch.confirm && patch.events)
         await requireKnownSubscriptions(

@@ -12,7 +12,7 @@ import { MAX_TRANSFORMATION_CHARS } from '../delivery/transform.js';
 import { FILTER_PATH_RE, valueProblem } from '../delivery/filters.js';
 import { ValidationError } from '../errors.js';
 import type { EndpointInput } from './endpointOps.js';
-import { API_KEY_SCOPES } from './apiKeyOps.js';
+import { API_KEY_SCOPES, POLL_SCOPE_RE } from './apiKeyOps.js';
 
 const eventPattern = Joi.string().max(191).pattern(EVENT_PATTERN_RE).messages({
   'string.pattern.base':
@@ -193,7 +193,14 @@ const endpointOptions = {
 };
 
 export const endpointCreate = Joi.object({
-  url: url.required(),
+  // A polling endpoint is pulled by its receiver: it has no URL to send to.
+  url: url.when('type', {
+    is: 'polling',
+    then: Joi.forbidden().messages({
+      'any.unknown': '{{#label}} is not used by a polling endpoint: its receiver polls GET /api/poll/:id',
+    }),
+    otherwise: Joi.required(),
+  }),
   events: events.required(),
   description: description.default(''),
   enabled: Joi.boolean().default(true),
@@ -246,11 +253,18 @@ export const hookSamplesQuery = Joi.object({
   event: eventPattern.required(),
 });
 
+/** GET /api/poll/:id: the cursor a poller got last (0: from the start) and a page size. */
+export const pollQuery = Joi.object({
+  after: Joi.number().integer().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
+  limit: Joi.number().integer().min(1).max(500).default(100),
+});
+
 export const apiKeyCreate = Joi.object({
   name: Joi.string().trim().min(1).max(100).required(),
-  scope: Joi.string()
-    .valid(...API_KEY_SCOPES)
-    .required(),
+  scope: Joi.alternatives()
+    .try(Joi.string().valid(...API_KEY_SCOPES), Joi.string().pattern(POLL_SCOPE_RE))
+    .required()
+    .messages({ 'alternatives.match': '{{#label}} must be full, hooks, or poll:<polling endpoint id>' }),
 });
 
 export const statsQuery = Joi.object({

@@ -5,6 +5,7 @@
  * shared context.
  */
 import { erasureOps } from './erasureOps.js';
+import { pollOps } from './pollOps.js';
 import { createContext, type ServiceDeps } from './context.js';
 import { endpointOps } from './endpointOps.js';
 import { deliveryOps } from './deliveryOps.js';
@@ -32,5 +33,6 @@ export function createService(deps: ServiceDeps) {
     ...captureOps(ctx),
     ...transformOps(ctx),
     ...erasureOps(ctx),
+    ...pollOps(ctx),
   };
 }

@@ -23,6 +23,10 @@ export function apiRouter(service: Service): Router {
   deliveryRoutes(r, service);
   hookRoutes(r, service);
   erasureRoutes(r, service);
+  r.get('/poll/:id', async (req, res) => {
+    const q = check<{ after: number; limit: number }>(schemas.pollQuery, req.query, 'query');
+    res.json(await service.pollEndpoint(id(req.params.id), q.after, q.limit));
+  });
   r.get('/event-types', async (_req, res) => {
     const { catalog, seen } = await service.eventTypes();
     res.json({ data: catalog, seen: seen.map((type) => ({ type })) });

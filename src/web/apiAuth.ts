@@ -6,7 +6,7 @@
  */
 import type { RequestHandler, Response } from 'express';
 import { constantTimeEqual } from '../manage/adminAccess.js';
-import type { ApiPrincipal } from '../manage/apiKeyOps.js';
+import { POLL_SCOPE_RE, type ApiPrincipal } from '../manage/apiKeyOps.js';
 import type { Service } from '../manage/service.js';
 
 /** Whether an Authorization header carries this bearer token (false when no token is configured). */
@@ -69,6 +69,19 @@ export const requireScope: RequestHandler = (req, res, next) => {
   const p = principalOf(res);
   if (p.scope === 'full') return next();
   if (p.scope === 'hooks' && HOOKS_ROUTES.some(([m, re]) => m === req.method && re.test(req.path))) return next();
+  const poll = POLL_SCOPE_RE.exec(p.scope);
+  if (poll) {
+    if (req.method === 'GET' && (req.path.replace(/\/$/, '') === `/poll/${poll[1]}` || /^\/me\/?$/.test(req.path)))
+      return next();
+    res.status(403).json({
+      error: {
+        code: 'forbidden',
+        message: `this API key's scope is ${p.scope}, which allows only polling that endpoint (GET /api/poll/${poll[1]}) and GET /api/me; ${req.method} /api${req.path} needs another key`,
+        scope: p.scope,
+      },
+    });
+    return;
+  }
   res.status(403).json({
     error: {
       code: 'forbidden',

@@ -200,6 +200,24 @@ function op(summary: string, responses: Record<string, Json>, extra: Json = {}):
 }
 const body = (s: Joi.Schema): Json => ({ required: true, content: { 'application/json': { schema: toSchema(s) } } });
 
+/**
+ * POST /endpoints: joi's url.when(type) comes out of the converter as an
+ * unreadable oneOf, so it is said here in JSON Schema's own words: url is
+ * required, except for a polling endpoint, which has none.
+ */
+function endpointCreateBody(): Json {
+  const b = body(schemas.endpointCreate) as { content: { 'application/json': { schema: Json } } };
+  const schema = b.content['application/json'].schema as { properties: Record<string, Json> } & Json;
+  const { oneOf: _conditional, ...url } = schema.properties.url as Json & { oneOf?: unknown };
+  schema.properties.url = url;
+  Object.assign(schema, {
+    if: { properties: { type: { const: 'polling' } }, required: ['type'] },
+    then: { not: { required: ['url'] } },
+    else: { required: ['url'] },
+  });
+  return b;
+}
+
 let cached: Json | null = null;
 
 export function openApiDocument(version: string): Json {
@@ -230,6 +248,36 @@ export function openApiDocument(version: string): Json {
       ...catalogAndSettingsPaths(),
       ...hookPaths(),
       ...erasurePaths(),
+      '/poll/{id}': {
+        parameters: [idParam, ...queryParameters(schemas.pollQuery)],
+        get: op(
+          'a polling endpoint’s events after the cursor, in order, each with the signature headers a push carries; moving the cursor past an event acknowledges it (a key with scope poll:<id> reaches only this)',
+          {
+            '200': json(
+              {
+                type: 'object',
+                properties: {
+                  data: {
+                    type: 'array',
+                    items: {
+                      type: 'object',
+                      properties: {
+                        cursor: { type: 'string' },
+                        headers: { type: 'object', additionalProperties: { type: 'string' } },
+                        body: { type: 'string', description: 'the envelope, exactly as signed' },
+                      },
+                    },
+                  },
+                  next_cursor: { type: 'string' },
+                  has_more: { type: 'boolean' },
+                },
+              },
+              'the next page',
+            ),
+            '404': error('no such endpoint'),
+          },
+        ),
+      },
     },
     webhooks: eventWebhooks(),
   };
@@ -249,7 +297,7 @@ function endpointPaths(): Json {
       post: op(
         'create an endpoint',
         { '201': json(ref('Endpoint'), 'created, with its full secret') },
-        { requestBody: body(schemas.endpointCreate) },
+        { requestBody: endpointCreateBody() },
       ),
     },
     '/endpoints/{id}': {

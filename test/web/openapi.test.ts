@@ -56,7 +56,11 @@ describe('the OpenAPI document', function () {
   it('takes its request schemas from the joi schemas the routes validate with', async () => {
     const doc = (await fx.api('GET', '/api/openapi.json', undefined, null)).body;
     const create = doc.paths['/endpoints'].post.requestBody.content['application/json'].schema;
-    expect(create.required).to.include.members(['url', 'events']);
+    expect(create.required).to.include.members(['events']);
+    // url is required except for a polling endpoint, which has none.
+    expect(create.if).to.deep.equal({ properties: { type: { const: 'polling' } }, required: ['type'] });
+    expect(create.else).to.deep.equal({ required: ['url'] });
+    expect(create.properties.url).to.include({ type: 'string', format: 'uri' });
     expect(create.properties).to.include.keys(
       'filter',
       'headers',
@@ -64,6 +68,7 @@ describe('the OpenAPI document', function () {
       'rate_limit_per_second',
       'signing',
       'ordered',
+      'tls',
     );
     const query = (doc.paths['/deliveries'].get.parameters as { name: string }[]).map((p) => p.name);
     expect(query).to.include.members(['endpoint_id', 'status', 'event_type', 'limit', 'before']);

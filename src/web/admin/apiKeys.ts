@@ -70,6 +70,7 @@ async function renderKeys(
     title: 'API keys',
     keys,
     hooks,
+    pollable: endpoints.filter((e) => e.type === 'polling'),
     newKey: more.newKey ?? null,
     values: more.typed ?? { name: '', scope: 'hooks' },
     errors: more.errors ?? {},

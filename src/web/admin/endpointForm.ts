@@ -181,7 +181,8 @@ export function toEndpointInput(v: EndpointValues, saved: Endpoint | null = null
     .map((x) => x.trim())
     .filter(Boolean);
   return {
-    url: v.url,
+    // A polling endpoint has no URL: whatever the box holds is not sent.
+    ...(v.type === 'polling' ? {} : { url: v.url }),
     description: v.description,
     events: [...new Set([...v.events, ...other])],
     enabled: v.enabled,

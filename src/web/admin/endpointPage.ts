@@ -7,7 +7,7 @@ import { describeSubscription } from '../../delivery/subscriptions.js';
 import { CATALOG, EVENT_DESCRIPTIONS } from '../../catalog.js';
 import { attemptsChart } from '../charts.js';
 import { maskSecret } from '../apiPresent.js';
-import { toField } from './pageHelpers.js';
+import { endpointLabel, toField } from './pageHelpers.js';
 import { PROVIDER_NAMES } from '../../delivery/chat.js';
 import { isChatType } from '../../types.js';
 import { catalogChoices, savedValues, type EndpointValues } from './endpointForm.js';
@@ -39,7 +39,7 @@ export async function renderEndpoint(
   const successes = week.buckets.reduce((a, b) => a + b.successes, 0);
   res.status(status).render('endpoint-form', {
     ...(await formLocals(service)),
-    title: endpoint.description || endpoint.url,
+    title: endpointLabel(endpoint),
     endpoint,
     maskedSecret: maskSecret(endpoint.secret),
     messages: isChatType(endpoint.type) ? await service.messagePreviews(id) : null,
@@ -53,6 +53,7 @@ export async function renderEndpoint(
       rate: attempts ? successes / attempts : null,
     },
     health,
+    polling: endpoint.type === 'polling' ? await service.pollStatus(id) : null,
     values: values ?? savedValues(endpoint),
     errors,
     needsConfirm,
@@ -74,6 +75,7 @@ const ENDPOINT_TYPE_CHOICES: [string, string][] = [
   ['slack', `${PROVIDER_NAMES.slack} message`],
   ['discord', `${PROVIDER_NAMES.discord} message`],
   ['teams', `${PROVIDER_NAMES.teams} message (Workflows)`],
+  ['polling', 'Nothing: the receiver polls for its events (behind a firewall)'],
 ];
 
 export async function formLocals(service: Service) {

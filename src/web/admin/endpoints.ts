@@ -29,7 +29,7 @@ export function endpointsRouter(deps: AdminDeps): Router {
       health,
       httpsOnly: settings.httpsOnly,
       describe: describeSubscription,
-      providerNames: { ...PROVIDER_NAMES, zapier: 'Zapier' },
+      providerNames: { ...PROVIDER_NAMES, zapier: 'Zapier', polling: 'Polled' },
     });
   });
 

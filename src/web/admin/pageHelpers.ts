@@ -68,9 +68,9 @@ export function toField(d: Date): string {
   return d.toISOString().slice(0, 16).replace('T', ' ');
 }
 
-/** How the pages name an endpoint everywhere: its description, else its URL. */
-export function endpointLabel(e: Pick<Endpoint, 'description' | 'url'>): string {
-  return e.description || e.url;
+/** How the pages name an endpoint everywhere: its description, else its URL (a polling endpoint has none). */
+export function endpointLabel(e: Pick<Endpoint, 'id' | 'description' | 'url'>): string {
+  return e.description || e.url || `polling endpoint ${e.id}`;
 }
 
 /** The log filter's labels, for its messages. */
