@@ -31,12 +31,12 @@ export async function pruneOutbox(conn: Queryable, t: Tables, cutoff: Date): Pro
   );
 }
 
-/** Finished deliveries (succeeded or failed) and their attempts. */
+/** Finished deliveries (succeeded, failed, or cancelled by a transformation or an erasure) and their attempts. */
 export async function pruneDeliveries(conn: Queryable, t: Tables, cutoff: Date): Promise<number> {
   const batch = ids(
     await rows(
       conn,
-      `SELECT id FROM ${t.deliveries} WHERE status IN ('succeeded', 'failed') AND created_at < ? AND completed_at < ? LIMIT ${BATCH}`,
+      `SELECT id FROM ${t.deliveries} WHERE status IN ('succeeded', 'failed', 'cancelled') AND created_at < ? AND completed_at < ? LIMIT ${BATCH}`,
       [cutoff, cutoff],
     ),
   );

@@ -14,10 +14,11 @@ describe('retention', () => {
       await pool.query(`INSERT INTO ${t.endpoints} (url, events, secret) VALUES ('http://x/', '["*"]', 's')`);
       await pool.query(`INSERT INTO ${t.events} (id, event_id, event_type, body, occurred_at, created_at) VALUES
         (1, 'e1', 'a', '{}', NOW(3), ${old}), (2, 'e2', 'a', '{}', NOW(3), ${old}), (3, 'e3', 'a', '{}', NOW(3), ${old}), (4, 'e4', 'a', '{}', NOW(3), NOW(3))`);
-      // 1 old succeeded, 2 old failed, 3 old pending, 4 old paused, 5 new succeeded.
+      // 1 old succeeded, 2 old failed, 3 old pending, 4 old paused, 5 new succeeded, 6 old cancelled (a transformation's, an erasure's).
       await pool.query(`INSERT INTO ${t.deliveries} (id, endpoint_id, event_pk, event_type, status, created_at, completed_at, next_attempt_at) VALUES
         (1, 1, 1, 'a', 'succeeded', ${old}, ${old}, NULL), (2, 1, 1, 'a', 'failed', ${old}, ${old}, NULL),
-        (3, 1, 2, 'a', 'pending', ${old}, NULL, NOW(3)), (4, 1, 2, 'a', 'paused', ${old}, NULL, NULL), (5, 1, 4, 'a', 'succeeded', NOW(3), NOW(3), NULL)`);
+        (3, 1, 2, 'a', 'pending', ${old}, NULL, NOW(3)), (4, 1, 2, 'a', 'paused', ${old}, NULL, NULL), (5, 1, 4, 'a', 'succeeded', NOW(3), NOW(3), NULL),
+        (6, 1, 3, 'a', 'cancelled', ${old}, ${old}, NULL)`);
       // 4,500 old attempts (more than two batches) on delivery 3, and one recent one.
       // Rows made in SQL from a cross join of digits: portable (MariaDB's seq_1_to_N tables are not).
       const digits =
@@ -34,7 +35,7 @@ describe('retention', () => {
       await pool.query(`UPDATE ${t.outbox} SET created_at = ${old}`);
 
       const r = await pruneOnce(pool, t, 30, silentLogger);
-      expect(r).to.deep.equal({ attempts: 4500, outbox: 1, deliveries: 2, events: 2 });
+      expect(r).to.deep.equal({ attempts: 4500, outbox: 1, deliveries: 3, events: 2 });
       const count = async (sql: string) => Number((await pool.query<RowDataPacket[]>(sql))[0][0]!.n);
       expect(await count(`SELECT COUNT(*) AS n FROM ${t.attempts}`)).to.equal(1);
       expect(await count(`SELECT COUNT(*) AS n FROM ${t.outbox}`)).to.equal(2);
