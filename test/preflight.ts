@@ -54,6 +54,18 @@ const NEEDS: Need[] = [
   },
   { what: 'rsync', path: '/usr/bin/rsync', pkg: 'rsync', for: 'Galera state transfer in the cluster tests' },
   {
+    what: 'mysqldump',
+    path: '/usr/bin/mysqldump',
+    pkg: 'mariadb-client',
+    for: 'the secrets-at-rest and erasure tests, which grep a real dump',
+  },
+  {
+    what: 'openssl',
+    path: '/usr/bin/openssl',
+    pkg: 'openssl',
+    for: 'the mutual TLS test, which makes a CA and certificates per run',
+  },
+  {
     what: 'WordPress',
     path: `${process.env.WP_ABSPATH ?? '/usr/share/wordpress/'}wp-settings.php`,
     pkg: 'wordpress',
