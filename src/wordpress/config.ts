@@ -203,6 +203,12 @@ function resolve(flat: Flat, file: string, opts: ReadOptions): WpConfig {
   const prefixExpr = tablePrefixExpr(code) ?? fail('$table_prefix = …; not found');
   const tablePrefix = literal(prefixExpr, '$table_prefix', fail);
 
+  // A network: one sidecar serves one site's tables; say which, rather than leave the others silently unread.
+  const multisite = firstDefine(code, 'MULTISITE');
+  if (multisite && /^true$/i.test(multisite.expr.trim()))
+    notes.push(
+      `${file} defines MULTISITE: this sidecar serves one site of the network, the one whose tables start with ${tablePrefix} (its outbox is ${tablePrefix}webhook_outbox); the other sites' outboxes (${tablePrefix}2_webhook_outbox, …) are not read`,
+    );
   const dbHost = parseDbHost(hostSpec, fail);
   const { port, localSocket } = dbHost;
   let { host, socketPath } = dbHost;

@@ -9,7 +9,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readWpConfig } from '../../src/wordpress/config.js';
+import { parseWpConfig, readWpConfig } from '../../src/wordpress/config.js';
 import { findLocalSocket, socketFromPhpIni } from '../../src/wordpress/socket.js';
 import { loadConfig } from '../../src/config.js';
 import { ConfigError } from '../../src/errors.js';
@@ -169,6 +169,20 @@ require_once ABSPATH . 'wp-settings.php';
         );
       });
     }
+  });
+
+  it('says that a multisite network is served one site at a time, naming the site it serves', () => {
+    const text = `<?php
+define( 'DB_NAME', 'lms' ); define( 'DB_USER', 'lms' ); define( 'DB_PASSWORD', 'pw' ); define( 'DB_HOST', '127.0.0.1' );
+define( 'WP_ALLOW_MULTISITE', true );
+define( 'MULTISITE', true );
+define( 'SUBDOMAIN_INSTALL', false );
+$table_prefix = 'wp_';
+`;
+    expect(parseWpConfig(text, '/var/www/wp-config.php').notes).to.deep.equal([
+      "/var/www/wp-config.php defines MULTISITE: this sidecar serves one site of the network, the one whose tables start with wp_ (its outbox is wp_webhook_outbox); the other sites' outboxes (wp_2_webhook_outbox, …) are not read",
+    ]);
+    expect(parseWpConfig(text.replace("'MULTISITE', true", "'MULTISITE', false")).notes).to.deep.equal([]);
   });
 
   it('DATABASE_URL takes ?socket=, and says which characters of a password must be percent-encoded, never the password', () => {
