@@ -77,8 +77,6 @@ export interface SecretBox {
   open(stored: string): string;
   /** True when the value is sealed with the current key (nothing to re-seal). */
   isCurrent(stored: string): boolean;
-  /** True when one of the keys given can open it (plain values included). */
-  canOpen(stored: string): boolean;
   /** HMAC-SHA256 of a value under the current key: recognises a value again without storing it (or a plain hash of it). */
   digest(purpose: string, value: string): Buffer;
 }
@@ -123,7 +121,6 @@ export function createSecretBox(current: SecretKey, previous: readonly SecretKey
       return plain;
     },
     isCurrent: (stored) => sealedKeyId(stored) === current.id,
-    canOpen: (stored) => !isSealed(stored) || byId.has(sealedKeyId(stored)!),
     digest: (purpose, value) => createHmac('sha256', current.key).update(purpose).update('\0').update(value).digest(),
   };
 }

@@ -26,7 +26,7 @@ import { pruneOnce } from './delivery/retention.js';
 import { createMetrics } from './metrics.js';
 import { ConfigError, coerceError, isConnectionError } from './errors.js';
 import { createSecretBox, type SecretBox } from './secrets.js';
-import { checkSecretsOpen, sealSecrets } from './manage/secretOps.js';
+import { sealSecrets } from './manage/secretOps.js';
 import { createAdminAuth, ensureAdminPassword, LoginThrottle } from './manage/adminAccess.js';
 import { createZoneSource } from './wordpress/timeZone.js';
 
@@ -192,7 +192,6 @@ async function openDatabase(config: Config, log: Logger, secrets: SecretBox): Pr
   try {
     await checkEngine(pool, log);
     await migrate(pool, tables, log);
-    await checkSecretsOpen(pool, tables, secrets);
     const sealed = await sealSecrets(pool, tables, secrets);
     if (sealed.sealed + sealed.resealed > 0)
       log.info('sealed stored secrets with the current key', {

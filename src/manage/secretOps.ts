@@ -19,9 +19,11 @@ export interface SecretsReport {
   unopenable: Record<string, number>;
 }
 
-export async function secretsReport(conn: Queryable, t: Tables, box: SecretBox): Promise<SecretsReport> {
+type StoredRows = Awaited<ReturnType<typeof storedSecrets>>;
+
+function reportOf(rows: StoredRows, box: SecretBox): SecretsReport {
   const report: SecretsReport = { byKey: {}, unopenable: {} };
-  for (const row of await storedSecrets(conn, t))
+  for (const row of rows)
     for (const v of Object.values(row.values)) {
       if (v === null) continue;
       const id = sealedKeyId(v) ?? 'plain';
@@ -36,15 +38,19 @@ export async function secretsReport(conn: Queryable, t: Tables, box: SecretBox):
   return report;
 }
 
+/** How many stored secrets each key sealed, and which the keys given cannot open (npm run secrets -- status). */
+export async function secretsReport(conn: Queryable, t: Tables, box: SecretBox): Promise<SecretsReport> {
+  return reportOf(await storedSecrets(conn, t), box);
+}
+
 /**
  * Stops the start (one line naming the variable) when a stored secret does
  * not open with the keys given: better than signing with nothing, or failing
  * every delivery one by one.
  */
-export async function checkSecretsOpen(conn: Queryable, t: Tables, box: SecretBox): Promise<SecretsReport> {
-  const report = await secretsReport(conn, t, box);
+function requireAllOpen(report: SecretsReport, box: SecretBox, t: Tables): void {
   const bad = Object.entries(report.unopenable);
-  if (bad.length === 0) return report;
+  if (bad.length === 0) return;
   const count = bad.reduce((n, [, c]) => n + c, 0);
   const ids = bad.map(([id]) => id).join(', ');
   const hint =
@@ -66,10 +72,17 @@ export interface SealResult {
   changedMeanwhile: number;
 }
 
-/** Seals with the current key every value that is plain or sealed with a previous key. */
+/**
+ * What the start and `npm run secrets -- rotate` do, on one read of the
+ * stored secrets: refuse (ConfigError) when a value does not open with the
+ * keys given, before anything is written; then seal with the current key
+ * every value that is plain or sealed with a previous key.
+ */
 export async function sealSecrets(conn: Queryable, t: Tables, box: SecretBox): Promise<SealResult> {
+  const rows = await storedSecrets(conn, t);
+  requireAllOpen(reportOf(rows, box), box, t);
   const result: SealResult = { sealed: 0, resealed: 0, changedMeanwhile: 0 };
-  for (const row of await storedSecrets(conn, t)) {
+  for (const row of rows) {
     const now: Record<string, string | null> = {};
     let sealed = 0;
     let resealed = 0;

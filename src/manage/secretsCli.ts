@@ -15,7 +15,7 @@ import { loadConfig } from '../config.js';
 import { runCommand, withMigratedDatabase } from '../cli.js';
 import { ConfigError } from '../errors.js';
 import { createSecretBox } from '../secrets.js';
-import { checkSecretsOpen, sealSecrets, secretsReport } from './secretOps.js';
+import { sealSecrets, secretsReport } from './secretOps.js';
 
 const USAGE = 'usage: npm run secrets -- status | rotate';
 const out = (line: string) => process.stdout.write(line + '\n');
@@ -40,7 +40,6 @@ async function main(command: string | undefined): Promise<number> {
         out(`problem: ${n} sealed with key ${id} cannot be opened with the keys given`);
       return Object.keys(r.unopenable).length ? 1 : 0;
     }
-    await checkSecretsOpen(pool, t, box);
     const r = await sealSecrets(pool, t, box);
     out(`sealed ${r.sealed} plain and re-sealed ${r.resealed} secrets with key ${current.id}`);
     if (r.changedMeanwhile > 0) {
