@@ -25,8 +25,8 @@ import {
   type EndpointType,
 } from '../types.js';
 import type { SecretBox } from '../secrets.js';
-import { openColumn } from './endpoints.js';
-import { exec, parseJsonColumn, parseUtcDateTime, rows, valuesTable } from './sql.js';
+import { openedSecrets } from './endpoints.js';
+import { exec, parseJsonColumn, parseUtcDateTime, rows, valuesTable, type Row } from './sql.js';
 
 export interface ClaimedDelivery {
   id: number;
@@ -265,7 +265,12 @@ async function loadClaimed(
       WHERE d.id IN (?) AND d.claim_token = ?`,
     [ids, token],
   );
-  return r.map((x) => ({
+  return r.map((x) => claimedOf(x, box, token, notBefore));
+}
+
+function claimedOf(x: Row, box: SecretBox, token: string, notBefore: Map<number, number>): ClaimedDelivery {
+  const opened = openedSecrets(x, box);
+  return {
     id: Number(x.id),
     attempts: Number(x.attempts),
     retryBase: Number(x.retry_base),
@@ -275,18 +280,18 @@ async function loadClaimed(
     body: String(x.body),
     url: String(x.url),
     secrets:
-      x.previous_secret && Number(x.previous_valid) === 1
-        ? [box.open(String(x.secret)), box.open(String(x.previous_secret))]
-        : [box.open(String(x.secret))],
+      opened.previousSecret && Number(x.previous_valid) === 1
+        ? [opened.secret, opened.previousSecret]
+        : [opened.secret],
     endpointEnabled: Number(x.enabled) === 1,
     claimToken: token,
     orderingKey: x.ordering_key === null ? null : String(x.ordering_key),
     notBefore: notBefore.get(Number(x.id)) ?? 0,
     extraHeaders: parseJsonColumn<Record<string, string> | null>(x.headers, null),
-    auth: parseJsonColumn<EndpointAuth | null>(openColumn(box, x.auth), null),
+    auth: opened.auth,
     timeoutSeconds: x.timeout_seconds === null ? null : Number(x.timeout_seconds),
     retryScheduleSeconds: parseJsonColumn<number[] | null>(x.retry_schedule_seconds, null),
-    ed25519Key: x.signing === 'ed25519' ? openColumn(box, x.signing_key) : null,
+    ed25519Key: x.signing === 'ed25519' ? opened.signingKey : null,
     endpointType:
       x.type === 'zapier' || x.type === 'polling'
         ? (x.type as 'zapier' | 'polling')
@@ -295,8 +300,8 @@ async function loadClaimed(
           : 'webhook',
     templates: parseJsonColumn<Record<string, string> | null>(x.templates, null),
     transformation: x.transformation === null ? null : String(x.transformation),
-    tls: parseJsonColumn<EndpointTls | null>(openColumn(box, x.tls), null),
-  }));
+    tls: opened.tls,
+  };
 }
 
 export interface Completion {

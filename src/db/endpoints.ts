@@ -23,8 +23,22 @@ const COLUMNS = `id, type, templates, api_key_id, transformation, url, descripti
   timeout_seconds, retry_schedule_seconds, signing, signing_key, public_key, tls, last_polled_at, created_at, updated_at`;
 
 /** A sealed column's value opened, NULL kept. */
-export function openColumn(box: SecretBox, v: unknown): string | null {
+function openColumn(box: SecretBox, v: unknown): string | null {
   return typeof v === 'string' ? box.open(v) : null;
+}
+
+/** An endpoints row's sealed columns, opened: for the endpoint read whole, and for the claim path. */
+export function openedSecrets(
+  x: Row,
+  box: SecretBox,
+): Pick<Endpoint, 'secret' | 'previousSecret' | 'auth' | 'signingKey' | 'tls'> {
+  return {
+    secret: box.open(String(x.secret)),
+    previousSecret: openColumn(box, x.previous_secret),
+    auth: parseJsonColumn<EndpointAuth | null>(openColumn(box, x.auth), null),
+    signingKey: openColumn(box, x.signing_key),
+    tls: parseJsonColumn<EndpointTls | null>(openColumn(box, x.tls), null),
+  };
 }
 
 /** An endpoint without its secrets: what routing an event to endpoints needs (fan-out, operational events). */
@@ -35,14 +49,7 @@ const ROUTE_COLUMNS = COLUMNS.split(',')
   .join(', ');
 
 function map(x: Row, box: SecretBox): Endpoint {
-  return {
-    ...mapRoute(x),
-    secret: box.open(String(x.secret)),
-    previousSecret: openColumn(box, x.previous_secret),
-    auth: parseJsonColumn<EndpointAuth | null>(openColumn(box, x.auth), null),
-    signingKey: openColumn(box, x.signing_key),
-    tls: parseJsonColumn<EndpointTls | null>(openColumn(box, x.tls), null),
-  };
+  return { ...mapRoute(x), ...openedSecrets(x, box) };
 }
 
 function mapRoute(x: Row): EndpointRoute {

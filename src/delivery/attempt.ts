@@ -7,7 +7,6 @@
 import { erasureOf } from './erasedPayload.js';
 import { validateHeaderName, validateHeaderValue } from 'node:http';
 import type { ClaimedDelivery, Completion } from '../db/claims.js';
-import type { KeyObject } from 'node:crypto';
 import { ed25519PrivateKey, signedHeaders } from './sign.js';
 import { nextDelayMs, parseRetryAfterMs } from './backoff.js';
 import { failure, type Sender, type SendResult } from './send.js';
@@ -156,18 +155,6 @@ function forEndpoint(s: Settings, c: ClaimedDelivery): Settings {
   };
 }
 
-/** Parsed Ed25519 keys by their stored text: parsing PKCS#8 on every request would cost more than signing. */
-const ed25519Keys = new Map<string, KeyObject>();
-function ed25519Key(stored: string): KeyObject {
-  let k = ed25519Keys.get(stored);
-  if (!k) {
-    if (ed25519Keys.size > 1000) ed25519Keys.clear();
-    k = ed25519PrivateKey(stored);
-    ed25519Keys.set(stored, k);
-  }
-  return k;
-}
-
 export function authorization(auth: EndpointAuth): string {
   return auth.type === 'bearer'
     ? `Bearer ${auth.token}`
@@ -204,7 +191,7 @@ async function signAndSend(
       timestampSeconds: Math.floor(startedAt.getTime() / 1000),
       secrets: c.secrets,
       userAgent: deps.userAgent,
-      ed25519: c.ed25519Key === null ? null : ed25519Key(c.ed25519Key),
+      ed25519: c.ed25519Key === null ? null : ed25519PrivateKey(c.ed25519Key),
     });
     // The endpoint's own headers never replace ours (the API refuses those names too).
     const headers = c.extraHeaders || c.auth ? { ...c.extraHeaders, ...signed } : signed;

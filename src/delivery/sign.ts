@@ -54,8 +54,18 @@ export function generateEd25519(): { signingKey: string; publicKey: string } {
   };
 }
 
+/** Parsed Ed25519 keys by their stored text: parsing PKCS#8 on every request would cost more than signing. */
+const ed25519Keys = new Map<string, KeyObject>();
+
+/** The endpoint's stored key (PKCS#8 DER, base64) as a KeyObject, parsed once per process. */
 export function ed25519PrivateKey(signingKey: string): KeyObject {
-  return createPrivateKey({ key: Buffer.from(signingKey, 'base64'), format: 'der', type: 'pkcs8' });
+  let k = ed25519Keys.get(signingKey);
+  if (!k) {
+    if (ed25519Keys.size > 1000) ed25519Keys.clear();
+    k = createPrivateKey({ key: Buffer.from(signingKey, 'base64'), format: 'der', type: 'pkcs8' });
+    ed25519Keys.set(signingKey, k);
+  }
+  return k;
 }
 
 export function ed25519Signature(key: KeyObject, id: string, timestampSeconds: number, body: Buffer): string {
