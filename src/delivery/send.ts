@@ -51,6 +51,7 @@ export function createSender(opts: {
   proxy?: ProxySettings;
 }): Sender {
   const proxy = opts.proxy ?? NO_PROXY_SETTINGS;
+  const anyProxy = proxy.http !== null || proxy.https !== null;
   const agentOptions = { keepAlive: true, maxSockets: opts.maxSockets ?? 256, maxFreeSockets: 64, timeout: 60_000 };
   const agent = { http: new http.Agent(agentOptions), https: new https.Agent(agentOptions) };
   const dnsLookup = createSafeLookup(opts.allowPrivateTargets);
@@ -102,9 +103,10 @@ export function createSender(opts: {
     const elapsed = () => performance.now() - started;
     const blocked = literalBlock(req.url);
     if (blocked) return failure(elapsed(), 'blocked_target', blocked);
-    const target = new URL(req.url);
-    const proxyUrl = proxyFor(target, proxy);
-    if (proxyUrl && !opts.allowPrivateTargets) {
+    // Parsed only when a proxy is set: the direct path (every delivery, without one) needs no URL object.
+    const target = anyProxy ? new URL(req.url) : null;
+    const proxyUrl = target ? proxyFor(target, proxy) : null;
+    if (target && proxyUrl && !opts.allowPrivateTargets) {
       try {
         await checkResolvedHost(target.hostname);
       } catch (err) {
@@ -173,7 +175,7 @@ export function createSender(opts: {
         // A status already received is the outcome, even if the body then broke off.
         if (statusCode !== null) return finish(withResponse());
         const { errorClass, message } =
-          target.protocol === 'https:' && err.timings?.secureConnect !== undefined && isReset(err)
+          req.url.startsWith('https:') && err.timings?.secureConnect !== undefined && isReset(err)
             ? refusedAfterHandshake(err, Boolean(req.tls?.client_cert))
             : classify(err);
         finish(failure(elapsed(), errorClass, proxyUrl ? throughProxy(message, proxyUrl) : message));
