@@ -133,7 +133,9 @@ export function erasureOps(ctx: ServiceContext) {
   async function advance(e: ErasureRow, conditions: Conditions): Promise<ErasureResult> {
     const counts: ErasureCounts = { ...e.counts };
     const reason = `cancelled by erasure ${e.id}: the event's payload is erased`;
-    const marker = JSON.stringify(erasedData(e.id, new Date()));
+    // One time for every copy this step overwrites: the outbox rows' marker and the envelopes'.
+    const at = new Date();
+    const marker = JSON.stringify(erasedData(e.id, at));
     const waitingFor = { deliveries: 0, outboxRows: 0 };
 
     const unfanned = await matchedUnfanned(e, conditions);
@@ -156,7 +158,6 @@ export function erasureOps(ctx: ServiceContext) {
       await erasuresSql.recordProgress(pool, t, e.id, counts, false);
       return { erasure: { ...e, counts }, waitingFor, repeated: false };
     }
-    const at = new Date();
     for (let i = 0; i < events.length; i += BATCH) {
       const chunk = events.slice(i, i + BATCH);
       // One chunk in one transaction; a write conflict (Galera) runs it again, counted once.
