@@ -64,28 +64,36 @@ const HOOKS_ROUTES: [string, RegExp][] = [
   ['GET', /^\/me\/?$/],
 ];
 
+/** What a scope below full reaches, and how its refusal says so. */
+function reachOf(scope: string): { routes: [string, RegExp][]; allows: string; needs: string } {
+  const poll = POLL_SCOPE_RE.exec(scope);
+  if (poll)
+    return {
+      routes: [
+        ['GET', new RegExp(`^/poll/${poll[1]}/?$`)],
+        ['GET', /^\/me\/?$/],
+      ],
+      allows: `polling that endpoint (GET /api/poll/${poll[1]}) and GET /api/me`,
+      needs: 'another key',
+    };
+  return {
+    routes: scope === 'hooks' ? HOOKS_ROUTES : [],
+    allows:
+      'subscribing and unsubscribing its own REST hooks (POST /api/hooks, DELETE /api/hooks/:id), reading samples (GET /api/hooks/samples) and GET /api/me',
+    needs: 'a full key',
+  };
+}
+
 /** Keeps each key inside its scope; `full` reaches everything. */
 export const requireScope: RequestHandler = (req, res, next) => {
   const p = principalOf(res);
   if (p.scope === 'full') return next();
-  if (p.scope === 'hooks' && HOOKS_ROUTES.some(([m, re]) => m === req.method && re.test(req.path))) return next();
-  const poll = POLL_SCOPE_RE.exec(p.scope);
-  if (poll) {
-    if (req.method === 'GET' && (req.path.replace(/\/$/, '') === `/poll/${poll[1]}` || /^\/me\/?$/.test(req.path)))
-      return next();
-    res.status(403).json({
-      error: {
-        code: 'forbidden',
-        message: `this API key's scope is ${p.scope}, which allows only polling that endpoint (GET /api/poll/${poll[1]}) and GET /api/me; ${req.method} /api${req.path} needs another key`,
-        scope: p.scope,
-      },
-    });
-    return;
-  }
+  const reach = reachOf(p.scope);
+  if (reach.routes.some(([m, re]) => m === req.method && re.test(req.path))) return next();
   res.status(403).json({
     error: {
       code: 'forbidden',
-      message: `this API key's scope is ${p.scope}, which allows only subscribing and unsubscribing its own REST hooks (POST /api/hooks, DELETE /api/hooks/:id), reading samples (GET /api/hooks/samples) and GET /api/me; ${req.method} /api${req.path} needs a full key`,
+      message: `this API key's scope is ${p.scope}, which allows only ${reach.allows}; ${req.method} /api${req.path} needs ${reach.needs}`,
       scope: p.scope,
     },
   });
