@@ -36,6 +36,11 @@ const json = (schema: Json, description: string): Json => ({
   content: { 'application/json': { schema } },
 });
 const error = (description: string): Json => json(ref('Error'), description);
+/** A list answer: `{"data": [item…]}` and, for a page, what comes beside it (next_cursor…). */
+const listOf = (items: Json, beside: Record<string, Json> = {}): Json => ({
+  type: 'object',
+  properties: { data: { type: 'array', items }, ...beside },
+});
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'integer', minimum: 1 } };
 
 const Endpoint: Json = {
@@ -248,40 +253,38 @@ export function openApiDocument(version: string): Json {
       ...catalogAndSettingsPaths(),
       ...hookPaths(),
       ...erasurePaths(),
-      '/poll/{id}': {
-        parameters: [idParam, ...queryParameters(schemas.pollQuery)],
-        get: op(
-          'a polling endpoint’s events after the cursor, in order, each with the signature headers a push carries; moving the cursor past an event acknowledges it (a key with scope poll:<id> reaches only this)',
-          {
-            '200': json(
-              {
-                type: 'object',
-                properties: {
-                  data: {
-                    type: 'array',
-                    items: {
-                      type: 'object',
-                      properties: {
-                        cursor: { type: 'string' },
-                        headers: { type: 'object', additionalProperties: { type: 'string' } },
-                        body: { type: 'string', description: 'the envelope, exactly as signed' },
-                      },
-                    },
-                  },
-                  next_cursor: { type: 'string' },
-                  has_more: { type: 'boolean' },
-                },
-              },
-              'the next page',
-            ),
-            '404': error('no such endpoint'),
-          },
-        ),
-      },
+      ...pollPaths(),
     },
     webhooks: eventWebhooks(),
   };
   return cached;
+}
+
+/** A polling endpoint's receiver pulls its events. */
+function pollPaths(): Json {
+  const polled = {
+    type: 'object',
+    properties: {
+      cursor: { type: 'string' },
+      headers: { type: 'object', additionalProperties: { type: 'string' } },
+      body: { type: 'string', description: 'the envelope, exactly as signed' },
+    },
+  };
+  return {
+    '/poll/{id}': {
+      parameters: [idParam, ...queryParameters(schemas.pollQuery)],
+      get: op(
+        'a polling endpoint’s events after the cursor, in order, each with the signature headers a push carries; moving the cursor past an event acknowledges it (a key with scope poll:<id> reaches only this)',
+        {
+          '200': json(
+            listOf(polled, { next_cursor: { type: 'string' }, has_more: { type: 'boolean' } }),
+            'the next page',
+          ),
+          '404': error('no such endpoint'),
+        },
+      ),
+    },
+  };
 }
 
 /** Endpoints and what is done to one. */
@@ -289,10 +292,7 @@ function endpointPaths(): Json {
   return {
     '/endpoints': {
       get: op('list endpoints (secrets masked)', {
-        '200': json(
-          { type: 'object', properties: { data: { type: 'array', items: ref('Endpoint') } } },
-          'the endpoints',
-        ),
+        '200': json(listOf(ref('Endpoint')), 'the endpoints'),
       }),
       post: op(
         'create an endpoint',
@@ -362,13 +362,7 @@ function deliveryPaths(): Json {
       get: op(
         'the delivery log, newest first',
         {
-          '200': json(
-            {
-              type: 'object',
-              properties: { data: { type: 'array', items: ref('Delivery') }, next_cursor: nullable('string') },
-            },
-            'one page',
-          ),
+          '200': json(listOf(ref('Delivery'), { next_cursor: nullable('string') }), 'one page'),
         },
         {
           parameters: queryParameters(schemas.deliveryQuery),
@@ -519,7 +513,7 @@ function erasurePaths(): Json {
     },
     '/erasures': {
       get: op('the record of every erasure, newest first (who, when, paths and counts; never the values)', {
-        '200': json({ type: 'object', properties: { data: { type: 'array', items: ref('Erasure') } } }, 'erasures'),
+        '200': json(listOf(ref('Erasure')), 'erasures'),
       }),
     },
     '/erasures/{id}': {
@@ -534,25 +528,19 @@ function catalogAndSettingsPaths(): Json {
     '/event-types': {
       get: op('the event catalog (type, group, description, example data) and the other types seen in the outbox', {
         '200': json(
-          {
-            type: 'object',
-            properties: {
-              data: {
-                type: 'array',
-                items: {
-                  type: 'object',
-                  properties: {
-                    type: { type: 'string' },
-                    group: { type: 'string' },
-                    description: { type: 'string' },
-                    example: { type: 'object' },
-                    schema: { type: 'object', description: 'JSON Schema (2020-12) of data' },
-                  },
-                },
+          listOf(
+            {
+              type: 'object',
+              properties: {
+                type: { type: 'string' },
+                group: { type: 'string' },
+                description: { type: 'string' },
+                example: { type: 'object' },
+                schema: { type: 'object', description: 'JSON Schema (2020-12) of data' },
               },
-              seen: { type: 'array', items: { type: 'object', properties: { type: { type: 'string' } } } },
             },
-          },
+            { seen: { type: 'array', items: { type: 'object', properties: { type: { type: 'string' } } } } },
+          ),
           'the catalog',
         ),
       }),
