@@ -188,17 +188,21 @@ describe('secrets at rest', function () {
       const stored = async () =>
         (await pool.query<RowDataPacket[]>(`SELECT id, secret, auth FROM ${t.endpoints} ORDER BY id`))[0];
 
+      /** The n-th event reaches the receiver signed with the secret stored in plain text before, and with its bearer token. */
+      const deliversSigned = async (n: number) => {
+        await insertOutbox(db.get().pool, [{ type: 'order.created', payload: { n } }]);
+        await waitFor(`event ${n} delivered`, () => receiver.received.length === n);
+        const r = receiver.received[n - 1]!;
+        expect(verifyWebhook(plainSecret, r.raw, r.headers).data).to.deep.equal({ n });
+        expect(r.headers.authorization).to.equal('Bearer v2-bearer-token-xyz');
+      };
       const oldKey = keyFromString(SECRETS_KEY, 'SECRETS_KEY');
       const sidecar = await startInProcess(db.get().url);
       try {
         const rows = await stored();
         expect(rows.every((r) => sealedKeyId(String(r.secret)) === oldKey.id)).to.equal(true);
         expect(sealedKeyId(String(rows[0]!.auth))).to.equal(oldKey.id);
-        await insertOutbox(db.get().pool, [{ type: 'order.created', payload: { n: 1 } }]);
-        await waitFor('delivered', () => receiver.received.length === 1);
-        const r = receiver.received[0]!;
-        expect(verifyWebhook(plainSecret, r.raw, r.headers).data).to.deep.equal({ n: 1 });
-        expect(r.headers.authorization).to.equal('Bearer v2-bearer-token-xyz');
+        await deliversSigned(1);
       } finally {
         await sidecar.stop();
       }
@@ -259,11 +263,7 @@ describe('secrets at rest', function () {
 
       const after = await startInProcess(db.get().url, { SECRETS_KEY: NEW_KEY });
       try {
-        await insertOutbox(db.get().pool, [{ type: 'order.created', payload: { n: 2 } }]);
-        await waitFor('delivered after rotation', () => receiver.received.length === 2);
-        const r = receiver.received[1]!;
-        expect(verifyWebhook(plainSecret, r.raw, r.headers).data).to.deep.equal({ n: 2 });
-        expect(r.headers.authorization).to.equal('Bearer v2-bearer-token-xyz');
+        await deliversSigned(2);
       } finally {
         await after.stop();
       }
