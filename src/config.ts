@@ -39,6 +39,11 @@ export interface Config {
   readonly secrets: SecretsKeys;
   /** The egress proxy for deliveries: HTTPS_PROXY, HTTP_PROXY, NO_PROXY (or their lowercase forms). */
   readonly proxy: ProxySettings;
+  /**
+   * Serve every site of a WordPress multisite network (NETWORK, or WP_CONFIG
+   * defining MULTISITE): sites from `{prefix}blogs`, each under its own prefix.
+   */
+  readonly network: boolean;
 }
 
 /**
@@ -78,6 +83,7 @@ interface CheckedEnv {
   SECRETS_KEY?: string;
   SECRETS_KEY_FILE?: string;
   SECRETS_KEY_PREVIOUS?: string;
+  NETWORK?: boolean;
 }
 
 const KEY_ADVICE = 'a random string of at least 32 characters, such as the output of `openssl rand -base64 32`';
@@ -118,6 +124,7 @@ const schema = Joi.object<CheckedEnv>({
   SECRETS_KEY: secretsKeyString,
   SECRETS_KEY_FILE: Joi.string(),
   SECRETS_KEY_PREVIOUS: secretsKeyString,
+  NETWORK: Joi.boolean().truthy('1').falsy('0').sensitive(false),
 })
   .unknown(true)
   .prefs({ errors: { wrap: { label: false } } });
@@ -145,7 +152,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   let databaseSocket: string | undefined = socketParam(databaseUrl);
   let notes: string[] = [];
   let wp: WpConfig | undefined;
-  if (value.WP_CONFIG && (value.DATABASE_URL === undefined || value.TABLE_PREFIX === undefined)) {
+  if (
+    value.WP_CONFIG &&
+    (value.DATABASE_URL === undefined || value.TABLE_PREFIX === undefined || value.NETWORK === undefined)
+  ) {
     wp = readWpConfig(value.WP_CONFIG);
     if (value.DATABASE_URL === undefined) {
       databaseUrl = wp.databaseUrl;
@@ -162,6 +172,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       tablePrefix = wp.tablePrefix;
     }
   }
+
+  const network = value.NETWORK ?? wp?.multisite ?? false;
+  if (wp?.multisite && !network)
+    notes.push(
+      `${value.WP_CONFIG} defines MULTISITE but NETWORK=false: this sidecar serves one site of the network, the one whose tables start with ${tablePrefix} (its outbox is ${tablePrefix}webhook_outbox); the other sites' outboxes (${tablePrefix}2_webhook_outbox, …) are not read`,
+    );
+  if (network)
+    notes.push(
+      `serving every site of the WordPress network whose tables start with ${tablePrefix}: sites are read from ${tablePrefix}blogs every minute, each site's outbox is {site prefix}webhook_outbox (${tablePrefix}webhook_outbox, ${tablePrefix}2_webhook_outbox, …)`,
+    );
 
   const trustProxy = parseTrustProxy(value.TRUST_PROXY);
   return Object.freeze({
@@ -181,6 +201,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     notifyEmail: value.NOTIFY_EMAIL,
     secrets: secretsKeys(value, wp),
     proxy: proxySettings(cleaned),
+    network,
   });
 }
 

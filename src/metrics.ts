@@ -24,45 +24,64 @@ export interface DeliveryObserver {
 
 export interface Metrics extends DeliveryObserver {
   registry: Registry;
+  /** The observer of one site of a network: the same figures, labelled `blog_id`. */
+  forSite(blogId: number): DeliveryObserver;
 }
 
-export function createMetrics(pool: Pool, t: Tables): Metrics {
+/** A site whose queue the gauges read: the one site served (blogId null), or each site of a network. */
+export interface MeteredSite {
+  blogId: number | null;
+  tables: Tables;
+}
+
+/**
+ * `sites` is read at every scrape. In network mode (`network` true) every
+ * per-site figure carries `blog_id` (never a domain: labels stay few and
+ * stable when a site is renamed); one site served keeps the labels it had.
+ */
+export function createMetrics(pool: Pool, sites: () => readonly MeteredSite[], network = false): Metrics {
   const registry = new Registry();
+  const siteLabel = network ? (['blog_id'] as const) : ([] as const);
   collectDefaultMetrics({ register: registry });
 
   const deliveries = new Counter({
     name: 'webhooks_deliveries_total',
     help: 'Delivery attempts by what they led to: succeeded, retry (scheduled again), failed (retries used up), paused (endpoint disabled)',
-    labelNames: ['outcome', 'endpoint_id'] as const,
+    labelNames: ['outcome', 'endpoint_id', ...siteLabel],
     registers: [registry],
   });
   const latency = new Histogram({
     name: 'webhooks_attempt_duration_seconds',
     help: 'Time from sending a request to its outcome',
-    labelNames: ['result'] as const,
+    labelNames: ['result', ...siteLabel],
     buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [registry],
   });
   const rejected = new Counter({
     name: 'webhooks_outbox_rows_rejected_total',
     help: 'Outbox rows this process rejected (bad JSON, too large, empty type, reused event_id)',
+    labelNames: [...siteLabel],
     registers: [registry],
   });
 
   const mismatches = new Counter({
     name: 'webhooks_schema_mismatches_total',
     help: "Accepted events whose data did not fit their catalog type's JSON Schema (delivered anyway; noted on the outbox row)",
-    labelNames: ['event_type'],
+    labelNames: ['event_type', ...siteLabel],
     registers: [registry],
   });
 
-  let cached: { at: number; value: Promise<Snapshot> } | null = null;
-  const snapshot = (): Promise<Snapshot> => {
+  type SiteSnapshot = { labels: Record<string, string>; snapshot: Snapshot };
+  let cached: { at: number; value: Promise<SiteSnapshot[]> } | null = null;
+  const snapshot = (): Promise<SiteSnapshot[]> => {
     if (cached && Date.now() - cached.at < 1000) return cached.value;
-    const value = (async () => {
-      const [queue, outboxWaiting] = await Promise.all([queueSnapshot(pool, t), countWaiting(pool, t)]);
-      return { ...queue, outboxWaiting };
-    })();
+    const value = Promise.all(
+      sites().map(async ({ blogId, tables: t }): Promise<SiteSnapshot> => {
+        const [queue, outboxWaiting] = await Promise.all([queueSnapshot(pool, t), countWaiting(pool, t)]);
+        const labels: Record<string, string> = blogId === null ? {} : { blog_id: String(blogId) };
+        return { labels, snapshot: { ...queue, outboxWaiting } };
+      }),
+    );
     cached = { at: Date.now(), value };
     value.catch(() => (cached = null));
     return value;
@@ -72,9 +91,12 @@ export function createMetrics(pool: Pool, t: Tables): Metrics {
     new Gauge({
       name,
       help,
+      labelNames: [...siteLabel],
       registers: [registry],
       async collect() {
-        this.set(pick(await snapshot()));
+        // A site that stopped being served leaves no stale series behind.
+        this.reset();
+        for (const s of await snapshot()) this.set(s.labels, pick(s.snapshot));
       },
     });
   gauge('webhooks_deliveries_due', 'Pending deliveries whose time has come and that nobody is sending', (s) => s.due);
@@ -108,19 +130,23 @@ export function createMetrics(pool: Pool, t: Tables): Metrics {
     },
   });
 
-  return {
-    registry,
-    attempt(endpointId, ok, durationMs) {
-      latency.observe({ result: ok ? 'success' : 'failure' }, durationMs / 1000);
+  const observer = (site: Record<string, string>): DeliveryObserver => ({
+    attempt(_endpointId, ok, durationMs) {
+      latency.observe({ result: ok ? 'success' : 'failure', ...site }, durationMs / 1000);
     },
     completed(endpointId, outcome) {
-      deliveries.inc({ outcome, endpoint_id: String(endpointId) });
+      deliveries.inc({ outcome, endpoint_id: String(endpointId), ...site });
     },
     rejected(count) {
-      rejected.inc(count);
+      rejected.inc(site, count);
     },
     schemaMismatch(eventType) {
-      mismatches.inc({ event_type: eventType });
+      mismatches.inc({ event_type: eventType, ...site });
     },
+  });
+  return {
+    registry,
+    ...observer({}),
+    forSite: (blogId) => observer({ blog_id: String(blogId) }),
   };
 }

@@ -18,6 +18,8 @@ export interface Envelope<T = unknown> {
   event: string;
   created_at: string;
   data: T;
+  /** In a WordPress network served whole: the site the event came from. */
+  site?: { id: number; url: string };
 }
 
 export interface VerifyOptions {

@@ -2,8 +2,19 @@
  * Table names derived from the validated prefix: the only identifiers that are
  * ever spliced into SQL. The prefix was checked against [A-Za-z0-9_] in config.
  */
+/** The site of a WordPress network that events come from, as the envelope names it (network mode only). */
+export interface EventSite {
+  id: number;
+  url: string;
+}
+
 export interface Tables {
   prefix: string;
+  /**
+   * In network mode, the site these tables belong to: every envelope written
+   * into them says `"site":{"id":…,"url":…}`. Absent when one site is served.
+   */
+  site?: EventSite;
   outbox: string;
   events: string;
   endpoints: string;
@@ -25,13 +36,16 @@ export interface Tables {
   /** Erasure requests: the record of who erased what and when (db/erasures). */
   erasures: string;
   /** WordPress's own tables, read only: users and roles for admin logins, options for the time zone. */
+  /** Users are the network's in a multisite install: under its base prefix, not a site's. */
   wpUsers: string;
   wpUsermeta: string;
   wpOptions: string;
 }
 
-export function tableNames(prefix: string): Tables {
-  if (!/^[A-Za-z0-9_]{1,40}$/.test(prefix)) throw new Error(`unsafe table prefix ${JSON.stringify(prefix)}`);
+/** `usersPrefix`: where WordPress's users are (a network's base prefix for its sites; the site's own otherwise). */
+export function tableNames(prefix: string, usersPrefix: string = prefix): Tables {
+  for (const p of [prefix, usersPrefix])
+    if (!/^[A-Za-z0-9_]{1,40}$/.test(p)) throw new Error(`unsafe table prefix ${JSON.stringify(p)}`);
   const t = (name: string) => `\`${prefix}webhook_${name}\``;
   return {
     prefix,
@@ -52,8 +66,8 @@ export function tableNames(prefix: string): Tables {
     admin: t('admin'),
     sessions: t('admin_sessions'),
     loginAttempts: t('login_attempts'),
-    wpUsers: `\`${prefix}users\``,
-    wpUsermeta: `\`${prefix}usermeta\``,
+    wpUsers: `\`${usersPrefix}users\``,
+    wpUsermeta: `\`${usersPrefix}usermeta\``,
     wpOptions: `\`${prefix}options\``,
   };
 }

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Pool, PoolConnection } from 'mysql2/promise';
 import { withTransaction } from '../db/transaction.js';
-import type { Tables } from '../db/tables.js';
+import type { EventSite, Tables } from '../db/tables.js';
 import { lockPending, markFannedOut, rejectRow, type OutboxOutcome, type OutboxRow } from '../db/outbox.js';
 import { parseUtcDateTime } from '../db/sql.js';
 import { existingEventIds, insertEvents, type NewEvent } from '../db/events.js';
@@ -34,8 +34,15 @@ export function formatTimestamp(d: Date): string {
  * checked to be valid JSON), so nothing is lost or reordered by a round trip
  * through JSON.parse/stringify, and deeply nested payloads cannot blow the stack.
  */
-export function buildEnvelope(eventId: string, eventType: string, occurredAt: Date, dataJson: string): string {
-  return `{"id":${JSON.stringify(eventId)},"event":${JSON.stringify(eventType)},"created_at":"${formatTimestamp(occurredAt)}","data":${dataJson.trim()}}`;
+export function buildEnvelope(
+  eventId: string,
+  eventType: string,
+  occurredAt: Date,
+  dataJson: string,
+  site?: EventSite,
+): string {
+  const siteJson = site ? `,"site":{"id":${site.id},"url":${JSON.stringify(site.url)}}` : '';
+  return `{"id":${JSON.stringify(eventId)},"event":${JSON.stringify(eventType)},"created_at":"${formatTimestamp(occurredAt)}","data":${dataJson.trim()}${siteJson}}`;
 }
 
 /**
@@ -260,6 +267,7 @@ async function fanOutRows(
     opts,
     endpoints,
     await earlierEventIds(conn, t, batch),
+    t.site,
   );
   const pks = await insertEvents(conn, t, events);
   // Ordered endpoints with keyed events in this batch: locked, and their flag read under the lock.
@@ -301,7 +309,13 @@ async function earlierEventIds(conn: PoolConnection, t: Tables, batch: OutboxRow
  * before or twice in the batch), or accepted as an event with the endpoints
  * it goes to.
  */
-function acceptRows(batch: OutboxRow[], opts: FanoutOptions, endpoints: EndpointRoute[], earlier: Map<string, string>) {
+function acceptRows(
+  batch: OutboxRow[],
+  opts: FanoutOptions,
+  endpoints: EndpointRoute[],
+  earlier: Map<string, string>,
+  site: EventSite | undefined,
+) {
   const inBatch = new Map<string, number>();
   const outcomes: OutboxOutcome[] = [];
   const events: AcceptedEvent[] = [];
@@ -327,7 +341,7 @@ function acceptRows(batch: OutboxRow[], opts: FanoutOptions, endpoints: Endpoint
     if (j.schemaMismatch) mismatched.push(row.eventType);
     const eventId = row.eventId ?? newEventId();
     // The envelope's created_at is the insertion instant (the contract); occurred_at, the business time, is kept beside it.
-    const body = buildEnvelope(eventId, row.eventType, j.insertedAt, row.payload!);
+    const body = buildEnvelope(eventId, row.eventType, j.insertedAt, row.payload!, site);
     events.push({
       eventId,
       eventType: row.eventType,

@@ -74,7 +74,7 @@ export async function emitOperational(
       eventId: e.eventId,
       eventType: e.type,
       outboxId: null,
-      body: buildEnvelope(e.eventId, e.type, now, JSON.stringify(e.data)),
+      body: buildEnvelope(e.eventId, e.type, now, JSON.stringify(e.data), t.site),
       occurredAt: now,
     })),
   );

@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import type { Pool } from 'mysql2/promise';
 import type { Tables } from '../db/tables.js';
 import * as adminSql from '../db/admin.js';
-import { checkWordPressAdmin } from '../wordpress/admins.js';
+import { checkWordPressAdmin, wordpressLabel } from '../wordpress/admins.js';
 
 const scryptAsync = promisify(scrypt) as (pw: string, salt: Buffer, keylen: number, opts: object) => Promise<Buffer>;
 const SCRYPT = { N: 16384, r: 8, p: 1 };
@@ -84,7 +84,17 @@ export async function ensureAdminPassword(
   }
 }
 
-export function createAdminAuth(pool: Pool, t: Tables, configured: string | undefined): AdminAuth {
+/**
+ * `wordpressLogin` decides which WordPress users may sign in: by default the
+ * site's administrators; a network's sidecar passes its own (network/access.ts).
+ */
+export function createAdminAuth(
+  pool: Pool,
+  t: Tables,
+  configured: string | undefined,
+  wordpressLogin: (name: string, password: string) => Promise<string | null> = (name, password) =>
+    checkWordPressAdmin(pool, t, name, password),
+): AdminAuth {
   const touched = new Map<string, number>();
   const sidecarPassword = async (password: string) => {
     if (configured) return constantTimeEqual(password, configured);
@@ -96,8 +106,8 @@ export function createAdminAuth(pool: Pool, t: Tables, configured: string | unde
       const name = userName.trim();
       if ((name === '' || name === 'admin') && (await sidecarPassword(password))) return 'admin';
       if (name === '') return null;
-      const login = await checkWordPressAdmin(pool, t, name, password);
-      return login === null ? null : `${login} (WordPress)`;
+      const login = await wordpressLogin(name, password);
+      return login === null ? null : wordpressLabel(login);
     },
     async createSession(userLabel) {
       const id = randomToken();

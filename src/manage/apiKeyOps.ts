@@ -19,8 +19,12 @@ import { validateEndpointUrl } from '../delivery/targets.js';
 import { NotFoundError, ValidationError } from '../errors.js';
 import type { ServiceContext } from './context.js';
 
-export const API_KEY_SCOPES = ['full', 'hooks'] as const;
-/** full, hooks, or poll:<endpoint id> (reads that polling endpoint's events, nothing else). */
+export const API_KEY_SCOPES = ['full', 'hooks', 'network'] as const;
+/**
+ * full, hooks, or poll:<endpoint id> (reads that polling endpoint's events,
+ * nothing else); network: full on every site of a WordPress network, made on
+ * its main site by a super administrator.
+ */
 export type ApiKeyScope = (typeof API_KEY_SCOPES)[number] | `poll:${number}`;
 export const POLL_SCOPE_RE = /^poll:(\d{1,18})$/;
 export type { ApiKey } from '../db/apiKeys.js';
@@ -32,7 +36,16 @@ export interface ApiPrincipal {
   scope: string;
 }
 
-const KEY_PREFIX = 'whk_';
+/** Whether a scope reaches every route: full, or network (full on every site). */
+export const reachesEverything = (scope: string) => scope === 'full' || scope === 'network';
+
+/** Every key begins so; a network's sites other than the main one add `s<blog id>_`. */
+export const KEY_PREFIX = 'whk_';
+/** The blog id a key names (`whk_s2_…`), or null for a main site's or a lone site's key. */
+export function keySite(token: string): number | null {
+  const m = /^whk_s(\d{1,18})_/.exec(token);
+  return m ? Number(m[1]) : null;
+}
 /** Samples returned for Zapier's performList. */
 const SAMPLES = 3;
 
@@ -40,6 +53,7 @@ const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex
 
 export function apiKeyOps(ctx: ServiceContext) {
   const { pool, t, box } = ctx;
+  const keyPrefix = ctx.deps.keyPrefix ?? KEY_PREFIX;
   const touched = new Map<number, number>();
 
   async function mustGetKey(id: number) {
@@ -51,7 +65,7 @@ export function apiKeyOps(ctx: ServiceContext) {
   /** A hook the caller may act on: its own, or any with a full key. Others are 404, so ids do not leak. */
   async function mustGetHook(principal: ApiPrincipal, id: number) {
     const ep = await endpointsSql.getEndpoint(pool, t, box, id);
-    if (!ep || ep.type !== 'zapier' || (principal.scope !== 'full' && ep.apiKeyId !== principal.keyId))
+    if (!ep || ep.type !== 'zapier' || (!reachesEverything(principal.scope) && ep.apiKeyId !== principal.keyId))
       throw new NotFoundError(`REST hook ${id} does not exist`);
     return ep;
   }
@@ -61,6 +75,11 @@ export function apiKeyOps(ctx: ServiceContext) {
 
     /** Makes a key; the returned `key` is the only time it is ever shown. */
     async createApiKey(name: string, scope: ApiKeyScope) {
+      if (scope === 'network' && !ctx.deps.networkKeys)
+        throw new ValidationError(
+          "scope network (full on every site) is made on a WordPress network's main site, by a network administrator",
+          'scope',
+        );
       const poll = POLL_SCOPE_RE.exec(scope);
       if (poll) {
         const ep = await endpointsSql.getEndpoint(pool, t, box, Number(poll[1]));
@@ -70,12 +89,15 @@ export function apiKeyOps(ctx: ServiceContext) {
             'scope',
           );
       }
-      const key = `${KEY_PREFIX}${randomBytes(24).toString('base64url')}`;
+      let random = randomBytes(24).toString('base64url');
+      // A main site's key never looks like another site's (`whk_s2_…`): it would be looked up there.
+      while (/^s\d/.test(random)) random = randomBytes(24).toString('base64url');
+      const key = `${keyPrefix}${random}`;
       const id = await apiKeysSql.insertApiKey(pool, t, {
         name,
         scope,
         hash: sha256(key),
-        hint: `${KEY_PREFIX}…${key.slice(-4)}`,
+        hint: `${keyPrefix}…${key.slice(-4)}`,
       });
       return { key, apiKey: await mustGetKey(id) };
     },
@@ -102,7 +124,7 @@ export function apiKeyOps(ctx: ServiceContext) {
 
     /** The key behind a bearer token, or null when there is none or it was revoked (`revoked` says which). */
     async authenticateKey(token: string): Promise<{ principal: ApiPrincipal | null; revoked: boolean }> {
-      if (!token.startsWith(KEY_PREFIX)) return { principal: null, revoked: false };
+      if (!token.startsWith(keyPrefix)) return { principal: null, revoked: false };
       const k = await apiKeysSql.findApiKeyByHash(pool, t, sha256(token));
       if (!k) return { principal: null, revoked: false };
       if (k.revokedAt) return { principal: null, revoked: true };

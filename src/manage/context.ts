@@ -28,6 +28,10 @@ export interface ServiceDeps {
   notify?: (notices: OperationalNotice[]) => void;
   /** The User-Agent deliveries carry; a poll's signature headers carry it too. */
   userAgent?: string;
+  /** How new API keys begin: `whk_`, or `whk_s<blog id>_` for a network's other sites, so a key names its site. */
+  keyPrefix?: string;
+  /** The main site of a network: it may make `network` keys (full on every site). */
+  networkKeys?: boolean;
 }
 
 export type ServiceContext = ReturnType<typeof createContext>;

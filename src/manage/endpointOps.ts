@@ -246,7 +246,7 @@ export function endpointOps(ctx: ServiceContext) {
             eventId,
             eventType: 'webhook.test',
             outboxId: null,
-            body: buildEnvelope(eventId, 'webhook.test', now, data),
+            body: buildEnvelope(eventId, 'webhook.test', now, data, t.site),
             occurredAt: now,
           },
         ]);

@@ -6,8 +6,7 @@
  */
 import type { RequestHandler, Response } from 'express';
 import { constantTimeEqual } from '../manage/adminAccess.js';
-import { POLL_SCOPE_RE, type ApiPrincipal } from '../manage/apiKeyOps.js';
-import type { Service } from '../manage/service.js';
+import { POLL_SCOPE_RE, reachesEverything, type ApiPrincipal } from '../manage/apiKeyOps.js';
 
 /** Whether an Authorization header carries this bearer token (false when no token is configured). */
 export function hasBearer(header: string | undefined, token: string | undefined): boolean {
@@ -22,7 +21,18 @@ export function principalOf(res: Response): ApiPrincipal {
   return res.locals.apiPrincipal as ApiPrincipal;
 }
 
-export function requireApiKey(token: string | undefined, service: Service): RequestHandler {
+/** What a bearer token that is not API_TOKEN is: a key of this site, a key of another (`elsewhere`), or nothing. */
+export interface KeyCheck {
+  principal: ApiPrincipal | null;
+  revoked: boolean;
+  /** A valid key of another site of the network: answered 404, as if nothing were here. */
+  elsewhere?: boolean;
+}
+
+export function requireApiKey(
+  token: string | undefined,
+  authenticate: (key: string) => Promise<KeyCheck>,
+): RequestHandler {
   const refuse = (res: Response, message: string) => {
     res.set('WWW-Authenticate', 'Bearer realm="webhooks"');
     res.status(401).json({ error: { code: 'unauthorized', message } });
@@ -44,9 +54,14 @@ export function requireApiKey(token: string | undefined, service: Service): Requ
       res.locals.apiPrincipal = { keyId: null, name: 'API_TOKEN', scope: 'full' } satisfies ApiPrincipal;
       return next();
     }
-    service
-      .authenticateKey(given)
-      .then(({ principal, revoked }) => {
+    authenticate(given)
+      .then(({ principal, revoked, elsewhere }) => {
+        if (elsewhere) {
+          res
+            .status(404)
+            .json({ error: { code: 'not_found', message: 'there is nothing at this address for this API key' } });
+          return;
+        }
         if (!principal)
           return refuse(res, revoked ? 'this API key was revoked' : 'wrong bearer token in the Authorization header');
         res.locals.apiPrincipal = principal;
@@ -87,7 +102,7 @@ function reachOf(scope: string): { routes: [string, RegExp][]; allows: string; n
 /** Keeps each key inside its scope; `full` reaches everything. */
 export const requireScope: RequestHandler = (req, res, next) => {
   const p = principalOf(res);
-  if (p.scope === 'full') return next();
+  if (reachesEverything(p.scope)) return next();
   const reach = reachOf(p.scope);
   if (reach.routes.some(([m, re]) => m === req.method && re.test(req.path))) return next();
   res.status(403).json({

@@ -9,11 +9,13 @@ import type { Registry } from 'prom-client';
 import { fileURLToPath } from 'node:url';
 import type { Service } from '../manage/service.js';
 import type { Logger } from '../log.js';
-import { apiRouter } from './api.js';
 import { adminRouter, type AdminDeps } from './admin/index.js';
 import { viewHelpers } from './templateHelpers.js';
-import { hasBearer, requireApiKey, requireScope } from './apiAuth.js';
-import { isUnreadableBody, readBody } from './body.js';
+import { hasBearer } from './apiAuth.js';
+import { adminStatic, noAdminPage, siteApi } from './siteRoutes.js';
+import type { NetworkAccess } from '../network/access.js';
+import { mountNetwork } from './network.js';
+import { isUnreadableBody } from './body.js';
 import { NotFoundError, UnavailableError, ValidationError, coerceError, isConnectionError } from '../errors.js';
 
 export interface Health {
@@ -35,11 +37,15 @@ export interface AppDeps {
   /** Prometheus registry served at /metrics. */
   metrics?: Registry;
   /** The admin pages; omitted only by tests of the API alone. */
-  admin?: Omit<AdminDeps, 'service'>;
+  admin?: Omit<AdminDeps, 'service' | 'network'>;
+  /** In network mode: the sites served and who may see which (web/network.ts mounts them). */
+  network?: NetworkAccess;
 }
 
 const VIEWS_DIR = fileURLToPath(new URL('../../../views/', import.meta.url));
-const STATIC_DIR = fileURLToPath(new URL('../../../public/', import.meta.url));
+
+/** Addresses of admin pages (a network site's too), whose errors are pages rather than JSON. */
+const ADMIN_PAGE_RE = /^(\/sites\/[^/?#]+)?\/admin(\/|\?|$)/;
 
 /** A loop that has not ticked for this long is reported unhealthy. */
 const STALE_TICK_MS = 30_000;
@@ -52,11 +58,13 @@ export function createApp(deps: AppDeps): Express {
   app.set('views', VIEWS_DIR);
   app.set('view engine', 'ejs');
   app.locals.h = viewHelpers;
+  // Where the admin pages of the site being shown live: '' alone, /sites/N in a network (set per request there).
+  app.locals.base = '';
   app.use(securityHeaders());
   app.use(oneValuePerQueryParameter);
 
   // Admin pages and API answers can hold secrets (the reveal box, a created endpoint's secret): never cached.
-  app.use(['/admin', '/api'], (req, res, next) => {
+  app.use(['/admin', '/api', '/sites'], (req, res, next) => {
     if (!req.path.startsWith('/static/')) res.set('Cache-Control', 'no-store');
     next();
   });
@@ -76,29 +84,24 @@ export function createApp(deps: AppDeps): Express {
   app.get('/api/openapi.json', (_req, res) => {
     res.json(openApiDocument(deps.version ?? '0.0.0'));
   });
-  app.use(
-    '/api',
-    requireApiKey(deps.apiToken, deps.service),
-    requireScope,
-    readBody(express.json({ limit: '1mb', strict: false })),
-    apiRouter(deps.service),
-  );
-  app.use('/api', (_req, res) => {
-    res.status(404).json({ error: { code: 'not_found', message: 'no such API route' } });
-  });
-
-  if (deps.admin) {
-    app.use('/admin/static', express.static(STATIC_DIR, { maxAge: '1h', index: false }));
-    app.use('/admin', adminRouter({ ...deps.admin, service: deps.service }));
-    // A signed-in operator's mistyped address gets our page, not Express's bare "Cannot GET".
-    app.use('/admin', (req, _res, next) =>
-      next(new NotFoundError(`there is no page at ${req.originalUrl.split('?')[0]}`)),
-    );
-    app.get('/', (_req, res) => res.redirect(302, '/admin'));
-  }
+  if (deps.network) mountNetwork(app, { ...deps, network: deps.network });
+  else mountSite(app, deps);
 
   app.use(errorHandler(deps.log));
   return app;
+}
+
+/** One site served alone: its API under /api, its pages under /admin. */
+function mountSite(app: Express, deps: AppDeps): void {
+  app.use(
+    '/api',
+    siteApi(deps.apiToken, deps.service, (key) => deps.service.authenticateKey(key)),
+  );
+  if (deps.admin) {
+    app.use('/admin/static', adminStatic());
+    app.use('/admin', adminRouter({ ...deps.admin, service: deps.service }), noAdminPage);
+    app.get('/', (_req, res) => res.redirect(302, '/admin'));
+  }
 }
 
 /** Helmet's headers; no inline script anywhere, so the CSP can forbid it outright. */
@@ -213,7 +216,7 @@ function errorHandler(log: Logger): ErrorRequestHandler {
       payload = { code: 'internal_error', message: 'internal error; the sidecar log has the details' };
     }
     if (res.headersSent) return;
-    if (req.originalUrl.startsWith('/admin')) {
+    if (ADMIN_PAGE_RE.test(req.originalUrl)) {
       const titles: Record<number, string> = {
         400: 'Not valid',
         415: 'Not valid',

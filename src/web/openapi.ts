@@ -232,9 +232,16 @@ export function openApiDocument(version: string): Json {
       title: 'LMS webhooks sidecar API',
       version,
       description:
-        'Every route needs Authorization: Bearer with API_TOKEN or an API key made in the admin, except this document. A key with scope hooks reaches only /me and /hooks.',
+        "Every route needs Authorization: Bearer with API_TOKEN or an API key made in the admin, except this document. A key with scope hooks reaches only /me and /hooks. A sidecar serving a WordPress network serves each site's API under /sites/{blog_id}/api (/api is the main site's); a site's key reaches its own site only, a network key or API_TOKEN every site.",
     },
-    servers: [{ url: '/api' }],
+    servers: [
+      { url: '/api' },
+      {
+        url: '/sites/{blog_id}/api',
+        description: 'one site of a WordPress network served whole',
+        variables: { blog_id: { default: '1', description: "the site's blog id in wp_blogs" } },
+      },
+    ],
     security: [{ bearer: [] }],
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
@@ -426,6 +433,12 @@ function eventWebhooks(): Json {
                     event: { type: 'string', const: c.type },
                     created_at: { type: 'string', format: 'date-time' },
                     data: c.schema,
+                    site: {
+                      type: 'object',
+                      description: 'only from a sidecar serving a WordPress network: the site the event came from',
+                      required: ['id', 'url'],
+                      properties: { id: { type: 'integer' }, url: { type: 'string' } },
+                    },
                   },
                 },
                 example: { id: 'evt_example', event: c.type, created_at: '2025-03-20T10:30:00Z', data: c.example },

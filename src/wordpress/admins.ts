@@ -7,7 +7,7 @@
 import type { Pool } from 'mysql2/promise';
 import { unserialize } from 'php-serialize';
 import type { Tables } from '../db/tables.js';
-import { findUser, firstPasswordHash, getOptions } from '../db/wordpress.js';
+import { findUser, firstPasswordHash, getOptions, type WpUser } from '../db/wordpress.js';
 import { checkWordPressPassword, decoyHashLike } from './passwords.js';
 
 /** A PHP-serialized array as a plain object; null for anything else (never throws). */
@@ -47,16 +47,34 @@ export async function checkWordPressAdmin(
   name: string,
   password: string,
 ): Promise<string | null> {
+  const user = await checkWordPressUser(pool, t, name, password);
+  if (!user) return null;
+  const roles = (await getOptions(pool, t, [`${t.prefix}user_roles`])).get(`${t.prefix}user_roles`);
+  return canManageOptions(user.capabilities, roles) ? user.login : null;
+}
+
+/** The WordPress user whose user name or e-mail and password these are, whatever their roles; or null. */
+export async function checkWordPressUser(
+  pool: Pool,
+  t: Tables,
+  name: string,
+  password: string,
+): Promise<WpUser | null> {
   const user = await findUser(pool, t, name.trim());
   if (!user) {
     // The same work as for a user who exists, so the answer's timing does not tell user names apart.
     await checkWordPressPassword(password, await decoyHash(pool, t));
     return null;
   }
-  if (!(await checkWordPressPassword(password, user.passwordHash))) return null;
-  const roles = (await getOptions(pool, t, [`${t.prefix}user_roles`])).get(`${t.prefix}user_roles`);
-  return canManageOptions(user.capabilities, roles) ? user.login : null;
+  return (await checkWordPressPassword(password, user.passwordHash)) ? user : null;
 }
+
+/** The login a session's label names when a WordPress user signed in (`login (WordPress)`); null for the sidecar's admin. */
+export const wordpressLoginOf = (label: string): string | null =>
+  // WordPress logins cannot hold parentheses (sanitize_user), so the suffix is unambiguous.
+  label.endsWith(' (WordPress)') ? label.slice(0, -' (WordPress)'.length) : null;
+
+export const wordpressLabel = (login: string) => `${login} (WordPress)`;
 
 const decoys = new WeakMap<Pool, Promise<string>>();
 

@@ -29,6 +29,8 @@ export interface WpConfig {
   salts: [string, string][];
   /** Why a salt that is defined cannot be read without PHP (names the constant, never a value). */
   saltProblem: string | undefined;
+  /** MULTISITE is defined true: the install is a network of sites (config.ts decides whether to serve it whole). */
+  multisite: boolean;
 }
 
 export interface ReadOptions {
@@ -203,12 +205,8 @@ function resolve(flat: Flat, file: string, opts: ReadOptions): WpConfig {
   const prefixExpr = tablePrefixExpr(code) ?? fail('$table_prefix = …; not found');
   const tablePrefix = literal(prefixExpr, '$table_prefix', fail);
 
-  // A network: one sidecar serves one site's tables; say which, rather than leave the others silently unread.
-  const multisite = firstDefine(code, 'MULTISITE');
-  if (multisite && /^true$/i.test(multisite.expr.trim()))
-    notes.push(
-      `${file} defines MULTISITE: this sidecar serves one site of the network, the one whose tables start with ${tablePrefix} (its outbox is ${tablePrefix}webhook_outbox); the other sites' outboxes (${tablePrefix}2_webhook_outbox, …) are not read`,
-    );
+  const multisiteDefine = firstDefine(code, 'MULTISITE');
+  const multisite = Boolean(multisiteDefine && /^true$/i.test(multisiteDefine.expr.trim()));
   const dbHost = parseDbHost(hostSpec, fail);
   const { port, localSocket } = dbHost;
   let { host, socketPath } = dbHost;
@@ -233,6 +231,7 @@ function resolve(flat: Flat, file: string, opts: ReadOptions): WpConfig {
     tablePrefix,
     charset,
     notes,
+    multisite,
     ...readSalts(code, file),
   };
 }

@@ -66,7 +66,7 @@ try {
     log: silentLogger,
     userAgent: 'bench',
     concurrency: 128,
-    observer: createMetrics(pool, t),
+    observer: createMetrics(pool, () => [{ blogId: null, tables: t }]),
   });
   const succeeded = async () => {
     const [[r]] = await db.pool.query<RowDataPacket[]>(

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { WP_SALT_NAMES } from '../../src/secrets.js';
 
 export const WP_ABSPATH = process.env.WP_ABSPATH ?? '/usr/share/wordpress/';
-const PHP_DIR = fileURLToPath(new URL('../../../test/support/php/', import.meta.url));
+export const PHP_DIR = fileURLToPath(new URL('../../../test/support/php/', import.meta.url));
 const README = fileURLToPath(new URL('../../../README.md', import.meta.url));
 
 export interface WpUserSpec {
@@ -37,7 +37,7 @@ export interface InstallOptions {
   options: Record<string, string>;
 }
 
-function php(args: string[]): string {
+export function php(args: string[]): string {
   try {
     return execFileSync('php', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (err) {
@@ -74,6 +74,8 @@ export function writeWpConfig(o: {
   prefix: string;
   /** The authentication keys and salts (as the installer writes them); unique random ones by default. */
   salts?: Record<string, string>;
+  /** The lines Network Setup asks for: a multisite network of sites under paths of localhost. */
+  multisite?: boolean;
 }): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'whtest-wp-'));
   const file = path.join(dir, 'wp-config.php');
@@ -92,6 +94,17 @@ ${Object.entries(o.salts ?? randomSalts())
   .map(([k, v]) => `define( '${k}', ${q(v)} );`)
   .join('\n')}
 $table_prefix = ${q(o.prefix)};
+${
+  o.multisite
+    ? `define( 'WP_ALLOW_MULTISITE', true );
+define( 'MULTISITE', true );
+define( 'SUBDOMAIN_INSTALL', false );
+define( 'DOMAIN_CURRENT_SITE', 'localhost' );
+define( 'PATH_CURRENT_SITE', '/' );
+define( 'SITE_ID_CURRENT_SITE', 1 );
+define( 'BLOG_ID_CURRENT_SITE', 1 );`
+    : ''
+}
 define( 'WP_DEBUG', false );
 if ( ! defined( 'ABSPATH' ) ) {
 \tdefine( 'ABSPATH', ${q(WP_ABSPATH)} );
@@ -118,6 +131,8 @@ export function readmeBlock(name: string): string {
 export interface LmsJob {
   time_zone?: string;
   prefix?: string;
+  /** A network's site to run as (switch_to_blog), so the snippet writes that site's outbox. */
+  blog_id?: number;
   business_table: string;
   events: { type: string; data: unknown }[];
 }

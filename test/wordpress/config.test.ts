@@ -171,7 +171,7 @@ require_once ABSPATH . 'wp-settings.php';
     }
   });
 
-  it('says that a multisite network is served one site at a time, naming the site it serves', () => {
+  it('serves a whole multisite network by default, and says so; NETWORK=false serves the main site alone and says which', () => {
     const text = `<?php
 define( 'DB_NAME', 'lms' ); define( 'DB_USER', 'lms' ); define( 'DB_PASSWORD', 'pw' ); define( 'DB_HOST', '127.0.0.1' );
 define( 'WP_ALLOW_MULTISITE', true );
@@ -179,10 +179,25 @@ define( 'MULTISITE', true );
 define( 'SUBDOMAIN_INSTALL', false );
 $table_prefix = 'wp_';
 `;
-    expect(parseWpConfig(text, '/var/www/wp-config.php').notes).to.deep.equal([
-      "/var/www/wp-config.php defines MULTISITE: this sidecar serves one site of the network, the one whose tables start with wp_ (its outbox is wp_webhook_outbox); the other sites' outboxes (wp_2_webhook_outbox, …) are not read",
-    ]);
-    expect(parseWpConfig(text.replace("'MULTISITE', true", "'MULTISITE', false")).notes).to.deep.equal([]);
+    expect(parseWpConfig(text, '/var/www/wp-config.php').multisite).to.equal(true);
+    expect(parseWpConfig(text.replace("'MULTISITE', true", "'MULTISITE', false")).multisite).to.equal(false);
+
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'whtest-ms-')), 'wp-config.php');
+    writeFileSync(file, text);
+    const network = loadConfig({ WP_CONFIG: file, SECRETS_KEY: 'k'.repeat(32) });
+    expect(network.network).to.equal(true);
+    expect(network.notes).to.include(
+      "serving every site of the WordPress network whose tables start with wp_: sites are read from wp_blogs every minute, each site's outbox is {site prefix}webhook_outbox (wp_webhook_outbox, wp_2_webhook_outbox, …)",
+    );
+    const alone = loadConfig({ WP_CONFIG: file, NETWORK: 'false', SECRETS_KEY: 'k'.repeat(32) });
+    expect(alone.network).to.equal(false);
+    expect(alone.notes).to.include(
+      `${file} defines MULTISITE but NETWORK=false: this sidecar serves one site of the network, the one whose tables start with wp_ (its outbox is wp_webhook_outbox); the other sites' outboxes (wp_2_webhook_outbox, …) are not read`,
+    );
+    writeFileSync(file, text.replace("'MULTISITE', true", "'MULTISITE', false"));
+    expect(loadConfig({ WP_CONFIG: file, SECRETS_KEY: 'k'.repeat(32) }).network).to.equal(false);
+    expect(loadConfig({ NETWORK: '1', SECRETS_KEY: 'k'.repeat(32) }).network).to.equal(true);
+    expect(() => loadConfig({ NETWORK: 'maybe' })).to.throw(ConfigError, 'NETWORK must be a boolean');
   });
 
   it('DATABASE_URL takes ?socket=, and says which characters of a password must be percent-encoded, never the password', () => {

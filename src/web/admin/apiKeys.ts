@@ -27,6 +27,8 @@ export function apiKeysRouter(deps: AdminDeps): Router {
     const typed = { name: asText(body.name), scope: asText(body.scope) };
     try {
       const input = check<{ name: string; scope: ApiKeyScope }>(schemas.apiKeyCreate, typed);
+      if (input.scope === 'network' && !(res.locals.network as { superAdmin?: boolean } | undefined)?.superAdmin)
+        throw new ValidationError('scope network (full on every site) is made by a network administrator', 'scope');
       const { key, apiKey } = await service.createApiKey(input.name, input.scope);
       res.locals.notice = {
         kind: 'success',

@@ -8,7 +8,7 @@ import { check } from '../../manage/schemas.js';
 import type { Service } from '../../manage/service.js';
 import { ValidationError } from '../../errors.js';
 import { DELIVERY_STATUSES } from '../../types.js';
-import { endpointLabel, FILTER_LABELS, idOf, localToIso, query } from './pageHelpers.js';
+import { adminHref, endpointLabel, FILTER_LABELS, idOf, localToIso, query } from './pageHelpers.js';
 import { plainErrors } from './messages.js';
 import type { AdminDeps } from './deps.js';
 
@@ -41,7 +41,7 @@ export function deliveriesRouter(deps: AdminDeps): Router {
         res.locals.notice = { kind: 'error', text: err.message };
         return renderDelivery(res, id, 400);
       }
-      res.redirect(303, `/admin/deliveries/${id}?notice=${done}`);
+      res.redirect(303, adminHref(res, `/deliveries/${id}?notice=${done}`));
     });
   }
 
@@ -99,8 +99,9 @@ async function renderLog(service: Service, q: Record<string, string | undefined>
     filters: keep,
     error,
     errorFields,
-    olderHref: list.length === 50 && last ? `/admin/deliveries?${query({ ...keep, before: String(last.id) })}` : null,
-    newestHref: q.before ? `/admin/deliveries?${query(keep)}` : null,
+    olderHref:
+      list.length === 50 && last ? adminHref(res, `/deliveries?${query({ ...keep, before: String(last.id) })}`) : null,
+    newestHref: q.before ? adminHref(res, `/deliveries?${query(keep)}`) : null,
   });
 }
 

@@ -7,7 +7,7 @@ import * as schemas from '../../manage/schemas.js';
 import { check } from '../../manage/schemas.js';
 import { ValidationError } from '../../errors.js';
 import { asText } from '../../text.js';
-import { idOf, localToIso } from './pageHelpers.js';
+import { adminHref, idOf, localToIso } from './pageHelpers.js';
 import { DATE_EXAMPLE, plainErrors, plainSentence } from './messages.js';
 import type { AdminDeps } from './deps.js';
 import { renderEndpoint } from './endpointPage.js';
@@ -49,7 +49,7 @@ export function endpointActions(r: Router, deps: AdminDeps): void {
   r.post('/endpoints/:id/test', async (req, res) => {
     const id = idOf(req);
     await service.sendTestEvent(id);
-    res.redirect(303, `/admin/endpoints/${id}?notice=test-sent`);
+    res.redirect(303, adminHref(res, `/endpoints/${id}?notice=test-sent`));
   });
 
   r.post('/endpoints/:id/delete', async (req, res) => {
@@ -61,7 +61,7 @@ export function endpointActions(r: Router, deps: AdminDeps): void {
       });
     }
     await service.deleteEndpoint(id);
-    res.redirect(303, '/admin/endpoints?notice=endpoint-deleted');
+    res.redirect(303, adminHref(res, '/endpoints?notice=endpoint-deleted'));
   });
 }
 
@@ -78,7 +78,7 @@ export function templateActions(r: Router, deps: AdminDeps): void {
       res.locals.typedTemplates = given; // what was typed stays in the boxes
       return renderEndpoint(service, res, id, 400, undefined, { templates: err.message });
     }
-    res.redirect(303, `/admin/endpoints/${id}?notice=templates-saved#templates`);
+    res.redirect(303, adminHref(res, `/endpoints/${id}?notice=templates-saved#templates`));
   });
 
   r.post('/endpoints/:id/preview', async (req, res) => {
@@ -103,7 +103,7 @@ export function templateActions(r: Router, deps: AdminDeps): void {
       return renderEndpoint(service, res, id, 400, undefined, { templates: err.message });
     }
     await service.sendTestEvent(id, asText(body.event_type) || undefined);
-    res.redirect(303, `/admin/endpoints/${id}?notice=test-sent`);
+    res.redirect(303, adminHref(res, `/endpoints/${id}?notice=test-sent`));
   });
 }
 
@@ -127,7 +127,7 @@ export function transformationActions(r: Router, deps: AdminDeps): void {
       if (!(err instanceof ValidationError)) throw err;
       return renderEndpoint(service, res, id, 400, undefined, { transformation: err.message });
     }
-    res.redirect(303, `/admin/endpoints/${id}?notice=transformation-saved#transformation`);
+    res.redirect(303, adminHref(res, `/endpoints/${id}?notice=transformation-saved#transformation`));
   });
 }
 
@@ -159,7 +159,10 @@ export function historyActions(r: Router, deps: AdminDeps): void {
       const n = await service.replayFailedSince(id, since);
       res.redirect(
         303,
-        `/admin/endpoints/${id}?${n === 0 ? 'notice=replayed-none' : n === 1 ? 'notice=replayed-one' : `notice=replayed-many&count=${n}`}`,
+        adminHref(
+          res,
+          `/endpoints/${id}?${n === 0 ? 'notice=replayed-none' : n === 1 ? 'notice=replayed-one' : `notice=replayed-many&count=${n}`}`,
+        ),
       );
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;

@@ -7,7 +7,7 @@ import * as schemas from '../../manage/schemas.js';
 import { ValidationError } from '../../errors.js';
 import { describeSubscription } from '../../delivery/subscriptions.js';
 import { PROVIDER_NAMES } from '../../delivery/chat.js';
-import { idOf } from './pageHelpers.js';
+import { adminHref, idOf } from './pageHelpers.js';
 import { plainErrors } from './messages.js';
 import type { AdminDeps } from './deps.js';
 import { blankValues, ENDPOINT_LABELS, endpointValues, toEndpointInput } from './endpointForm.js';
@@ -48,7 +48,7 @@ export function endpointsRouter(deps: AdminDeps): Router {
     const values = endpointValues(req.body as Record<string, unknown>);
     try {
       const e = await service.createEndpoint(schemas.checkEndpointCreate(toEndpointInput(values)));
-      res.redirect(303, `/admin/endpoints/${e.id}?notice=endpoint-created`);
+      res.redirect(303, adminHref(res, `/endpoints/${e.id}?notice=endpoint-created`));
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
       res.status(400).render('endpoint-form', {
@@ -73,7 +73,7 @@ export function endpointsRouter(deps: AdminDeps): Router {
     try {
       const patch = schemas.checkEndpointCreate(toEndpointInput(values, await service.getEndpoint(id)));
       const { resumed } = await service.updateEndpoint(id, patch, { resumePaused: body.resume_paused === 'on' });
-      res.redirect(303, `/admin/endpoints/${id}?notice=${resumed > 0 ? 'resumed' : 'endpoint-saved'}`);
+      res.redirect(303, adminHref(res, `/endpoints/${id}?notice=${resumed > 0 ? 'resumed' : 'endpoint-saved'}`));
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
       await renderEndpoint(

@@ -5,7 +5,7 @@
 import express, { type Router } from 'express';
 import { PAYLOAD_SHOWN_CHARS } from '../../manage/reportOps.js';
 import { NotFoundError } from '../../errors.js';
-import { idOf, query } from './pageHelpers.js';
+import { adminHref, idOf, query } from './pageHelpers.js';
 import type { AdminDeps } from './deps.js';
 
 export function eventsRouter(deps: AdminDeps): Router {
@@ -25,7 +25,7 @@ export function eventsRouter(deps: AdminDeps): Router {
       rejectedOnly,
       olderHref:
         list.length === 50 && last
-          ? `/admin/events?${query({ rejected: rejectedOnly ? '1' : undefined, before: String(last.id) })}`
+          ? adminHref(res, `/events?${query({ rejected: rejectedOnly ? '1' : undefined, before: String(last.id) })}`)
           : null,
     });
   });

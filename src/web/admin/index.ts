@@ -22,7 +22,31 @@ export { catalogChoices } from './endpointForm.js';
 
 export type { AdminDeps } from './deps.js';
 
+/** The admin of one site served alone: sign-in, then its pages. */
 export function adminRouter(deps: AdminDeps): Router {
+  const r = formRouter();
+  r.use(loginRouter(deps));
+  r.use(sitePages(deps));
+  return r;
+}
+
+/** A network site's pages (under /sites/N/admin): the network's sign-in, this site's access, its pages. */
+export function networkSiteAdminRouter(deps: AdminDeps): Router {
+  const r = formRouter();
+  r.use(sitePages(deps));
+  return r;
+}
+
+/** The network's own admin under /admin: sign-in for every site, then `pages` (the overview). */
+export function networkAdminRouter(deps: AdminDeps, pages: Router): Router {
+  const r = formRouter();
+  r.use(loginRouter(deps));
+  r.use(sessionGate(deps));
+  r.use(pages);
+  return r;
+}
+
+function formRouter(): Router {
   const r = express.Router();
   r.use(readBody(express.urlencoded({ extended: false, limit: '100kb', parameterLimit: 200 })));
   r.use((req, _res, next) => {
@@ -30,7 +54,11 @@ export function adminRouter(deps: AdminDeps): Router {
     req.body ??= {};
     next();
   });
-  r.use(loginRouter(deps));
+  return r;
+}
+
+function sitePages(deps: AdminDeps): Router {
+  const r = express.Router();
   // Everything below needs a session.
   r.use(sessionGate(deps));
   // Every signed-in page says when an endpoint is failing or disabled, with a link to it.

@@ -2,7 +2,7 @@
  * What the admin page groups share: the notice allowlist, form error
  * mapping, route ids, query strings and times typed into forms.
  */
-import type { Request } from 'express';
+import type { Request, Response } from 'express';
 import * as schemas from '../../manage/schemas.js';
 import type { Endpoint } from '../../types.js';
 import { asText } from '../../text.js';
@@ -84,3 +84,8 @@ export const FILTER_LABELS = {
   before: 'Page',
   filters: 'The filters',
 };
+
+/** An admin page's address under this site's base ('' for one site served, `/sites/2` in a network). */
+export function adminHref(res: Response, path: string): string {
+  return `${String(res.locals.base ?? '')}/admin${path}`;
+}

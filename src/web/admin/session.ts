@@ -11,6 +11,7 @@ import { viewHelpersFor } from '../templateHelpers.js';
 import { notice } from './pageHelpers.js';
 import type { AdminDeps } from './deps.js';
 import { asText } from '../../text.js';
+import { NotFoundError } from '../../errors.js';
 
 const SESSION_COOKIE = 'whs_session';
 const LOGIN_CSRF_COOKIE = 'whs_login_csrf';
@@ -53,7 +54,7 @@ export function loginRouter(deps: AdminDeps): Router {
     await throttle.succeed(key);
     // A new session id at every login: a session fixed before login is worthless.
     const { id } = await auth.createSession(who);
-    res.cookie(SESSION_COOKIE, id, cookieOptions(req, '/admin'));
+    res.cookie(SESSION_COOKIE, id, cookieOptions(req, sessionCookiePath(deps)));
     res.clearCookie(LOGIN_CSRF_COOKIE, { path: '/admin/login' });
     res.redirect(303, safeNext(body.next));
   });
@@ -70,6 +71,8 @@ export function sessionGate(deps: AdminDeps): Router {
       const nextPath = req.method === 'GET' ? `?next=${encodeURIComponent(req.originalUrl)}` : '';
       return res.redirect(303, `/admin/login${nextPath}`);
     }
+    // Before anything of the page is set: another site's page is a bare 404, like one that does not exist.
+    if (deps.network) await siteAccessGate(deps.network, req, res, session);
     res.locals.session = session;
     // Times in the site's WordPress time zone, UTC alongside.
     res.locals.h = viewHelpersFor(await deps.zones.current());
@@ -90,10 +93,37 @@ export function sessionGate(deps: AdminDeps): Router {
 
   r.post('/logout', async (_req, res) => {
     await auth.destroySession(res.locals.session as Session);
-    res.clearCookie(SESSION_COOKIE, { path: '/admin' });
+    res.clearCookie(SESSION_COOKIE, { path: sessionCookiePath(deps) });
     res.redirect(303, '/admin/login?notice=logged-out');
   });
   return r;
+}
+
+/** One sign-in serves every site of a network, whose pages are under /sites/N/admin: the cookie covers them. */
+const sessionCookiePath = (deps: AdminDeps) => (deps.network ? '/' : '/admin');
+
+/**
+ * In a network: a user who may not see this site gets the 404 a page that
+ * does not exist gets (never 403: another site's pages and ids stay unknown);
+ * one who may sees the sites they may switch to.
+ */
+async function siteAccessGate(
+  network: NonNullable<AdminDeps['network']>,
+  req: Request,
+  res: Response,
+  session: Session,
+): Promise<void> {
+  const access = await network.access.accessOf(session.userLabel);
+  if (network.blogId !== null && !access.blogIds.has(network.blogId))
+    throw new NotFoundError(`there is no page at ${req.originalUrl.split('?')[0]}`);
+  res.locals.network = {
+    superAdmin: access.superAdmin,
+    current: network.blogId,
+    sites: network.access.sites
+      .served()
+      .filter((s) => access.blogIds.has(s.blogId))
+      .map((s) => ({ blogId: s.blogId, url: s.url })),
+  };
 }
 
 function cookies(req: Request): Record<string, string | undefined> {
@@ -120,8 +150,8 @@ function renderLogin(req: Request, res: Response, status: number, error: string 
   });
 }
 
-/** Only same-site admin paths: an open redirect would make the login page a phishing tool. */
+/** Only same-site admin paths (a network site's too): an open redirect would make the login page a phishing tool. */
 function safeNext(v: unknown): string {
   const s = typeof v === 'string' ? v : '';
-  return /^\/admin(\/[A-Za-z0-9/_\-?=&%.]*)?$/.test(s) && !s.startsWith('//') ? s : '/admin';
+  return /^(\/sites\/\d{1,18})?\/admin(\/[A-Za-z0-9/_\-?=&%.]*)?$/.test(s) && !s.startsWith('//') ? s : '/admin';
 }

@@ -9,6 +9,7 @@ import { ValidationError } from '../../errors.js';
 import { settingsFromWire, settingsToWire, type Settings } from '../../types.js';
 import { plainErrors } from './messages.js';
 import type { AdminDeps } from './deps.js';
+import { adminHref } from './pageHelpers.js';
 
 export function settingsRouter(deps: AdminDeps): Router {
   const { service } = deps;
@@ -35,7 +36,7 @@ export function settingsRouter(deps: AdminDeps): Router {
     try {
       const patch = check<Record<string, unknown>>(schemas.settingsPatch, toSettingsPatch(values, sent));
       await service.updateSettings({ ...settingsFromWire(patch), confirm: body.confirm === 'on' });
-      res.redirect(303, '/admin/settings?notice=settings-saved');
+      res.redirect(303, adminHref(res, '/settings?notice=settings-saved'));
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
       // A change that needs confirming comes back with what it would do and a box to tick.
