@@ -23,6 +23,7 @@ import { coerceError, isConnectionError } from './errors.js';
 import type { SecretBox } from './secrets.js';
 import { sealSecrets } from './manage/secretOps.js';
 import { createZoneSource, type SiteZone } from './wordpress/timeZone.js';
+import type { SitePace } from './delivery/networkPace.js';
 
 const ERASURE_MS = 5000;
 /** The outbox probe between ticks for one site served alone (see README "Performance"). */
@@ -51,6 +52,8 @@ export interface SiteOptions {
   keyPrefix?: string;
   /** The main site of a network: may make network-wide API keys. */
   networkKeys?: boolean;
+  /** Its share of a network's pace (network/pace.ts); alone, its own setting is its pace. */
+  pace?: SitePace;
   /** Run the delivery loop (default true). */
   loop?: boolean;
   /** The outbox probe between ticks. */
@@ -109,6 +112,7 @@ export async function startSite(shared: SharedParts, opts: SiteOptions): Promise
     concurrency: config.concurrency,
     observer: opts.observer,
     notifier: notifier ?? undefined,
+    pace: opts.pace,
   });
   const service = createService({
     pool,

@@ -72,6 +72,8 @@ export function createClaimLoop(deps: {
   mayClaim: () => boolean;
   /** Deliveries this process may claim per second (0: no cap). */
   pace: () => number;
+  /** The pace held a claim back (a network counts this site as draining). */
+  onPaced?: () => void;
   stopping: () => boolean;
   onSuccess: () => void;
   onError: (err: unknown) => void;
@@ -99,6 +101,7 @@ export function createClaimLoop(deps: {
       const allowed = pacer.allowance();
       if (allowed === 0) {
         moreDue = true;
+        deps.onPaced?.();
         pumpWhenPaced();
         return;
       }

@@ -30,6 +30,7 @@ import { createAttempter } from './attempt.js';
 import { createRecorder } from './recorder.js';
 import { isTransient, retryConflicts } from '../db/conflicts.js';
 import { reportLongFailing, type OperationalNotice } from './operational.js';
+import type { SitePace } from './networkPace.js';
 
 export interface DispatcherDeps {
   pool: Pool;
@@ -46,6 +47,8 @@ export interface DispatcherDeps {
   observer?: DeliveryObserver;
   /** Mails operational events (when SMTP_URL is set). */
   notifier?: Notifier;
+  /** A network's share of its pace for this site (network/pace.ts); by default the site's own setting. */
+  pace?: SitePace;
 }
 
 export interface Dispatcher {
@@ -105,6 +108,10 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   let stopping = false;
   let lastTickAt: number | null = null;
   const db = createDbBackoff(log);
+  const pace = () => {
+    const own = settings.current().maxDeliveriesPerSecond;
+    return deps.pace ? deps.pace.pace(own) : own;
+  };
 
   const claimer = createClaimer({ pool, tables: t, secrets: deps.secrets, worker });
   // A key's next delivery, admitted as its head ends, is claimed now rather than at the next tick.
@@ -147,7 +154,8 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     queue,
     timeoutSeconds: () => Math.max(settings.current().timeoutSeconds, policies.current().maxTimeoutSeconds ?? 0),
     mayClaim: () => !stopping && !db.paused(),
-    pace: () => settings.current().maxDeliveriesPerSecond,
+    pace,
+    onPaced: () => deps.pace?.onPaced(),
     stopping: () => stopping,
     onSuccess: db.reset,
     onError: (err) => db.noteError('claiming deliveries', err),
@@ -159,6 +167,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     settings,
     log,
     observer: deps.observer,
+    pace,
     stopping: () => stopping,
     pump: () => void pump(),
   });

@@ -31,6 +31,8 @@ export function createFanOutLoop(deps: {
   settings: SettingsStore;
   log: Logger;
   observer?: DeliveryObserver;
+  /** Deliveries per second (0: no cap): the site's setting, or its share of a network's pace. */
+  pace: () => number;
   stopping: () => boolean;
   /** New deliveries are due: claim them. */
   pump: () => void;
@@ -60,7 +62,7 @@ export function createFanOutLoop(deps: {
   // Paced, fan-out makes deliveries at the pace too (the claims pace the sending), spending the bucket by
   // the deliveries made. Rows that make none (rejected, no subscriber) cost nothing, so the outbox never
   // falls behind the site's other events.
-  const pacer = createPacer(() => deps.settings.current().maxDeliveriesPerSecond, FANOUT_PACING);
+  const pacer = createPacer(deps.pace, FANOUT_PACING);
 
   const onRefused = (id: number, reason: string) =>
     log.warn('the database refused an outbox row; it is stamped rejected and the others go on', {

@@ -19,6 +19,7 @@ import { getOptions } from '../db/wordpress.js';
 import { coerceError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { KEY_PREFIX } from '../manage/apiKeyOps.js';
+import { createNetworkPace } from '../delivery/networkPace.js';
 import { prepareSiteTables, startSite, SITE_PROBE_MS, type SharedParts, type SiteRuntime } from '../siteRuntime.js';
 
 /** New sites are picked up, and removed ones let go, within this. */
@@ -71,6 +72,8 @@ export async function createSiteRegistry(opts: RegistryOptions): Promise<SiteReg
   const left = new Map<number, SiteLeftAlone>();
   let refreshing: Promise<void> | null = null;
   let stopped = false;
+  // The main site's pace is the network's: every site writes to the same database.
+  const pace = createNetworkPace(() => sites.get(1)?.settings.current().maxDeliveriesPerSecond ?? 0);
 
   async function start(b: Blog, blogCount: number): Promise<void> {
     const bare = siteTables(base, b.blogId);
@@ -88,6 +91,7 @@ export async function createSiteRegistry(opts: RegistryOptions): Promise<SiteReg
       base: `/sites/${b.blogId}`,
       keyPrefix: b.blogId === 1 ? KEY_PREFIX : `${KEY_PREFIX}s${b.blogId}_`,
       networkKeys: b.blogId === 1,
+      pace: pace.forSite(b.blogId),
       loop: opts.loop,
       probeMs: Math.min(1000, Math.max(SITE_PROBE_MS, Math.ceil((1000 * blogCount) / NETWORK_PROBES_PER_SECOND))),
     });

@@ -361,6 +361,7 @@ describe('the dispatcher parts, one at a time', function () {
         tables: t,
         settings,
         log: silentLogger,
+        pace: () => settings.current().maxDeliveriesPerSecond,
         stopping: () => false,
         pump: () => undefined,
         ...over,
