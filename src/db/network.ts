@@ -94,3 +94,16 @@ export function siteTables(base: string, blogId: number, url?: string): Tables {
   const t = tableNames(sitePrefix(base, blogId), base);
   return url === undefined ? t : { ...t, site: { id: blogId, url } };
 }
+
+/**
+ * Every site of the network that has our tables, served or not (an archived
+ * site's secrets are rotated too): what the command-line tools act on.
+ */
+export async function sitesWithTables(pool: Queryable, base: string): Promise<{ blogId: number; tables: Tables }[]> {
+  const out: { blogId: number; tables: Tables }[] = [];
+  for (const b of await listBlogs(pool, base)) {
+    const tables = siteTables(base, b.blogId);
+    if (await tableExists(pool, `${tables.prefix}webhook_endpoints`)) out.push({ blogId: b.blogId, tables });
+  }
+  return out;
+}

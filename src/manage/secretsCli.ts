@@ -16,6 +16,7 @@ import { runCommand, withMigratedDatabase } from '../cli.js';
 import { ConfigError } from '../errors.js';
 import { createSecretBox } from '../secrets.js';
 import { sealSecrets, secretsReport } from './secretOps.js';
+import { sitesWithTables } from '../db/network.js';
 
 const USAGE = 'usage: npm run secrets -- status | rotate';
 const out = (line: string) => process.stdout.write(line + '\n');
@@ -29,24 +30,32 @@ async function main(command: string | undefined): Promise<number> {
   const { current, previous, missing } = config.secrets;
   if (!current) throw new ConfigError(missing?.variable ?? 'SECRETS_KEY', missing?.message ?? 'SECRETS_KEY is not set');
   const box = createSecretBox(current, previous);
-  return withMigratedDatabase(config, async (pool, t) => {
+  return withMigratedDatabase(config, async (pool, main) => {
     out(`current key ${current.id} (${current.source})`);
     for (const k of previous) out(`previous key ${k.id} (${k.source}): opens only`);
-    if (command === 'status') {
-      const r = await secretsReport(pool, t, box);
-      for (const [id, n] of Object.entries(r.byKey))
-        out(`${String(n).padStart(6)} ${id === 'plain' ? 'not sealed yet' : `sealed with key ${id}`}`);
-      for (const [id, n] of Object.entries(r.unopenable))
-        out(`problem: ${n} sealed with key ${id} cannot be opened with the keys given`);
-      return Object.keys(r.unopenable).length ? 1 : 0;
+    // A network: every site that has our tables, each named; one site served alone: its tables, unnamed.
+    const sites = config.network
+      ? (await sitesWithTables(pool, config.tablePrefix)).map((s) => ({ name: `site ${s.blogId}: `, t: s.tables }))
+      : [{ name: '', t: main }];
+    let code = 0;
+    for (const { name, t } of sites) {
+      if (command === 'status') {
+        const r = await secretsReport(pool, t, box);
+        for (const [id, n] of Object.entries(r.byKey))
+          out(`${name}${String(n).padStart(6)} ${id === 'plain' ? 'not sealed yet' : `sealed with key ${id}`}`);
+        for (const [id, n] of Object.entries(r.unopenable))
+          out(`${name}problem: ${n} sealed with key ${id} cannot be opened with the keys given`);
+        if (Object.keys(r.unopenable).length) code = 1;
+        continue;
+      }
+      const r = await sealSecrets(pool, t, box);
+      out(`${name}sealed ${r.sealed} plain and re-sealed ${r.resealed} secrets with key ${current.id}`);
+      if (r.changedMeanwhile > 0) {
+        out(`${name}${r.changedMeanwhile} endpoints changed while this ran: run it again to finish`);
+        code = 1;
+      }
     }
-    const r = await sealSecrets(pool, t, box);
-    out(`sealed ${r.sealed} plain and re-sealed ${r.resealed} secrets with key ${current.id}`);
-    if (r.changedMeanwhile > 0) {
-      out(`${r.changedMeanwhile} endpoints changed while this ran: run it again to finish`);
-      return 1;
-    }
-    return 0;
+    return code;
   });
 }
 

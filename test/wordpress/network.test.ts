@@ -19,12 +19,14 @@ import { routesOf } from '../support/routes.js';
 import { createLogger } from '../../src/log.js';
 import { loadConfig } from '../../src/config.js';
 import { startSidecar, type Sidecar } from '../../src/sidecar.js';
-import { testEnv } from '../support/sidecar.js';
+import { SECRETS_KEY, testEnv } from '../support/sidecar.js';
 import { apiRouter } from '../../src/web/api.js';
 import { networkSiteAdminRouter } from '../../src/web/admin/index.js';
 import type { Service } from '../../src/manage/service.js';
 import type { AdminDeps } from '../../src/web/admin/deps.js';
 import { mkdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { launchChromium, SCREENS } from '../support/browser.js';
 
@@ -214,6 +216,26 @@ describe('a WordPress multisite network served by one sidecar', function () {
     expect(
       logged('a site was deleted from the network: dropped its webhook tables').map((l) => l.blog_id),
     ).to.deep.equal([4]);
+  });
+
+  it('npm run secrets acts on every site of the network, naming each', () => {
+    const cli = fileURLToPath(new URL('../../src/manage/secretsCli.js', import.meta.url));
+    const run = (command: string) =>
+      spawnSync(process.execPath, [cli, command], {
+        env: { PATH: process.env.PATH ?? '', DATABASE_URL: db.get().url, WP_CONFIG: wpConfig, SECRETS_KEY },
+        encoding: 'utf8',
+      });
+    const status = run('status');
+    expect(status.status, status.stderr).to.equal(0);
+    // Each site's endpoint secret (and its copy of nothing else): one sealed value per site.
+    expect(status.stdout)
+      .to.match(/^site 1: +\d+ sealed with key \w+$/m)
+      .and.to.match(/^site 2: +\d+ sealed with key \w+$/m);
+    const rotate = run('rotate');
+    expect(rotate.status, rotate.stderr).to.equal(0);
+    expect(rotate.stdout)
+      .to.match(/^site 1: sealed 0 plain and re-sealed 0 secrets/m)
+      .and.to.match(/^site 2: sealed 0 plain/m);
   });
 
   it("a site's administrator sees only that site: every page and API route of another site answers 404, and nothing there changes", async () => {
