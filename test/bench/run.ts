@@ -9,7 +9,8 @@
  * --memory-only=N (a fresh sidecar's idle RSS, then the peak RSS and major GCs of draining N deliveries),
  * --transform-only=N (CPU per run of a trivial and a realistic transformation in the sandbox, N runs each, and the RSS after),
  * --cost-only=N (what a drain of N events × 1 endpoint costs the database: MariaDB CPU by statement class, rows and
- * redo written, bytes stored per delivery, and a WordPress query mix's latency idle vs. during the drain).
+ * redo written, bytes stored per delivery, and a WordPress query mix's latency idle vs. during the drain),
+ * --network-only=N (a WordPress network of two sites: the quiet site's latency alone, then while the main site drains N).
  * Environment: BENCH_CPU_PROF=dir (a V8 CPU profile per sidecar process), BENCH_TRANSFORM=1 (--memory-only
  * deliveries go through a realistic transformation),
  * BENCH_NODE_FLAGS='--flag …' (appended to npm start's node flags, to measure them).
@@ -29,6 +30,7 @@ import { tableNames, type Tables } from '../../src/db/tables.js';
 import { countDeliveriesSql, listDeliveriesSql, payloadPlan, payloadProbeSql } from '../../src/db/deliveryLog.js';
 import { silentLogger } from '../../src/log.js';
 import { DEFAULT_SETTINGS } from '../../src/types.js';
+import { networkFigures } from './network.js';
 
 const JSON_OUT = process.argv.includes('--json');
 const QUICK = process.argv.includes('--quick');
@@ -39,6 +41,7 @@ const SLOW_ONLY = process.argv.includes('--slow-only');
 const MEMORY_ONLY = Number(process.argv.find((a) => a.startsWith('--memory-only='))?.split('=')[1] ?? 0);
 const TRANSFORM_ONLY = Number(process.argv.find((a) => a.startsWith('--transform-only='))?.split('=')[1] ?? 0);
 const COST_ONLY = Number(process.argv.find((a) => a.startsWith('--cost-only='))?.split('=')[1] ?? 0);
+const NETWORK_ONLY = Number(process.argv.find((a) => a.startsWith('--network-only='))?.split('=')[1] ?? 0);
 const ORDERED_ONLY = Number(process.argv.find((a) => a.startsWith('--ordered-only='))?.split('=')[1] ?? 0);
 const scale = (n: number) => (QUICK ? Math.max(100, Math.round(n / 20)) : n);
 const CONCURRENCY = 64;
@@ -823,6 +826,16 @@ async function costFigures(db: TestDb, n: number) {
   }
 }
 
+/** The network figures, in a database of their own (a WordPress network installed into it). */
+async function networkRun(n: number): Promise<void> {
+  const netDb = await createTestDb('benchnet');
+  try {
+    await networkFigures(netDb, n, { report, ask, recvUrl, stop: stopSidecar });
+  } finally {
+    await netDb.drop();
+  }
+}
+
 /** Thrown to end a partial run early, not a failure. */
 class Done extends Error {}
 
@@ -836,6 +849,10 @@ try {
   }
   if (COST_ONLY > 0) {
     await costFigures(db, COST_ONLY);
+    throw new Done();
+  }
+  if (NETWORK_ONLY > 0) {
+    await networkRun(NETWORK_ONLY);
     throw new Done();
   }
   if (TRANSFORM_ONLY > 0) {
@@ -1033,6 +1050,9 @@ try {
 
   // 5. scale
   await scaleReport(db);
+
+  // 7. fairness across a network's sites
+  await networkRun(scale(20_000));
 } catch (err) {
   if (!(err instanceof Done)) {
     failed = true;
