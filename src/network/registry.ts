@@ -16,7 +16,7 @@ import type { Tables } from '../db/tables.js';
 import { dropSiteTables, listBlogs, siteTables, tableExists, type Blog } from '../db/network.js';
 import { rows } from '../db/sql.js';
 import { getOptions } from '../db/wordpress.js';
-import { coerceError } from '../errors.js';
+import { coerceError, ConfigError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { KEY_PREFIX } from '../manage/apiKeyOps.js';
 import { createNetworkPace } from '../delivery/networkPace.js';
@@ -72,6 +72,8 @@ export async function createSiteRegistry(opts: RegistryOptions): Promise<SiteReg
   const left = new Map<number, SiteLeftAlone>();
   let refreshing: Promise<void> | null = null;
   let stopped = false;
+  // Set once the first read of the sites succeeded; stop() may run before (a start that fails).
+  let timer: NodeJS.Timeout | undefined = undefined;
   // The main site's pace is the network's: every site writes to the same database.
   const pace = createNetworkPace(() => sites.get(1)?.settings.current().maxDeliveriesPerSecond ?? 0);
 
@@ -175,8 +177,19 @@ export async function createSiteRegistry(opts: RegistryOptions): Promise<SiteReg
       await Promise.all([...sites.values()].map((s) => s.stop()));
     },
   };
-  await registry.refresh();
-  const timer = setInterval(() => {
+  try {
+    await registry.refresh();
+  } catch (err) {
+    await registry.stop();
+    if ((err as { code?: string }).code === 'ER_NO_SUCH_TABLE' && !(await tableExists(pool, `${base}blogs`)))
+      throw new ConfigError(
+        'NETWORK',
+        `NETWORK is on but ${base}blogs does not exist: this database holds no WordPress network whose tables start with ${base}. Set TABLE_PREFIX to the network's base prefix, or NETWORK=false to serve one site`,
+        { cause: err },
+      );
+    throw err;
+  }
+  timer = setInterval(() => {
     registry.refresh().catch((err: unknown) =>
       log.warn('could not read the network’s sites; the sites served so far go on', {
         error: coerceError(err).message,

@@ -8,7 +8,7 @@
 import { expect } from 'chai';
 import { createHmac } from 'node:crypto';
 import type { RowDataPacket } from 'mysql2/promise';
-import { useTestDb, SERVER_URL } from '../support/db.js';
+import { createTestDb, useTestDb, SERVER_URL } from '../support/db.js';
 import { ADMIN_PASSWORD, API_TOKEN, apiClient, type Api } from '../support/sidecar.js';
 import { startReceiver, type Receiver } from '../support/receiver.js';
 import { Client } from '../support/browserless.js';
@@ -19,6 +19,8 @@ import { routesOf } from '../support/routes.js';
 import { createLogger } from '../../src/log.js';
 import { loadConfig } from '../../src/config.js';
 import { startSidecar, type Sidecar } from '../../src/sidecar.js';
+import { ConfigError } from '../../src/errors.js';
+import { silentLogger } from '../../src/log.js';
 import { SECRETS_KEY, testEnv } from '../support/sidecar.js';
 import { apiRouter } from '../../src/web/api.js';
 import { networkSiteAdminRouter } from '../../src/web/admin/index.js';
@@ -397,6 +399,25 @@ describe('a WordPress multisite network served by one sidecar', function () {
     expect((await c.get('/admin')).status).to.equal(200);
     expect((await api('GET', '/sites/2/api/endpoints', undefined, API_TOKEN)).status).to.equal(200);
   });
+  it('NETWORK=true on a database with no network stops the start with one line naming NETWORK', async () => {
+    const plain = await createTestDb('nonetwork');
+    try {
+      const err = await startSidecar(loadConfig(testEnv(plain.url, { NETWORK: 'true' })), silentLogger, {
+        print: () => {},
+      }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err).to.be.instanceOf(ConfigError);
+      expect((err as ConfigError).variable).to.equal('NETWORK');
+      expect((err as Error).message).to.equal(
+        "NETWORK is on but wp_blogs does not exist: this database holds no WordPress network whose tables start with wp_. Set TABLE_PREFIX to the network's base prefix, or NETWORK=false to serve one site",
+      );
+    } finally {
+      await plain.drop();
+    }
+  });
+
   it("one site's backlog does not hold back another site's events", async () => {
     // The main site's receiver stops answering, with 1,500 events waiting for it: every request the
     // main site may have in flight hangs, and the rest of its backlog stays due.
