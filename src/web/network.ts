@@ -31,10 +31,10 @@ export interface NetworkDeps {
 export function mountNetwork(app: Express, deps: NetworkDeps): void {
   const { network } = deps;
   const sites = network.sites;
-  const routers = new WeakMap<ServedSite, Router>();
-  const routerOf = (site: ServedSite): Router => {
+  const routers = new WeakMap<ServedSite, SiteRouters>();
+  const routersOf = (site: ServedSite): SiteRouters => {
     let r = routers.get(site);
-    if (!r) routers.set(site, (r = siteRouter(deps, site)));
+    if (!r) routers.set(site, (r = siteRouters(deps, site)));
     return r;
   };
 
@@ -43,14 +43,14 @@ export function mountNetwork(app: Express, deps: NetworkDeps): void {
     const blogId = /^[1-9]\d{0,17}$/.test(raw) ? Number(raw) : 0;
     res.locals.base = `/sites/${blogId || raw}`;
     const site = sites.get(blogId);
-    (site ? routerOf(site) : noSuchSite(deps, blogId))(req, res, next);
+    (site ? routersOf(site).site : noSuchSite(deps, blogId))(req, res, next);
   });
   // The main site's API where a single site's was: its keys and hooks keep working.
   app.use('/api', (req, res, next) => {
     const main = sites.get(1);
     if (!main) return next(new NotFoundError('the network’s main site is not served'));
     res.locals.base = '/sites/1';
-    routerOf(main)(req, res, next);
+    routersOf(main).api(req, res, next);
   });
   if (deps.admin) {
     app.use('/admin/static', adminStatic());
@@ -88,9 +88,16 @@ function authenticateFor(sites: NetworkAccess['sites'], blogId: number) {
   };
 }
 
-function siteRouter(deps: NetworkDeps, site: ServedSite): Router {
+/** A served site's API, and the whole site (its API under /api, its pages under /admin). */
+interface SiteRouters {
+  api: Router;
+  site: Router;
+}
+
+function siteRouters(deps: NetworkDeps, site: ServedSite): SiteRouters {
+  const api = siteApi(deps.apiToken, site.service, authenticateFor(deps.network.sites, site.blogId));
   const r = express.Router();
-  r.use('/api', siteApi(deps.apiToken, site.service, authenticateFor(deps.network.sites, site.blogId)));
+  r.use('/api', api);
   if (deps.admin)
     r.use(
       '/admin',
@@ -102,7 +109,7 @@ function siteRouter(deps: NetworkDeps, site: ServedSite): Router {
       }),
       noAdminPage,
     );
-  return r;
+  return { api, site: r };
 }
 
 /** A blog id that is not served: callers still sign in first, then get the 404 any unknown address gets. */
