@@ -76,10 +76,10 @@ export async function tableExists(conn: Queryable, name: string): Promise<boolea
   return r.length > 0;
 }
 
-/** Our tables of one site, and only ours (`{site prefix}webhook_…`), as `Tables` names them. */
+/** Our tables of one site, and only ours (`{site prefix}webhook_…`): never WordPress's, whatever Tables names. */
 export function ownTableNames(t: Tables): string[] {
-  const { wpUsers: _u, wpUsermeta: _m, wpOptions: _o, prefix: _p, site: _s, ...ours } = t;
-  return Object.values(ours);
+  const ours = `\`${t.prefix}webhook_`;
+  return Object.values(t).filter((v): v is string => typeof v === 'string' && v.startsWith(ours));
 }
 
 /** Drops our tables of a site WordPress has deleted (its own tables are gone): nothing of the site is left behind. */
