@@ -8,20 +8,15 @@ import { Validator } from '@seriousme/openapi-schema-validator';
 import type { Router } from 'express';
 import { useTestDb } from '../support/db.js';
 import { useSidecar } from '../support/sidecar.js';
+import { routesOf } from '../support/routes.js';
 import { apiRouter } from '../../src/web/api.js';
 import type { Service } from '../../src/manage/service.js';
 
 /** Every method + path the API router registers, in OpenAPI spelling (/endpoints/{id}). */
-function routesOf(router: Router): string[] {
-  const out: string[] = [];
-  for (const layer of router.stack as unknown as { route?: { path: string; methods: Record<string, boolean> } }[]) {
-    if (!layer.route) continue;
-    for (const [method, on] of Object.entries(layer.route.methods)) {
-      if (on) out.push(`${method.toUpperCase()} ${layer.route.path.replace(/:([A-Za-z_]+)/g, '{$1}')}`);
-    }
-  }
-  return out.sort();
-}
+const openApiRoutes = (router: Router): string[] =>
+  routesOf(router)
+    .map(({ method, path }) => `${method} ${path.replace(/:([A-Za-z_]+)/g, '{$1}')}`)
+    .sort();
 
 describe('the OpenAPI document', function () {
   this.timeout(30_000);
@@ -48,7 +43,7 @@ describe('the OpenAPI document', function () {
       )
       .filter((r) => r !== 'GET /openapi.json')
       .sort();
-    const routes = routesOf(apiRouter({} as Service));
+    const routes = openApiRoutes(apiRouter({} as Service));
     expect(routes.length).to.be.at.least(16);
     expect(documented).to.deep.equal(routes);
   });

@@ -6,6 +6,7 @@
  * sidecar configured by the network's wp-config.php serves them all.
  */
 import { expect } from 'chai';
+import type { Router } from 'express';
 import { createHmac } from 'node:crypto';
 import type { RowDataPacket } from 'mysql2/promise';
 import { createTestDb, useTestDb, SERVER_URL } from '../support/db.js';
@@ -37,7 +38,7 @@ const SITE2_ADMIN = { login: 'admin2', email: 'admin2@example.com', password: 's
 const SITE2_EDITOR = { login: 'editor2', email: 'editor2@example.com', password: 'site two editor pass' };
 
 /** Every admin page and API route, its ids filled with ids that exist on the main site. */
-function everyRoute(router: ReturnType<typeof apiRouter>, ids: Record<string, number>) {
+function everyRoute(router: Router, ids: Record<string, number>) {
   return routesOf(router).map(({ method, path }) => ({
     method,
     path: path.replace(/:([A-Za-z_]+)/g, (_m, name: string) => String(ids[name] ?? ids.id)),
