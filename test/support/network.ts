@@ -5,7 +5,7 @@
  * with WordPress's own multisite functions (test/support/php/install-network.php).
  */
 import path from 'node:path';
-import { PHP_DIR, php, WP_ABSPATH } from './wordpress.js';
+import { dbArgs, PHP_DIR, php } from './wordpress.js';
 
 export interface NetworkDb {
   dbName: string;
@@ -35,19 +35,7 @@ export interface NetworkChanges {
 }
 
 function run(phase: 'install' | 'sites', o: NetworkDb, extra: object): unknown {
-  const out = php([
-    path.join(PHP_DIR, 'install-network.php'),
-    phase,
-    JSON.stringify({
-      db_name: o.dbName,
-      db_user: o.dbUser,
-      db_password: o.dbPassword,
-      db_host: o.dbHost,
-      prefix: o.prefix,
-      abspath: WP_ABSPATH,
-      ...extra,
-    }),
-  ]);
+  const out = php([path.join(PHP_DIR, 'install-network.php'), phase, JSON.stringify({ ...dbArgs(o), ...extra })]);
   return JSON.parse(out.slice(out.indexOf('{')));
 }
 

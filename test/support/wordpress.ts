@@ -46,17 +46,24 @@ export function php(args: string[]): string {
   }
 }
 
+/** The database, prefix and WordPress directory as the installer scripts take them (php/connect.php). */
+export function dbArgs(o: { dbName: string; dbUser: string; dbPassword: string; dbHost: string; prefix: string }) {
+  return {
+    db_name: o.dbName,
+    db_user: o.dbUser,
+    db_password: o.dbPassword,
+    db_host: o.dbHost,
+    prefix: o.prefix,
+    abspath: WP_ABSPATH,
+  };
+}
+
 /** Installs the site; returns each user's id and the hash WordPress stored. */
 export function installWordPress(o: InstallOptions): { users: Record<string, { id: number; hash: string }> } {
   const out = php([
     path.join(PHP_DIR, 'install-site.php'),
     JSON.stringify({
-      db_name: o.dbName,
-      db_user: o.dbUser,
-      db_password: o.dbPassword,
-      db_host: o.dbHost,
-      prefix: o.prefix,
-      abspath: WP_ABSPATH,
+      ...dbArgs(o),
       admin: o.admin,
       users: o.users,
       options: o.options,

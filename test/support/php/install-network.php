@@ -10,17 +10,7 @@
 // Prints what it made as JSON.
 $phase = $argv[1];
 $opts = json_decode($argv[2], true);
-$_SERVER['HTTP_HOST'] = 'localhost';
-$_SERVER['REQUEST_URI'] = '/';
-$_SERVER['SERVER_PROTOCOL'] = 'HTTP/1.1';
-define('DB_NAME', $opts['db_name']);
-define('DB_USER', $opts['db_user']);
-define('DB_PASSWORD', $opts['db_password']);
-define('DB_HOST', $opts['db_host']);
-define('DB_CHARSET', 'utf8mb4');
-define('DB_COLLATE', '');
-define('ABSPATH', $opts['abspath']);
-$table_prefix = $opts['prefix'];
+require __DIR__ . '/connect.php';
 if ($phase === 'install') {
   define('WP_SITEURL', 'http://localhost');
   define('WP_HOME', 'http://localhost');

@@ -5,20 +5,10 @@
 // Users with "hash" get their user_pass replaced by another scheme WordPress
 // reads: "wp68" is what wp_hash_password() writes since WordPress 6.8.
 $opts = json_decode($argv[1], true);
-$_SERVER['HTTP_HOST'] = 'localhost';
-$_SERVER['REQUEST_URI'] = '/';
-$_SERVER['SERVER_PROTOCOL'] = 'HTTP/1.1';
-define('DB_NAME', $opts['db_name']);
-define('DB_USER', $opts['db_user']);
-define('DB_PASSWORD', $opts['db_password']);
-define('DB_HOST', $opts['db_host']);
-define('DB_CHARSET', 'utf8mb4');
-define('DB_COLLATE', '');
+require __DIR__ . '/connect.php';
 define('WP_SITEURL', 'http://localhost');
 define('WP_HOME', 'http://localhost');
 define('WP_INSTALLING', true);
-define('ABSPATH', $opts['abspath']);
-$table_prefix = $opts['prefix'];
 require ABSPATH . 'wp-settings.php';
 require_once ABSPATH . 'wp-admin/includes/upgrade.php';
 $r = wp_install('LMS', $opts['admin']['login'], $opts['admin']['email'], true, '', $opts['admin']['password']);
