@@ -15,6 +15,7 @@ import { keySite } from '../manage/apiKeyOps.js';
 import { NotFoundError } from '../errors.js';
 import type { KeyCheck } from './apiAuth.js';
 import { networkAdminRouter, networkSiteAdminRouter } from './admin/index.js';
+import { networkViewOf } from './admin/session.js';
 import type { Service } from '../manage/service.js';
 import type { AdminDeps } from './admin/deps.js';
 import { adminStatic, noAdminPage, noApiRoute, siteApi } from './siteRoutes.js';
@@ -136,10 +137,8 @@ function noSuchSite(deps: NetworkDeps, blogId: number): Router {
 function overviewRouter(network: NetworkAccess): Router {
   const r = express.Router();
   r.get('/', async (_req, res) => {
-    const shown = (res.locals.network as { superAdmin: boolean; sites: { blogId: number }[] }) ?? {
-      superAdmin: false,
-      sites: [],
-    };
+    // The session gate in front of this page always sets it in a network.
+    const shown = networkViewOf(res)!;
     if (!shown.superAdmin && shown.sites.length === 1)
       return res.redirect(303, `/sites/${shown.sites[0]!.blogId}/admin`);
     const rows = await Promise.all(

@@ -10,6 +10,7 @@ import type { Service } from '../../manage/service.js';
 import { ValidationError } from '../../errors.js';
 import { asText } from '../../text.js';
 import { idOf } from './pageHelpers.js';
+import { networkViewOf } from './session.js';
 import { plainErrors } from './messages.js';
 import type { AdminDeps } from './deps.js';
 
@@ -27,7 +28,7 @@ export function apiKeysRouter(deps: AdminDeps): Router {
     const typed = { name: asText(body.name), scope: asText(body.scope) };
     try {
       const input = check<{ name: string; scope: ApiKeyScope }>(schemas.apiKeyCreate, typed);
-      if (input.scope === 'network' && !(res.locals.network as { superAdmin?: boolean } | undefined)?.superAdmin)
+      if (input.scope === 'network' && !networkViewOf(res)?.superAdmin)
         throw new ValidationError('scope network (full on every site) is made by a network administrator', 'scope');
       const { key, apiKey } = await service.createApiKey(input.name, input.scope);
       res.locals.notice = {

@@ -99,6 +99,17 @@ export function sessionGate(deps: AdminDeps): Router {
   return r;
 }
 
+/** In a network, what the signed-in user may see, for the pages (the site switcher, the overview, network keys). */
+export interface NetworkView {
+  superAdmin: boolean;
+  /** The site these pages are, or null for the network's own. */
+  current: number | null;
+  sites: { blogId: number; url: string }[];
+}
+
+/** The network view the gate set; undefined when one site is served. */
+export const networkViewOf = (res: Response): NetworkView | undefined => res.locals.network as NetworkView | undefined;
+
 /** One sign-in serves every site of a network, whose pages are under /sites/N/admin: the cookie covers them. */
 const sessionCookiePath = (deps: AdminDeps) => (deps.network ? '/' : '/admin');
 
@@ -123,7 +134,7 @@ async function siteAccessGate(
       .served()
       .filter((s) => access.blogIds.has(s.blogId))
       .map((s) => ({ blogId: s.blogId, url: s.url })),
-  };
+  } satisfies NetworkView;
 }
 
 function cookies(req: Request): Record<string, string | undefined> {
