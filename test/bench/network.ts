@@ -54,8 +54,8 @@ export async function networkFigures(db: TestDb, n: number, parts: BenchParts): 
     dbHost: `${server.hostname}:${server.port || 3306}`,
     prefix: 'wp_',
   };
-  installNetwork(net, { login: 'netadmin', email: 'netadmin@example.com', password: 'bench network admin' });
-  changeNetwork(net, { sites: [{ path: '/quiet/', title: 'Quiet site' }] });
+  await installNetwork(net, { login: 'netadmin', email: 'netadmin@example.com', password: 'bench network admin' });
+  await changeNetwork(net, { sites: [{ path: '/quiet/', title: 'Quiet site' }] });
   const port = await freePort();
   const child = spawnSidecar(testEnv(db.url, { PORT: String(port), LOG_LEVEL: 'warn', NETWORK: 'true' }));
   const api: Api = apiClient(`http://127.0.0.1:${port}`);

@@ -65,7 +65,7 @@ describe('Sikshya capture: the must-use plugin and the triggers send the same ev
       dbHost: `${server.hostname}:${server.port || '3306'}`,
       prefix: 'wp_',
     };
-    installWordPress({
+    await installWordPress({
       ...conn,
       admin: { login: 'admin', email: 'admin@example.com', password: 'admin password 1' },
       users: [],

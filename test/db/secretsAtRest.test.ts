@@ -120,7 +120,7 @@ describe('secrets at rest', function () {
         Buffer.from(privateKey, 'base64').subarray(-32).toString('hex'),
       ];
 
-      const dump = mysqldump(db.get().url);
+      const dump = await mysqldump(db.get().url);
       expect(dump, 'the dump has the endpoints').to.include('INSERT INTO `wp_webhook_endpoints`');
       expect(dump.match(/'enc:v1:[0-9a-f]{8}:/g)?.length, 'sealed values in the dump').to.be.at.least(8);
       const found = secrets.flatMap((s) =>

@@ -5,7 +5,8 @@
  * one byte of the body changed.
  */
 import { expect } from 'chai';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
+import { runChild } from '../support/child.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -40,7 +41,7 @@ describe('README Ed25519 verifiers on a real delivery', function () {
   const tampered = () => Buffer.concat([delivery.raw.subarray(0, -1), Buffer.from(' ')]);
   const header = (name: string) => String(delivery.headers[name]);
 
-  it('Node', () => {
+  it('Node', async () => {
     const file = path.join(dir, 'verify.mjs');
     writeFileSync(
       file,
@@ -49,44 +50,40 @@ import { readFileSync } from 'node:fs';
 const [pk, body, headers] = process.argv.slice(2);
 console.log(verifyEd25519(pk, readFileSync(body), JSON.parse(headers)) ? 'ok' : 'bad');`,
     );
-    const run = (raw: Buffer) => {
+    const run = async (raw: Buffer) => {
       writeFileSync(path.join(dir, 'body'), raw);
-      return execFileSync(
-        process.execPath,
-        [file, publicKey, path.join(dir, 'body'), JSON.stringify(delivery.headers)],
-        { encoding: 'utf8' },
-      ).trim();
+      return (
+        await runChild(process.execPath, [file, publicKey, path.join(dir, 'body'), JSON.stringify(delivery.headers)])
+      ).stdout.trim();
     };
-    expect(run(delivery.raw)).to.equal('ok');
-    expect(run(tampered())).to.equal('bad');
+    expect(await run(delivery.raw)).to.equal('ok');
+    expect(await run(tampered())).to.equal('bad');
   });
 
-  it('PHP', () => {
+  it('PHP', async () => {
     const file = path.join(dir, 'verify.php');
     writeFileSync(
       file,
       `<?php\n${readmeBlock('ed25519-php')}\necho lms_verify_ed25519($argv[1], file_get_contents($argv[2]), $argv[3], $argv[4], $argv[5]) ? 'ok' : 'bad';`,
     );
-    const run = (raw: Buffer) => {
+    const run = async (raw: Buffer) => {
       writeFileSync(path.join(dir, 'body'), raw);
-      return execFileSync(
-        'php',
-        [
+      return (
+        await runChild('php', [
           file,
           publicKey,
           path.join(dir, 'body'),
           header('webhook-id'),
           header('webhook-timestamp'),
           header('webhook-signature'),
-        ],
-        { encoding: 'utf8' },
-      ).trim();
+        ])
+      ).stdout.trim();
     };
-    expect(run(delivery.raw)).to.equal('ok');
-    expect(run(tampered())).to.equal('bad');
+    expect(await run(delivery.raw)).to.equal('ok');
+    expect(await run(tampered())).to.equal('bad');
   });
 
-  (hasPythonCryptography ? it : it.skip)('Python', () => {
+  (hasPythonCryptography ? it : it.skip)('Python', async () => {
     const file = path.join(dir, 'verify.py');
     writeFileSync(
       file,
@@ -94,13 +91,13 @@ console.log(verifyEd25519(pk, readFileSync(body), JSON.parse(headers)) ? 'ok' : 
 import json, sys
 print("ok" if verify_ed25519(sys.argv[1], open(sys.argv[2], "rb").read(), json.loads(sys.argv[3])) else "bad")`,
     );
-    const run = (raw: Buffer) => {
+    const run = async (raw: Buffer) => {
       writeFileSync(path.join(dir, 'body'), raw);
-      return execFileSync('python3', [file, publicKey, path.join(dir, 'body'), JSON.stringify(delivery.headers)], {
-        encoding: 'utf8',
-      }).trim();
+      return (
+        await runChild('python3', [file, publicKey, path.join(dir, 'body'), JSON.stringify(delivery.headers)])
+      ).stdout.trim();
     };
-    expect(run(delivery.raw)).to.equal('ok');
-    expect(run(tampered())).to.equal('bad');
+    expect(await run(delivery.raw)).to.equal('ok');
+    expect(await run(tampered())).to.equal('bad');
   });
 });

@@ -2,7 +2,7 @@
  * A fresh database per test file, dropped afterwards unless a test failed
  * (then it is kept, and its name printed, for a look with the mariadb client).
  */
-import { execFileSync } from 'node:child_process';
+import { runChild } from './child.js';
 import mysql from 'mysql2/promise';
 import { randomBytes } from 'node:crypto';
 import { createPool } from '../../src/db/pool.js';
@@ -115,21 +115,18 @@ export async function insertOutbox(
 }
 
 /** The database as mysqldump writes it (one INSERT per row, so a value is never split across lines). */
-export function mysqldump(dbUrl: string, opts: { dataOnly?: boolean } = {}): string {
+export async function mysqldump(dbUrl: string, opts: { dataOnly?: boolean } = {}): Promise<string> {
   const u = new URL(dbUrl);
-  return execFileSync(
-    'mysqldump',
-    [
-      `--host=${u.hostname}`,
-      `--port=${u.port || '3306'}`,
-      `--user=${decodeURIComponent(u.username)}`,
-      ...(u.password ? [`--password=${decodeURIComponent(u.password)}`] : []),
-      ...(opts.dataOnly ? ['--no-create-info'] : []),
-      '--skip-extended-insert',
-      '--no-tablespaces',
-      '--skip-lock-tables',
-      u.pathname.slice(1),
-    ],
-    { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
-  );
+  const { stdout } = await runChild('mysqldump', [
+    `--host=${u.hostname}`,
+    `--port=${u.port || '3306'}`,
+    `--user=${decodeURIComponent(u.username)}`,
+    ...(u.password ? [`--password=${decodeURIComponent(u.password)}`] : []),
+    ...(opts.dataOnly ? ['--no-create-info'] : []),
+    '--skip-extended-insert',
+    '--no-tablespaces',
+    '--skip-lock-tables',
+    u.pathname.slice(1),
+  ]);
+  return stdout;
 }

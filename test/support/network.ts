@@ -34,22 +34,28 @@ export interface NetworkChanges {
   delete?: number[];
 }
 
-function run(phase: 'install' | 'sites', o: NetworkDb, extra: object): unknown {
-  const out = php([path.join(PHP_DIR, 'install-network.php'), phase, JSON.stringify({ ...dbArgs(o), ...extra })]);
+async function run(phase: 'install' | 'sites', o: NetworkDb, extra: object): Promise<unknown> {
+  const out = await php([path.join(PHP_DIR, 'install-network.php'), phase, JSON.stringify({ ...dbArgs(o), ...extra })]);
   return JSON.parse(out.slice(out.indexOf('{')));
 }
 
 /** The main site installed and made a network whose super administrator is `admin`. */
-export function installNetwork(o: NetworkDb, admin: { login: string; email: string; password: string }): void {
-  run('install', o, { admin });
+export async function installNetwork(
+  o: NetworkDb,
+  admin: { login: string; email: string; password: string },
+): Promise<void> {
+  await run('install', o, { admin });
 }
 
 /** Changes the network as its administrator would; returns the blog ids of the sites made and the users' ids. */
-export function changeNetwork(
+export async function changeNetwork(
   o: NetworkDb,
   changes: NetworkChanges,
-): { sites: Record<string, number>; users: Record<string, number> } {
-  const r = run('sites', o, changes) as { sites: Record<string, number> | []; users: Record<string, number> | [] };
+): Promise<{ sites: Record<string, number>; users: Record<string, number> }> {
+  const r = (await run('sites', o, changes)) as {
+    sites: Record<string, number> | [];
+    users: Record<string, number> | [];
+  };
   // PHP's empty array comes back as [].
   return { sites: Array.isArray(r.sites) ? {} : r.sites, users: Array.isArray(r.users) ? {} : r.users };
 }

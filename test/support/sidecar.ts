@@ -59,7 +59,9 @@ export interface Api {
 
 export function apiClient(baseUrl: string): Api {
   return async (method, path, body, token = API_TOKEN) => {
-    const headers: Record<string, string> = {};
+    // A connection per request: a kept-alive socket can be closed by the server's keep-alive timeout
+    // just as the next request picks it up (ECONNRESET); on loopback a connection costs well under 1 ms.
+    const headers: Record<string, string> = { connection: 'close' };
     if (token !== null) headers.authorization = `Bearer ${token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
     const res = await fetch(baseUrl + path, {

@@ -4,7 +4,7 @@
  * whose password hashes WordPress itself writes. Also runs the README's
  * LMS-author snippet inside that WordPress.
  */
-import { execFileSync } from 'node:child_process';
+import { runChild } from './child.js';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,9 +37,9 @@ export interface InstallOptions {
   options: Record<string, string>;
 }
 
-export function php(args: string[]): string {
+export async function php(args: string[]): Promise<string> {
   try {
-    return execFileSync('php', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return (await runChild('php', args)).stdout;
   } catch (err) {
     const e = err as { stderr?: string; stdout?: string; message: string };
     throw new Error(`php ${path.basename(args[0]!)} failed: ${e.stderr || e.stdout || e.message}`, { cause: err });
@@ -59,8 +59,10 @@ export function dbArgs(o: { dbName: string; dbUser: string; dbPassword: string; 
 }
 
 /** Installs the site; returns each user's id and the hash WordPress stored. */
-export function installWordPress(o: InstallOptions): { users: Record<string, { id: number; hash: string }> } {
-  const out = php([
+export async function installWordPress(
+  o: InstallOptions,
+): Promise<{ users: Record<string, { id: number; hash: string }> }> {
+  const out = await php([
     path.join(PHP_DIR, 'install-site.php'),
     JSON.stringify({
       ...dbArgs(o),
@@ -145,9 +147,9 @@ export interface LmsJob {
 }
 
 /** Runs the README's lms_webhook_emit inside WordPress loaded from `wpConfig`, as the LMS would. */
-export function runLms(wpConfig: string, job: LmsJob): { results: boolean[]; last_error: string } {
+export async function runLms(wpConfig: string, job: LmsJob): Promise<{ results: boolean[]; last_error: string }> {
   const snippet = path.join(path.dirname(wpConfig), 'lms-snippet.php');
   writeFileSync(snippet, `<?php\n${readmeBlock('lms-snippet')}`);
-  const out = php([path.join(PHP_DIR, 'lms.php'), wpConfig, snippet, JSON.stringify(job)]);
+  const out = await php([path.join(PHP_DIR, 'lms.php'), wpConfig, snippet, JSON.stringify(job)]);
   return JSON.parse(out.slice(out.indexOf('{'))) as { results: boolean[]; last_error: string };
 }

@@ -46,7 +46,7 @@ describe('erasure', function () {
       const r = await api('GET', '/api/deliveries?status=succeeded');
       return r.body.data.length === 10;
     });
-    const before = mysqldump(db.get().url, { dataOnly: true });
+    const before = await mysqldump(db.get().url, { dataOnly: true });
     expect(before).to.include(ADA.student_email);
     const adaTerms = [
       enrolment(ADA, 1),
@@ -82,7 +82,7 @@ describe('erasure', function () {
     });
 
     // Nowhere in the database any more; the other student is all there.
-    const after = mysqldump(db.get().url, { dataOnly: true });
+    const after = await mysqldump(db.get().url, { dataOnly: true });
     for (const v of [ADA.student_email, ADA.student_name, 'student_42'])
       expect(after.includes(v), `${v} in the dump after the erasure`).to.equal(false);
     for (const v of [BOB.student_email, BOB.student_name, 'student_7'])

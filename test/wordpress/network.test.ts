@@ -68,8 +68,8 @@ describe('a WordPress multisite network served by one sidecar', function () {
       dbHost: `${server.hostname}:${server.port || 3306}`,
       prefix: 'wp_',
     };
-    installNetwork(net, NET_ADMIN);
-    const made = changeNetwork(net, {
+    await installNetwork(net, NET_ADMIN);
+    const made = await changeNetwork(net, {
       sites: [
         { path: '/site2/', title: 'Site two' },
         { path: '/site3/', title: 'Site three' },
@@ -80,7 +80,7 @@ describe('a WordPress multisite network served by one sidecar', function () {
       ],
     });
     expect(made.sites).to.deep.equal({ '/site2/': 2, '/site3/': 3 });
-    changeNetwork(net, { flags: [{ blog_id: 3, flag: 'archived', value: '1' }] });
+    await changeNetwork(net, { flags: [{ blog_id: 3, flag: 'archived', value: '1' }] });
     wpConfig = writeWpConfig({ ...net, multisite: true });
     for (const t of ['wp_lms_enrollments', 'wp_2_lms_enrollments'])
       await db
@@ -131,11 +131,11 @@ describe('a WordPress multisite network served by one sidecar', function () {
   });
 
   it("delivers each site's events, written by its own LMS snippet, to its own endpoints only, naming the site", async () => {
-    const r1 = runLms(wpConfig, {
+    const r1 = await runLms(wpConfig, {
       business_table: 'wp_lms_enrollments',
       events: [{ type: 'enrollment.created', data: { student_id: 'main_1', course_id: 7 } }],
     });
-    const r2 = runLms(wpConfig, {
+    const r2 = await runLms(wpConfig, {
       blog_id: 2,
       business_table: 'wp_2_lms_enrollments',
       events: [
@@ -184,13 +184,13 @@ describe('a WordPress multisite network served by one sidecar', function () {
   });
 
   it('picks up a new site within the refresh, serves an archived site once it is brought back, and lets go of one archived again', async () => {
-    const made = changeNetwork(net, { sites: [{ path: '/site4/', title: 'Site four' }] });
+    const made = await changeNetwork(net, { sites: [{ path: '/site4/', title: 'Site four' }] });
     expect(made.sites['/site4/']).to.equal(4);
     await waitFor('site 4 served', () => sidecar.sites!.get(4) !== null);
     expect(sidecar.sites!.get(4)!.url).to.equal('http://localhost/site4');
-    changeNetwork(net, { flags: [{ blog_id: 3, flag: 'archived', value: '0' }] });
+    await changeNetwork(net, { flags: [{ blog_id: 3, flag: 'archived', value: '0' }] });
     await waitFor('site 3 served once brought back', () => sidecar.sites!.get(3) !== null);
-    changeNetwork(net, { flags: [{ blog_id: 3, flag: 'archived', value: '1' }] });
+    await changeNetwork(net, { flags: [{ blog_id: 3, flag: 'archived', value: '1' }] });
     await waitFor('site 3 let go once archived again', () => sidecar.sites!.get(3) === null);
     expect(sidecar.sites!.leftAlone().map((s) => s.blogId)).to.deep.equal([3]);
     // The archived site's tables stay: brought back, it resumes where it was.
@@ -213,7 +213,7 @@ describe('a WordPress multisite network served by one sidecar', function () {
           )
       )[0].map((r) => String(r.t));
     expect(await ours()).to.include('wp_4_webhook_outbox');
-    changeNetwork(net, { delete: [4] });
+    await changeNetwork(net, { delete: [4] });
     await waitFor("site 4's webhook tables dropped", async () => (await ours()).length === 0);
     expect(sidecar.sites!.get(4)).to.equal(null);
     expect(
@@ -302,7 +302,7 @@ describe('a WordPress multisite network served by one sidecar', function () {
     expect((await c.login(NET_ADMIN.password, NET_ADMIN.login)).status).to.equal(303);
     // Site 2's receiver starts failing.
     receivers[2]!.respond(() => ({ status: 500 }));
-    runLms(wpConfig, {
+    await runLms(wpConfig, {
       blog_id: 2,
       business_table: 'wp_2_lms_enrollments',
       events: [{ type: 'enrollment.created', data: { student_id: 'two_2', course_id: 8 } }],
@@ -434,7 +434,7 @@ describe('a WordPress multisite network served by one sidecar', function () {
     const sent = receivers[1]!.received.length;
     await waitFor("the main site's backlog being sent", () => receivers[1]!.received.length > sent);
     const before = receivers[2]!.received.length;
-    runLms(wpConfig, {
+    await runLms(wpConfig, {
       blog_id: 2,
       business_table: 'wp_2_lms_enrollments',
       events: [{ type: 'enrollment.created', data: { student_id: 'two_3', course_id: 9 } }],

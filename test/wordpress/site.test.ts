@@ -80,7 +80,7 @@ describe('on a real WordPress host', function () {
       { login: 'sub', email: 'sub@example.com', password: PASSWORDS.sub, role: 'subscriber' },
     ];
     const server = new URL(SERVER_URL);
-    ({ users: hashes } = installWordPress({
+    ({ users: hashes } = await installWordPress({
       dbName: db.get().name,
       dbUser: decodeURIComponent(server.username),
       dbPassword: decodeURIComponent(server.password),
@@ -153,7 +153,7 @@ describe('on a real WordPress host', function () {
     expect(ep.status).to.equal(201);
     for (const tz of ['+09:00', '-05:00']) {
       const before = Date.now();
-      const r = runLms(wpConfig, {
+      const r = await runLms(wpConfig, {
         time_zone: tz,
         business_table: 'wp_lms_enrollments',
         events: [{ type: 'enrollment.created', data: { tz } }],
@@ -174,7 +174,7 @@ describe('on a real WordPress host', function () {
 
   it('the README snippet returns false and the LMS rolls back when the outbox is missing; nothing is half-written', async () => {
     const [[before]] = await db.get().pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM wp_lms_enrollments');
-    const r = runLms(wpConfig, {
+    const r = await runLms(wpConfig, {
       prefix: 'nope_',
       business_table: 'wp_lms_enrollments',
       events: [{ type: 'enrollment.created', data: {} }],
