@@ -182,7 +182,8 @@ export const EVENT_DESCRIPTIONS: Readonly<Record<string, string>> = Object.freez
   'quiz.submitted': 'a student submitted a quiz, with the score',
   'certificate.issued': 'a certificate was issued to a student',
   'webhook.test': 'sent by "Send test event" on an endpoint',
-  'webhook.endpoint_failing': "the sidecar's own: an endpoint has failed for an hour with no success",
+  'webhook.endpoint_failing':
+    "the sidecar's own: an endpoint has failed for an hour with no success, or its transformation failed 5 runs in a row",
   'webhook.endpoint_disabled': "the sidecar's own: an endpoint was disabled (410, too long failing, or an operator)",
   'webhook.endpoint_recovered': "the sidecar's own: an endpoint that was reported failing succeeded again",
   'webhook.delivery_failed': "the sidecar's own: a delivery used up its retries",
@@ -301,9 +302,16 @@ const DATA_SPECS: Readonly<Record<string, Record<string, FieldSpec>>> = {
   },
   'certificate.issued': { certificate_id: 'id', ...course, ...who, url: 'url?' },
   'webhook.test': { endpoint_id: 'integer', message: 'string', sent_at: 'time' },
-  'webhook.endpoint_failing': { ...endpointFields, failing_since: 'time' },
+  // Failing for an hour (failing_since), or its transformation failing (reason "transformation": how many runs, and when next).
+  'webhook.endpoint_failing': {
+    ...endpointFields,
+    failing_since: 'time?',
+    reason: 'string?',
+    failures_in_a_row: 'integer?',
+    retry_at: 'time?',
+  },
   'webhook.endpoint_disabled': { ...endpointFields, reason: 'string', disabled_at: 'time' },
-  'webhook.endpoint_recovered': { ...endpointFields, failing_since: 'time?', recovered_at: 'time' },
+  'webhook.endpoint_recovered': { ...endpointFields, failing_since: 'time?', reason: 'string?', recovered_at: 'time' },
   'webhook.delivery_failed': {
     endpoint_id: 'integer',
     url: 'url',

@@ -63,6 +63,10 @@ export interface Endpoint {
   disabledAt: Date | null;
   failingSince: Date | null;
   lastSuccessAt: Date | null;
+  /** Runs of its transformation in a row that failed (0 once one works). */
+  transformationFailures: number;
+  /** Set while its deliveries wait because its transformation keeps failing (db/transformBackoff.ts). */
+  transformationRetryAt: Date | null;
   /** Deliveries sharing an ordering_key go one at a time, in outbox order. */
   ordered: boolean;
   /** Only events whose envelope matches get a delivery (checked at fan-out). */

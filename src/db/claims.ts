@@ -58,6 +58,8 @@ export interface ClaimedDelivery {
   templates: Record<string, string> | null;
   /** Run over the request in a sandbox before it is signed (null: none). */
   transformation: string | null;
+  /** While its transformation keeps failing, how long the endpoint's deliveries still wait (ms; 0: they do not). */
+  transformationWaitMs: number;
   /** Mutual TLS: client certificate, key and CA (null: none). */
   tls: EndpointTls | null;
 }
@@ -258,7 +260,9 @@ async function loadClaimed(
     `SELECT d.id, d.attempts, d.retry_base, d.endpoint_id, d.ordering_key, ev.event_id, ev.event_type, ev.body,
             ep.url, ep.secret, ep.previous_secret, ep.previous_secret_expires_at > NOW(3) AS previous_valid, ep.enabled,
             ep.headers, ep.auth, ep.timeout_seconds, ep.retry_schedule_seconds, ep.signing, ep.signing_key,
-            ep.type, ep.templates, ep.transformation, ep.tls
+            ep.type, ep.templates, ep.transformation, ep.tls,
+            IF(ep.transformation_retry_at > NOW(3), TIMESTAMPDIFF(MICROSECOND, NOW(3), ep.transformation_retry_at) DIV 1000, 0)
+              AS transformation_wait_ms
        FROM ${t.deliveries} d
        JOIN ${t.events} ev ON ev.id = d.event_pk
        JOIN ${t.endpoints} ep ON ep.id = d.endpoint_id
@@ -300,6 +304,7 @@ function claimedOf(x: Row, box: SecretBox, token: string, notBefore: Map<number,
           : 'webhook',
     templates: parseJsonColumn<Record<string, string> | null>(x.templates, null),
     transformation: x.transformation === null ? null : String(x.transformation),
+    transformationWaitMs: Number(x.transformation_wait_ms ?? 0),
     tls: opened.tls,
   };
 }
@@ -349,7 +354,7 @@ export async function completeDeliveries(conn: Queryable, t: Tables, cs: Complet
             d.claimed_by = NULL,
             d.last_attempt_at = IF(v.inc = 1, v.started, d.last_attempt_at),
             d.last_status_code = IF(v.inc = 1, v.code, d.last_status_code),
-            d.last_error = IF(v.inc = 1 OR v.status = 'cancelled', v.err, d.last_error),
+            d.last_error = IF(v.inc = 1 OR v.err IS NOT NULL, v.err, d.last_error),
             d.completed_at = IF(v.status IN ('succeeded', 'failed', 'cancelled'), NOW(3), NULL)`,
     v.params,
   );

@@ -19,7 +19,7 @@ import type { SecretBox } from '../secrets.js';
 export const SEALED_COLUMNS = ['secret', 'previous_secret', 'auth', 'signing_key', 'tls'] as const;
 
 const COLUMNS = `id, type, templates, api_key_id, transformation, url, description, events, enabled, secret, previous_secret, previous_secret_expires_at,
-  disabled_reason, disabled_at, failing_since, last_success_at, ordered, filter, headers, auth, rate_limit_per_second,
+  disabled_reason, disabled_at, failing_since, last_success_at, transformation_failures, transformation_retry_at, ordered, filter, headers, auth, rate_limit_per_second,
   timeout_seconds, retry_schedule_seconds, signing, signing_key, public_key, tls, last_polled_at, created_at, updated_at`;
 
 /** A sealed column's value opened, NULL kept. */
@@ -71,6 +71,8 @@ function mapRoute(x: Row): EndpointRoute {
     disabledAt: toDate(x.disabled_at),
     failingSince: toDate(x.failing_since),
     lastSuccessAt: toDate(x.last_success_at),
+    transformationFailures: Number(x.transformation_failures),
+    transformationRetryAt: toDate(x.transformation_retry_at),
     ordered: Number(x.ordered) === 1,
     filter: parseJsonColumn<EndpointFilter | null>(x.filter, null),
     headers: parseJsonColumn<Record<string, string> | null>(x.headers, null),

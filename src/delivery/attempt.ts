@@ -17,6 +17,7 @@ import { isChatType, OUR_FAULT, type EndpointAuth, type Settings } from '../type
 import { coerceError } from '../errors.js';
 import { chatBody, readAnswer, type ChatVerdict } from './chat.js';
 import { runTransformation } from './transform.js';
+import { TRANSFORMATION_BACKOFF_AFTER } from '../db/transformBackoff.js';
 
 export interface Decision {
   status: Completion['status'];
@@ -56,6 +57,8 @@ export function decide(
 
 export interface AttemptDeps {
   sender: Sender;
+  /** Which site's deliveries these are (its table prefix): transformations run in a lane per site and endpoint. */
+  site: string;
   settings: SettingsStore;
   userAgent: string;
   worker: string;
@@ -82,11 +85,18 @@ export function createAttempter(deps: AttemptDeps): Attempter {
         `the event's payload was erased (erasure ${erasure}): nothing was sent`,
       );
     }
+    // Its transformation keeps failing: the delivery waits for the endpoint's next try, nothing runs or is counted.
+    if (c.transformation !== null && c.transformationWaitMs > 0) return waiting(c, startedAt, c.transformationWaitMs);
     const s = forEndpoint(deps.settings.current(), c);
     const sent = await signAndSend(c, s, startedAt, deps);
+    // The same, learnt in this process after the claim (the runs queued behind the failures).
+    if (sent.waitMs !== undefined) return waiting(c, startedAt, sent.waitMs);
     if (sent.cancelled) {
       deps.observer?.completed(c.endpointId, 'cancelled');
-      return notSent(c, startedAt, 'cancelled', 'cancelled by transformation: nothing was sent');
+      return {
+        ...notSent(c, startedAt, 'cancelled', 'cancelled by transformation: nothing was sent'),
+        transformation: 'ran',
+      };
     }
     const { headers } = sent;
     const { result, verdict } = readChat(c, sent.result);
@@ -103,6 +113,9 @@ export function createAttempter(deps: AttemptDeps): Attempter {
       ok: result.ok,
       disableReason: d.disableReason,
       removeEndpoint: c.endpointType === 'zapier' && result.statusCode === 410,
+      ...(c.transformation === null
+        ? {}
+        : { transformation: result.errorClass === 'transformation' ? ('failed' as const) : ('ran' as const) }),
       attempt: {
         eventId: c.eventId,
         eventType: c.eventType,
@@ -166,7 +179,7 @@ async function signAndSend(
   s: Settings,
   startedAt: Date,
   deps: AttemptDeps,
-): Promise<{ headers: Record<string, string>; result: SendResult; url: string; cancelled?: true }> {
+): Promise<{ headers: Record<string, string>; result: SendResult; url: string; cancelled?: true; waitMs?: number }> {
   let logged: Record<string, string> = {};
   let url = c.url;
   try {
@@ -174,9 +187,11 @@ async function signAndSend(
     let body = Buffer.from(isChatType(c.endpointType) ? chatBody(c.endpointType, c.templates, c.body) : c.body, 'utf8');
     let method: 'POST' | 'PUT' = 'POST';
     if (c.transformation !== null) {
-      const t = await transformRequest(c, body.toString('utf8'));
+      const t = await transformRequest(c, body.toString('utf8'), deps.site);
       if (t.kind === 'cancel')
         return { headers: {}, result: failure(0, 'transformation', 'cancelled'), url, cancelled: true };
+      if (t.kind === 'waiting')
+        return { headers: {}, result: failure(0, 'transformation', 'waiting'), url, waitMs: t.waitMs };
       if (t.kind === 'error')
         return { headers: {}, result: failure(0, 'transformation', `${t.message}; nothing was sent`), url };
       // What is signed is what is sent: receivers verify the transformed bytes as usual.
@@ -235,23 +250,38 @@ async function signAndSend(
   }
 }
 
-/** The endpoint's transformation over the request as built: the body parsed as JSON where it is JSON. */
-async function transformRequest(c: ClaimedDelivery, body: string) {
-  let payload: unknown = body;
-  try {
-    payload = JSON.parse(body);
-  } catch {
-    // Not JSON (cannot happen for our bodies today): the handler gets the text.
-  }
-  return runTransformation(c.transformation!, { method: 'POST', url: c.url, eventType: c.eventType, payload });
+/** The endpoint's transformation over the request as built, in the pool's lane of this endpoint. */
+function transformRequest(c: ClaimedDelivery, body: string, site: string) {
+  return runTransformation(
+    c.transformation!,
+    { method: 'POST', url: c.url, eventType: c.eventType, body },
+    `${site}:${c.endpointId}`,
+  );
 }
 
-/** Nothing was sent and no attempt is counted: the endpoint was disabled meanwhile (paused), or its transformation cancelled it. */
+/** The delivery waits for a transformation that keeps failing: pending again after waitMs, nothing counted. */
+function waiting(c: ClaimedDelivery, startedAt: Date, waitMs: number): Recorded {
+  const at = new Date(Date.now() + waitMs).toISOString();
+  return notSent(
+    c,
+    startedAt,
+    'pending',
+    `waiting: this endpoint's transformation failed ${TRANSFORMATION_BACKOFF_AFTER} or more times in a row; it runs again at ${at}`,
+    waitMs,
+  );
+}
+
+/**
+ * Nothing was sent and no attempt is counted: the endpoint was disabled
+ * meanwhile (paused), its transformation cancelled it, or the delivery
+ * waits (pending, after delayMs) for a transformation that keeps failing.
+ */
 function notSent(
   c: ClaimedDelivery,
   startedAt: Date,
   status: 'paused' | 'cancelled' | 'pending',
   error: string | null,
+  delayMs: number | null = null,
 ): Recorded {
   return {
     attempt: null,
@@ -264,7 +294,7 @@ function notSent(
       id: c.id,
       claimToken: c.claimToken,
       status,
-      delayMs: null,
+      delayMs,
       attempted: false,
       startedAt,
       statusCode: null,

@@ -131,6 +131,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   }
   const attempt = createAttempter({
     sender: deps.sender,
+    site: t.prefix,
     settings,
     userAgent: deps.userAgent,
     worker,

@@ -17,6 +17,7 @@ import { insertEvents } from '../db/events.js';
 import { insertDeliveries, type NewDelivery } from '../db/deliveries.js';
 import { claimFailingReports, listEndpointRoutes, unreportedFailing, type EndpointNotice } from '../db/endpoints.js';
 import { buildEnvelope, newEventId } from './fanout.js';
+import type { TransformationTurn } from '../db/transformBackoff.js';
 import { subscribed } from './subscriptions.js';
 
 export const OPERATIONAL_TYPES = [
@@ -55,6 +56,26 @@ export function endpointEvent(
       data: { ...base, failing_since: e.failingSince?.toISOString() ?? null, recovered_at: now.toISOString() },
     };
   return { type, endpointId: e.id, data: { ...base, failing_since: e.failingSince?.toISOString() ?? null } };
+}
+
+/**
+ * An endpoint whose transformation started backing off (reported as
+ * failing, with `reason: "transformation"`, how many runs failed in a row
+ * and when its deliveries are tried again), or whose code works again.
+ */
+export function transformationEvent(
+  type: 'webhook.endpoint_failing' | 'webhook.endpoint_recovered',
+  e: TransformationTurn,
+  now = new Date(),
+): OperationalEvent {
+  const base = { endpoint_id: e.id, url: e.url, description: e.description, reason: 'transformation' };
+  if (type === 'webhook.endpoint_recovered')
+    return { type, endpointId: e.id, data: { ...base, recovered_at: now.toISOString() } };
+  return {
+    type,
+    endpointId: e.id,
+    data: { ...base, failures_in_a_row: e.failures, retry_at: e.retryAt?.toISOString() ?? null },
+  };
 }
 
 /** Events and their deliveries, in the caller's transaction. Returns what was written, with event ids. */

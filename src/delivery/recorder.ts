@@ -25,7 +25,14 @@ import {
   markHealthy,
 } from '../db/endpoints.js';
 import { failedDeliveries } from '../db/deliveries.js';
-import { emitOperational, endpointEvent, FAILING_AFTER_MS, type OperationalNotice } from './operational.js';
+import {
+  emitOperational,
+  endpointEvent,
+  FAILING_AFTER_MS,
+  transformationEvent,
+  type OperationalNotice,
+} from './operational.js';
+import { noteTransformationRuns } from '../db/transformBackoff.js';
 import { admitHeads } from '../db/ordering.js';
 import { statementBudget } from '../db/sql.js';
 import { withTransaction } from '../db/transaction.js';
@@ -50,6 +57,8 @@ export interface Recorded {
   disableReason: string | null;
   /** A REST hook's target answered 410: Zapier's contract is that the subscription is removed. */
   removeEndpoint?: boolean;
+  /** Set when the endpoint's transformation ran for it: whether it worked (a cancel counts as working). */
+  transformation?: 'ran' | 'failed';
 }
 
 export interface Recorder {
@@ -288,7 +297,10 @@ async function writeResults(
     t,
     failedFor.map((b) => b.completion.id),
   );
+  const turns = await noteTransformationRuns(conn, t, countFailed(batch), ranOk(batch));
   const notices = await emitOperational(conn, t, [
+    ...turns.backingOff.map((e) => transformationEvent('webhook.endpoint_failing', e)),
+    ...turns.recovered.map((e) => transformationEvent('webhook.endpoint_recovered', e)),
     ...failingLong.map((e) => endpointEvent('webhook.endpoint_failing', e)),
     ...(await endpointNotices(conn, t, unique(disabled))).map((e) => endpointEvent('webhook.endpoint_disabled', e)),
     ...recovered.map((e) => endpointEvent('webhook.endpoint_recovered', e)),
@@ -305,6 +317,19 @@ async function writeResults(
 async function removeEndpoint(pool: Pool, t: Tables, id: number): Promise<void> {
   await deleteForEndpoint(pool, t, id);
   await deleteEndpointRow(pool, t, id);
+}
+
+/** Endpoints whose transformation failed in this batch, with how many runs. */
+function countFailed(batch: Recorded[]): Map<number, number> {
+  const m = new Map<number, number>();
+  for (const b of batch) if (b.transformation === 'failed') m.set(b.endpointId, (m.get(b.endpointId) ?? 0) + 1);
+  return m;
+}
+
+/** Endpoints whose transformation ran and worked in this batch, and never failed in it. */
+function ranOk(batch: Recorded[]): number[] {
+  const failed = new Set(batch.filter((b) => b.transformation === 'failed').map((b) => b.endpointId));
+  return unique(batch.filter((b) => b.transformation === 'ran' && !failed.has(b.endpointId)).map((b) => b.endpointId));
 }
 
 function unique(ids: number[]): number[] {

@@ -18,6 +18,7 @@ import { buildEnvelope, newEventId } from '../delivery/fanout.js';
 import { emitOperational, endpointEvent } from '../delivery/operational.js';
 import { validateEndpointUrl } from '../delivery/targets.js';
 import { checkTransformation } from '../delivery/transform.js';
+import { retryTransformationNow } from '../db/transformBackoff.js';
 import { ValidationError } from '../errors.js';
 import type { Delivery, Endpoint, EndpointOptions } from '../types.js';
 import type { ServiceContext } from './context.js';
@@ -187,6 +188,9 @@ export function endpointOps(ctx: ServiceContext) {
         ...options,
       });
       if (ordered !== undefined && ordered !== before.ordered) await setOrdered(ctx, id, ordered);
+      // What waited for the old code goes now, through the new.
+      if (patch.transformation !== undefined && patch.transformation !== before.transformation)
+        await retryTransformationNow(pool, t, id);
       let resumed = 0;
       if (patch.enabled === false && before.enabled) {
         await deliveryActionsSql.pauseForEndpoint(pool, t, id);

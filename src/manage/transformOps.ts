@@ -9,6 +9,7 @@ import { CATALOG } from '../catalog.js';
 import { exampleEnvelope } from '../delivery/fanout.js';
 import { checkTransformation, runTransformation } from '../delivery/transform.js';
 import { ValidationError } from '../errors.js';
+import { retryTransformationNow } from '../db/transformBackoff.js';
 import type { ServiceContext } from './context.js';
 
 export interface TransformTrial {
@@ -28,13 +29,15 @@ export function transformOps(ctx: ServiceContext) {
   return {
     /** Saves the code (null or empty removes it); code that does not compile is refused with the line. */
     async saveTransformation(id: number, code: string | null): Promise<void> {
-      await ctx.mustGetEndpoint(id);
+      const before = await ctx.mustGetEndpoint(id);
       const value = code === null || code.trim() === '' ? null : code;
       if (value !== null) {
         const problem = await checkTransformation(value);
         if (problem) throw new ValidationError(`transformation: ${problem}`, 'transformation');
       }
       await endpointsSql.updateEndpoint(pool, t, box, id, { transformation: value });
+      // What waited for the old code goes now, through the new.
+      if (value !== before.transformation) await retryTransformationNow(pool, t, id);
     },
 
     async tryTransformation(id: number, code: string, eventType: string): Promise<TransformTrial> {
@@ -44,12 +47,10 @@ export function transformOps(ctx: ServiceContext) {
       const [latest] = await eventsSql.latestEventBodies(pool, t, eventType, 1);
       const envelope = latest ?? exampleEnvelope(eventType);
       const source = latest ? 'latest' : 'example';
-      const r = await runTransformation(code, {
-        method: 'POST',
-        url: ep.url,
-        eventType,
-        payload: JSON.parse(envelope) as unknown,
-      });
+      const r = await runTransformation(code, { method: 'POST', url: ep.url, eventType, body: envelope });
+      // The operator's own lane never waits; a wait would only mean the pool said so.
+      if (r.kind === 'waiting')
+        return { eventType, source, outcome: 'error', message: 'the transformation pool is backing off this code' };
       if (r.kind === 'error') return { eventType, source, outcome: 'error', message: r.message };
       if (r.kind === 'cancel') return { eventType, source, outcome: 'cancel' };
       let body = r.body;

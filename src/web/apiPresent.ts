@@ -52,6 +52,8 @@ export function presentEndpoint(e: Endpoint, opts: { revealSecret?: boolean } = 
     disabled_at: e.disabledAt?.toISOString() ?? null,
     failing_since: e.failingSince?.toISOString() ?? null,
     last_success_at: e.lastSuccessAt?.toISOString() ?? null,
+    transformation_failures: e.transformationFailures,
+    transformation_retry_at: e.transformationRetryAt?.toISOString() ?? null,
     ordered: e.ordered,
     filter: e.filter,
     headers: e.headers,

@@ -63,6 +63,11 @@ const Endpoint: Json = {
     disabled_at: time,
     failing_since: time,
     last_success_at: time,
+    transformation_failures: { type: 'integer', description: 'runs of its transformation in a row that failed' },
+    transformation_retry_at: {
+      ...time,
+      description: 'set while its deliveries wait because its transformation failed 5 runs in a row',
+    },
     ordered: { type: 'boolean' },
     filter: nullable('object'),
     headers: nullable('object', { additionalProperties: { type: 'string' } }),

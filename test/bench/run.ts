@@ -10,7 +10,9 @@
  * --transform-only=N (CPU per run of a trivial and a realistic transformation in the sandbox, N runs each, and the RSS after),
  * --cost-only=N (what a drain of N events × 1 endpoint costs the database: MariaDB CPU by statement class, rows and
  * redo written, bytes stored per delivery, and a WordPress query mix's latency idle vs. during the drain),
- * --network-only=N (a WordPress network of two sites: the quiet site's latency alone, then while the main site drains N).
+ * --network-only=N (a WordPress network of two sites: the quiet site's latency alone, then while the main site drains N),
+ * --hostile-only=N (N deliveries to a healthy endpoint alone, then beside an endpoint whose transformation is hostile,
+ * each kind in turn: the healthy one's rate and p99).
  * Environment: BENCH_CPU_PROF=dir (a V8 CPU profile per sidecar process), BENCH_TRANSFORM=1 (--memory-only
  * deliveries go through a realistic transformation),
  * BENCH_NODE_FLAGS='--flag …' (appended to npm start's node flags, to measure them).
@@ -31,6 +33,8 @@ import { countDeliveriesSql, listDeliveriesSql, payloadPlan, payloadProbeSql } f
 import { silentLogger } from '../../src/log.js';
 import { DEFAULT_SETTINGS } from '../../src/types.js';
 import { networkFigures } from './network.js';
+import { cpuTicks, peakRssMb, rssMb } from './proc.js';
+import { hostileFigures, hostileRunFigures } from './hostile.js';
 
 const JSON_OUT = process.argv.includes('--json');
 const QUICK = process.argv.includes('--quick');
@@ -42,6 +46,7 @@ const MEMORY_ONLY = Number(process.argv.find((a) => a.startsWith('--memory-only=
 const TRANSFORM_ONLY = Number(process.argv.find((a) => a.startsWith('--transform-only='))?.split('=')[1] ?? 0);
 const COST_ONLY = Number(process.argv.find((a) => a.startsWith('--cost-only='))?.split('=')[1] ?? 0);
 const NETWORK_ONLY = Number(process.argv.find((a) => a.startsWith('--network-only='))?.split('=')[1] ?? 0);
+const HOSTILE_ONLY = Number(process.argv.find((a) => a.startsWith('--hostile-only='))?.split('=')[1] ?? 0);
 const ORDERED_ONLY = Number(process.argv.find((a) => a.startsWith('--ordered-only='))?.split('=')[1] ?? 0);
 const scale = (n: number) => (QUICK ? Math.max(100, Math.round(n / 20)) : n);
 const CONCURRENCY = 64;
@@ -246,21 +251,6 @@ async function latency(db: TestDb, api: Api, type: string, perSecond: number, se
   const l = [...s.latencies].sort((a, b) => a - b);
   const q = (p: number) => l[Math.min(l.length - 1, Math.floor((p / 100) * l.length))] ?? NaN;
   return { p50: q(50), p95: q(95), p99: q(99), achieved: sent / seconds };
-}
-
-function peakRssMb(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
-
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
-
-function cpuTicks(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return Number(f[11]) + Number(f[12]); // utime + stime, in clock ticks (100/s)
 }
 
 async function questions(pool: Pool): Promise<number> {
@@ -513,33 +503,48 @@ const pipelineRun = () =>
  * body), and the RSS after N runs of each (the sandbox must not leak).
  */
 async function transformFigures(n: number) {
-  const { runTransformation } = await import('../../src/delivery/transform.js');
+  const { runTransformation, closeTransformPool } = await import('../../src/delivery/transform.js');
   const input = {
     method: 'POST' as const,
     url: 'https://crm.example.com/intake',
     eventType: 'enrollment.created',
-    payload: { id: 'evt_1', event: 'enrollment.created', created_at: '2026-12-06T10:00:00Z', data: SAMPLE_DATA },
+    body: JSON.stringify({
+      id: 'evt_1',
+      event: 'enrollment.created',
+      created_at: '2026-12-06T10:00:00Z',
+      data: SAMPLE_DATA,
+    }),
   };
   const codes = {
     trivial: 'function handler(webhook) { return webhook; }',
     realistic: REALISTIC_TRANSFORMATION,
   };
+  // This (the main) thread's CPU alone: what a run costs the thread that delivers is the message passing.
+  const mainCpuUs = () => Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1000;
   for (const [name, code] of Object.entries(codes)) {
     await runTransformation(code, input);
     const cpu0 = process.cpuUsage();
+    const main0 = mainCpuUs();
     for (let i = 0; i < n; i++) await runTransformation(code, input);
     const cpu = process.cpuUsage(cpu0);
+    const mainUs = (mainCpuUs() - main0) / n;
+    const allUs = (cpu.user + cpu.system) / n;
     report(
       `transform_${name}_cpu_us`,
-      `${name} transformation, CPU per run (${n} runs)`,
-      (cpu.user + cpu.system) / n,
-      'µs',
+      `${name} transformation, CPU per run, every thread (${n} runs)`,
+      allUs,
+      `µs (the delivering thread's share, message passing: ${mainUs.toFixed(0)} µs)`,
     );
+    report(`transform_${name}_main_us`, `${name} transformation, the delivering thread's CPU per run`, mainUs, 'µs');
   }
   report('transform_rss_mb', `RSS after ${2 * n} sandbox runs`, process.memoryUsage().rss / 1048576, 'MB', {
     text: '≤ 150 MB',
     ok: process.memoryUsage().rss / 1048576 <= 150,
   });
+  // The hostile runs get a pool of their own, measured from no workers at all.
+  await closeTransformPool();
+  await sleep(1000);
+  await hostileRunFigures(report);
 }
 
 const REALISTIC_TRANSFORMATION = `function handler(webhook) {
@@ -836,6 +841,16 @@ async function networkRun(n: number): Promise<void> {
   }
 }
 
+/** A fresh sidecar for the hostile-transformation rows (unpaced, as every throughput row). */
+async function hostileRun(db: TestDb, n: number): Promise<void> {
+  const sc = await startSidecar(db);
+  try {
+    await hostileFigures(db, sc.api, n, { report, ask, recvUrl, sidecarPid: sc.child.proc.pid! });
+  } finally {
+    await stopSidecar(sc.child);
+  }
+}
+
 /** Thrown to end a partial run early, not a failure. */
 class Done extends Error {}
 
@@ -857,6 +872,10 @@ try {
   }
   if (TRANSFORM_ONLY > 0) {
     await transformFigures(TRANSFORM_ONLY);
+    throw new Done();
+  }
+  if (HOSTILE_ONLY > 0) {
+    await hostileRun(db, HOSTILE_ONLY);
     throw new Done();
   }
   if (MEMORY_ONLY > 0) {
@@ -1050,6 +1069,9 @@ try {
 
   // 5. scale
   await scaleReport(db);
+
+  // 8. one endpoint's hostile transformation beside a healthy endpoint
+  await hostileRun(db, scale(2_000));
 
   // 7. fairness across a network's sites
   await networkRun(scale(20_000));

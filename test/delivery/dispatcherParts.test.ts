@@ -104,7 +104,7 @@ describe('the dispatcher parts, one at a time', function () {
   });
 
   describe('attempt', () => {
-    const attempt = () => createAttempter({ sender, settings, userAgent: 'test/1', worker: 'w' });
+    const attempt = () => createAttempter({ sender, settings, site: 'wp_', userAgent: 'test/1', worker: 'w' });
     const claimOne = async (): Promise<ClaimedDelivery> => {
       const { claimed } = await createClaimer({ pool, tables: t, secrets: testSecretBox(), worker: 'w' }).claim({
         limit: 1,
@@ -170,7 +170,7 @@ describe('the dispatcher parts, one at a time', function () {
         excludeEndpoints: [],
         freeSlots: () => 3,
       });
-      const run = createAttempter({ sender, settings, userAgent: 'test/1', worker: 'w' });
+      const run = createAttempter({ sender, settings, site: 'wp_', userAgent: 'test/1', worker: 'w' });
       const results = await Promise.all(claimed.map((c, i) => run(i === 2 ? { ...c, eventType: 'bad\u0001' } : c)));
       const recorder = createRecorder({ pool, tables: t, settings, log: silentLogger, stopping: () => false });
       await pool.query('UPDATE wp_webhook_endpoints SET failing_since = NULL');
@@ -249,7 +249,7 @@ describe('the dispatcher parts, one at a time', function () {
         freeSlots: () => rows.length,
       });
       expect(claimed).to.have.length(rows.length);
-      const run = createAttempter({ sender, settings, userAgent: 'test/1', worker: 'w' });
+      const run = createAttempter({ sender, settings, site: 'wp_', userAgent: 'test/1', worker: 'w' });
       const results = await Promise.all(claimed.map((c) => run(c)));
       const warnings: string[] = [];
       const recorder = createRecorder({

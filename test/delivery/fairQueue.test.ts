@@ -20,6 +20,7 @@ const delivery = (endpointId: number): ClaimedDelivery => ({
   endpointType: 'webhook',
   templates: null,
   transformation: null,
+  transformationWaitMs: 0,
   attempts: 0,
   retryBase: 0,
   endpointId,

@@ -5,17 +5,20 @@
  */
 import { expect } from 'chai';
 import { checkTransformation, runTransformation, TRANSFORM_LIMITS } from '../../src/delivery/transform.js';
+import { createTransformPool, type TransformPool } from '../../src/delivery/transformPool.js';
+import { TRANSFORMATION_BACKOFF_AFTER } from '../../src/db/transformBackoff.js';
 
+const payload = {
+  id: 'evt_1',
+  event: 'enrollment.created',
+  created_at: '2026-12-06T10:00:00Z',
+  data: { student_id: 's1', course_id: 'c1' },
+};
 const input = {
   method: 'POST' as const,
   url: 'https://crm.example.com/intake',
   eventType: 'enrollment.created',
-  payload: {
-    id: 'evt_1',
-    event: 'enrollment.created',
-    created_at: '2026-12-06T10:00:00Z',
-    data: { student_id: 's1', course_id: 'c1' },
-  },
+  body: JSON.stringify(payload),
 };
 const run = (code: string) => runTransformation(code, input);
 
@@ -32,7 +35,7 @@ describe('transformation sandbox', () => {
       body: '{"contact":"s1","type":"enrollment.created"}',
     });
     expect(await run('function handler(w) { w.payload.data.extra = 1; }')).to.deep.include({
-      body: JSON.stringify({ ...input.payload, data: { ...input.payload.data, extra: 1 } }),
+      body: JSON.stringify({ ...payload, data: { ...payload.data, extra: 1 } }),
     });
     expect(await run('function handler(w) { w.cancel = w.payload.data.course_id === "c1"; return w; }')).to.deep.equal({
       kind: 'cancel',
@@ -90,5 +93,73 @@ describe('transformation sandbox', () => {
     expect(await checkTransformation('function handler(w) {\n  return w\n')).to.match(/^SyntaxError: .*\(line \d\)$/);
     expect(await checkTransformation('var x = 1;')).to.equal('the code must define function handler(webhook)');
     expect(await checkTransformation('function handler(w) { return w; }')).to.equal(null);
+  });
+});
+
+describe('transformation pool', () => {
+  const REGEX =
+    'function handler(w) { if (!/^([A-Za-z]+\\s?)+$/.test(w.payload.data.student_name)) w.cancel = true; return w; }';
+  const studentInput = {
+    ...input,
+    body: JSON.stringify({ ...payload, data: { student_name: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!' } }),
+  };
+  let pool: TransformPool;
+  beforeEach(() => (pool = createTransformPool(2)));
+  afterEach(() => pool.close());
+
+  it('ends a run QuickJS cannot interrupt (a regex backtracking on LMS input) at the wall-clock limit, from outside, without holding this thread', async () => {
+    let timerRan = false;
+    let timerRanBeforeTheEnd = false;
+    const running = pool.run('site:1', { op: 'run', code: REGEX, ...studentInput }).then((a) => {
+      timerRanBeforeTheEnd = timerRan;
+      return a;
+    });
+    // With the run on this thread, nothing else would run until it ended.
+    setTimeout(() => (timerRan = true), 0);
+    const { result } = await running;
+    expect(timerRanBeforeTheEnd, 'a timer of this thread ran while the regex did').to.equal(true);
+    expect(result).to.deep.equal({
+      kind: 'error',
+      message: `the transformation ran longer than ${TRANSFORM_LIMITS.wallMs} ms and was stopped (a regular expression or code the CPU limit could not interrupt)`,
+    });
+    expect(pool.stats()).to.include({ wallStops: 1, replaced: 1 });
+    // A fresh worker takes the ended one's place.
+    expect(
+      (await pool.run('site:1', { op: 'run', code: 'function handler(w) { return w; }', ...input })).result,
+    ).to.have.property('kind', 'send');
+  });
+
+  it('takes lanes in turn, one worker per lane: a lane stuck at its limit does not hold up another', async () => {
+    const done: string[] = [];
+    // Two stuck runs: with both workers on them, the good lane would wait a whole limit.
+    const stuck = [1, 2].map(() =>
+      pool.run('site:bad', { op: 'run', code: REGEX, ...studentInput }).then(() => done.push('bad')),
+    );
+    const quick = Array.from({ length: 5 }, (_, i) =>
+      pool
+        .run('site:good', { op: 'run', code: 'function handler(w) { return w; }', ...input })
+        .then(() => done.push(`good${i}`)),
+    );
+    await Promise.all([...stuck, ...quick]);
+    expect(done).to.deep.equal(['good0', 'good1', 'good2', 'good3', 'good4', 'bad', 'bad']);
+  });
+
+  it(`answers runs of code that failed ${TRANSFORMATION_BACKOFF_AFTER} times in a row "waiting" without running them, until new code comes`, async () => {
+    const failing = 'function handler(w) { throw new Error("no"); }';
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, () => pool.run('site:7', { op: 'run', code: failing, ...input })),
+    );
+    expect(answers.map((a) => a.result.kind)).to.deep.equal([
+      ...Array<string>(TRANSFORMATION_BACKOFF_AFTER).fill('error'),
+      ...Array<string>(8 - TRANSFORMATION_BACKOFF_AFTER).fill('waiting'),
+    ]);
+    const waiting = answers.at(-1)!.result as { waitMs: number; failures: number };
+    expect(waiting.failures).to.equal(TRANSFORMATION_BACKOFF_AFTER);
+    expect(waiting.waitMs).to.be.within(1, 30_000);
+    // Another lane, and the same lane with other code, run as usual.
+    expect((await pool.run('site:8', { op: 'run', code: failing, ...input })).result.kind).to.equal('error');
+    expect(
+      (await pool.run('site:7', { op: 'run', code: 'function handler(w) { return w; }', ...input })).result.kind,
+    ).to.equal('send');
   });
 });

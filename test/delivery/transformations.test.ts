@@ -11,6 +11,7 @@ import { insertOutbox, useTestDb } from '../support/db.js';
 import { FAST_RETRIES, useSidecar } from '../support/sidecar.js';
 import { waitFor } from '../support/wait.js';
 import { verifyWebhook } from '../../src/verify.js';
+import { TRANSFORMATION_BACKOFF_AFTER } from '../../src/db/transformBackoff.js';
 
 const RENAME = `function handler(webhook) {
   var d = webhook.payload.data;
@@ -127,12 +128,13 @@ describe('transformations', function () {
     await waitFor('replayed', () => receiver.received.length === 1);
   });
 
-  it('stops hostile code on its own attempt while another endpoint’s deliveries go out', async () => {
+  it('stops hostile code on its own attempt while another endpoint’s deliveries go out; after 5 failures in a row its deliveries wait, and new code sends them', async () => {
     const receiver = await fx.receiver();
     const bad = await fx.endpoint(`${receiver.url}/bad`, ['course.*'], {
       transformation: 'function handler(w) { while (true) {} }',
     });
     await fx.endpoint(`${receiver.url}/good`, ['course.*']);
+    await fx.endpoint(`${receiver.url}/ops`, ['webhook.*']);
     await insertOutbox(
       db.get().pool,
       Array.from({ length: 10 }, (_, i) => ({ type: 'course.updated', payload: { course_id: `c${i}` } })),
@@ -141,13 +143,49 @@ describe('transformations', function () {
       'the good endpoint got all ten',
       () => receiver.received.filter((r) => r.path === '/good').length === 10,
     );
-    await waitFor(
-      'every bad delivery failed',
-      async () => (await deliveries(bad.id)).filter((d) => d.status === 'failed').length === 10,
-    );
-    const detail = (await api('GET', `/api/deliveries/${(await deliveries(bad.id))[0]!.id}`)).body;
+    const settled = async () => {
+      const list = await deliveries(bad.id);
+      const failed = list.filter((d) => d.status === 'failed');
+      const waiting = list.filter((d) => d.status === 'pending' && d.last_error?.startsWith('waiting: '));
+      return failed.length + waiting.length === 10 ? { failed, waiting } : null;
+    };
+    await waitFor('five failed, the rest waiting', async () => (await settled()) !== null);
+    const { failed, waiting } = (await settled())!;
+    // The runs queued behind the fifth failure are answered by the pool's own count: exactly five ran.
+    expect(failed.length).to.equal(TRANSFORMATION_BACKOFF_AFTER);
+    expect(waiting.length).to.equal(10 - TRANSFORMATION_BACKOFF_AFTER);
+    expect(waiting.every((d) => d.attempts === 0)).to.equal(true);
+    const detail = (await api('GET', `/api/deliveries/${failed[0]!.id}`)).body;
     expect(detail.attempt_log[0].error_message).to.match(/longer than 50 ms of CPU/);
     expect(receiver.received.filter((r) => r.path === '/bad')).to.have.length(0);
+    const ep = (await api('GET', `/api/endpoints/${bad.id}`)).body;
+    expect(ep).to.include({ transformation_failures: TRANSFORMATION_BACKOFF_AFTER, failing_since: null });
+    expect(Date.parse(ep.transformation_retry_at)).to.be.greaterThan(Date.now());
+    const reported = (type: string) => receiver.received.find((r) => r.path === '/ops' && r.json.event === type);
+    await waitFor('reported failing', () => reported('webhook.endpoint_failing') !== undefined);
+    const report = reported('webhook.endpoint_failing')!.json;
+    expect(report.data).to.include({
+      endpoint_id: bad.id,
+      reason: 'transformation',
+      failures_in_a_row: TRANSFORMATION_BACKOFF_AFTER,
+    });
+    // Fixed code: what waited goes now, and the endpoint is reported recovered.
+    expect(
+      (await api('PATCH', `/api/endpoints/${bad.id}`, { transformation: 'function handler(w) { return w; }' })).status,
+    ).to.equal(200);
+    await waitFor(
+      'the waiting ones sent',
+      () => receiver.received.filter((r) => r.path === '/bad').length === 10 - TRANSFORMATION_BACKOFF_AFTER,
+    );
+    await waitFor('reported recovered', () => reported('webhook.endpoint_recovered') !== undefined);
+    expect(reported('webhook.endpoint_recovered')!.json.data).to.include({
+      endpoint_id: bad.id,
+      reason: 'transformation',
+    });
+    expect((await api('GET', `/api/endpoints/${bad.id}`)).body).to.include({
+      transformation_failures: 0,
+      transformation_retry_at: null,
+    });
   });
 
   it('refuses code that does not compile, with the line, and takes null to remove it', async () => {
