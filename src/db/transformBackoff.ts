@@ -1,7 +1,8 @@
 /**
  * An endpoint whose transformation keeps failing backs off like a failing
- * receiver: from the TRANSFORMATION_BACKOFF_AFTER-th failed run in a row its
- * deliveries wait until transformation_retry_at (30 s, doubling to an hour)
+ * receiver: from the TRANSFORMATION_BACKOFF_AFTER-th failed run in a row (or
+ * the first stopped at a limit) its deliveries wait until
+ * transformation_retry_at (30 s, doubling to an hour)
  * instead of each spending a pool worker on code that fails the same way.
  * Written by the recorder, in its transaction; read by the claim.
  */
@@ -20,6 +21,12 @@ export function waitSeconds(failures: number): number | null {
   return Math.min(LONGEST_WAIT_SECONDS, FIRST_WAIT_SECONDS * 2 ** Math.min(7, failures - TRANSFORMATION_BACKOFF_AFTER));
 }
 
+/** An endpoint's failed runs in one recorded batch; `stopped`: one was stopped at a limit (CPU, wall time, memory). */
+export interface FailedRuns {
+  runs: number;
+  stopped: boolean;
+}
+
 /** An endpoint whose transformation started or stopped backing off in this write. */
 export interface TransformationTurn {
   id: number;
@@ -30,15 +37,17 @@ export interface TransformationTurn {
 }
 
 /**
- * Counts failed runs (`failed`: endpoint → runs failed in this batch, with the
- * last message) and resets the count of endpoints whose code ran (`ran`).
+ * Counts failed runs (`failed`: endpoint → its failed runs in this batch; a
+ * run stopped at a limit counts as TRANSFORMATION_BACKOFF_AFTER, since it
+ * cost a worker its whole limit) and resets the count of endpoints whose
+ * code ran (`ran`).
  * Returns the endpoints that started backing off here, and those that had
  * been and whose code ran again.
  */
 export async function noteTransformationRuns(
   conn: Queryable,
   t: Tables,
-  failed: Map<number, number>,
+  failed: Map<number, FailedRuns>,
   ran: number[],
 ): Promise<{ backingOff: TransformationTurn[]; recovered: TransformationTurn[] }> {
   const ids = [...new Set([...failed.keys(), ...ran])];
@@ -55,8 +64,8 @@ export async function noteTransformationRuns(
     const id = Number(x.id);
     const old = Number(x.transformation_failures);
     const turn = { id, url: String(x.url), description: String(x.description) };
-    const n = failed.get(id);
-    if (n === undefined) {
+    const f = failed.get(id);
+    if (f === undefined) {
       if (old === 0) continue;
       await exec(
         conn,
@@ -66,7 +75,7 @@ export async function noteTransformationRuns(
       if (old >= TRANSFORMATION_BACKOFF_AFTER) recovered.push({ ...turn, failures: 0, retryAt: null });
       continue;
     }
-    const failures = old + n;
+    const failures = f.stopped ? Math.max(old + f.runs, TRANSFORMATION_BACKOFF_AFTER) : old + f.runs;
     const wait = waitSeconds(failures);
     await exec(
       conn,
@@ -109,4 +118,13 @@ export async function retryTransformationNow(conn: Queryable, t: Tables, id: num
       WHERE id = ?`,
     [id],
   );
+}
+
+/** Those of `ids` whose deliveries wait for their transformation now. */
+export async function endpointsStillWaiting(conn: Queryable, t: Tables, ids: number[]): Promise<Set<number>> {
+  if (ids.length === 0) return new Set();
+  const r = await rows(conn, `SELECT id FROM ${t.endpoints} WHERE id IN (?) AND transformation_retry_at > NOW(3)`, [
+    ids,
+  ]);
+  return new Set(r.map((x) => Number(x.id)));
 }

@@ -115,7 +115,14 @@ export function createAttempter(deps: AttemptDeps): Attempter {
       removeEndpoint: c.endpointType === 'zapier' && result.statusCode === 410,
       ...(c.transformation === null
         ? {}
-        : { transformation: result.errorClass === 'transformation' ? ('failed' as const) : ('ran' as const) }),
+        : {
+            transformation:
+              result.errorClass !== 'transformation'
+                ? ('ran' as const)
+                : sent.stoppedAtLimit
+                  ? ('stopped' as const)
+                  : ('failed' as const),
+          }),
       attempt: {
         eventId: c.eventId,
         eventType: c.eventType,
@@ -179,7 +186,14 @@ async function signAndSend(
   s: Settings,
   startedAt: Date,
   deps: AttemptDeps,
-): Promise<{ headers: Record<string, string>; result: SendResult; url: string; cancelled?: true; waitMs?: number }> {
+): Promise<{
+  headers: Record<string, string>;
+  result: SendResult;
+  url: string;
+  cancelled?: true;
+  waitMs?: number;
+  stoppedAtLimit?: true;
+}> {
   let logged: Record<string, string> = {};
   let url = c.url;
   try {
@@ -193,7 +207,12 @@ async function signAndSend(
       if (t.kind === 'waiting')
         return { headers: {}, result: failure(0, 'transformation', 'waiting'), url, waitMs: t.waitMs };
       if (t.kind === 'error')
-        return { headers: {}, result: failure(0, 'transformation', `${t.message}; nothing was sent`), url };
+        return {
+          headers: {},
+          result: failure(0, 'transformation', `${t.message}; nothing was sent`),
+          url,
+          ...(t.limit ? { stoppedAtLimit: true as const } : {}),
+        };
       // What is signed is what is sent: receivers verify the transformed bytes as usual.
       body = Buffer.from(t.body, 'utf8');
       url = t.url;
@@ -261,14 +280,17 @@ function transformRequest(c: ClaimedDelivery, body: string, site: string) {
 
 /** The delivery waits for a transformation that keeps failing: pending again after waitMs, nothing counted. */
 function waiting(c: ClaimedDelivery, startedAt: Date, waitMs: number): Recorded {
-  const at = new Date(Date.now() + waitMs).toISOString();
-  return notSent(
-    c,
-    startedAt,
-    'pending',
-    `waiting: this endpoint's transformation failed ${TRANSFORMATION_BACKOFF_AFTER} or more times in a row; it runs again at ${at}`,
-    waitMs,
-  );
+  const until = Date.now() + waitMs;
+  return {
+    ...notSent(
+      c,
+      startedAt,
+      'pending',
+      `waiting: this endpoint's transformation keeps failing (${TRANSFORMATION_BACKOFF_AFTER} runs in a row, or one stopped at its time or memory limit); it runs again at ${new Date(until).toISOString()}`,
+      waitMs,
+    ),
+    waitingUntil: until,
+  };
 }
 
 /**

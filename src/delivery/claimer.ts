@@ -11,6 +11,7 @@ import { claimDue, releaseClaims, type ClaimedDelivery, type ClaimResult } from 
 import { retryConflicts } from '../db/conflicts.js';
 import type { FairQueue } from './fairQueue.js';
 import { CLAIM_PACING, createPacer } from './pacer.js';
+import { endpointsStillWaiting } from '../db/transformBackoff.js';
 
 /**
  * A claim's lease: twice the request timeout plus 10 s to record the result.
@@ -31,6 +32,8 @@ export interface Claimer {
   }): Promise<ClaimResult>;
   /** Hands claimed deliveries back, due now, for any process to send. */
   release(claims: ClaimedDelivery[]): Promise<void>;
+  /** Those of `ids` whose deliveries still wait for their transformation (new code saved ends a wait). */
+  stillWaiting(ids: number[]): Promise<Set<number>>;
 }
 
 export function createClaimer(deps: { pool: Pool; tables: Tables; secrets: SecretBox; worker: string }): Claimer {
@@ -47,6 +50,7 @@ export function createClaimer(deps: { pool: Pool; tables: Tables; secrets: Secre
         }),
       ),
     release: (claims) => releaseClaims(deps.pool, deps.tables, claims),
+    stillWaiting: (ids) => endpointsStillWaiting(deps.pool, deps.tables, ids),
   };
 }
 
@@ -57,6 +61,12 @@ export interface ClaimLoop {
   running(): Promise<void> | null;
   /** Whether the last claim suggested more rows are due (so finishing requests should pump again). */
   moreDue(): boolean;
+  /**
+   * Leaves an endpoint's rows out of claims until `untilMs` (local ms): its
+   * transformation keeps failing, so its deliveries wait and claiming them
+   * would only pend them again. Not "more due": the tick claims them after.
+   */
+  hold(endpointId: number, untilMs: number): void;
 }
 
 /**
@@ -84,6 +94,16 @@ export function createClaimLoop(deps: {
   let moreDue = false;
   // Rate-limited endpoints with no start time free yet: left out of claims until then.
   const rateHeld = new Map<number, number>();
+  // Endpoints whose deliveries wait for their transformation: left out until then (see hold()).
+  const waitHeld = new Map<number, number>();
+  let waitCheckedAt = 0;
+  /** At most once a second while any is held: a wait the database no longer has (new code saved) ends here too. */
+  async function checkWaits(now: number) {
+    if (waitHeld.size === 0 || now - waitCheckedAt < 1000) return;
+    waitCheckedAt = now;
+    const still = await claimer.stillWaiting([...waitHeld.keys()]);
+    for (const ep of waitHeld.keys()) if (!still.has(ep)) waitHeld.delete(ep);
+  }
   const pacer = createPacer(deps.pace, CLAIM_PACING);
   // Set while the pace holds claims back: the claim that is owed then.
   let paceTimer: NodeJS.Timeout | null = null;
@@ -109,6 +129,8 @@ export function createClaimLoop(deps: {
       if (deps.stopping() || wanted === 0) return;
       const now = Date.now();
       for (const [ep, until] of rateHeld) if (until <= now) rateHeld.delete(ep);
+      for (const [ep, until] of waitHeld) if (until <= now) waitHeld.delete(ep);
+      await checkWaits(now);
       const full = queue.fullEndpoints();
       const {
         claimed,
@@ -117,7 +139,7 @@ export function createClaimLoop(deps: {
       } = await claimer.claim({
         limit: wanted,
         timeoutSeconds: deps.timeoutSeconds(),
-        excludeEndpoints: [...new Set([...full, ...rateHeld.keys()])],
+        excludeEndpoints: [...new Set([...full, ...rateHeld.keys(), ...waitHeld.keys()])],
         freeSlots: (ep) => queue.freeSlots(ep),
       });
       pacer.spend(claimed.length);
@@ -160,6 +182,9 @@ export function createClaimLoop(deps: {
     },
     running: () => pumping,
     moreDue: () => moreDue,
+    hold(endpointId, untilMs) {
+      waitHeld.set(endpointId, Math.max(untilMs, waitHeld.get(endpointId) ?? 0));
+    },
   };
   return loop;
 }

@@ -142,7 +142,10 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     perEndpointCap: () => settings.current().maxInFlightPerEndpoint,
     run: (c) =>
       attempt(c).then(
-        (result) => recorder.record(result),
+        (result) => {
+          if (result.waitingUntil !== undefined) claims.hold(result.endpointId, result.waitingUntil);
+          recorder.record(result);
+        },
         (err: unknown) => log.error('delivery crashed', { delivery_id: c.id, error: coerceError(err).message }),
       ),
     onSettled: () => {

@@ -32,7 +32,7 @@ import {
   transformationEvent,
   type OperationalNotice,
 } from './operational.js';
-import { noteTransformationRuns } from '../db/transformBackoff.js';
+import { noteTransformationRuns, type FailedRuns } from '../db/transformBackoff.js';
 import { admitHeads } from '../db/ordering.js';
 import { statementBudget } from '../db/sql.js';
 import { withTransaction } from '../db/transaction.js';
@@ -57,8 +57,10 @@ export interface Recorded {
   disableReason: string | null;
   /** A REST hook's target answered 410: Zapier's contract is that the subscription is removed. */
   removeEndpoint?: boolean;
-  /** Set when the endpoint's transformation ran for it: whether it worked (a cancel counts as working). */
-  transformation?: 'ran' | 'failed';
+  /** Set when the endpoint's transformation ran for it: whether it worked (a cancel counts as working), failed, or was stopped at a limit. */
+  transformation?: 'ran' | 'failed' | 'stopped';
+  /** Set when it waits for a transformation that keeps failing: until when (local ms), so claims leave the endpoint. */
+  waitingUntil?: number;
 }
 
 export interface Recorder {
@@ -319,16 +321,22 @@ async function removeEndpoint(pool: Pool, t: Tables, id: number): Promise<void> 
   await deleteEndpointRow(pool, t, id);
 }
 
-/** Endpoints whose transformation failed in this batch, with how many runs. */
-function countFailed(batch: Recorded[]): Map<number, number> {
-  const m = new Map<number, number>();
-  for (const b of batch) if (b.transformation === 'failed') m.set(b.endpointId, (m.get(b.endpointId) ?? 0) + 1);
+/** Endpoints whose transformation failed in this batch: how many runs, and whether one was stopped at a limit. */
+function countFailed(batch: Recorded[]): Map<number, FailedRuns> {
+  const m = new Map<number, FailedRuns>();
+  for (const b of batch) {
+    if (b.transformation !== 'failed' && b.transformation !== 'stopped') continue;
+    const f = m.get(b.endpointId) ?? { runs: 0, stopped: false };
+    m.set(b.endpointId, { runs: f.runs + 1, stopped: f.stopped || b.transformation === 'stopped' });
+  }
   return m;
 }
 
 /** Endpoints whose transformation ran and worked in this batch, and never failed in it. */
 function ranOk(batch: Recorded[]): number[] {
-  const failed = new Set(batch.filter((b) => b.transformation === 'failed').map((b) => b.endpointId));
+  const failed = new Set(
+    batch.filter((b) => b.transformation === 'failed' || b.transformation === 'stopped').map((b) => b.endpointId),
+  );
   return unique(batch.filter((b) => b.transformation === 'ran' && !failed.has(b.endpointId)).map((b) => b.endpointId));
 }
 

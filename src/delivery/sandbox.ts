@@ -126,7 +126,13 @@ function afterCpu(ms: number): () => boolean {
 /** Neither a clock nor randomness: the same event must give the same request. */
 const PRELUDE = `delete globalThis.Date; Math.random = function () { throw new Error('Math.random is not available in a transformation'); };`;
 
-type Evaluated = { ok: true; value: string } | { ok: false; message: string; overCpu?: true; broken?: true };
+type Evaluated = { ok: true; value: string } | ({ ok: false; overCpu?: true } & Failure);
+
+/** Why a run failed; `limit` when it was stopped at a limit (CPU, memory, stack) rather than failing by itself. */
+interface Failure {
+  message: string;
+  limit: boolean;
+}
 
 /** Set when this worker's engine can no longer be trusted (an abort, a host-side error): the pool replaces the worker. */
 let broken = false;
@@ -164,7 +170,7 @@ async function evaluateOnce(code: string, tail: string, input: string | null): P
       const err = ctx.dump(result.error) as { name?: string; message?: string; stack?: string } | string;
       result.error.dispose();
       const overCpu = typeof err === 'object' && err?.name === 'InternalError' && err.message === 'interrupted';
-      return { ok: false, message: describeError(err), ...(overCpu ? { overCpu: true as const } : {}) };
+      return { ok: false, ...describeError(err), ...(overCpu ? { overCpu: true as const } : {}) };
     }
     const value: unknown = ctx.dump(result.value);
     result.value.dispose();
@@ -172,7 +178,7 @@ async function evaluateOnce(code: string, tail: string, input: string | null): P
   } catch (err) {
     // Out of memory can surface as a host-side error; it is still this run's failure alone.
     broken = true;
-    return { ok: false, message: describeError(err as { message?: string }) };
+    return { ok: false, ...describeError(err as { message?: string }) };
   } finally {
     try {
       ctx.dispose();
@@ -183,17 +189,23 @@ async function evaluateOnce(code: string, tail: string, input: string | null): P
   }
 }
 
-function describeError(err: { name?: string; message?: string; stack?: string } | string | null | undefined): string {
-  if (typeof err === 'string') return err;
-  if (!err) return 'the transformation failed';
+function describeError(err: { name?: string; message?: string; stack?: string } | string | null | undefined): Failure {
+  if (typeof err === 'string') return { message: err, limit: false };
+  if (!err) return { message: 'the transformation failed', limit: false };
   if (err.name === 'InternalError' && err.message === 'interrupted')
-    return `the transformation ran longer than ${TRANSFORM_LIMITS.cpuMs} ms of CPU and was stopped`;
+    return {
+      message: `the transformation ran longer than ${TRANSFORM_LIMITS.cpuMs} ms of CPU and was stopped`,
+      limit: true,
+    };
   if (/out of memory/i.test(err.message ?? ''))
-    return `the transformation used more than ${TRANSFORM_LIMITS.memoryBytes >> 20} MB of memory and was stopped`;
+    return {
+      message: `the transformation used more than ${TRANSFORM_LIMITS.memoryBytes >> 20} MB of memory and was stopped`,
+      limit: true,
+    };
   if (/stack overflow/i.test(err.message ?? ''))
-    return 'the transformation recursed too deeply (stack overflow) and was stopped';
+    return { message: 'the transformation recursed too deeply (stack overflow) and was stopped', limit: true };
   const line = new RegExp(`${FILE}:(\\d+)`).exec(err.stack ?? '')?.[1];
-  return `${err.name ?? 'Error'}: ${err.message ?? ''}${line ? ` (line ${line})` : ''}`;
+  return { message: `${err.name ?? 'Error'}: ${err.message ?? ''}${line ? ` (line ${line})` : ''}`, limit: false };
 }
 
 /** Null when the code compiles and defines handler; else the reason, with the line. */
@@ -226,7 +238,7 @@ async function run(code: string, input: TransformInput): Promise<TransformResult
     `(function () { var w = JSON.parse(__input); var r = handler(w); if (r === undefined) r = w; return JSON.stringify(r === null ? null : r); })()`,
     webhookJson(input),
   );
-  if (!r.ok) return { kind: 'error', message: r.message };
+  if (!r.ok) return { kind: 'error', message: r.message, ...(r.limit ? { limit: true as const } : {}) };
   let out: unknown;
   try {
     out = JSON.parse(r.value);

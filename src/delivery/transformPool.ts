@@ -4,9 +4,12 @@
  * thread that claims, sends, records and serves pages. Whatever a handler
  * does, that thread only waits for a message.
  *
- * - Limits from outside: a job that has not answered within its wall-clock
- *   limit is ended by ending its worker (V8 stops a thread even inside
- *   WebAssembly), and a fresh worker takes its place. V8's own heap in a
+ * - Limits from outside: a job whose worker thread has used more CPU than
+ *   the engine's own limit allows (read from /proc while it runs: a regex
+ *   backtracking is never interrupted inside QuickJS), or that has not
+ *   answered within its wall-clock limit, is ended by ending its worker (V8
+ *   stops a thread even inside WebAssembly), and a fresh worker takes its
+ *   place. V8's own heap in a
  *   worker is bounded by resourceLimits, QuickJS's memory by a WebAssembly
  *   memory with a maximum, and all of it goes back to the system when the
  *   worker ends: a worker whose memory grew is replaced after its job.
@@ -20,8 +23,9 @@
  */
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { TRANSFORM_LIMITS, type SandboxOutcome, type SandboxReply, type TransformInput } from './transformTypes.js';
-import { waitSeconds } from '../db/transformBackoff.js';
+import { TRANSFORMATION_BACKOFF_AFTER, waitSeconds } from '../db/transformBackoff.js';
 
 const WORKER_URL = new URL('./transformWorker.js', import.meta.url);
 /** The lane of "Save" and "Try it": the operator's own checks, which never back off. */
@@ -64,6 +68,9 @@ export interface PoolAnswer {
 interface Slot {
   worker: Worker | null;
   ready: boolean;
+  /** The worker thread's id, to read its CPU from /proc while a job runs (null: the wall clock alone). */
+  tid: number | null;
+  cpuAtStart: number;
   job: Job | null;
   jobId: number;
   startedAt: number;
@@ -77,14 +84,30 @@ export interface PoolStats {
   queued: number;
   /** Workers ended and replaced: jobs past the wall-clock limit, broken engines, grown memory. */
   replaced: number;
-  /** Jobs ended from outside at the wall-clock limit. */
-  wallStops: number;
+  /** Jobs ended from outside: past the CPU the engine should have stopped them at, or the wall-clock limit. */
+  outsideStops: number;
 }
 
-export function createTransformPool(size = POOL_SIZE, wallMs = TRANSFORM_LIMITS.wallMs) {
+/** A thread's CPU in ms from Linux's per-thread schedstat (0 where it cannot be read: the wall clock then decides). */
+function threadCpuMs(tid: number | null): number {
+  if (tid === null) return 0;
+  try {
+    return Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+  } catch {
+    return 0;
+  }
+}
+
+export function createTransformPool(
+  size = POOL_SIZE,
+  wallMs: number = TRANSFORM_LIMITS.wallMs,
+  cpuLimitMs: number = TRANSFORM_LIMITS.outsideCpuMs,
+) {
   const slots: Slot[] = Array.from({ length: size }, () => ({
     worker: null,
     ready: false,
+    tid: null,
+    cpuAtStart: 0,
     job: null,
     jobId: 0,
     startedAt: 0,
@@ -98,7 +121,7 @@ export function createTransformPool(size = POOL_SIZE, wallMs = TRANSFORM_LIMITS.
   let nextId = 1;
   let queued = 0;
   let replaced = 0;
-  let wallStops = 0;
+  let outsideStops = 0;
 
   function spawn(slot: Slot) {
     const worker = new Worker(WORKER_URL, {
@@ -112,10 +135,11 @@ export function createTransformPool(size = POOL_SIZE, wallMs = TRANSFORM_LIMITS.
     });
     slot.worker = worker;
     slot.ready = false;
-    worker.on('message', (m: SandboxReply | { ready: true }) => {
+    worker.on('message', (m: SandboxReply | { ready: true; tid: number | null }) => {
       if (slot.worker !== worker) return;
       if ('ready' in m) {
         slot.ready = true;
+        slot.tid = m.tid;
         dispatch();
         return;
       }
@@ -147,8 +171,9 @@ export function createTransformPool(size = POOL_SIZE, wallMs = TRANSFORM_LIMITS.
     replaced++;
     if (slot.job) {
       const job = finish(slot);
-      noteOutcome(job, { kind: 'error', message });
-      job.resolve({ result: { kind: 'error', message }, cpuMs: 0, wallMs: Date.now() - slot.startedAt });
+      const result = { kind: 'error' as const, message, limit: true as const };
+      noteOutcome(job, result);
+      job.resolve({ result, cpuMs: 0, wallMs: Date.now() - slot.startedAt });
     } else if (!anyReady()) {
       // A pool whose workers cannot start must not leave jobs waiting for ever: the oldest waiting job hears why.
       const job = takeNext();
@@ -195,7 +220,9 @@ export function createTransformPool(size = POOL_SIZE, wallMs = TRANSFORM_LIMITS.
       return;
     }
     const h = health.get(job.lane);
-    const failures = h && h.code === job.spec.code ? h.failures + 1 : 1;
+    const counted = h && h.code === job.spec.code ? h.failures + 1 : 1;
+    // A run stopped at a limit cost a worker its whole limit (and often the worker): back off at once.
+    const failures = result.limit ? Math.max(counted, TRANSFORMATION_BACKOFF_AFTER) : counted;
     const wait = waitSeconds(failures);
     health.set(job.lane, { code: job.spec.code, failures, retryAt: wait === null ? 0 : Date.now() + wait * 1000 });
   }
@@ -249,29 +276,55 @@ export function createTransformPool(size = POOL_SIZE, wallMs = TRANSFORM_LIMITS.
     }
   }
 
+  /**
+   * Ends the slot's job from outside, the worker with it: past its wall-clock
+   * limit, or past the CPU the engine's own limit should have stopped it at.
+   */
+  function stopFromOutside(slot: Slot, message: string) {
+    outsideStops++;
+    const stopped = finish(slot);
+    replace(slot);
+    const result = { kind: 'error' as const, limit: true as const, message };
+    noteOutcome(stopped, result);
+    stopped.resolve({ result, cpuMs: threadCpuUsed(slot), wallMs: Date.now() - slot.startedAt });
+    dispatch();
+  }
+
+  /**
+   * Checks a running job no sooner than it could be over a limit: `ms` from
+   * now, then again as soon as the rest of the CPU limit could be spent, and
+   * at the wall-clock limit at the latest. A normal run ends before the first
+   * check, so it costs one timer.
+   */
+  function watch(slot: Slot, jobId: number, ms: number) {
+    slot.wallTimer = setTimeout(() => {
+      if (slot.jobId !== jobId || !slot.job) return;
+      const wall = Date.now() - slot.startedAt;
+      if (wall >= wallMs)
+        return stopFromOutside(
+          slot,
+          `the transformation ran longer than ${wallMs} ms and was stopped (a regular expression or code the CPU limit could not interrupt)`,
+        );
+      const used = threadCpuUsed(slot);
+      if (used >= cpuLimitMs)
+        return stopFromOutside(
+          slot,
+          `the transformation used more than ${cpuLimitMs} ms of CPU where the engine could not interrupt it (a regular expression, a collection near the memory limit) and was stopped`,
+        );
+      watch(slot, jobId, Math.max(5, Math.min(cpuLimitMs - used, wallMs - wall)));
+    }, ms);
+  }
+
+  const threadCpuUsed = (slot: Slot) => (slot.tid === null ? 0 : threadCpuMs(slot.tid) - slot.cpuAtStart);
+
   function start(slot: Slot, job: Job) {
     if (slot.idleTimer) clearTimeout(slot.idleTimer);
     slot.idleTimer = null;
     slot.job = job;
     slot.jobId = nextId++;
     slot.startedAt = Date.now();
-    slot.wallTimer = setTimeout(() => {
-      // Past its wall-clock limit, whatever it is doing: the worker is ended, and the memory it held with it.
-      wallStops++;
-      const stopped = finish(slot);
-      replace(slot);
-      const result = {
-        kind: 'error' as const,
-        message: `the transformation ran longer than ${wallMs} ms and was stopped (a regular expression or code the CPU limit could not interrupt)`,
-      };
-      noteOutcome(stopped, result);
-      stopped.resolve({
-        result,
-        cpuMs: wallMs,
-        wallMs: Date.now() - slot.startedAt,
-      });
-      dispatch();
-    }, wallMs);
+    slot.cpuAtStart = threadCpuMs(slot.tid);
+    watch(slot, slot.jobId, cpuLimitMs);
     slot.worker!.postMessage({ id: slot.jobId, ...job.spec });
   }
 
@@ -292,7 +345,7 @@ export function createTransformPool(size = POOL_SIZE, wallMs = TRANSFORM_LIMITS.
         busy: slots.filter((s) => s.job).length,
         queued,
         replaced,
-        wallStops,
+        outsideStops,
       };
     },
     /** Ends every worker (jobs in flight fail); the pool starts them again when next used. */

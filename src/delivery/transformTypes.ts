@@ -11,6 +11,14 @@ export const TRANSFORM_LIMITS = Object.freeze({
   memoryBytes: 16 << 20,
   stackBytes: 512 << 10,
   /**
+   * CPU of the worker's thread for one job, read from outside (Linux's
+   * per-thread schedstat) while it runs: what QuickJS's interrupt handler
+   * is not asked during (a regular expression backtracking, a collection
+   * near the memory limit) is ended here by ending the worker. The job's
+   * two tries at cpuMs, and room for the engine's own work.
+   */
+  outsideCpuMs: 150,
+  /**
    * Wall time of one run, measured from outside: what QuickJS does not
    * interrupt (a regex backtracking, a collection near the memory limit) is
    * ended here by ending the worker. Far above the CPU limit, so a busy host
@@ -40,7 +48,8 @@ export interface TransformInput {
 export type TransformResult =
   | { kind: 'send'; method: 'POST' | 'PUT'; url: string; body: string }
   | { kind: 'cancel' }
-  | { kind: 'error'; message: string }
+  /** limit: stopped at a limit (CPU, wall time, memory, stack), which counts as TRANSFORMATION_BACKOFF_AFTER failures. */
+  | { kind: 'error'; message: string; limit?: true }
   /** Not run: this code failed TRANSFORMATION_BACKOFF_AFTER runs in a row in this process and waits this long. */
   | { kind: 'waiting'; waitMs: number; failures: number };
 

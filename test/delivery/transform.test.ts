@@ -62,7 +62,11 @@ describe('transformation sandbox', () => {
 
   it('stops hostile code with a reason each time, and the next run still works', async () => {
     const hostile: [string, RegExp][] = [
-      ['function handler(w) { while (true) {} }', new RegExp(`longer than ${TRANSFORM_LIMITS.cpuMs} ms`)],
+      // The CPU limit, or on a starved host the wall-clock limit, stops it first.
+      [
+        'function handler(w) { while (true) {} }',
+        new RegExp(`longer than (${TRANSFORM_LIMITS.cpuMs} ms of CPU|${TRANSFORM_LIMITS.wallMs} ms)`),
+      ],
       ['function handler(w) { var s = "x"; while (true) s += s; }', /more than 16 MB|string too long/],
       ['function handler(w) { var a = []; while (true) a.push(new Array(1e5).fill(1)); }', /more than 16 MB/],
       ['function handler(w) { function f(n) { return f(n + 1) + 1; } return f(0); }', /stack|recursed/i],
@@ -107,7 +111,7 @@ describe('transformation pool', () => {
   beforeEach(() => (pool = createTransformPool(2)));
   afterEach(() => pool.close());
 
-  it('ends a run QuickJS cannot interrupt (a regex backtracking on LMS input) at the wall-clock limit, from outside, without holding this thread', async () => {
+  it('ends a run QuickJS cannot interrupt (a regex backtracking on LMS input) from outside, at its CPU or wall-clock limit, without holding this thread', async () => {
     let timerRan = false;
     let timerRanBeforeTheEnd = false;
     const running = pool.run('site:1', { op: 'run', code: REGEX, ...studentInput }).then((a) => {
@@ -118,11 +122,14 @@ describe('transformation pool', () => {
     setTimeout(() => (timerRan = true), 0);
     const { result } = await running;
     expect(timerRanBeforeTheEnd, 'a timer of this thread ran while the regex did').to.equal(true);
-    expect(result).to.deep.equal({
-      kind: 'error',
-      message: `the transformation ran longer than ${TRANSFORM_LIMITS.wallMs} ms and was stopped (a regular expression or code the CPU limit could not interrupt)`,
-    });
-    expect(pool.stats()).to.include({ wallStops: 1, replaced: 1 });
+    // Stopped from outside: at its CPU, read from /proc, or on a starved host at the wall-clock limit.
+    expect(result).to.include({ kind: 'error', limit: true });
+    expect((result as { message: string }).message).to.match(
+      new RegExp(
+        `^the transformation (used more than ${TRANSFORM_LIMITS.outsideCpuMs} ms of CPU where the engine could not interrupt it|ran longer than ${TRANSFORM_LIMITS.wallMs} ms)`,
+      ),
+    );
+    expect(pool.stats()).to.include({ outsideStops: 1, replaced: 1 });
     // A fresh worker takes the ended one's place.
     expect(
       (await pool.run('site:1', { op: 'run', code: 'function handler(w) { return w; }', ...input })).result,
@@ -156,6 +163,13 @@ describe('transformation pool', () => {
     const waiting = answers.at(-1)!.result as { waitMs: number; failures: number };
     expect(waiting.failures).to.equal(TRANSFORMATION_BACKOFF_AFTER);
     expect(waiting.waitMs).to.be.within(1, 30_000);
+    // A run stopped at a limit: its lane waits at once.
+    expect(
+      (await pool.run('site:9', { op: 'run', code: 'function handler(w) { for (;;) {} }', ...input })).result,
+    ).to.have.property('limit', true);
+    expect(
+      (await pool.run('site:9', { op: 'run', code: 'function handler(w) { for (;;) {} }', ...input })).result,
+    ).to.have.property('kind', 'waiting');
     // Another lane, and the same lane with other code, run as usual.
     expect((await pool.run('site:8', { op: 'run', code: failing, ...input })).result.kind).to.equal('error');
     expect(

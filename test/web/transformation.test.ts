@@ -1,12 +1,14 @@
 /**
  * The transformation box on an endpoint's page in Chromium: "Try it" shows
  * the request that would be sent (or the error) without saving, and Save
- * compiles the code first.
+ * compiles the code first; an endpoint whose code keeps failing says its
+ * deliveries wait, and until when.
  */
 import { expect } from 'chai';
 import { SCREENS, useAdminPage } from '../support/browser.js';
-import { useTestDb } from '../support/db.js';
+import { insertOutbox, useTestDb } from '../support/db.js';
 import { ADMIN_PASSWORD, useSidecar } from '../support/sidecar.js';
+import { waitFor } from '../support/wait.js';
 
 describe('transformation on the endpoint page in Chromium', function () {
   this.timeout(60_000);
@@ -48,5 +50,28 @@ describe('transformation on the endpoint page in Chromium', function () {
     expect((await fx.api('GET', `/api/endpoints/${ep.id}`)).body.transformation).to.equal(
       'function handler(webhook) { webhook.cancel = true; return webhook; }',
     );
+  });
+
+  it('says when code that keeps failing makes the deliveries wait, and until when', async () => {
+    const page = admin.page;
+    const ep = await fx.endpoint('https://crm.example.com/intake', ['course.*'], {
+      transformation: 'function handler(webhook) { for (;;) {} }',
+    });
+    await insertOutbox(db.get().pool, [{ type: 'course.updated', payload: { course_id: 'c1' } }]);
+    await waitFor(
+      'backing off',
+      async () => (await fx.api('GET', `/api/endpoints/${ep.id}`)).body.transformation_retry_at !== null,
+    );
+    await page.goto(`${fx.sidecar.url}/admin/endpoints/${ep.id}#transformation`);
+    if (page.url().includes('/admin/login')) {
+      await admin.signIn();
+      await page.goto(`${fx.sidecar.url}/admin/endpoints/${ep.id}#transformation`);
+    }
+    const notice = (await page.locator('#transformation-backoff').textContent())!;
+    expect(notice).to.match(
+      /keeps failing \(5 failed runs in a row; a run stopped at its time or memory limit counts as 5\)/,
+    );
+    expect(notice).to.match(/runs again at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d/);
+    await page.locator('#transformation').screenshot({ path: `${SCREENS}/24-transformation-backoff.png` });
   });
 });

@@ -1,4 +1,5 @@
 /** One endpoint's page: its form, secret, health, test and replay, recent deliveries. */
+import { TRANSFORMATION_BACKOFF_AFTER } from '../../db/transformBackoff.js';
 import type { Response } from 'express';
 import type { Service } from '../../manage/service.js';
 import { describeFilter } from '../../delivery/filters.js';
@@ -53,6 +54,7 @@ export async function renderEndpoint(
       rate: attempts ? successes / attempts : null,
     },
     health,
+    transformationBackoffAfter: TRANSFORMATION_BACKOFF_AFTER,
     polling: endpoint.type === 'polling' ? await service.pollStatus(id) : null,
     values: values ?? savedValues(endpoint),
     errors,
