@@ -11,6 +11,7 @@ import type { Pool } from 'mysql2/promise';
 import type { Tables } from './db/tables.js';
 import { queueSnapshot, type QueueSnapshot } from './db/stats.js';
 import { countWaiting } from './db/outbox.js';
+import { transformPoolStats } from './delivery/transform.js';
 
 type Snapshot = QueueSnapshot & { outboxWaiting: number };
 
@@ -127,6 +128,27 @@ export function createMetrics(pool: Pool, sites: () => readonly MeteredSite[], n
     registers: [registry],
     collect() {
       this.set(conflictsRetried());
+    },
+  });
+
+  new Gauge({
+    name: 'webhooks_transform_workers',
+    help: "The transformation pool's worker threads: started (state=started) and running a job (state=busy)",
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      const s = transformPoolStats();
+      this.set({ state: 'started' }, s.workers);
+      this.set({ state: 'busy' }, s.busy);
+    },
+  });
+
+  new Gauge({
+    name: 'webhooks_transform_stops_total',
+    help: 'Transformation runs ended from outside (past their CPU or wall-clock limit; the worker was replaced)',
+    registers: [registry],
+    collect() {
+      this.set(transformPoolStats().outsideStops);
     },
   });
 

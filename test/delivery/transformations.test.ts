@@ -159,6 +159,9 @@ describe('transformations', function () {
     // The CPU limit, or on a starved host the wall-clock limit, stops it first.
     expect(detail.attempt_log[0].error_message).to.match(/longer than (50 ms of CPU|1000 ms)/);
     expect(receiver.received.filter((r) => r.path === '/bad')).to.have.length(0);
+    const metrics = await (await fetch(`${fx.sidecar.url}/metrics`)).text();
+    expect(metrics).to.match(/^webhooks_transform_workers\{state="started"\} [1-9]/m);
+    expect(metrics).to.match(/^webhooks_transform_stops_total \d+/m);
     const ep = (await api('GET', `/api/endpoints/${bad.id}`)).body;
     expect(ep).to.include({ transformation_failures: TRANSFORMATION_BACKOFF_AFTER, failing_since: null });
     expect(Date.parse(ep.transformation_retry_at)).to.be.greaterThan(Date.now());
