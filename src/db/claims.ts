@@ -60,6 +60,8 @@ export interface ClaimedDelivery {
   transformation: string | null;
   /** While its transformation keeps failing, how long the endpoint's deliveries still wait (ms; 0: they do not). */
   transformationWaitMs: number;
+  /** Its transformation's failed runs in a row when claimed: a run that works resets them (only then is it written). */
+  transformationFailures: number;
   /** Mutual TLS: client certificate, key and CA (null: none). */
   tls: EndpointTls | null;
 }
@@ -260,7 +262,7 @@ async function loadClaimed(
     `SELECT d.id, d.attempts, d.retry_base, d.endpoint_id, d.ordering_key, ev.event_id, ev.event_type, ev.body,
             ep.url, ep.secret, ep.previous_secret, ep.previous_secret_expires_at > NOW(3) AS previous_valid, ep.enabled,
             ep.headers, ep.auth, ep.timeout_seconds, ep.retry_schedule_seconds, ep.signing, ep.signing_key,
-            ep.type, ep.templates, ep.transformation, ep.tls,
+            ep.type, ep.templates, ep.transformation, ep.tls, ep.transformation_failures,
             IF(ep.transformation_retry_at > NOW(3), TIMESTAMPDIFF(MICROSECOND, NOW(3), ep.transformation_retry_at) DIV 1000, 0)
               AS transformation_wait_ms
        FROM ${t.deliveries} d
@@ -305,6 +307,7 @@ function claimedOf(x: Row, box: SecretBox, token: string, notBefore: Map<number,
     templates: parseJsonColumn<Record<string, string> | null>(x.templates, null),
     transformation: x.transformation === null ? null : String(x.transformation),
     transformationWaitMs: Number(x.transformation_wait_ms ?? 0),
+    transformationFailures: Number(x.transformation_failures ?? 0),
     tls: opened.tls,
   };
 }

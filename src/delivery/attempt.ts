@@ -95,7 +95,7 @@ export function createAttempter(deps: AttemptDeps): Attempter {
       deps.observer?.completed(c.endpointId, 'cancelled');
       return {
         ...notSent(c, startedAt, 'cancelled', 'cancelled by transformation: nothing was sent'),
-        transformation: 'ran',
+        ...transformationRan(c, 'ran'),
       };
     }
     const { headers } = sent;
@@ -113,16 +113,10 @@ export function createAttempter(deps: AttemptDeps): Attempter {
       ok: result.ok,
       disableReason: d.disableReason,
       removeEndpoint: c.endpointType === 'zapier' && result.statusCode === 410,
-      ...(c.transformation === null
-        ? {}
-        : {
-            transformation:
-              result.errorClass !== 'transformation'
-                ? ('ran' as const)
-                : sent.stoppedAtLimit
-                  ? ('stopped' as const)
-                  : ('failed' as const),
-          }),
+      ...transformationRan(
+        c,
+        result.errorClass !== 'transformation' ? 'ran' : sent.stoppedAtLimit ? 'stopped' : 'failed',
+      ),
       attempt: {
         eventId: c.eventId,
         eventType: c.eventType,
@@ -276,6 +270,16 @@ function transformRequest(c: ClaimedDelivery, body: string, site: string) {
     { method: 'POST', url: c.url, eventType: c.eventType, body },
     `${site}:${c.endpointId}`,
   );
+}
+
+/**
+ * What the recorder must hear of the endpoint's transformation: every
+ * failure, and a run that worked only when it ends a spell of failures (so
+ * an endpoint whose code works costs no statement for it).
+ */
+function transformationRan(c: ClaimedDelivery, how: 'ran' | 'failed' | 'stopped'): Pick<Recorded, 'transformation'> {
+  if (c.transformation === null || (how === 'ran' && c.transformationFailures === 0)) return {};
+  return { transformation: how };
 }
 
 /** The delivery waits for a transformation that keeps failing: pending again after waitMs, nothing counted. */

@@ -14,8 +14,9 @@
  *   memory with a maximum, and all of it goes back to the system when the
  *   worker ends: a worker whose memory grew is replaced after its job.
  * - Fair: jobs wait in one lane per endpoint (per site on a network), taken
- *   in turn, and one lane runs on one worker at a time, so an endpoint whose
- *   code always runs to its limit holds one worker at most, never the pool.
+ *   in turn, and a lane takes a second worker only while no other lane
+ *   waits, so an endpoint whose code runs to its limit never holds the pool
+ *   from another endpoint's job for longer than one run.
  * - Lazy: no worker exists until a transformation runs, and a worker idle
  *   for a minute ends, so a sidecar without transformations pays nothing.
  *
@@ -33,8 +34,12 @@ export const ADMIN_LANE = 'admin';
 /** A worker with nothing to do for this long ends, and its memory with it. */
 const IDLE_MS = 60_000;
 
-/** Two workers, more on a bigger host (one per core past the first, up to four). */
-export const POOL_SIZE = Math.min(4, Math.max(2, availableParallelism() - 1));
+/**
+ * One worker per core past the first (the delivery loop keeps one), up to
+ * four: one on a 2-core host, where a second worker measured no faster (the
+ * loop and the database use both cores) and cost ~40 MB more at its peak.
+ */
+export const POOL_SIZE = Math.min(4, Math.max(1, availableParallelism() - 1));
 
 type JobSpec = { op: 'check'; code: string } | ({ op: 'run'; code: string } & TransformInput);
 
@@ -127,7 +132,7 @@ export function createTransformPool(
     const worker = new Worker(WORKER_URL, {
       resourceLimits: {
         maxOldGenerationSizeMb: TRANSFORM_LIMITS.workerHeapMb,
-        maxYoungGenerationSizeMb: 8,
+        maxYoungGenerationSizeMb: 4,
         stackSizeMb: 4,
       },
       // Nothing of the sidecar's environment (database URL, tokens) reaches the thread running operators' code.
@@ -242,14 +247,18 @@ export function createTransformPool(
 
   /** The next job by turns over the lanes, skipping a lane that is already running. */
   function takeNext(): Job | undefined {
-    for (const [lane, jobs] of lanes) {
-      if (running(lane)) continue;
-      const job = jobs.shift()!;
-      queued--;
-      // The lane goes to the back of the turn (re-inserted) or away when empty.
-      lanes.delete(lane);
-      if (jobs.length > 0) lanes.set(lane, jobs);
-      return job;
+    // A lane already running gets a second worker only when no other lane waits: one busy endpoint may use
+    // the whole pool, but never while another endpoint's job waits for it.
+    for (const idleLanesOnly of [true, false]) {
+      for (const [lane, jobs] of lanes) {
+        if (idleLanesOnly && running(lane)) continue;
+        const job = jobs.shift()!;
+        queued--;
+        // The lane goes to the back of the turn (re-inserted) or away when empty.
+        lanes.delete(lane);
+        if (jobs.length > 0) lanes.set(lane, jobs);
+        return job;
+      }
     }
     return undefined;
   }

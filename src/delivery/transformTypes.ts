@@ -31,7 +31,7 @@ export const TRANSFORM_LIMITS = Object.freeze({
   wasmMaxBytes: 64 << 20,
   wasmKeepBytes: 32 << 20,
   /** V8's own heap in a worker (resourceLimits): the glue and the strings passed, never the handler's data. */
-  workerHeapMb: 48,
+  workerHeapMb: 24,
 });
 
 /** Longest code an endpoint may keep. */

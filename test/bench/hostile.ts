@@ -27,6 +27,8 @@ export const HOSTILE_KINDS: Record<string, string> = {
 };
 
 const REPEATS = 3;
+/** The second endpoint disabled instead of hostile (see drainBeside). */
+const PAUSED = 'paused';
 
 type Report = (
   key: string,
@@ -41,7 +43,7 @@ const slug = (kind: string) => kind.replace(/[^a-z0-9]+/gi, '_').toLowerCase();
 
 /** One run of each hostile kind in a pool of this process: what it costs, measured from outside. */
 export async function hostileRunFigures(report: Report): Promise<void> {
-  const { createTransformPool } = await import('../../src/delivery/transformPool.js');
+  const { createTransformPool, POOL_SIZE } = await import('../../src/delivery/transformPool.js');
   const bare = rssMb('self');
   const pool = createTransformPool();
   const input = {
@@ -50,14 +52,16 @@ export async function hostileRunFigures(report: Report): Promise<void> {
     eventType: 'enrollment.created',
     body: JSON.stringify({ id: 'evt_1', event: 'enrollment.created', data: { student_name: HOSTILE_NAME } }),
   };
-  // Both workers started and warm, so the figures are the hostile run's alone.
+  // Every worker started and warm, so the figures are the hostile run's alone.
   await Promise.all(
-    [1, 2].map((i) => pool.run(`warm${i}`, { op: 'run', code: 'function handler(w) { return w; }', ...input })),
+    Array.from({ length: POOL_SIZE }, (_, i) =>
+      pool.run(`warm${i}`, { op: 'run', code: 'function handler(w) { return w; }', ...input }),
+    ),
   );
   await sleep(500);
   report(
     'transform_workers_rss_mb',
-    "the pool's two workers, started and idle: RSS they add",
+    `the pool's worker${POOL_SIZE > 1 ? 's' : ''} (${POOL_SIZE} on this host), started and idle: RSS added`,
     rssMb('self') - bare,
     'MB',
   );
@@ -108,7 +112,12 @@ export async function hostileFigures(
 ): Promise<void> {
   const { report, ask, recvUrl } = deps;
   let round = 0;
-  /** One drain of n events; `code` gives the second endpoint its hostile transformation. */
+  /**
+   * One drain of n events; `code` gives a second endpoint its hostile
+   * transformation, PAUSED makes the second endpoint a disabled one (its
+   * deliveries are written, paused, and never claimed: the cost of a second
+   * endpoint's fan-out alone, what a backing-off one costs at the least).
+   */
   async function drainBeside(code: string | null) {
     const type = `bench.hostile.r${round++}`;
     const made: number[] = [];
@@ -119,7 +128,7 @@ export async function hostileFigures(
         url: `${recvUrl}?e=hostile`,
         events: [type],
         confirm: true,
-        transformation: code,
+        ...(code === PAUSED ? { enabled: false } : { transformation: code }),
       });
       if (bad.status !== 201) throw new Error(`hostile endpoint: ${bad.status} ${JSON.stringify(bad.body)}`);
       made.push(bad.body.id as number);
@@ -154,11 +163,14 @@ export async function hostileFigures(
     // Three pairs, alone then beside, and the medians: one drain of 2,000 varies by ±15 % here.
     const alone: Awaited<ReturnType<typeof drainBeside>>[] = [];
     const beside: typeof alone = [];
+    const besidePaused: typeof alone = [];
     for (let i = 0; i < REPEATS; i++) {
       alone.push(await drainBeside(null));
+      besidePaused.push(await drainBeside(PAUSED));
       beside.push(await drainBeside(code));
     }
     const a = { rate: median(alone.map((x) => x.rate)), p99: median(alone.map((x) => x.p99)) };
+    const floor = median(besidePaused.map((x) => x.rate));
     const b = {
       rate: median(beside.map((x) => x.rate)),
       p99: median(beside.map((x) => x.p99)),
@@ -170,7 +182,7 @@ export async function hostileFigures(
       `hostile_${slug(kind)}_ratio`,
       `healthy endpoint beside a hostile one (${kind}): rate ÷ alone, medians of ${REPEATS}`,
       ratio,
-      `(${b.rate.toFixed(0)}/s vs ${a.rate.toFixed(0)}/s alone, at least ${b.count} of ${n} delivered; sidecar ${b.cpuPct.toFixed(0)} % of a core)`,
+      `(${b.rate.toFixed(0)}/s vs ${a.rate.toFixed(0)}/s alone; ${(b.rate / floor).toFixed(2)} of ${floor.toFixed(0)}/s beside a disabled endpoint; at least ${b.count} of ${n} delivered; sidecar ${b.cpuPct.toFixed(0)} % of a core)`,
       { text: '≥ 0.9', ok: ratio >= 0.9 },
     );
     report(

@@ -537,10 +537,8 @@ async function transformFigures(n: number) {
     );
     report(`transform_${name}_main_us`, `${name} transformation, the delivering thread's CPU per run`, mainUs, 'µs');
   }
-  report('transform_rss_mb', `RSS after ${2 * n} sandbox runs`, process.memoryUsage().rss / 1048576, 'MB', {
-    text: '≤ 150 MB',
-    ok: process.memoryUsage().rss / 1048576 <= 150,
-  });
+  // This bench process's, harness included: the sidecar's own is --memory-only with BENCH_TRANSFORM=1.
+  report('transform_rss_mb', `RSS of the bench process after ${2 * n} runs`, process.memoryUsage().rss / 1048576, 'MB');
   // The hostile runs get a pool of their own, measured from no workers at all.
   await closeTransformPool();
   await sleep(1000);

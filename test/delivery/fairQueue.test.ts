@@ -21,6 +21,7 @@ const delivery = (endpointId: number): ClaimedDelivery => ({
   templates: null,
   transformation: null,
   transformationWaitMs: 0,
+  transformationFailures: 0,
   attempts: 0,
   retryBase: 0,
   endpointId,

@@ -12,6 +12,7 @@ import { FAST_RETRIES, useSidecar } from '../support/sidecar.js';
 import { waitFor } from '../support/wait.js';
 import { verifyWebhook } from '../../src/verify.js';
 import { TRANSFORMATION_BACKOFF_AFTER } from '../../src/db/transformBackoff.js';
+import { POOL_SIZE } from '../../src/delivery/transformPool.js';
 
 const RENAME = `function handler(webhook) {
   var d = webhook.payload.data;
@@ -151,9 +152,10 @@ describe('transformations', function () {
     };
     await waitFor('one failed, the rest waiting', async () => (await settled()) !== null);
     const { failed, waiting } = (await settled())!;
-    // Stopped at a limit: the runs queued behind it are answered by the pool without running.
-    expect(failed.length).to.equal(1);
-    expect(waiting.length).to.equal(9);
+    // Stopped at a limit: the runs queued behind it are answered by the pool without running (one ran on this
+    // 2-core host's one worker; a bigger host's pool may have started one more per extra worker meanwhile).
+    expect(failed.length).to.be.within(1, POOL_SIZE);
+    expect(waiting.length).to.equal(10 - failed.length);
     expect(waiting.every((d) => d.attempts === 0)).to.equal(true);
     const detail = (await api('GET', `/api/deliveries/${failed[0]!.id}`)).body;
     // The CPU limit, or on a starved host the wall-clock limit, stops it first.
@@ -177,7 +179,10 @@ describe('transformations', function () {
     expect(
       (await api('PATCH', `/api/endpoints/${bad.id}`, { transformation: 'function handler(w) { return w; }' })).status,
     ).to.equal(200);
-    await waitFor('the waiting ones sent', () => receiver.received.filter((r) => r.path === '/bad').length === 9);
+    await waitFor(
+      'the waiting ones sent',
+      () => receiver.received.filter((r) => r.path === '/bad').length === waiting.length,
+    );
     await waitFor('reported recovered', () => reported('webhook.endpoint_recovered') !== undefined);
     expect(reported('webhook.endpoint_recovered')!.json.data).to.include({
       endpoint_id: bad.id,
