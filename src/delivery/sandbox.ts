@@ -21,7 +21,7 @@ import {
   type QuickJSWASMModule,
 } from 'quickjs-emscripten-core';
 import * as releaseSyncModule from '@jitl/quickjs-wasmfile-release-sync';
-import { readFileSync } from 'node:fs';
+import { threadCpuMs as threadCpu } from './threadCpu.js';
 import {
   TRANSFORM_LIMITS,
   type SandboxJob,
@@ -93,12 +93,10 @@ function warmUp(module: QuickJSWASMModule): QuickJSWASMModule {
  * WebAssembly tier-up), so it can only stop a run early, never late.
  */
 function threadCpuMs(): number {
-  try {
-    return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e6;
-  } catch {
-    const u = process.cpuUsage();
-    return (u.user + u.system) / 1000;
-  }
+  const own = threadCpu('self');
+  if (own !== null) return own;
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
 }
 
 /**

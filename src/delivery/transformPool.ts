@@ -24,7 +24,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import { readFileSync } from 'node:fs';
+import { threadCpuMs } from './threadCpu.js';
 import { TRANSFORM_LIMITS, type SandboxOutcome, type SandboxReply, type TransformInput } from './transformTypes.js';
 import { TRANSFORMATION_BACKOFF_AFTER, waitSeconds } from '../db/transformBackoff.js';
 
@@ -79,7 +79,7 @@ interface Slot {
   job: Job | null;
   jobId: number;
   startedAt: number;
-  wallTimer: NodeJS.Timeout | null;
+  watchTimer: NodeJS.Timeout | null;
   idleTimer: NodeJS.Timeout | null;
 }
 
@@ -93,15 +93,8 @@ export interface PoolStats {
   outsideStops: number;
 }
 
-/** A thread's CPU in ms from Linux's per-thread schedstat (0 where it cannot be read: the wall clock then decides). */
-function threadCpuMs(tid: number | null): number {
-  if (tid === null) return 0;
-  try {
-    return Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
-  } catch {
-    return 0;
-  }
-}
+/** A worker thread's CPU (0 where it cannot be read: the wall clock then decides). */
+const workerCpuMs = (tid: number | null) => (tid === null ? 0 : (threadCpuMs(tid) ?? 0));
 
 export function createTransformPool(
   size = POOL_SIZE,
@@ -116,7 +109,7 @@ export function createTransformPool(
     job: null,
     jobId: 0,
     startedAt: 0,
-    wallTimer: null,
+    watchTimer: null,
     idleTimer: null,
   }));
   /** Lanes with waiting jobs, in the order they take turns. */
@@ -161,19 +154,16 @@ export function createTransformPool(
         err.code === 'ERR_WORKER_OUT_OF_MEMORY'
           ? `the transformation used more memory than its worker may have (${TRANSFORM_LIMITS.workerHeapMb} MB) and was stopped`
           : `the transformation's worker stopped: ${err.message}`;
-      lost(slot, worker, message);
+      lost(slot, message);
     });
     worker.on('exit', () => {
-      if (slot.worker === worker) lost(slot, worker, "the transformation's worker stopped");
+      if (slot.worker === worker) lost(slot, "the transformation's worker stopped");
     });
   }
 
   /** The worker died under a job, or before it was ready: the job fails with why, and the slot starts afresh when needed. */
-  function lost(slot: Slot, worker: Worker, message: string) {
-    slot.worker = null;
-    slot.ready = false;
-    void worker.terminate();
-    replaced++;
+  function lost(slot: Slot, message: string) {
+    replace(slot);
     if (slot.job) {
       const job = finish(slot);
       const result = { kind: 'error' as const, message, limit: true as const };
@@ -188,22 +178,23 @@ export function createTransformPool(
   }
 
   /** Ends the slot's worker; the slot starts a fresh one when next needed. */
-  function endWorker(slot: Slot) {
+  function endWorker(slot: Slot): Promise<number> | undefined {
     const old = slot.worker;
     slot.worker = null;
     slot.ready = false;
-    if (old) void old.terminate();
+    slot.tid = null;
+    return old?.terminate();
   }
 
   function replace(slot: Slot) {
     replaced++;
-    endWorker(slot);
+    void endWorker(slot);
   }
 
   function finish(slot: Slot): Job {
     const job = slot.job!;
-    if (slot.wallTimer) clearTimeout(slot.wallTimer);
-    slot.wallTimer = null;
+    if (slot.watchTimer) clearTimeout(slot.watchTimer);
+    slot.watchTimer = null;
     slot.job = null;
     armIdle(slot);
     return job;
@@ -213,7 +204,7 @@ export function createTransformPool(
     if (slot.idleTimer) clearTimeout(slot.idleTimer);
     slot.idleTimer = setTimeout(() => {
       slot.idleTimer = null;
-      if (!slot.job) endWorker(slot);
+      if (!slot.job) void endWorker(slot);
     }, IDLE_MS);
     slot.idleTimer.unref();
   }
@@ -291,11 +282,12 @@ export function createTransformPool(
    */
   function stopFromOutside(slot: Slot, message: string) {
     outsideStops++;
+    const cpuMs = threadCpuUsed(slot);
     const stopped = finish(slot);
     replace(slot);
     const result = { kind: 'error' as const, limit: true as const, message };
     noteOutcome(stopped, result);
-    stopped.resolve({ result, cpuMs: threadCpuUsed(slot), wallMs: Date.now() - slot.startedAt });
+    stopped.resolve({ result, cpuMs, wallMs: Date.now() - slot.startedAt });
     dispatch();
   }
 
@@ -306,7 +298,7 @@ export function createTransformPool(
    * check, so it costs one timer.
    */
   function watch(slot: Slot, jobId: number, ms: number) {
-    slot.wallTimer = setTimeout(() => {
+    slot.watchTimer = setTimeout(() => {
       if (slot.jobId !== jobId || !slot.job) return;
       const wall = Date.now() - slot.startedAt;
       if (wall >= wallMs)
@@ -324,7 +316,7 @@ export function createTransformPool(
     }, ms);
   }
 
-  const threadCpuUsed = (slot: Slot) => (slot.tid === null ? 0 : threadCpuMs(slot.tid) - slot.cpuAtStart);
+  const threadCpuUsed = (slot: Slot) => workerCpuMs(slot.tid) - slot.cpuAtStart;
 
   function start(slot: Slot, job: Job) {
     if (slot.idleTimer) clearTimeout(slot.idleTimer);
@@ -332,7 +324,7 @@ export function createTransformPool(
     slot.job = job;
     slot.jobId = nextId++;
     slot.startedAt = Date.now();
-    slot.cpuAtStart = threadCpuMs(slot.tid);
+    slot.cpuAtStart = workerCpuMs(slot.tid);
     watch(slot, slot.jobId, cpuLimitMs);
     slot.worker!.postMessage({ id: slot.jobId, ...job.spec });
   }
@@ -361,18 +353,16 @@ export function createTransformPool(
     async close(): Promise<void> {
       const ending: Promise<number>[] = [];
       for (const slot of slots) {
+        if (slot.job)
+          finish(slot).resolve({
+            result: { kind: 'error', message: 'the sidecar is stopping' },
+            cpuMs: 0,
+            wallMs: 0,
+          });
         if (slot.idleTimer) clearTimeout(slot.idleTimer);
         slot.idleTimer = null;
-        const w = slot.worker;
-        slot.worker = null;
-        slot.ready = false;
-        if (slot.job) {
-          const job = finish(slot);
-          if (slot.idleTimer) clearTimeout(slot.idleTimer);
-          slot.idleTimer = null;
-          job.resolve({ result: { kind: 'error', message: 'the sidecar is stopping' }, cpuMs: 0, wallMs: 0 });
-        }
-        if (w) ending.push(w.terminate());
+        const ended = endWorker(slot);
+        if (ended) ending.push(ended);
       }
       await Promise.all(ending);
     },

@@ -15,7 +15,7 @@ export const TRANSFORM_LIMITS = Object.freeze({
    * per-thread schedstat) while it runs: what QuickJS's interrupt handler
    * is not asked during (a regular expression backtracking, a collection
    * near the memory limit) is ended here by ending the worker. The job's
-   * two tries at cpuMs, and room for the engine's own work.
+   * two tries at cpuMs, and 50 ms more for the engine's own work.
    */
   outsideCpuMs: 150,
   /**
